@@ -1,0 +1,31 @@
+/* cli.h: what every subcommand of the normscope program shares: strict option parsing into
+ * one-line errors, exit statuses, the recorded command line, and Ctrl-C. */
+#ifndef NS_CLI_H
+#define NS_CLI_H
+#include <argp.h>
+#include <stdint.h>
+
+enum { NS_EXIT_OK = 0, NS_EXIT_RUNTIME = 1, NS_EXIT_USAGE = 2 };
+
+/* each calls argp_failure (one line, exit 2) on a bad value, naming the option and the value */
+int ns_cli_positive_int(struct argp_state *st, const char *opt, const char *arg);
+uint64_t ns_cli_seed(struct argp_state *st, const char *opt, const char *arg);
+double ns_cli_positive_double(struct argp_state *st, const char *opt, const char *arg);
+/* index of arg in the NULL-terminated list of choices */
+int ns_cli_choice(struct argp_state *st, const char *opt, const char *arg,
+                  const char *const *choices);
+
+/* "normscope propagate --depth 8 ..." with shell quoting where needed; static storage */
+const char *ns_cli_command_line(int argc, char **argv);
+
+/* SIGINT/SIGTERM set a flag that long loops poll; SIGXFSZ is ignored so that a file-size limit
+ * shows up as a failed write that we report */
+void ns_cli_install_signals(void);
+int ns_cli_interrupted(void);
+
+/* "normscope: <message>" on stderr */
+void ns_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+int ns_cmd_propagate(int argc, char **argv);
+
+#endif

@@ -1,0 +1,355 @@
+/* Per-layer residual-stream metrics (see metrics.h).
+ *
+ * Determinism: every parallel loop writes one double per independent unit of work (a fixed-size
+ * chunk, a token or a sequence) into a scratch array, and the array is then summed serially in
+ * index order. The rounding of each result therefore depends only on the input shape, never on
+ * the thread count or the schedule. */
+#include "metrics.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cblas.h>
+#include <lapacke.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+/* Pragmas go through a macro so a build without -fopenmp is still -Wall -Werror clean
+ * (gcc warns on ignored omp pragmas) and simply runs serially, with the same results. */
+#define NS_OMP(directive) _Pragma(#directive)
+#else
+#define NS_OMP(directive)
+#endif
+
+static int max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* Sums the index-ordered partials serially; this is the only place results are combined. */
+static double serial_sum(const double *partial, size_t n) {
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        total += partial[i];
+    }
+    return total;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* mean square */
+
+/* mean_square has no row structure, so the sum is split into fixed-length chunks rather than
+ * per-thread ranges: chunk boundaries depend only on n, hence so does the rounding. */
+#define NS_MS_CHUNK ((size_t)1 << 14)
+
+static double sum_squares(const float *x, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double v = (double)x[i];
+        s += v * v;
+    }
+    return s;
+}
+
+double ns_metric_mean_square(const float *x, size_t n) {
+    if (x == NULL || n == 0) {
+        return NAN;
+    }
+    size_t nchunks = (n + NS_MS_CHUNK - 1) / NS_MS_CHUNK;
+    double *partial = malloc(nchunks * sizeof(double));
+    if (partial == NULL) {
+        return NAN;
+    }
+    NS_OMP(omp parallel for schedule(static))
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t start = c * NS_MS_CHUNK;
+        size_t len = (n - start < NS_MS_CHUNK) ? n - start : NS_MS_CHUNK;
+        partial[c] = sum_squares(x + start, len);
+    }
+    double total = serial_sum(partial, nchunks);
+    free(partial);
+    return total / (double)n;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* act_var */
+
+/* Two-pass variance: activations of a residual stream can have a large common offset, where the
+ * one-pass E[x^2] - E[x]^2 cancels catastrophically. */
+static double token_var(const float *t, int width) {
+    double sum = 0.0;
+    for (int k = 0; k < width; k++) {
+        sum += (double)t[k];
+    }
+    double mean = sum / (double)width;
+    double ss = 0.0;
+    for (int k = 0; k < width; k++) {
+        double d = (double)t[k] - mean;
+        ss += d * d;
+    }
+    return ss / (double)width;
+}
+
+double ns_metric_act_var(const float *x, int ntok, int width) {
+    if (x == NULL || ntok < 1 || width < 1) {
+        return NAN;
+    }
+    double *partial = malloc((size_t)ntok * sizeof(double));
+    if (partial == NULL) {
+        return NAN;
+    }
+    NS_OMP(omp parallel for schedule(static))
+    for (int t = 0; t < ntok; t++) {
+        partial[t] = token_var(x + (size_t)t * (size_t)width, width);
+    }
+    double total = serial_sum(partial, (size_t)ntok);
+    free(partial);
+    return total / (double)ntok;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* cos_tokens */
+
+/* Mean pairwise cosine of one sequence via the sum of unit vectors. `usum` is width doubles of
+ * scratch. sum_i |u_i|^2 is accumulated from the computed u_i (rather than counting nonzero tokens
+ * as 1) so the diagonal terms cancel with the same rounding they entered |sum u_i|^2 with. */
+static double seq_cos_tokens(const float *xs, int seq, int width, double *usum) {
+    for (int k = 0; k < width; k++) {
+        usum[k] = 0.0;
+    }
+    double self = 0.0;
+    for (int i = 0; i < seq; i++) {
+        const float *t = xs + (size_t)i * (size_t)width;
+        double nsq = 0.0;
+        for (int k = 0; k < width; k++) {
+            double v = (double)t[k];
+            nsq += v * v;
+        }
+        if (nsq == 0.0) {
+            continue; /* zero token: no direction, contributes cosine 0 to all its pairs */
+        }
+        double norm = sqrt(nsq);
+        for (int k = 0; k < width; k++) {
+            double u = (double)t[k] / norm;
+            usum[k] += u;
+            self += u * u;
+        }
+    }
+    double total_sq = 0.0;
+    for (int k = 0; k < width; k++) {
+        total_sq += usum[k] * usum[k];
+    }
+    return (total_sq - self) / ((double)seq * (double)(seq - 1));
+}
+
+double ns_metric_cos_tokens(const float *x, int nseq, int seq, int width) {
+    if (x == NULL || nseq < 1 || seq < 2 || width < 1) {
+        return NAN; /* includes seq == 1: there are no pairs */
+    }
+    int nthreads = max_threads();
+    /* One allocation: nseq partials, then one width-long unit-vector sum per thread. */
+    size_t ws_per_thread = (size_t)width;
+    if ((size_t)nthreads > (SIZE_MAX / sizeof(double) - (size_t)nseq) / ws_per_thread) {
+        return NAN;
+    }
+    double *buf = malloc(((size_t)nseq + (size_t)nthreads * ws_per_thread) * sizeof(double));
+    if (buf == NULL) {
+        return NAN;
+    }
+    double *partial = buf;
+    double *ws = buf + nseq;
+    NS_OMP(omp parallel num_threads(nthreads))
+    {
+        double *usum = ws + (size_t)thread_id() * ws_per_thread;
+        NS_OMP(omp for schedule(static))
+        for (int s = 0; s < nseq; s++) {
+            const float *xs = x + (size_t)s * (size_t)seq * (size_t)width;
+            partial[s] = seq_cos_tokens(xs, seq, width, usum);
+        }
+    }
+    double total = serial_sum(partial, (size_t)nseq);
+    free(buf);
+    return total / (double)nseq;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* eff_rank */
+
+/* Per-thread scratch for one sequence. */
+typedef struct {
+    double *xd;   /* [seq * width] double copy of the sequence */
+    double *gram; /* [m * m] Gram matrix, column-major, lower triangle */
+    double *eig;  /* [m] eigenvalues, ascending */
+    double *work; /* [lwork] dsyev workspace */
+} EffRankWs;
+
+/* Effective rank of one [seq x width] row-major matrix; returns a LAPACKE info (0 = ok). */
+static int seq_eff_rank(const float *xs, int seq, int width, int m, const EffRankWs *ws,
+                        lapack_int lwork, double *erank) {
+    size_t mat = (size_t)seq * (size_t)width;
+    /* The Gram matrix is formed in double: forming it in float would square the float rounding. */
+    for (size_t i = 0; i < mat; i++) {
+        ws->xd[i] = (double)xs[i];
+    }
+    /* Row-major X [seq x width] is, bit for bit, column-major A = X^T [width x seq] with ld width.
+     * Working column-major throughout spares LAPACKE its row-major transpose copy (and malloc). */
+    if (seq <= width) {
+        /* A^T A = X X^T, [seq x seq] */
+        cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, seq, width, 1.0, ws->xd, width, 0.0,
+                    ws->gram, m);
+    } else {
+        /* A A^T = X^T X, [width x width] */
+        cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, width, seq, 1.0, ws->xd, width, 0.0,
+                    ws->gram, m);
+    }
+    lapack_int info =
+        LAPACKE_dsyev_work(LAPACK_COL_MAJOR, 'N', 'L', m, ws->gram, m, ws->eig, ws->work, lwork);
+    if (info != 0) {
+        return (int)info;
+    }
+    double lmax = ws->eig[m - 1];
+    if (!(lmax > 0.0)) {
+        *erank = (lmax == 0.0) ? 0.0 : NAN; /* all-zero sequence; NAN only for non-finite input */
+        return 0;
+    }
+    /* Eigenvalues at the rounding-noise level of the Gram route are treated as zero (see
+     * metrics.h); this also clamps the tiny negative ones. */
+    int kdim = seq > width ? seq : width;
+    double tol = (double)kdim * DBL_EPSILON * lmax;
+    double ssum = 0.0;
+    for (int i = 0; i < m; i++) {
+        double l = ws->eig[i];
+        ws->eig[i] = (l > tol) ? sqrt(l) : 0.0; /* now singular values */
+        ssum += ws->eig[i];
+    }
+    double entropy = 0.0;
+    for (int i = 0; i < m; i++) {
+        if (ws->eig[i] > 0.0) {
+            double p = ws->eig[i] / ssum;
+            entropy -= p * log(p);
+        }
+    }
+    *erank = exp(entropy);
+    return 0;
+}
+
+int ns_metric_eff_rank(const float *x, int nseq, int seq, int width, double *out) {
+    if (out != NULL) {
+        *out = NAN;
+    }
+    if (x == NULL || out == NULL || nseq < 1 || seq < 1 || width < 1) {
+        return -1;
+    }
+    const int m = seq <= width ? seq : width;
+
+    /* Workspace query; dsyev does not touch a or w when lwork == -1. */
+    double lwork_opt = 0.0, dummy_a = 0.0, dummy_w = 0.0;
+    lapack_int info =
+        LAPACKE_dsyev_work(LAPACK_COL_MAJOR, 'N', 'L', m, &dummy_a, m, &dummy_w, &lwork_opt, -1);
+    if (info != 0) {
+        return (int)info;
+    }
+    lapack_int lwork = (lapack_int)lwork_opt;
+    if (lwork < 3 * m - 1) {
+        lwork = 3 * m - 1; /* documented minimum for jobz = 'N' */
+    }
+    if (lwork < 1) {
+        lwork = 1;
+    }
+
+    /* All scratch is allocated up front, so nothing inside the parallel region can fail to
+     * allocate: nseq partials, then one EffRankWs per thread. */
+    int nthreads = max_threads();
+    size_t mat = (size_t)seq * (size_t)width;
+    size_t mm = (size_t)m * (size_t)m;
+    size_t per_thread = mat + mm + (size_t)m + (size_t)lwork;
+    size_t dmax = SIZE_MAX / sizeof(double);
+    if (per_thread < mat || (size_t)nthreads > (dmax - (size_t)nseq) / per_thread) {
+        return -1;
+    }
+    double *buf = malloc(((size_t)nseq + (size_t)nthreads * per_thread) * sizeof(double));
+    int *status = malloc((size_t)nseq * sizeof(int));
+    if (buf == NULL || status == NULL) {
+        free(buf);
+        free(status);
+        return -1;
+    }
+    double *partial = buf;
+    double *ws_base = buf + nseq;
+
+    NS_OMP(omp parallel num_threads(nthreads))
+    {
+        double *p = ws_base + (size_t)thread_id() * per_thread;
+        EffRankWs ws = {p, p + mat, p + mat + mm, p + mat + mm + m};
+        NS_OMP(omp for schedule(static))
+        for (int s = 0; s < nseq; s++) {
+            const float *xs = x + (size_t)s * mat;
+            partial[s] = NAN;
+            status[s] = seq_eff_rank(xs, seq, width, m, &ws, lwork, &partial[s]);
+        }
+    }
+
+    /* The lowest-index failure is reported, so the status is thread-count independent too. */
+    int rc = 0;
+    for (int s = 0; s < nseq; s++) {
+        if (status[s] != 0) {
+            rc = status[s];
+            break;
+        }
+    }
+    if (rc == 0) {
+        *out = serial_sum(partial, (size_t)nseq) / (double)nseq;
+    }
+    free(buf);
+    free(status);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* cos_layer */
+
+static double token_cos(const float *a, const float *b, int width) {
+    double dot = 0.0, na = 0.0, nb = 0.0;
+    for (int k = 0; k < width; k++) {
+        double va = (double)a[k];
+        double vb = (double)b[k];
+        dot += va * vb;
+        na += va * va;
+        nb += vb * vb;
+    }
+    if (na == 0.0 || nb == 0.0) {
+        return 0.0; /* a zero token has no direction */
+    }
+    return dot / (sqrt(na) * sqrt(nb));
+}
+
+double ns_metric_cos_layer(const float *x_prev, const float *x, int ntok, int width) {
+    if (x_prev == NULL || x == NULL || ntok < 1 || width < 1) {
+        return NAN;
+    }
+    double *partial = malloc((size_t)ntok * sizeof(double));
+    if (partial == NULL) {
+        return NAN;
+    }
+    NS_OMP(omp parallel for schedule(static))
+    for (int t = 0; t < ntok; t++) {
+        size_t off = (size_t)t * (size_t)width;
+        partial[t] = token_cos(x_prev + off, x + off, width);
+    }
+    double total = serial_sum(partial, (size_t)ntok);
+    free(partial);
+    return total / (double)ntok;
+}

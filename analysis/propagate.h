@@ -1,0 +1,36 @@
+/* propagate.h: the propagate protocol at initialization.
+ *
+ * For each of S seeds: draw the weights, an input x_0 ~ N(0,1) [batch, seq, d] and a cotangent
+ * G ~ N(0,1) of the same shape; run the L blocks forward; Loss = sum(x_L * G); run backward to
+ * every x_l and every parameter; record the per-layer metrics. Seed index s uses seed + s, so
+ * `--seed 5 --seeds 1` reproduces the sixth seed of `--seed 0 --seeds 8`. */
+#ifndef NS_PROPAGATE_H
+#define NS_PROPAGATE_H
+#include "h5out.h"
+#include "normscope.h"
+
+#define NS_MAX_PARAM_NAMES 16
+
+typedef struct {
+    int seeds, depth, nparams;
+    /* [seeds, depth+1], layer 0 = the input */
+    double *act_ms, *act_var, *grad_ms, *cos_tokens, *eff_rank;
+    /* [seeds, depth], entry l-1 for block l */
+    double *cos_layer, *branch_ms;
+    /* [seeds, depth, nparams] */
+    double *param_grad_ms;
+    char param_names[NS_MAX_PARAM_NAMES][40];
+} ns_propagate_result;
+
+/* called after each block's forward and backward with the units done so far and in all;
+ * a nonzero return stops the run with NS_ERR_INTERRUPTED */
+typedef int (*ns_tick_fn)(void *ctx, long done, long total);
+
+/* cfg->ntok must equal batch * seq */
+int ns_propagate_run(const ns_config *cfg, int seq, int seeds, uint64_t seed,
+                     ns_propagate_result *r, ns_tick_fn tick, void *tick_ctx);
+void ns_propagate_result_free(ns_propagate_result *r);
+/* writes the group /propagate with every dataset, its description and dimension labels */
+int ns_propagate_write(ns_h5 *h, const ns_propagate_result *r);
+
+#endif

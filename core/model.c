@@ -1,0 +1,412 @@
+/* model.c: a deep stack of residual blocks, laid out from the placement table.
+ *
+ * A block is a list of sublayers (one MLP sublayer today) on a residual stream s, followed by the
+ * block's outer skip. Each sublayer computes, with the placement's norm slots switched on or off,
+ *     z = norm_in ? N(s) : s;   b = F(z);   bn = norm_out ? N(b) : b;
+ *     v = s + bn;               s = norm_sum ? N(v) : v
+ * and the block output is, by the placement's span kind,
+ *     NONE:      y = s                      (PreNorm, PostNorm)
+ *     WRAP:      y = x + s                  (wrapped SpanNorm; alpha on the last norm's gain)
+ *     AGGREGATE: y = x + N_span(sum_j bn_j) (SpanNorm; alpha on the span norm's gain)
+ * The forward and the backward read the placement here and nowhere else.
+ *
+ * Memory, one allocation per family (llm.c style): params [L, P], grads [L, P],
+ * activations = streams [L+1, ntok, d] then per-block caches [L, A], and backward scratch. */
+#include "internal.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PARAMS 16
+#define MAX_SUB 2
+#define NAME_LEN 40
+
+typedef struct {
+    /* parameter indices (-1: absent) */
+    int w1, w2, norm_in_g, norm_in_b, norm_out_g, norm_out_b, norm_sum_g, norm_sum_b;
+    /* activation offsets into the block's cache slice (NS_NONE: absent or aliased) */
+    size_t z, in_mean, in_rstd;   /* [N,d], [N], [N]: the branch input after norm_in */
+    size_t h, a;                  /* [N,H]: pre-activation and activation */
+    size_t b;                     /* [N,d]: branch output F(z) */
+    size_t bn, out_mean, out_rstd;
+    size_t v, sum_mean, sum_rstd; /* the sum before norm_sum */
+    size_t s_out;                 /* [N,d]: this sublayer's output stream, unless it is y */
+} sublayer;
+
+struct ns_model {
+    ns_config cfg;
+    int nsub;
+    sublayer sub[MAX_SUB];
+    int span_g, span_b;                  /* parameter indices of the span norm (-1: absent) */
+    size_t acc, span_mean, span_rstd;    /* activation offsets of the span norm */
+
+    int nparams;
+    ns_param_info info[MAX_PARAMS];
+    char names[MAX_PARAMS][NAME_LEN];
+    double init_std[MAX_PARAMS];   /* matrices: N(0, std^2) */
+    double init_value[MAX_PARAMS]; /* vectors: constant */
+
+    size_t block_params, block_acts, nd, nh;
+    ns_real *params, *grads, *acts, *scratch;
+    /* backward scratch, views into `scratch` */
+    ns_real *g_v, *g_bn, *g_b, *g_z, *g_s[2], *g_acc, *g_a, *g_h;
+};
+
+static int add_param(ns_model *m, const char *prefix, const char *what, int rows, int cols,
+                     int is_matrix, double init)
+{
+    int i = m->nparams++;
+    snprintf(m->names[i], NAME_LEN, "%s%s", prefix, what);
+    m->info[i] = (ns_param_info){.name = m->names[i], .rows = rows, .cols = cols,
+                                 .offset = m->block_params, .is_matrix = is_matrix};
+    m->init_std[i] = is_matrix ? init : 0;
+    m->init_value[i] = is_matrix ? 0 : init;
+    m->block_params += (size_t)rows * cols;
+    return i;
+}
+
+static size_t add_act(ns_model *m, size_t n)
+{
+    size_t off = m->block_acts;
+    m->block_acts += n;
+    return off;
+}
+
+/* a norm slot: gain (init g0) and, for LayerNorm, a bias; its cache of row statistics */
+static void add_norm(ns_model *m, const char *prefix, int *g, int *b, size_t *mean, size_t *rstd,
+                     double g0)
+{
+    int d = m->cfg.width, N = m->cfg.ntok;
+    *g = add_param(m, prefix, "gain", 1, d, 0, g0);
+    *b = m->cfg.norm == NS_NORM_LAYERNORM ? add_param(m, prefix, "bias", 1, d, 0, 0.0) : -1;
+    *mean = add_act(m, (size_t)N);
+    *rstd = add_act(m, (size_t)N);
+}
+
+static void layout(ns_model *m)
+{
+    const ns_config *c = &m->cfg;
+    const ns_placement *pl = c->placement;
+    size_t nd = m->nd, nh = m->nh;
+    m->nsub = 1; /* the MLP block; attention adds a sublayer in front */
+    for (int j = 0; j < m->nsub; j++) {
+        sublayer *s = &m->sub[j];
+        int last = j == m->nsub - 1;
+        *s = (sublayer){-1, -1, -1, -1, -1, -1, -1, -1, NS_NONE, NS_NONE, NS_NONE, NS_NONE,
+                        NS_NONE, NS_NONE, NS_NONE, NS_NONE, NS_NONE, NS_NONE, NS_NONE, NS_NONE,
+                        NS_NONE};
+        const char *pre = "mlp.";
+        double alpha_w = pl->alpha_site == NS_ALPHA_BRANCH_WEIGHT ? c->alpha : 1.0;
+        if (pl->norm_in) {
+            add_norm(m, "mlp.norm_in.", &s->norm_in_g, &s->norm_in_b, &s->in_mean, &s->in_rstd, 1);
+            s->z = add_act(m, nd);
+        }
+        s->w1 = add_param(m, pre, "w1", c->width, c->hidden, 1, 1.0 / sqrt(c->width));
+        s->w2 = add_param(m, pre, "w2", c->hidden, c->width, 1, alpha_w / sqrt(c->hidden));
+        s->h = add_act(m, nh);
+        s->a = add_act(m, nh);
+        s->b = add_act(m, nd);
+        if (pl->norm_out) {
+            add_norm(m, "mlp.norm_out.", &s->norm_out_g, &s->norm_out_b, &s->out_mean,
+                     &s->out_rstd, 1);
+            s->bn = add_act(m, nd);
+        }
+        if (pl->span == NS_SPAN_AGGREGATE && last)
+            continue; /* the stream after the last branch is not used: y sums the branches */
+        if (pl->norm_sum) {
+            double g0 = last && pl->alpha_site == NS_ALPHA_LAST_NORM_GAIN ? c->alpha : 1.0;
+            add_norm(m, "mlp.norm_sum.", &s->norm_sum_g, &s->norm_sum_b, &s->sum_mean,
+                     &s->sum_rstd, g0);
+            s->v = add_act(m, nd);
+        }
+        if (!last || pl->span == NS_SPAN_WRAP)
+            s->s_out = add_act(m, nd);
+    }
+    m->span_g = m->span_b = -1;
+    m->acc = m->span_mean = m->span_rstd = NS_NONE;
+    if (pl->span == NS_SPAN_AGGREGATE) {
+        double g0 = pl->alpha_site == NS_ALPHA_SPAN_GAIN ? c->alpha : 1.0;
+        add_norm(m, "span_norm.", &m->span_g, &m->span_b, &m->span_mean, &m->span_rstd, g0);
+        if (m->nsub > 1)
+            m->acc = add_act(m, nd);
+    }
+}
+
+int ns_model_create(ns_model **out, const ns_config *cfg)
+{
+    *out = NULL;
+    if (!cfg || !cfg->placement || cfg->block != NS_BLOCK_MLP || cfg->depth < 1 ||
+        cfg->width < 1 || cfg->hidden < 1 || cfg->ntok < 1 || !(cfg->norm_eps > 0) ||
+        !(cfg->alpha > 0) || !isfinite(cfg->alpha) ||
+        (cfg->act != NS_ACT_GELU && cfg->act != NS_ACT_RELU && cfg->act != NS_ACT_LINEAR) ||
+        (cfg->norm != NS_NORM_LAYERNORM && cfg->norm != NS_NORM_RMSNORM))
+        return NS_ERR_INVALID;
+    ns_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return NS_ERR_NOMEM;
+    ns_set_threads(0); /* keep the OpenMP count, make the BLAS single-threaded (threads.c) */
+    m->cfg = *cfg;
+    m->nd = (size_t)cfg->ntok * cfg->width;
+    m->nh = (size_t)cfg->ntok * cfg->hidden;
+    layout(m);
+
+    size_t L = (size_t)cfg->depth;
+    m->params = calloc(L * m->block_params, sizeof(ns_real));
+    m->grads = calloc(L * m->block_params, sizeof(ns_real));
+    m->acts = calloc((L + 1) * m->nd + L * m->block_acts, sizeof(ns_real));
+    size_t nscratch = 8 * m->nd + 2 * m->nh;
+    m->scratch = calloc(nscratch, sizeof(ns_real));
+    if (!m->params || !m->grads || !m->acts || !m->scratch) {
+        ns_model_free(m);
+        return NS_ERR_NOMEM;
+    }
+    ns_real *p = m->scratch;
+    ns_real **views[] = {&m->g_v, &m->g_bn, &m->g_b, &m->g_z, &m->g_s[0], &m->g_s[1], &m->g_acc};
+    for (size_t i = 0; i < sizeof views / sizeof views[0]; i++, p += m->nd)
+        *views[i] = p;
+    m->g_a = p;
+    m->g_h = p + m->nh;
+    *out = m;
+    return NS_OK;
+}
+
+void ns_model_free(ns_model *m)
+{
+    if (!m)
+        return;
+    free(m->params);
+    free(m->grads);
+    free(m->acts);
+    free(m->scratch);
+    free(m);
+}
+
+const ns_config *ns_model_config(const ns_model *m) { return &m->cfg; }
+int ns_model_nparams(const ns_model *m) { return m->nparams; }
+size_t ns_model_param_count(const ns_model *m) { return m->cfg.depth * m->block_params; }
+
+const ns_param_info *ns_model_param_info(const ns_model *m, int i)
+{
+    return i >= 0 && i < m->nparams ? &m->info[i] : NULL;
+}
+
+ns_real *ns_model_param(ns_model *m, int layer, int i)
+{
+    if (layer < 1 || layer > m->cfg.depth || i < 0 || i >= m->nparams)
+        return NULL;
+    return m->params + (size_t)(layer - 1) * m->block_params + m->info[i].offset;
+}
+
+ns_real *ns_model_param_grad(ns_model *m, int layer, int i)
+{
+    if (layer < 1 || layer > m->cfg.depth || i < 0 || i >= m->nparams)
+        return NULL;
+    return m->grads + (size_t)(layer - 1) * m->block_params + m->info[i].offset;
+}
+
+ns_real *ns_model_stream(ns_model *m, int layer)
+{
+    if (layer < 0 || layer > m->cfg.depth)
+        return NULL;
+    return m->acts + (size_t)layer * m->nd;
+}
+
+static ns_real *block_cache(const ns_model *m, int layer)
+{
+    return m->acts + (size_t)(m->cfg.depth + 1) * m->nd + (size_t)(layer - 1) * m->block_acts;
+}
+
+const ns_real *ns_model_branch_out(const ns_model *m, int layer)
+{
+    if (layer < 1 || layer > m->cfg.depth)
+        return NULL;
+    return block_cache(m, layer) + m->sub[m->nsub - 1].b;
+}
+
+void ns_model_zero_grad(ns_model *m)
+{
+    memset(m->grads, 0, (size_t)m->cfg.depth * m->block_params * sizeof(ns_real));
+}
+
+int ns_model_init(ns_model *m, uint64_t seed)
+{
+    int L = m->cfg.depth, P = m->nparams;
+    int status = NS_OK;
+    /* every (layer, tensor) pair is its own task with its own stream: thread-count independent */
+#pragma omp parallel for schedule(dynamic)
+    for (int t = 0; t < L * P; t++) {
+        int layer = 1 + t / P, i = t % P;
+        ns_real *w = ns_model_param(m, layer, i);
+        size_t n = (size_t)m->info[i].rows * m->info[i].cols;
+        if (m->info[i].is_matrix) {
+            int st = ns_fill_gaussian(w, n, m->init_std[i], seed, layer, m->info[i].name);
+            if (st) {
+#pragma omp atomic write
+                status = st;
+            }
+        } else {
+            for (size_t k = 0; k < n; k++)
+                w[k] = (ns_real)m->init_value[i];
+        }
+    }
+    return status;
+}
+
+/* ---- block forward/backward -------------------------------------------------------------- */
+
+static void add_into(ns_real *out, const ns_real *a, const ns_real *b, size_t n)
+{
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++)
+        out[i] = a[i] + b[i];
+}
+
+#define PARAM(P, i) ((i) >= 0 ? (P) + m->info[i].offset : NULL)
+#define ACT(A, off) ((off) != NS_NONE ? (A) + (off) : NULL)
+
+int ns_model_block_forward(ns_model *m, int layer)
+{
+    const ns_config *c = &m->cfg;
+    if (layer < 1 || layer > c->depth)
+        return NS_ERR_INVALID;
+    const ns_placement *pl = c->placement;
+    int N = c->ntok, d = c->width, H = c->hidden;
+    ns_real *P = m->params + (size_t)(layer - 1) * m->block_params;
+    ns_real *A = block_cache(m, layer);
+    const ns_real *x = ns_model_stream(m, layer - 1);
+    ns_real *y = ns_model_stream(m, layer);
+    const ns_real *s = x;
+    const ns_real *acc = NULL;
+    for (int j = 0; j < m->nsub; j++) {
+        const sublayer *sl = &m->sub[j];
+        int last = j == m->nsub - 1;
+        const ns_real *z = s;
+        if (pl->norm_in) {
+            ns_norm_forward(A + sl->z, A + sl->in_mean, A + sl->in_rstd, s, PARAM(P, sl->norm_in_g),
+                            PARAM(P, sl->norm_in_b), N, d, c->norm, c->norm_eps);
+            z = A + sl->z;
+        }
+        ns_linear_forward(A + sl->h, z, P + m->info[sl->w1].offset, N, d, H);
+        ns_act_forward(A + sl->a, A + sl->h, m->nh, c->act);
+        ns_linear_forward(A + sl->b, A + sl->a, P + m->info[sl->w2].offset, N, H, d);
+        const ns_real *bn = A + sl->b;
+        if (pl->norm_out) {
+            ns_norm_forward(A + sl->bn, A + sl->out_mean, A + sl->out_rstd, bn,
+                            PARAM(P, sl->norm_out_g), PARAM(P, sl->norm_out_b), N, d, c->norm,
+                            c->norm_eps);
+            bn = A + sl->bn;
+        }
+        if (pl->span == NS_SPAN_AGGREGATE) {
+            if (m->nsub == 1)
+                acc = bn;
+            else if (j == 0)
+                memcpy(A + m->acc, bn, m->nd * sizeof(ns_real)), acc = A + m->acc;
+            else
+                add_into(A + m->acc, A + m->acc, bn, m->nd);
+            if (last)
+                break;
+        }
+        ns_real *s_out = last && pl->span == NS_SPAN_NONE ? y : A + sl->s_out;
+        ns_real *v = pl->norm_sum ? A + sl->v : s_out;
+        add_into(v, s, bn, m->nd);
+        if (pl->norm_sum)
+            ns_norm_forward(s_out, A + sl->sum_mean, A + sl->sum_rstd, v, PARAM(P, sl->norm_sum_g),
+                            PARAM(P, sl->norm_sum_b), N, d, c->norm, c->norm_eps);
+        s = s_out;
+    }
+    if (pl->span == NS_SPAN_WRAP) {
+        add_into(y, x, s, m->nd);
+    } else if (pl->span == NS_SPAN_AGGREGATE) {
+        ns_norm_forward(y, A + m->span_mean, A + m->span_rstd, acc, PARAM(P, m->span_g),
+                        PARAM(P, m->span_b), N, d, c->norm, c->norm_eps);
+        add_into(y, y, x, m->nd);
+    }
+    return NS_OK;
+}
+
+static void accumulate(ns_real *out, const ns_real *in, size_t n)
+{
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++)
+        out[i] += in[i];
+}
+
+int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *dy)
+{
+    const ns_config *c = &m->cfg;
+    if (layer < 1 || layer > c->depth || dx == dy)
+        return NS_ERR_INVALID;
+    const ns_placement *pl = c->placement;
+    int N = c->ntok, d = c->width, H = c->hidden;
+    size_t nd = m->nd, bytes_nd = nd * sizeof(ns_real);
+    ns_real *P = m->params + (size_t)(layer - 1) * m->block_params;
+    ns_real *G = m->grads + (size_t)(layer - 1) * m->block_params;
+    ns_real *A = block_cache(m, layer);
+    const ns_real *x = ns_model_stream(m, layer - 1);
+
+    const ns_real *ds = dy;   /* gradient of the last sublayer's output stream; NULL = zero */
+    const ns_real *dacc = NULL; /* gradient of the span norm's input, the sum of branch outputs */
+    if (pl->span != NS_SPAN_NONE)
+        accumulate(dx, dy, nd); /* the clean skip around the block */
+    if (pl->span == NS_SPAN_AGGREGATE) {
+        const ns_real *acc = m->nsub == 1 ? A + (pl->norm_out ? m->sub[0].bn : m->sub[0].b)
+                                          : A + m->acc;
+        memset(m->g_acc, 0, bytes_nd);
+        ns_norm_backward(m->g_acc, PARAM(G, m->span_g), PARAM(G, m->span_b), dy, acc,
+                         PARAM(P, m->span_g), A + m->span_mean, A + m->span_rstd, N, d, c->norm);
+        dacc = m->g_acc;
+        ds = NULL;
+    }
+    int ping = 0;
+    for (int j = m->nsub - 1; j >= 0; j--) {
+        const sublayer *sl = &m->sub[j];
+        const ns_real *s_in = j == 0 ? x : A + m->sub[j - 1].s_out;
+        ns_real *ds_in = m->g_s[ping]; /* gradient of this sublayer's input stream */
+        ping ^= 1;
+        /* through norm_sum to the sum v = s_in + bn */
+        const ns_real *dv = ds;
+        if (pl->norm_sum && ds) {
+            memset(m->g_v, 0, bytes_nd);
+            ns_norm_backward(m->g_v, PARAM(G, sl->norm_sum_g), PARAM(G, sl->norm_sum_b), ds,
+                             A + sl->v, PARAM(P, sl->norm_sum_g), A + sl->sum_mean,
+                             A + sl->sum_rstd, N, d, c->norm);
+            dv = m->g_v;
+        }
+        /* the skip carries dv to the input; the branch gets dv plus the span norm's gradient */
+        if (dv)
+            memcpy(ds_in, dv, bytes_nd);
+        else
+            memset(ds_in, 0, bytes_nd);
+        if (dv && dacc)
+            add_into(m->g_bn, dv, dacc, nd);
+        else
+            memcpy(m->g_bn, dv ? dv : dacc, bytes_nd);
+        const ns_real *db = m->g_bn;
+        if (pl->norm_out) {
+            memset(m->g_b, 0, bytes_nd);
+            ns_norm_backward(m->g_b, PARAM(G, sl->norm_out_g), PARAM(G, sl->norm_out_b), m->g_bn,
+                             A + sl->b, PARAM(P, sl->norm_out_g), A + sl->out_mean,
+                             A + sl->out_rstd, N, d, c->norm);
+            db = m->g_b;
+        }
+        /* the MLP branch b = phi(z W1) W2 */
+        const ns_real *z = pl->norm_in ? A + sl->z : s_in;
+        size_t w1 = m->info[sl->w1].offset, w2 = m->info[sl->w2].offset;
+        memset(m->g_a, 0, m->nh * sizeof(ns_real));
+        ns_linear_backward(m->g_a, G + w2, db, A + sl->a, P + w2, N, H, d);
+        memset(m->g_h, 0, m->nh * sizeof(ns_real));
+        ns_act_backward(m->g_h, m->g_a, A + sl->h, m->nh, c->act);
+        if (pl->norm_in) {
+            memset(m->g_z, 0, bytes_nd);
+            ns_linear_backward(m->g_z, G + w1, m->g_h, z, P + w1, N, d, H);
+            ns_norm_backward(ds_in, PARAM(G, sl->norm_in_g), PARAM(G, sl->norm_in_b), m->g_z, s_in,
+                             PARAM(P, sl->norm_in_g), A + sl->in_mean, A + sl->in_rstd, N, d,
+                             c->norm);
+        } else {
+            ns_linear_backward(ds_in, G + w1, m->g_h, z, P + w1, N, d, H);
+        }
+        ds = ds_in;
+    }
+    accumulate(dx, ds, nd);
+    return NS_OK;
+}

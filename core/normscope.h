@@ -1,0 +1,167 @@
+/* normscope.h: the public interface of libnormscope, the numerical core.
+ *
+ * A deep stack of residual blocks (MLP today; attention and MoE sublayers slot into the same
+ * block machinery) under a normalization placement taken from one table, run forward and
+ * backward over a [tokens x width] residual stream with cblas GEMMs.
+ *
+ * Conventions (llm.c style):
+ *  - every function returns an int status (NS_OK = 0) or a plain value; the library never prints
+ *    or exits; ns_strerror() names a status for the program at the edge;
+ *  - ops are forward/backward pairs with outputs first and shapes as plain ints; a backward
+ *    *accumulates* (+=) into its input and parameter gradients;
+ *  - ns_real is float in the shipped library. The same sources compile with NS_REAL_DOUBLE into a
+ *    test-only double library, so every backward is checked by finite differences in double.
+ */
+#ifndef NORMSCOPE_H
+#define NORMSCOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifdef NS_REAL_DOUBLE
+typedef double ns_real;
+#else
+typedef float ns_real;
+#endif
+
+/* ---- status codes ---------------------------------------------------------------------- */
+enum {
+    NS_OK = 0,
+    NS_ERR_NOMEM,       /* an allocation failed */
+    NS_ERR_INVALID,     /* an argument is out of range (size, choice, shape) */
+    NS_ERR_NUMERIC,     /* a numerical routine failed (e.g. an eigensolver did not converge) */
+    NS_ERR_INTERRUPTED, /* the caller asked to stop */
+    NS_ERR_IO           /* reading or writing a file failed (used by the analysis layer) */
+};
+const char *ns_strerror(int status);
+const char *ns_version(void);
+
+/* ---- random numbers ---------------------------------------------------------------------- */
+/* Every tensor draws from its own GSL stream keyed by (seed, layer, name), so a tensor's values do
+ * not depend on the order tensors are built, on the depth of the stack or on the thread count.
+ * layer = -1 names model-level tensors (the propagate input and cotangent, embeddings). */
+uint64_t ns_stream_key(uint64_t seed, int layer, const char *name);
+/* n values N(0, std^2) from stream (seed, layer, name) */
+int ns_fill_gaussian(ns_real *out, size_t n, double std, uint64_t seed, int layer, const char *name);
+
+/* ---- ops: forward/backward pairs -------------------------------------------------------- */
+/* linear: out[N,nout] = inp[N,nin] . w[nin,nout] (one GEMM over all N rows) */
+void ns_linear_forward(ns_real *out, const ns_real *inp, const ns_real *w, int N, int nin, int nout);
+void ns_linear_backward(ns_real *dinp, ns_real *dw, const ns_real *dout, const ns_real *inp,
+                        const ns_real *w, int N, int nin, int nout);
+
+typedef enum { NS_NORM_LAYERNORM = 0, NS_NORM_RMSNORM = 1 } ns_norm_kind;
+/* per row of inp[N,C]: LayerNorm y = g (x - mean) rstd + b, RMSNorm y = g x rstd (b unused, may be
+ * NULL); rstd = 1/sqrt(var + eps) (LayerNorm) or 1/sqrt(mean(x^2) + eps) (RMSNorm). The forward
+ * caches mean[N] (LayerNorm only; may be NULL for RMSNorm) and rstd[N] for the backward. */
+void ns_norm_forward(ns_real *out, ns_real *mean, ns_real *rstd, const ns_real *inp,
+                     const ns_real *g, const ns_real *b, int N, int C, ns_norm_kind kind, double eps);
+void ns_norm_backward(ns_real *dinp, ns_real *dg, ns_real *db, const ns_real *dout,
+                      const ns_real *inp, const ns_real *g, const ns_real *mean,
+                      const ns_real *rstd, int N, int C, ns_norm_kind kind);
+
+typedef enum { NS_ACT_GELU = 0, NS_ACT_RELU = 1, NS_ACT_LINEAR = 2 } ns_act_kind;
+/* elementwise over n values; GELU in its tanh form */
+void ns_act_forward(ns_real *out, const ns_real *inp, size_t n, ns_act_kind kind);
+void ns_act_backward(ns_real *dinp, const ns_real *dout, const ns_real *inp, size_t n,
+                     ns_act_kind kind);
+
+/* ---- placements: where the norms sit and what the skip carries, as data ------------------ */
+typedef enum {
+    NS_SPAN_NONE = 0,  /* block output = the sublayer stream */
+    NS_SPAN_WRAP,      /* block output = x + stream (a clean skip around the whole block) */
+    NS_SPAN_AGGREGATE  /* block output = x + N_span(sum of branch outputs) */
+} ns_span_kind;
+
+typedef enum {
+    NS_ALPHA_BRANCH_WEIGHT = 0, /* the std of each branch's last weight matrix (W2, W_O) */
+    NS_ALPHA_SPAN_GAIN,         /* the gain of the span norm */
+    NS_ALPHA_LAST_NORM_GAIN     /* the gain of the block's last sum norm (wrapped SpanNorm) */
+} ns_alpha_site;
+
+typedef struct {
+    const char *name;         /* "pre", "post", "span", "span-wrapped" */
+    const char *equation;     /* the MLP block, for --help and file attributes */
+    /* per sublayer, on stream s:  z = norm_in ? N(s) : s;  b = F(z);  b = norm_out ? N(b) : b;
+     *                             s = s + b;  s = norm_sum ? N(s) : s */
+    int norm_in, norm_out, norm_sum;
+    ns_span_kind span;
+    ns_alpha_site alpha_site;
+    const char *default_scale_init; /* "none", "sqrtL", ... */
+} ns_placement;
+
+/* the table; returns NULL for an unknown name */
+const ns_placement *ns_placement_find(const char *name);
+const ns_placement *ns_placement_at(int i); /* NULL past the end */
+
+/* ---- models ------------------------------------------------------------------------------ */
+typedef enum { NS_BLOCK_MLP = 0 } ns_block_kind;
+
+typedef struct {
+    ns_block_kind block;
+    const ns_placement *placement;
+    int depth;          /* L blocks */
+    int width;          /* d */
+    int hidden;         /* MLP hidden width (r d) */
+    int ntok;           /* rows of the residual stream per forward (batch * seq) */
+    ns_act_kind act;
+    ns_norm_kind norm;
+    double norm_eps;
+    double alpha;       /* the Scale Init factor, applied where the placement says */
+} ns_config;
+
+/* Scale Init names: "none" (1), "sqrtL" (1/sqrt(L)), "sqrt2L" (1/sqrt(2L)) or a positive number */
+int ns_scale_init_parse(const char *text, int depth, double *alpha);
+
+typedef struct ns_model ns_model;
+
+/* one parameter tensor of a block, e.g. "mlp.w1" [width x hidden] */
+typedef struct {
+    const char *name;
+    int rows, cols;
+    size_t offset;      /* into the block's parameter slice */
+    int is_matrix;      /* a weight matrix (as opposed to a norm gain or bias) */
+} ns_param_info;
+
+int ns_model_create(ns_model **out, const ns_config *cfg);
+void ns_model_free(ns_model *m); /* accepts NULL */
+const ns_config *ns_model_config(const ns_model *m);
+
+/* parameters of one block (the same list for every block) */
+int ns_model_nparams(const ns_model *m);
+const ns_param_info *ns_model_param_info(const ns_model *m, int i);
+ns_real *ns_model_param(ns_model *m, int layer, int i);      /* layer 1..L */
+ns_real *ns_model_param_grad(ns_model *m, int layer, int i);
+size_t ns_model_param_count(const ns_model *m);              /* all layers */
+
+/* draw every parameter from its (seed, layer, name) stream; norms start at gain 1 (or alpha
+ * where the placement puts it) and bias 0 */
+int ns_model_init(ns_model *m, uint64_t seed);
+
+/* The residual stream x_0..x_L, each [ntok x width]; x_0 is written by the caller. */
+ns_real *ns_model_stream(ns_model *m, int layer);
+/* block l (1..L): x_l = block(x_{l-1}); caches what the backward needs */
+int ns_model_block_forward(ns_model *m, int layer);
+/* block l: given dy = dLoss/dx_l, *accumulate* dLoss/dx_{l-1} into dx and the block's parameter
+ * gradients into its gradient slice; dx and dy are [ntok x width] and must not alias */
+int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *dy);
+/* the output of the last branch of block l before it enters any sum (F(z) for the MLP block) */
+const ns_real *ns_model_branch_out(const ns_model *m, int layer);
+void ns_model_zero_grad(ns_model *m);
+
+/* ---- threads ------------------------------------------------------------------------------ */
+/* n OpenMP threads (n < 1: keep the current count); the BLAS always runs single-threaded
+ * because the core shares out fixed GEMM blocks itself, which keeps results bit-identical
+ * across thread counts. ns_model_create calls it with 0. */
+void ns_set_threads(int n);
+/* the BLAS build and the kernel it chose, e.g. "OpenBLAS 0.3.21 ... Haswell" */
+const char *ns_blas_info(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

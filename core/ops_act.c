@@ -1,0 +1,56 @@
+/* ops_act.c: elementwise activations phi and their derivatives. */
+#include "internal.h"
+
+#define GELU_K 0.7978845608028654 /* sqrt(2/pi) */
+#define GELU_C 0.044715
+
+void ns_act_forward(ns_real *out, const ns_real *inp, size_t n, ns_act_kind kind)
+{
+    switch (kind) {
+    case NS_ACT_GELU:
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            ns_real x = inp[i];
+            ns_real t = ns_tanh((ns_real)GELU_K * (x + (ns_real)GELU_C * x * x * x));
+            out[i] = (ns_real)0.5 * x * (1 + t);
+        }
+        break;
+    case NS_ACT_RELU:
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++)
+            out[i] = inp[i] > 0 ? inp[i] : 0;
+        break;
+    case NS_ACT_LINEAR:
+        if (out != inp)
+            for (size_t i = 0; i < n; i++)
+                out[i] = inp[i];
+        break;
+    }
+}
+
+/* dinp += phi'(inp) * dout */
+void ns_act_backward(ns_real *dinp, const ns_real *dout, const ns_real *inp, size_t n,
+                     ns_act_kind kind)
+{
+    switch (kind) {
+    case NS_ACT_GELU:
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            ns_real x = inp[i];
+            ns_real u = (ns_real)GELU_K * (x + (ns_real)GELU_C * x * x * x);
+            ns_real t = ns_tanh(u);
+            ns_real du = (ns_real)GELU_K * (1 + (ns_real)(3 * GELU_C) * x * x);
+            dinp[i] += ((ns_real)0.5 * (1 + t) + (ns_real)0.5 * x * (1 - t * t) * du) * dout[i];
+        }
+        break;
+    case NS_ACT_RELU:
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++)
+            dinp[i] += inp[i] > 0 ? dout[i] : 0;
+        break;
+    case NS_ACT_LINEAR:
+        for (size_t i = 0; i < n; i++)
+            dinp[i] += dout[i];
+        break;
+    }
+}

@@ -1,0 +1,42 @@
+/* ops_linear.c: y = x W as GEMMs over the whole residual stream (never per token).
+ *
+ * Determinism. OpenBLAS's own threading, and even a different row split of a single-threaded
+ * sgemm, change the rounding of individual elements. So the BLAS runs single-threaded (see
+ * threads.c) and every GEMM is cut into fixed blocks of GEMM_ROWS output rows that OpenMP
+ * threads share out: the partition depends on the shapes only, and results are bit-identical
+ * for any thread count. At our shapes this runs as fast as OpenBLAS's threading. */
+#include "internal.h"
+
+#define GEMM_ROWS 128
+
+/* C[M,N] = alpha op(A) B + beta C, row-major, cut into blocks of rows of C */
+static void gemm_rows(int trans_a, int trans_b, int M, int N, int K, const ns_real *A, int lda,
+                      const ns_real *B, int ldb, ns_real beta, ns_real *C, int ldc)
+{
+    int nblocks = (M + GEMM_ROWS - 1) / GEMM_ROWS;
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < nblocks; blk++) {
+        int r0 = blk * GEMM_ROWS, m = M - r0 < GEMM_ROWS ? M - r0 : GEMM_ROWS;
+        /* rows r0.. of op(A): row offset in A, or column offset when A is transposed */
+        const ns_real *a = trans_a ? A + r0 : A + (size_t)r0 * lda;
+        ns_gemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, m, N, K, 1, a, lda, B, ldb, beta,
+                C + (size_t)r0 * ldc, ldc);
+    }
+}
+
+/* out[N,nout] = inp[N,nin] . w[nin,nout] */
+void ns_linear_forward(ns_real *out, const ns_real *inp, const ns_real *w, int N, int nin, int nout)
+{
+    gemm_rows(0, 0, N, nout, nin, inp, nin, w, nout, 0, out, nout);
+}
+
+/* dinp[N,nin] += dout . w^T ;  dw[nin,nout] += inp^T . dout.  Either output may be NULL. */
+void ns_linear_backward(ns_real *dinp, ns_real *dw, const ns_real *dout, const ns_real *inp,
+                        const ns_real *w, int N, int nin, int nout)
+{
+    if (dinp)
+        gemm_rows(0, 1, N, nin, nout, dout, nout, w, nout, 1, dinp, nin);
+    if (dw)
+        gemm_rows(1, 0, nin, nout, N, inp, nin, dout, nout, 1, dw, nout);
+}

@@ -1,0 +1,280 @@
+/* test_grad.c: every backward against central finite differences, in double precision.
+ *
+ * Linked against the double twin of libnormscope (same sources, ns_real = double). For a
+ * scalar loss sum(out * G) with a random cotangent G we compare the analytic gradient of every
+ * input and parameter with (loss(p + h) - loss(p - h)) / 2h. The error is measured relative to the
+ * largest gradient entry of the tensor. At h = 1e-5 in double, truncation (~h^2) and rounding
+ * (~1e-16/h) errors sit near 1e-10; a wrong sign or a missing term shows up at 1e-3 or more (the
+ * "broken on purpose" cases at the end prove the tolerance catches a missing LayerNorm term). */
+#include "normscope.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define H_STEP 1e-5
+#define TOL 1e-6
+
+static int checks, failures;
+
+static void fill(double *x, size_t n, double std, uint64_t seed, const char *name)
+{
+    ns_fill_gaussian(x, n, std, seed, -1, name);
+}
+
+static double dot(const double *a, const double *b, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+typedef double (*loss_fn)(void *ctx);
+
+/* relative max error between analytic and central-difference gradients of loss wrt x[0..n) */
+static double grad_error(double *x, size_t n, const double *analytic, loss_fn loss, void *ctx)
+{
+    double max_diff = 0, max_mag = 1e-300;
+    for (size_t k = 0; k < n; k++) {
+        double save = x[k];
+        x[k] = save + H_STEP;
+        double lp = loss(ctx);
+        x[k] = save - H_STEP;
+        double lm = loss(ctx);
+        x[k] = save;
+        double num = (lp - lm) / (2 * H_STEP);
+        max_diff = fmax(max_diff, fabs(num - analytic[k]));
+        max_mag = fmax(max_mag, fmax(fabs(num), fabs(analytic[k])));
+    }
+    return max_diff / max_mag;
+}
+
+static void expect_grad(const char *what, double *x, size_t n, const double *analytic, loss_fn loss,
+                        void *ctx)
+{
+    double err = grad_error(x, n, analytic, loss, ctx);
+    checks++;
+    if (!(err < TOL)) {
+        failures++;
+        printf("FAIL %s: relative error %.3g (tolerance %g)\n", what, err, TOL);
+    }
+}
+
+/* ---- single ops ---------------------------------------------------------------------------- */
+enum { N = 6, C = 10, NOUT = 7 };
+
+typedef struct {
+    double inp[N * C], w[C * NOUT], g[C], b[C], G[N * C], out[N * C], mean[N], rstd[N]; /* C > NOUT */
+    ns_norm_kind norm;
+    ns_act_kind act;
+    int op; /* 0 linear, 1 norm, 2 activation */
+} op_ctx;
+
+static double op_loss(void *p)
+{
+    op_ctx *c = p;
+    switch (c->op) {
+    case 0:
+        ns_linear_forward(c->out, c->inp, c->w, N, C, NOUT);
+        return dot(c->out, c->G, N * NOUT);
+    case 1:
+        ns_norm_forward(c->out, c->mean, c->rstd, c->inp, c->g,
+                        c->norm == NS_NORM_LAYERNORM ? c->b : NULL, N, C, c->norm, 1e-5);
+        return dot(c->out, c->G, N * C);
+    default:
+        ns_act_forward(c->out, c->inp, N * C, c->act);
+        return dot(c->out, c->G, N * C);
+    }
+}
+
+static void test_ops(void)
+{
+    static op_ctx c;
+    double dinp[N * C], dw[C * NOUT], dg[C], db[C];
+    fill(c.inp, N * C, 1.0, 1, "inp");
+    fill(c.w, C * NOUT, 0.5, 2, "w");
+    fill(c.G, N * NOUT, 1.0, 3, "G");
+    for (int k = 0; k < C; k++) /* gains away from 1 and nonzero biases exercise every term */
+        c.g[k] = 1 + 0.3 * sin(k + 1.0), c.b[k] = 0.2 * cos(k + 1.0);
+
+    c.op = 0;
+    memset(dinp, 0, sizeof dinp), memset(dw, 0, sizeof dw);
+    ns_linear_backward(dinp, dw, c.G, c.inp, c.w, N, C, NOUT);
+    expect_grad("linear dinp", c.inp, N * C, dinp, op_loss, &c);
+    expect_grad("linear dw", c.w, C * NOUT, dw, op_loss, &c);
+
+    const char *norm_names[] = {"layernorm", "rmsnorm"};
+    for (int kind = 0; kind < 2; kind++) {
+        char what[64];
+        c.op = 1;
+        c.norm = (ns_norm_kind)kind;
+        fill(c.G, N * C, 1.0, 4, "G");
+        op_loss(&c); /* caches mean and rstd */
+        memset(dinp, 0, sizeof dinp), memset(dg, 0, sizeof dg), memset(db, 0, sizeof db);
+        ns_norm_backward(dinp, dg, kind == 0 ? db : NULL, c.G, c.inp, c.g, c.mean, c.rstd, N, C,
+                         c.norm);
+        snprintf(what, sizeof what, "%s dinp", norm_names[kind]);
+        expect_grad(what, c.inp, N * C, dinp, op_loss, &c);
+        snprintf(what, sizeof what, "%s dgain", norm_names[kind]);
+        expect_grad(what, c.g, C, dg, op_loss, &c);
+        if (kind == 0)
+            expect_grad("layernorm dbias", c.b, C, db, op_loss, &c);
+    }
+
+    const char *act_names[] = {"gelu", "relu", "linear"};
+    for (int kind = 0; kind < 3; kind++) {
+        char what[64];
+        c.op = 2;
+        c.act = (ns_act_kind)kind;
+        memset(dinp, 0, sizeof dinp);
+        ns_act_backward(dinp, c.G, c.inp, N * C, c.act);
+        snprintf(what, sizeof what, "%s dinp", act_names[kind]);
+        expect_grad(what, c.inp, N * C, dinp, op_loss, &c);
+    }
+}
+
+/* ---- blocks and stacks through the model ------------------------------------------------- */
+typedef struct {
+    ns_model *m;
+    double *G;
+    size_t nd;
+} model_ctx;
+
+static double model_loss(void *p)
+{
+    model_ctx *c = p;
+    int L = ns_model_config(c->m)->depth;
+    for (int l = 1; l <= L; l++)
+        ns_model_block_forward(c->m, l);
+    return dot(ns_model_stream(c->m, L), c->G, c->nd);
+}
+
+/* forward, then backward from G; returns dLoss/dx_0 in dx0 and parameter gradients in the model */
+static void model_backward(model_ctx *c, double *dx0)
+{
+    int L = ns_model_config(c->m)->depth;
+    model_loss(c);
+    ns_model_zero_grad(c->m);
+    double *dy = malloc(c->nd * sizeof *dy), *dx = malloc(c->nd * sizeof *dx);
+    memcpy(dy, c->G, c->nd * sizeof *dy);
+    for (int l = L; l >= 1; l--) {
+        memset(dx, 0, c->nd * sizeof *dx);
+        ns_model_block_backward(c->m, l, dx, dy);
+        double *t = dx;
+        dx = dy, dy = t;
+    }
+    memcpy(dx0, dy, c->nd * sizeof *dx0);
+    free(dx), free(dy);
+}
+
+static void check_model(const char *placement, ns_act_kind act, ns_norm_kind norm, int depth)
+{
+    static const char *act_names[] = {"gelu", "relu", "linear"};
+    static const char *norm_names[] = {"layernorm", "rmsnorm"};
+    ns_config cfg = {.block = NS_BLOCK_MLP, .placement = ns_placement_find(placement),
+                     .depth = depth, .width = 8, .hidden = 12, .ntok = 5, .act = act,
+                     .norm = norm, .norm_eps = 1e-5, .alpha = 0.7};
+    model_ctx c = {0};
+    if (ns_model_create(&c.m, &cfg) != NS_OK || ns_model_init(c.m, 11) != NS_OK) {
+        failures++;
+        printf("FAIL cannot build %s\n", placement);
+        return;
+    }
+    c.nd = (size_t)cfg.ntok * cfg.width;
+    c.G = malloc(c.nd * sizeof *c.G);
+    double *dx0 = malloc(c.nd * sizeof *dx0);
+    fill(ns_model_stream(c.m, 0), c.nd, 1.0, 5, "x0");
+    fill(c.G, c.nd, 1.0, 6, "G");
+    /* move norm gains and biases off their init values so their gradients are generic */
+    for (int l = 1; l <= depth; l++)
+        for (int i = 0; i < ns_model_nparams(c.m); i++) {
+            const ns_param_info *pi = ns_model_param_info(c.m, i);
+            double *w = ns_model_param(c.m, l, i);
+            for (int k = 0; !pi->is_matrix && k < pi->cols; k++)
+                w[k] += 0.2 * sin(7.0 * l + 3.0 * i + k);
+        }
+    model_backward(&c, dx0);
+    char what[160];
+    snprintf(what, sizeof what, "%s/%s/%s L=%d dx0", placement, act_names[act], norm_names[norm],
+             depth);
+    expect_grad(what, ns_model_stream(c.m, 0), c.nd, dx0, model_loss, &c);
+    for (int l = 1; l <= depth; l++)
+        for (int i = 0; i < ns_model_nparams(c.m); i++) {
+            const ns_param_info *pi = ns_model_param_info(c.m, i);
+            size_t n = (size_t)pi->rows * pi->cols;
+            double *analytic = malloc(n * sizeof *analytic);
+            memcpy(analytic, ns_model_param_grad(c.m, l, i), n * sizeof *analytic);
+            snprintf(what, sizeof what, "%s/%s/%s L=%d block %d %s", placement, act_names[act],
+                     norm_names[norm], depth, l, pi->name);
+            expect_grad(what, ns_model_param(c.m, l, i), n, analytic, model_loss, &c);
+            free(analytic);
+        }
+    free(dx0);
+    free(c.G);
+    ns_model_free(c.m);
+}
+
+/* ---- the tolerance means something: a LayerNorm backward missing its mean term ------------ */
+static void broken_layernorm_backward(double *dinp, const double *dout, const double *inp,
+                                      const double *g, const double *mean, const double *rstd)
+{
+    for (int i = 0; i < N; i++) {
+        double s = 0;
+        for (int k = 0; k < C; k++)
+            s += g[k] * dout[i * C + k] * (inp[i * C + k] - mean[i]) * rstd[i];
+        for (int k = 0; k < C; k++) {
+            double xhat = (inp[i * C + k] - mean[i]) * rstd[i];
+            /* the correct form subtracts mean(dxhat) too */
+            dinp[i * C + k] += rstd[i] * (g[k] * dout[i * C + k] - xhat * s / C);
+        }
+    }
+}
+
+static void test_broken_ops_are_caught(void)
+{
+    static op_ctx c;
+    double dinp[N * C];
+    fill(c.inp, N * C, 1.0, 21, "inp");
+    fill(c.G, N * C, 1.0, 22, "G");
+    for (int k = 0; k < C; k++)
+        c.g[k] = 1 + 0.3 * sin(k + 1.0), c.b[k] = 0;
+    c.op = 1;
+    c.norm = NS_NORM_LAYERNORM;
+    op_loss(&c);
+    memset(dinp, 0, sizeof dinp);
+    broken_layernorm_backward(dinp, c.G, c.inp, c.g, c.mean, c.rstd);
+    double err = grad_error(c.inp, N * C, dinp, op_loss, &c);
+    checks++;
+    if (!(err > 100 * TOL)) {
+        failures++;
+        printf("FAIL a LayerNorm backward without its mean term passed (error %.3g)\n", err);
+    }
+    /* and a sign error in GELU's derivative */
+    c.op = 2;
+    c.act = NS_ACT_GELU;
+    memset(dinp, 0, sizeof dinp);
+    ns_act_backward(dinp, c.G, c.inp, N * C, c.act);
+    for (int k = 0; k < N * C; k++)
+        dinp[k] = -dinp[k];
+    err = grad_error(c.inp, N * C, dinp, op_loss, &c);
+    checks++;
+    if (!(err > 100 * TOL)) {
+        failures++;
+        printf("FAIL a sign-flipped GELU backward passed (error %.3g)\n", err);
+    }
+}
+
+int main(void)
+{
+    test_ops();
+    for (int p = 0; ns_placement_at(p); p++)
+        for (int act = 0; act < 3; act++)
+            for (int norm = 0; norm < 2; norm++)
+                check_model(ns_placement_at(p)->name, (ns_act_kind)act, (ns_norm_kind)norm, 1);
+    for (int p = 0; ns_placement_at(p); p++)
+        check_model(ns_placement_at(p)->name, NS_ACT_GELU, NS_NORM_LAYERNORM, 3);
+    test_broken_ops_are_caught();
+    printf("test_grad: %d checks, %d failed\n", checks, failures);
+    return failures != 0;
+}
