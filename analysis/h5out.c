@@ -76,25 +76,17 @@ static int write_attr(ns_h5 *h, const char *obj, const char *name, hid_t type, h
 
 int ns_h5_attr_string(ns_h5 *h, const char *obj, const char *name, const char *value)
 {
-    hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate(H5S_SCALAR);
-    int status;
-    if (type < 0 || space < 0 || H5Tset_size(type, strlen(value) + 1) < 0 ||
-        H5Tset_cset(type, H5T_CSET_UTF8) < 0)
-        status = fail(h, "cannot make a string type for attribute %s", name);
-    else
-        status = write_attr(h, obj, name, type, space, value);
-    if (space >= 0)
-        H5Sclose(space);
-    if (type >= 0)
-        H5Tclose(type);
-    return status;
+    return ns_h5_attr_strings(h, obj, name, &value, 0);
 }
 
+/* variable-length UTF-8, so that h5py reads them as str (fixed-length ones come back as bytes);
+ * n = 0 writes one scalar string */
 int ns_h5_attr_strings(ns_h5 *h, const char *obj, const char *name, const char *const *values,
                        int n)
 {
     hsize_t dim = (hsize_t)n;
-    hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate_simple(1, &dim, NULL);
+    hid_t type = H5Tcopy(H5T_C_S1);
+    hid_t space = n ? H5Screate_simple(1, &dim, NULL) : H5Screate(H5S_SCALAR);
     int status;
     if (type < 0 || space < 0 || H5Tset_size(type, H5T_VARIABLE) < 0 ||
         H5Tset_cset(type, H5T_CSET_UTF8) < 0)

@@ -1,0 +1,197 @@
+/* test_model.c: the model's contracts that are not gradients: random streams keyed by
+ * (seed, layer, name), initialization statistics, the placement table, Scale Init parsing,
+ * argument validation, and bit-identical results across thread counts. */
+#include "normscope.h"
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int checks, failures;
+#define CHECK(cond, ...)                                                                         \
+    do {                                                                                         \
+        checks++;                                                                                \
+        if (!(cond)) {                                                                           \
+            failures++;                                                                          \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                          \
+            printf(__VA_ARGS__);                                                                 \
+            printf("\n");                                                                        \
+        }                                                                                        \
+    } while (0)
+
+static ns_config config(const char *placement, int depth, int width, double alpha)
+{
+    return (ns_config){.block = NS_BLOCK_MLP, .placement = ns_placement_find(placement),
+                       .depth = depth, .width = width, .hidden = 2 * width, .ntok = 24,
+                       .act = NS_ACT_GELU, .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5,
+                       .alpha = alpha};
+}
+
+static int param_index(ns_model *m, const char *name)
+{
+    for (int i = 0; i < ns_model_nparams(m); i++)
+        if (strcmp(ns_model_param_info(m, i)->name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* layer 3's weights do not depend on the depth of the stack or on the build order */
+static void test_streams(void)
+{
+    ns_model *a = NULL, *b = NULL;
+    ns_config ca = config("pre", 4, 32, 1.0), cb = config("pre", 9, 32, 1.0);
+    CHECK(ns_model_create(&a, &ca) == NS_OK && ns_model_create(&b, &cb) == NS_OK, "create");
+    omp_set_num_threads(1);
+    ns_model_init(a, 7);
+    omp_set_num_threads(2);
+    ns_model_init(b, 7);
+    for (int i = 0; i < ns_model_nparams(a); i++) {
+        const ns_param_info *pi = ns_model_param_info(a, i);
+        size_t bytes = (size_t)pi->rows * pi->cols * sizeof(ns_real);
+        CHECK(memcmp(ns_model_param(a, 3, i), ns_model_param(b, 3, i), bytes) == 0,
+              "%s of layer 3 differs between depth 4 and depth 9", pi->name);
+    }
+    int w1 = param_index(a, "mlp.w1");
+    size_t bytes = 32 * 64 * sizeof(ns_real);
+    CHECK(memcmp(ns_model_param(a, 2, w1), ns_model_param(a, 3, w1), bytes) != 0,
+          "layers 2 and 3 share W1");
+    ns_model_init(b, 8);
+    CHECK(memcmp(ns_model_param(a, 3, w1), ns_model_param(b, 3, w1), bytes) != 0,
+          "seeds 7 and 8 give the same W1");
+    CHECK(ns_stream_key(1, 2, "mlp.w1") != ns_stream_key(1, 2, "mlp.w2") &&
+              ns_stream_key(1, 2, "mlp.w1") != ns_stream_key(1, 3, "mlp.w1") &&
+              ns_stream_key(1, 2, "mlp.w1") != ns_stream_key(2, 2, "mlp.w1"),
+          "stream keys collide");
+    ns_model_free(a);
+    ns_model_free(b);
+}
+
+static double sample_var(const ns_real *x, size_t n)
+{
+    double s = 0, s2 = 0;
+    for (size_t i = 0; i < n; i++)
+        s += x[i], s2 += (double)x[i] * x[i];
+    return s2 / n - (s / n) * (s / n);
+}
+
+/* W1 ~ N(0, 1/d); W2 ~ N(0, alpha^2/H) where the placement puts alpha on W2; gains at alpha
+ * where it puts alpha there */
+static void test_init(void)
+{
+    const int d = 256;
+    const double alpha = 0.3;
+    const char *placements[] = {"pre", "post", "span", "span-wrapped"};
+    for (int p = 0; p < 4; p++) {
+        ns_model *m = NULL;
+        ns_config c = config(placements[p], 2, d, alpha);
+        CHECK(ns_model_create(&m, &c) == NS_OK && ns_model_init(m, 3) == NS_OK, "create");
+        int H = c.hidden, alpha_on_w2 = c.placement->alpha_site == NS_ALPHA_BRANCH_WEIGHT;
+        double v1 = sample_var(ns_model_param(m, 1, param_index(m, "mlp.w1")), (size_t)d * H);
+        double v2 = sample_var(ns_model_param(m, 1, param_index(m, "mlp.w2")), (size_t)d * H);
+        double want2 = (alpha_on_w2 ? alpha * alpha : 1.0) / H;
+        /* 131072 draws: the sample variance is within 1% with overwhelming probability */
+        CHECK(fabs(v1 * d - 1) < 0.02, "%s: var(W1) d = %.4f", placements[p], v1 * d);
+        CHECK(fabs(v2 / want2 - 1) < 0.02, "%s: var(W2)/expected = %.4f", placements[p],
+              v2 / want2);
+        const char *gain_name = p == 2 ? "span_norm.gain" : p == 3 ? "mlp.norm_sum.gain" : NULL;
+        if (gain_name) {
+            int g = param_index(m, gain_name);
+            CHECK(g >= 0 && ns_model_param(m, 1, g)[0] == (ns_real)alpha, "%s: %s is not alpha",
+                  placements[p], gain_name);
+        }
+        ns_model_free(m);
+    }
+}
+
+static void test_table_and_parsing(void)
+{
+    CHECK(ns_placement_find("sandwich") == NULL, "unknown placement found");
+    for (int i = 0; ns_placement_at(i); i++) {
+        const ns_placement *p = ns_placement_at(i);
+        CHECK(ns_placement_find(p->name) == p, "placement %s not found by name", p->name);
+        double a;
+        CHECK(ns_scale_init_parse(p->default_scale_init, 8, &a) == NS_OK,
+              "%s: bad default scale init", p->name);
+    }
+    double a = 0;
+    CHECK(ns_scale_init_parse("none", 16, &a) == NS_OK && a == 1.0, "none");
+    CHECK(ns_scale_init_parse("sqrtL", 16, &a) == NS_OK && a == 0.25, "sqrtL");
+    CHECK(ns_scale_init_parse("sqrt2L", 8, &a) == NS_OK && a == 0.25, "sqrt2L");
+    CHECK(ns_scale_init_parse("0.5", 8, &a) == NS_OK && a == 0.5, "number");
+    const char *bad[] = {"-1", "0", "abc", "1x", "", "inf", "nan"};
+    for (int i = 0; i < 7; i++)
+        CHECK(ns_scale_init_parse(bad[i], 8, &a) == NS_ERR_INVALID, "accepted '%s'", bad[i]);
+
+    ns_model *m = NULL;
+    ns_config c = config("pre", 0, 8, 1.0);
+    CHECK(ns_model_create(&m, &c) == NS_ERR_INVALID && !m, "depth 0 accepted");
+    c = config("pre", 2, -8, 1.0);
+    CHECK(ns_model_create(&m, &c) == NS_ERR_INVALID, "negative width accepted");
+    c = config("nope", 2, 8, 1.0);
+    CHECK(ns_model_create(&m, &c) == NS_ERR_INVALID, "NULL placement accepted");
+    c = config("pre", 2, 8, 0.0);
+    CHECK(ns_model_create(&m, &c) == NS_ERR_INVALID, "alpha 0 accepted");
+    c = config("pre", 2, 8, 1.0);
+    CHECK(ns_model_create(&m, &c) == NS_OK, "valid config refused");
+    CHECK(ns_model_block_forward(m, 0) == NS_ERR_INVALID && ns_model_block_forward(m, 3) ==
+              NS_ERR_INVALID, "block index out of range accepted");
+    ns_model_free(m);
+    ns_model_free(NULL);
+}
+
+/* the whole forward and backward, 1 thread against 2: bit-identical */
+static void run_once(int threads, ns_real *out, ns_real *grads, size_t nout, size_t ngrad)
+{
+    omp_set_num_threads(threads);
+    ns_model *m = NULL;
+    ns_config c = config("span", 3, 160, 0.5); /* width and rows not multiples of the GEMM block */
+    c.ntok = 300;
+    ns_model_create(&m, &c);
+    ns_model_init(m, 5);
+    ns_fill_gaussian(ns_model_stream(m, 0), nout, 1, 5, -1, "input");
+    for (int l = 1; l <= 3; l++)
+        ns_model_block_forward(m, l);
+    memcpy(out, ns_model_stream(m, 3), nout * sizeof *out);
+    ns_real *dy = malloc(nout * sizeof *dy), *dx = calloc(nout, sizeof *dx);
+    ns_fill_gaussian(dy, nout, 1, 5, -1, "cotangent");
+    ns_model_zero_grad(m);
+    for (int l = 3; l >= 1; l--) {
+        memset(dx, 0, nout * sizeof *dx);
+        ns_model_block_backward(m, l, dx, dy);
+        ns_real *t = dx;
+        dx = dy, dy = t;
+    }
+    memcpy(grads, ns_model_param_grad(m, 1, 0), ngrad * sizeof *grads);
+    memcpy(grads + ngrad, dy, nout * sizeof *grads);
+    free(dx), free(dy);
+    ns_model_free(m);
+}
+
+static void test_thread_determinism(void)
+{
+    ns_model *probe = NULL;
+    ns_config c = config("span", 3, 160, 0.5);
+    ns_model_create(&probe, &c);
+    size_t nout = 300 * 160, ngrad = ns_model_param_count(probe) / 3; /* block 1's parameters */
+    ns_model_free(probe);
+    ns_real *o1 = malloc(nout * sizeof *o1), *o2 = malloc(nout * sizeof *o2);
+    ns_real *g1 = malloc((ngrad + nout) * sizeof *g1), *g2 = malloc((ngrad + nout) * sizeof *g2);
+    run_once(1, o1, g1, nout, ngrad);
+    run_once(2, o2, g2, nout, ngrad);
+    CHECK(memcmp(o1, o2, nout * sizeof *o1) == 0, "forward differs between 1 and 2 threads");
+    CHECK(memcmp(g1, g2, (ngrad + nout) * sizeof *g1) == 0,
+          "backward differs between 1 and 2 threads");
+    free(o1), free(o2), free(g1), free(g2);
+}
+
+int main(void)
+{
+    ns_set_threads(2);
+    test_streams();
+    test_init();
+    test_table_and_parsing();
+    test_thread_determinism();
+    printf("test_model: %d checks, %d failed\n", checks, failures);
+    return failures != 0;
+}
