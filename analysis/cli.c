@@ -25,8 +25,10 @@ uint64_t ns_cli_seed(struct argp_state *st, const char *opt, const char *arg)
     char *end;
     errno = 0;
     unsigned long long v = strtoull(arg, &end, 10);
-    if (errno || end == arg || *end || arg[0] == '-')
-        argp_failure(st, NS_EXIT_USAGE, 0, "%s must be a non-negative integer, got '%s'", opt, arg);
+    /* stored as a signed 64-bit HDF5 attribute */
+    if (errno || end == arg || *end || arg[0] == '-' || v > (unsigned long long)INT64_MAX)
+        argp_failure(st, NS_EXIT_USAGE, 0, "%s must be an integer from 0 to 2^63-1, got '%s'",
+                     opt, arg);
     return (uint64_t)v;
 }
 

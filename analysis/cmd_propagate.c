@@ -167,7 +167,7 @@ int ns_cmd_propagate(int argc, char **argv)
     ns_h5 *h = NULL;
     if (ns_h5_create(&h, o.out) != NS_OK) { /* before any work: a bad path costs nothing */
         ns_cli_error("%s", ns_h5_error(h));
-        ns_h5_abort(h);
+        ns_h5_free(h);
         return NS_EXIT_USAGE;
     }
     tick_ctx tc;
@@ -177,7 +177,7 @@ int ns_cmd_propagate(int argc, char **argv)
     int st = ns_propagate_run(&c, o.seq, o.seeds, o.seed, &r, tick, &tc);
     ns_progress_finish(&tc.bar);
     if (st != NS_OK) {
-        ns_h5_abort(h);
+        ns_h5_free(h);
         if (st == NS_ERR_INTERRUPTED)
             ns_cli_error("interrupted; no output written to %s", o.out);
         else
@@ -188,15 +188,17 @@ int ns_cmd_propagate(int argc, char **argv)
     if ((st = ns_h5_write_root_attrs(h, command_line)) || (st = write_config(h, &o, &c, scale_init)) ||
         (st = ns_propagate_write(h, &r)) || (st = ns_h5_attr_double(h, "/", "wall_seconds", seconds))) {
         ns_cli_error("%s", ns_h5_error(h));
-        ns_h5_abort(h);
+        ns_h5_free(h);
         ns_propagate_result_free(&r);
         return NS_EXIT_RUNTIME;
     }
     ns_propagate_result_free(&r);
     if (ns_h5_commit(h) != NS_OK) {
-        ns_cli_error("%s", ns_h5_error(h)); /* commit freed h on failure: see below */
+        ns_cli_error("%s", ns_h5_error(h));
+        ns_h5_free(h);
         return NS_EXIT_RUNTIME;
     }
+    ns_h5_free(h);
     printf("wrote %s: %s, L=%d d=%d T=%d B=%d, %d seed%s, %.2f s\n", o.out, c.placement->name,
            o.depth, o.width, o.seq, o.batch, o.seeds, o.seeds == 1 ? "" : "s", seconds);
     return NS_EXIT_OK;

@@ -1,8 +1,15 @@
-/* h5out.c: the HDF5 recorder. Every id is closed by its opener; every return value checked. */
+/* h5out.c: the HDF5 recorder. Every id is closed by its opener; every return value checked.
+ *
+ * The file is built in memory (HDF5's core driver) and its image written to disk by us with
+ * checked write() and fsync(): a full disk or a file-size limit is then a failed write that we
+ * report, rather than a failed H5Fclose after which HDF5 keeps a broken file open (and crashes at
+ * exit). Propagate files are small; streaming training logs will need the sec2 driver instead. */
 #define _POSIX_C_SOURCE 200809L
 #include "h5out.h"
 #include "normscope.h"
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <hdf5.h>
 #include <hdf5_hl.h>
 #include <stdarg.h>
@@ -40,22 +47,33 @@ int ns_h5_create(ns_h5 **out, const char *path)
     if (!h)
         return NS_ERR_NOMEM;
     h->file = H5I_INVALID_HID;
+    struct stat st;
+    if (!path[0])
+        return fail(h, "the output path is empty");
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return fail(h, "output path %s is a directory", path);
     size_t n = strlen(path) + 40;
     h->path = strdup(path);
     h->tmp = malloc(n);
     if (!h->path || !h->tmp)
         return fail(h, "out of memory");
     snprintf(h->tmp, n, "%s.partial-%ld", path, (long)getpid());
-    /* probe with a plain open first: HDF5's error stack does not keep errno */
-    FILE *probe = fopen(h->tmp, "wb");
-    if (!probe)
-        return fail(h, "cannot create output file %s: %s", path, strerror(errno));
-    fclose(probe);
-    h->file = H5Fcreate(h->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (h->file < 0) {
-        unlink(h->tmp);
-        return fail(h, "cannot create HDF5 file %s", h->tmp);
+    /* create the temporary file now: an unwritable path fails before any work is done */
+    int fd = open(h->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        int err = errno;
+        free(h->tmp);
+        h->tmp = NULL;
+        return fail(h, "cannot create output file %s: %s", path, strerror(err));
     }
+    close(fd);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0 && H5Pset_fapl_core(fapl, 1 << 20, 0) >= 0)
+        h->file = H5Fcreate(h->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    if (h->file < 0)
+        return fail(h, "cannot create an in-memory HDF5 file for %s", path);
     return NS_OK;
 }
 
@@ -173,29 +191,54 @@ int ns_h5_dataset(ns_h5 *h, const char *path, int rank, const size_t *dims, cons
     return status;
 }
 
-int ns_h5_commit(ns_h5 *h)
+/* writes all n bytes or reports why not */
+static int write_all(int fd, const unsigned char *p, size_t n)
 {
-    /* flush first: a full disk shows up here or at close, and then nothing is renamed */
-    herr_t flushed = H5Fflush(h->file, H5F_SCOPE_GLOBAL);
-    herr_t closed = H5Fclose(h->file);
-    h->file = H5I_INVALID_HID;
-    if (flushed < 0 || closed < 0) {
-        int status = fail(h, "cannot finish writing %s (disk full?)", h->path);
-        ns_h5_abort(h);
-        return status;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? errno : EIO;
+        p += w, n -= (size_t)w;
     }
-    if (rename(h->tmp, h->path) != 0) {
-        int status = fail(h, "cannot move %s to %s: %s", h->tmp, h->path, strerror(errno));
-        ns_h5_abort(h);
-        return status;
-    }
-    free(h->tmp);
-    free(h->path);
-    free(h);
-    return NS_OK;
+    return 0;
 }
 
-void ns_h5_abort(ns_h5 *h)
+int ns_h5_commit(ns_h5 *h)
+{
+    int status = NS_OK, err = 0;
+    unsigned char *image = NULL;
+    ssize_t size = H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0
+                       ? -1 : H5Fget_file_image(h->file, NULL, 0);
+    if (size > 0 && (image = malloc((size_t)size)) != NULL &&
+        H5Fget_file_image(h->file, image, (size_t)size) != size)
+        size = -1;
+    if (size <= 0 || !image)
+        status = fail(h, "cannot assemble the HDF5 image of %s", h->path);
+    if (H5Fclose(h->file) < 0 && status == NS_OK)
+        status = fail(h, "cannot close the in-memory HDF5 file of %s", h->path);
+    h->file = H5I_INVALID_HID;
+    if (status == NS_OK) {
+        int fd = open(h->tmp, O_WRONLY | O_TRUNC);
+        if (fd < 0 || (err = write_all(fd, image, (size_t)size)) != 0 || fsync(fd) != 0)
+            err = err ? err : errno;
+        if (fd >= 0 && close(fd) != 0 && !err)
+            err = errno;
+        if (err)
+            status = fail(h, "cannot write %s: %s", h->path, strerror(err));
+    }
+    free(image);
+    if (status == NS_OK && rename(h->tmp, h->path) != 0)
+        status = fail(h, "cannot move %s to %s: %s", h->tmp, h->path, strerror(errno));
+    if (status == NS_OK) {
+        free(h->tmp);
+        h->tmp = NULL;
+    }
+    return status;
+}
+
+void ns_h5_free(ns_h5 *h)
 {
     if (!h)
         return;

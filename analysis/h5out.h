@@ -26,10 +26,11 @@ int ns_h5_attr_strings(ns_h5 *h, const char *obj, const char *name, const char *
  * dimension (HDF5 dimension-scale labels, e.g. "seed", "layer") */
 int ns_h5_dataset(ns_h5 *h, const char *path, int rank, const size_t *dims, const double *data,
                   const char *description, const char *const *labels);
-/* closes the file (flushing everything) and renames it onto the output path */
+/* writes the file under its temporary name and renames it onto the output path; on failure the
+ * temporary file is removed by ns_h5_free. Either way, call ns_h5_free afterwards. */
 int ns_h5_commit(ns_h5 *h);
-/* closes and removes the temporary file; accepts NULL */
-void ns_h5_abort(ns_h5 *h);
+/* closes, removes the temporary file if it is still there, frees; accepts NULL */
+void ns_h5_free(ns_h5 *h);
 const char *ns_h5_error(const ns_h5 *h);
 
 /* a complete, readable normscope file? (used before reading one, and by resume logic later) */

@@ -9,10 +9,10 @@
 /* one GEMM name for both precisions: the shipped float library and the double test library */
 #ifdef NS_REAL_DOUBLE
 #define ns_gemm cblas_dgemm
-#define ns_tanh tanh
+#define ns_exp exp
 #else
 #define ns_gemm cblas_sgemm
-#define ns_tanh tanhf
+#define ns_exp expf
 #endif
 
 #define NS_NONE ((size_t)-1) /* an absent buffer or parameter slot */

@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# bad_input.sh BIN: every bad input to `normscope` fails cleanly.
+#
+# For each case: the exit status (2 usage, 1 runtime), nothing on stdout, exactly one line on
+# stderr that starts with "normscope" and names the option and/or value at fault (argp's
+# unknown-option message may be followed by its "Try ... --help" hint), and no file left behind:
+# neither the output path nor any *.partial-* (each case runs in a fresh, empty directory).
+# Prints only failures and a final summary line; exits non-zero on any failure.
+set -u
+
+if [ $# -ne 1 ] || [ ! -x "$1" ]; then
+    echo "usage: bad_input.sh /path/to/normscope" >&2
+    exit 2
+fi
+BIN=$1
+case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
+
+ROOT=$(mktemp -d "${TMPDIR:-/tmp}/ns-e2e-bad.XXXXXX") || exit 2
+trap 'rm -rf "$ROOT"' EXIT
+
+# tiny, valid settings: a case that is accidentally accepted costs milliseconds
+SMALL=(--depth 2 --width 8 --seq 4 --batch 1 --seeds 1 --threads 1)
+ncase=0
+nfail=0
+failed=0 # per case
+
+fail() {
+    echo "FAIL [$CASE]: $*"
+    failed=1
+}
+
+# describe_status STATUS: "exit N" or "killed by signal N"
+describe_status() {
+    if [ "$1" -gt 128 ]; then echo "exit $1 (killed by signal $(($1 - 128)))"; else echo "exit $1"; fi
+}
+
+# check_outcome STATUS EXPECTED_STATUS HINT_OK NEEDLE...  (uses $DIR/stdout, $DIR/stderr)
+check_outcome() {
+    local status=$1 expect=$2 hint_ok=$3
+    shift 3
+    local out=$DIR/.stdout err=$DIR/.stderr
+    if [ "$status" -ne "$expect" ]; then
+        fail "expected exit $expect, got $(describe_status "$status")"
+    fi
+    if [ -s "$out" ]; then
+        fail "expected nothing on stdout, got: $(head -c 300 "$out")"
+    fi
+    local nlines first rest
+    nlines=$(wc -l <"$err")
+    first=$(head -n 1 "$err")
+    if [ ! -s "$err" ]; then
+        fail "expected a one-line message on stderr, got nothing"
+    else
+        case $first in
+        normscope*) ;;
+        *) fail "stderr's first line does not start with 'normscope': $first" ;;
+        esac
+        # a message without a final newline still counts as a line
+        [ -n "$(tail -c 1 "$err")" ] && nlines=$((nlines + 1))
+        if [ "$nlines" -ne 1 ]; then
+            rest=$(tail -n +2 "$err" | tr '\n' ' ')
+            if [ "$hint_ok" = 1 ] && [[ $rest == Try\ *--help* ]]; then
+                : # argp's standard hint after an unknown option (argp wraps it at 79 columns)
+            else
+                fail "expected exactly one line on stderr, got $nlines: $(head -c 400 "$err" | tr '\n' '|')"
+            fi
+        fi
+        local needle
+        for needle in "$@"; do
+            if [[ $first != *"$needle"* ]]; then
+                fail "message does not name '$needle': $first"
+            fi
+        done
+    fi
+    # nothing may be left behind: not the output, not a *.partial-*, nothing at all
+    local left
+    left=$(cd "$DIR" && find . -mindepth 1 ! -path ./.stdout ! -path ./.stderr ! -path ./.keep \
+        -print | sort | tr '\n' ' ')
+    if [ -n "$left" ]; then
+        fail "files left behind: $left"
+    fi
+}
+
+# new_case NAME: a fresh empty directory $DIR, cwd there
+new_case() {
+    CASE=$1
+    ncase=$((ncase + 1))
+    failed=0
+    DIR=$ROOT/case$ncase
+    mkdir -p "$DIR" && cd "$DIR" || exit 2
+}
+
+end_case() {
+    [ "$failed" = 0 ] || nfail=$((nfail + 1))
+    cd "$ROOT" || exit 2
+}
+
+# usage_case NAME NEEDLES ARGS...: propagate with tiny valid sizes plus ARGS -> exit 2.
+# NEEDLES is a '|'-separated list of substrings the message must contain.
+usage_case() {
+    local name=$1 needles=$2
+    shift 2
+    new_case "$name"
+    "$BIN" propagate "${SMALL[@]}" --out out.h5 "$@" >.stdout 2>.stderr </dev/null
+    local st=$?
+    local -a words
+    IFS='|' read -r -a words <<<"$needles"
+    check_outcome $st 2 0 "${words[@]}"
+    end_case
+}
+
+usage_case "unknown scheme" "--scheme|sandwich" --scheme sandwich
+usage_case "--depth 0" "--depth|0" --depth 0
+usage_case "--depth -3" "--depth|-3" --depth -3
+usage_case "--depth abc" "--depth|abc" --depth abc
+usage_case "--width 0" "--width|0" --width 0
+usage_case "--seq 0" "--seq|0" --seq 0
+usage_case "--batch -1" "--batch|-1" --batch -1
+usage_case "--seeds 0" "--seeds|0" --seeds 0
+usage_case "--seed 2^64-1" "--seed|18446744073709551615" --seed 18446744073709551615
+usage_case "--seed -1" "--seed|-1" --seed -1
+usage_case "--threads 0" "--threads|0" --threads 0
+usage_case "--mlp-ratio -1" "--mlp-ratio|-1" --mlp-ratio -1
+usage_case "--norm-eps 0" "--norm-eps|0" --norm-eps 0
+usage_case "--scale-init bogus" "--scale-init|bogus" --scale-init bogus
+usage_case "--scale-init -2" "--scale-init|-2" --scale-init -2
+usage_case "--act tanh" "--act|tanh" --act tanh
+usage_case "--norm batchnorm" "--norm|batchnorm" --norm batchnorm
+usage_case "--block cnn" "--block|cnn" --block cnn
+usage_case "--span-variant x" "--span-variant|x" --scheme span --span-variant x
+usage_case "stray positional argument" "stray" stray
+usage_case "output in a nonexistent directory" "nodir/out.h5" --out nodir/out.h5
+
+# unknown option: argp's message, then its "Try ... --help" hint
+new_case "unknown option"
+"$BIN" propagate "${SMALL[@]}" --out out.h5 --frobnicate >.stdout 2>.stderr </dev/null
+check_outcome $? 2 1 --frobnicate
+end_case
+
+# output path whose parent is a regular file (.keep, here and below, is made by the test and is
+# not a leftover)
+new_case "output parent is a regular file"
+echo "not a directory" >.keep
+"$BIN" propagate "${SMALL[@]}" --out .keep/out.h5 >.stdout 2>.stderr </dev/null
+check_outcome $? 2 0 .keep/out.h5
+[ "$(cat .keep)" = "not a directory" ] || fail "the regular file was modified"
+end_case
+
+# an existing directory (with and without a trailing slash), or an empty name, cannot be the
+# output file either: refused before any work, like any other unwritable path
+new_case "output path is an existing directory"
+mkdir .keep
+"$BIN" propagate "${SMALL[@]}" --out .keep >.stdout 2>.stderr </dev/null
+check_outcome $? 2 0 .keep
+end_case
+
+new_case "output path is an existing directory with a trailing slash"
+mkdir .keep
+"$BIN" propagate "${SMALL[@]}" --out .keep/ >.stdout 2>.stderr </dev/null
+check_outcome $? 2 0 .keep/
+end_case
+
+new_case "empty output path"
+"$BIN" propagate "${SMALL[@]}" --out '' >.stdout 2>.stderr </dev/null
+check_outcome $? 2 0 out
+end_case
+
+new_case "unknown subcommand"
+"$BIN" frobnicate --depth 2 >.stdout 2>.stderr </dev/null
+check_outcome $? 2 0 frobnicate
+end_case
+
+# no arguments: exit 2, a usage on stderr naming the subcommands
+new_case "no arguments"
+"$BIN" >.stdout 2>.stderr </dev/null
+st=$?
+[ "$st" -eq 2 ] || fail "expected exit 2, got $(describe_status $st)"
+[ -s .stdout ] && fail "expected nothing on stdout, got: $(head -c 300 .stdout)"
+grep -q normscope .stderr || fail "the usage on stderr does not name normscope: $(head -c 300 .stderr)"
+grep -qw propagate .stderr || fail "the usage on stderr does not mention 'propagate': $(head -c 300 .stderr)"
+end_case
+
+# --- runtime failures: exit 1 ---
+
+# a file-size limit: the HDF5 file (about 58 KiB at these sizes) cannot be written in 16 KiB
+new_case "file-size limit (ulimit -f 16)"
+(
+    ulimit -f 16 || exit 99
+    exec "$BIN" propagate --depth 64 --width 32 --seq 8 --batch 2 --seeds 8 --threads 1 \
+        --out big.h5
+) >.stdout 2>.stderr </dev/null
+check_outcome $? 1 0 big.h5
+end_case
+
+# Ctrl-C / kill: start a long run, wait until it has set up its signal handlers (they are
+# installed before the output's .partial file is created), signal it, expect exit 1 and a one-line
+# "interrupted" message, and nothing left behind. `env --default-signal` undoes the SIG_IGN that a
+# non-interactive shell gives background jobs for SIGINT, as for a foreground job at a terminal.
+DEFSIG=()
+env --default-signal=INT true 2>/dev/null && DEFSIG=(env "--default-signal=INT,TERM")
+for sig in INT TERM; do
+    new_case "SIG$sig during a long run"
+    "${DEFSIG[@]}" "$BIN" propagate --depth 64 --width 128 --seq 32 --batch 4 --seeds 1000 \
+        --threads 1 --out long.h5 >.stdout 2>.stderr </dev/null &
+    pid=$!
+    # wait (up to 20 s) for the partial file
+    for ((i = 0; i < 1000; i++)); do
+        compgen -G "long.h5.partial-*" >/dev/null && break
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.02
+    done
+    compgen -G "long.h5.partial-*" >/dev/null || fail "no long.h5.partial-* appeared while running"
+    kill -"$sig" $pid 2>/dev/null || fail "the run ended before it could be signalled"
+    # it must stop promptly (up to 15 s), else kill it for good
+    for ((i = 0; i < 750; i++)); do
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.02
+    done
+    if kill -0 $pid 2>/dev/null; then
+        fail "still running 15 s after SIG$sig; killing it"
+        kill -KILL $pid 2>/dev/null
+    fi
+    wait $pid
+    check_outcome $? 1 0 interrupted
+    end_case
+done
+
+if [ "$nfail" -ne 0 ]; then
+    echo "bad_input: $nfail of $ncase cases FAILED"
+    exit 1
+fi
+echo "bad_input: all $ncase cases passed"
+exit 0
