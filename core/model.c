@@ -1,7 +1,7 @@
 /* model.c: a deep stack of residual blocks, laid out from the placement table.
  *
- * A block is a list of sublayers (one MLP sublayer today) on a residual stream s, followed by the
- * block's outer skip. Each sublayer computes, with the placement's norm slots switched on or off,
+ * A block is a list of sublayers (MLP block: [MLP]; Transformer block: [attention, MLP]) on a
+ * residual stream s, followed by the block's outer skip. Each sublayer computes, with the placement's norm slots switched on or off,
  *     z = norm_in ? N(s) : s;   b = F(z);   bn = norm_out ? N(b) : b;
  *     v = s + bn;               s = norm_sum ? N(v) : v
  * and the block output is, by the placement's span kind,
@@ -21,15 +21,21 @@
 #define MAX_SUB 2
 #define NAME_LEN 40
 
+typedef enum { BRANCH_ATTN, BRANCH_MLP } branch_kind;
+
 typedef struct {
-    /* parameter indices (-1: absent) */
-    int w1, w2, norm_in_g, norm_in_b, norm_out_g, norm_out_b, norm_sum_g, norm_sum_b;
+    branch_kind kind;
+    /* parameter indices (-1: absent); the branch's matrices in order, the last one carries
+     * alpha for NS_ALPHA_BRANCH_WEIGHT: MLP w1, w2; attention wq, wk, wv, wo */
+    int w[4];
+    int norm_in_g, norm_in_b, norm_out_g, norm_out_b, norm_sum_g, norm_sum_b;
     /* activation offsets into the block's cache slice (NS_NONE: absent or aliased) */
     size_t z, in_mean, in_rstd;   /* [N,d], [N], [N]: the branch input after norm_in */
-    size_t h, a;                  /* [N,H]: pre-activation and activation */
-    size_t b;                     /* [N,d]: branch output F(z) */
+    size_t h, a;                  /* MLP [N,H]: pre-activation and activation */
+    size_t q, k, v, cat, probs;   /* attention: [N,d] x 4 and [nseq,heads,T,T] */
+    size_t b;                     /* [N,d]: branch output */
     size_t bn, out_mean, out_rstd;
-    size_t v, sum_mean, sum_rstd; /* the sum before norm_sum */
+    size_t v_sum, sum_mean, sum_rstd; /* the sum before norm_sum */
     size_t s_out;                 /* [N,d]: this sublayer's output stream, unless it is y */
 } sublayer;
 
@@ -50,6 +56,8 @@ struct ns_model {
     ns_real *params, *grads, *acts, *scratch;
     /* backward scratch, views into `scratch` */
     ns_real *g_v, *g_bn, *g_b, *g_z, *g_s[2], *g_acc, *g_a, *g_h;
+    ns_real *g_q, *g_k, *g_vv, *g_cat, *g_probs; /* attention only */
+    size_t nprobs; /* nseq * heads * T * T for Transformer blocks, else 0 */
 };
 
 static int add_param(ns_model *m, const char *prefix, const char *what, int rows, int cols,
@@ -88,36 +96,52 @@ static void layout(ns_model *m)
     const ns_config *c = &m->cfg;
     const ns_placement *pl = c->placement;
     size_t nd = m->nd, nh = m->nh;
-    m->nsub = 1; /* the MLP block; attention adds a sublayer in front */
+    m->nsub = c->block == NS_BLOCK_TRANSFORMER ? 2 : 1;
     for (int j = 0; j < m->nsub; j++) {
         sublayer *s = &m->sub[j];
         int last = j == m->nsub - 1;
-        *s = (sublayer){-1, -1, -1, -1, -1, -1, -1, -1, NS_NONE, NS_NONE, NS_NONE, NS_NONE,
-                        NS_NONE, NS_NONE, NS_NONE, NS_NONE, NS_NONE, NS_NONE, NS_NONE, NS_NONE,
-                        NS_NONE};
-        const char *pre = "mlp.";
+        memset(s, 0xff, sizeof *s); /* every index -1, every offset NS_NONE */
+        s->kind = c->block == NS_BLOCK_TRANSFORMER && j == 0 ? BRANCH_ATTN : BRANCH_MLP;
+        int attn = s->kind == BRANCH_ATTN;
+        char pre[16];
+        snprintf(pre, sizeof pre, "%s.", attn ? "attn" : "mlp");
+        char slot[32];
         double alpha_w = pl->alpha_site == NS_ALPHA_BRANCH_WEIGHT ? c->alpha : 1.0;
         if (pl->norm_in) {
-            add_norm(m, "mlp.norm_in.", &s->norm_in_g, &s->norm_in_b, &s->in_mean, &s->in_rstd, 1);
+            snprintf(slot, sizeof slot, "%snorm_in.", pre);
+            add_norm(m, slot, &s->norm_in_g, &s->norm_in_b, &s->in_mean, &s->in_rstd, 1);
             s->z = add_act(m, nd);
         }
-        s->w1 = add_param(m, pre, "w1", c->width, c->hidden, 1, 1.0 / sqrt(c->width));
-        s->w2 = add_param(m, pre, "w2", c->hidden, c->width, 1, alpha_w / sqrt(c->hidden));
-        s->h = add_act(m, nh);
-        s->a = add_act(m, nh);
+        if (attn) {
+            /* W_Q, W_K, W_V, W_O ~ N(0, 1/d); Scale Init on W_O */
+            const char *names[] = {"wq", "wk", "wv", "wo"};
+            for (int i = 0; i < 4; i++)
+                s->w[i] = add_param(m, pre, names[i], c->width, c->width, 1,
+                                    (i == 3 ? alpha_w : 1.0) / sqrt(c->width));
+            s->q = add_act(m, nd);
+            s->k = add_act(m, nd);
+            s->v = add_act(m, nd);
+            s->cat = add_act(m, nd);
+            s->probs = add_act(m, m->nprobs);
+        } else {
+            s->w[0] = add_param(m, pre, "w1", c->width, c->hidden, 1, 1.0 / sqrt(c->width));
+            s->w[1] = add_param(m, pre, "w2", c->hidden, c->width, 1, alpha_w / sqrt(c->hidden));
+            s->h = add_act(m, nh);
+            s->a = add_act(m, nh);
+        }
         s->b = add_act(m, nd);
         if (pl->norm_out) {
-            add_norm(m, "mlp.norm_out.", &s->norm_out_g, &s->norm_out_b, &s->out_mean,
-                     &s->out_rstd, 1);
+            snprintf(slot, sizeof slot, "%snorm_out.", pre);
+            add_norm(m, slot, &s->norm_out_g, &s->norm_out_b, &s->out_mean, &s->out_rstd, 1);
             s->bn = add_act(m, nd);
         }
         if (pl->span == NS_SPAN_AGGREGATE && last)
             continue; /* the stream after the last branch is not used: y sums the branches */
         if (pl->norm_sum) {
             double g0 = last && pl->alpha_site == NS_ALPHA_LAST_NORM_GAIN ? c->alpha : 1.0;
-            add_norm(m, "mlp.norm_sum.", &s->norm_sum_g, &s->norm_sum_b, &s->sum_mean,
-                     &s->sum_rstd, g0);
-            s->v = add_act(m, nd);
+            snprintf(slot, sizeof slot, "%snorm_sum.", pre);
+            add_norm(m, slot, &s->norm_sum_g, &s->norm_sum_b, &s->sum_mean, &s->sum_rstd, g0);
+            s->v_sum = add_act(m, nd);
         }
         if (!last || pl->span == NS_SPAN_WRAP)
             s->s_out = add_act(m, nd);
@@ -135,11 +159,15 @@ static void layout(ns_model *m)
 int ns_model_create(ns_model **out, const ns_config *cfg)
 {
     *out = NULL;
-    if (!cfg || !cfg->placement || cfg->block != NS_BLOCK_MLP || cfg->depth < 1 ||
+    if (!cfg || !cfg->placement ||
+        (cfg->block != NS_BLOCK_MLP && cfg->block != NS_BLOCK_TRANSFORMER) || cfg->depth < 1 ||
         cfg->width < 1 || cfg->hidden < 1 || cfg->ntok < 1 || !(cfg->norm_eps > 0) ||
         !(cfg->alpha > 0) || !isfinite(cfg->alpha) ||
         (cfg->act != NS_ACT_GELU && cfg->act != NS_ACT_RELU && cfg->act != NS_ACT_LINEAR) ||
         (cfg->norm != NS_NORM_LAYERNORM && cfg->norm != NS_NORM_RMSNORM))
+        return NS_ERR_INVALID;
+    if (cfg->block == NS_BLOCK_TRANSFORMER &&
+        (cfg->heads < 1 || cfg->width % cfg->heads != 0 || cfg->seq < 1 || cfg->ntok % cfg->seq))
         return NS_ERR_INVALID;
     ns_model *m = calloc(1, sizeof *m);
     if (!m)
@@ -148,13 +176,16 @@ int ns_model_create(ns_model **out, const ns_config *cfg)
     m->cfg = *cfg;
     m->nd = (size_t)cfg->ntok * cfg->width;
     m->nh = (size_t)cfg->ntok * cfg->hidden;
+    if (cfg->block == NS_BLOCK_TRANSFORMER)
+        m->nprobs = (size_t)(cfg->ntok / cfg->seq) * cfg->heads * cfg->seq * cfg->seq;
     layout(m);
 
     size_t L = (size_t)cfg->depth;
     m->params = calloc(L * m->block_params, sizeof(ns_real));
     m->grads = calloc(L * m->block_params, sizeof(ns_real));
     m->acts = calloc((L + 1) * m->nd + L * m->block_acts, sizeof(ns_real));
-    size_t nscratch = 8 * m->nd + 2 * m->nh;
+    size_t nattn = m->nprobs ? 4 * m->nd + m->nprobs : 0;
+    size_t nscratch = 7 * m->nd + 2 * m->nh + nattn;
     m->scratch = calloc(nscratch, sizeof(ns_real));
     if (!m->params || !m->grads || !m->acts || !m->scratch) {
         ns_model_free(m);
@@ -166,6 +197,11 @@ int ns_model_create(ns_model **out, const ns_config *cfg)
         *views[i] = p;
     m->g_a = p;
     m->g_h = p + m->nh;
+    p += 2 * m->nh;
+    if (m->nprobs) {
+        m->g_q = p, m->g_k = p + m->nd, m->g_vv = p + 2 * m->nd, m->g_cat = p + 3 * m->nd;
+        m->g_probs = p + 4 * m->nd;
+    }
     *out = m;
     return NS_OK;
 }
@@ -218,9 +254,30 @@ static ns_real *block_cache(const ns_model *m, int layer)
 
 const ns_real *ns_model_branch_out(const ns_model *m, int layer)
 {
-    if (layer < 1 || layer > m->cfg.depth)
+    return ns_model_sublayer_out(m, layer, m->nsub - 1);
+}
+
+int ns_model_nsublayers(const ns_model *m) { return m->nsub; }
+
+const ns_real *ns_model_sublayer_out(const ns_model *m, int layer, int j)
+{
+    if (layer < 1 || layer > m->cfg.depth || j < 0 || j >= m->nsub)
         return NULL;
-    return block_cache(m, layer) + m->sub[m->nsub - 1].b;
+    return block_cache(m, layer) + m->sub[j].b;
+}
+
+const ns_real *ns_model_mid_stream(const ns_model *m, int layer)
+{
+    if (layer < 1 || layer > m->cfg.depth || m->nsub < 2)
+        return NULL;
+    return block_cache(m, layer) + m->sub[0].s_out;
+}
+
+const ns_real *ns_model_attn_probs(const ns_model *m, int layer)
+{
+    if (layer < 1 || layer > m->cfg.depth || m->sub[0].kind != BRANCH_ATTN)
+        return NULL;
+    return block_cache(m, layer) + m->sub[0].probs;
 }
 
 void ns_model_zero_grad(ns_model *m)
@@ -262,7 +319,54 @@ static void add_into(ns_real *out, const ns_real *a, const ns_real *b, size_t n)
 }
 
 #define PARAM(P, i) ((i) >= 0 ? (P) + m->info[i].offset : NULL)
-#define ACT(A, off) ((off) != NS_NONE ? (A) + (off) : NULL)
+
+/* b = F(z): the MLP W2 phi(W1 z), or attention (softmax(Q K^T / sqrt(dh)) V) W_O */
+static void branch_forward(const ns_model *m, const sublayer *sl, const ns_real *P, ns_real *A,
+                           const ns_real *z)
+{
+    const ns_config *c = &m->cfg;
+    int N = c->ntok, d = c->width;
+    if (sl->kind == BRANCH_MLP) {
+        ns_linear_forward(A + sl->h, z, PARAM(P, sl->w[0]), N, d, c->hidden);
+        ns_act_forward(A + sl->a, A + sl->h, m->nh, c->act);
+        ns_linear_forward(A + sl->b, A + sl->a, PARAM(P, sl->w[1]), N, c->hidden, d);
+        return;
+    }
+    ns_linear_forward(A + sl->q, z, PARAM(P, sl->w[0]), N, d, d);
+    ns_linear_forward(A + sl->k, z, PARAM(P, sl->w[1]), N, d, d);
+    ns_linear_forward(A + sl->v, z, PARAM(P, sl->w[2]), N, d, d);
+    ns_attention_forward(A + sl->cat, A + sl->probs, A + sl->q, A + sl->k, A + sl->v, N / c->seq,
+                         c->seq, d, c->heads);
+    ns_linear_forward(A + sl->b, A + sl->cat, PARAM(P, sl->w[3]), N, d, d);
+}
+
+/* given db, accumulate dz and the branch's weight gradients */
+static void branch_backward(ns_model *m, const sublayer *sl, const ns_real *P, ns_real *G,
+                            const ns_real *A, const ns_real *z, const ns_real *db, ns_real *dz)
+{
+    const ns_config *c = &m->cfg;
+    int N = c->ntok, d = c->width;
+    size_t bytes_nd = m->nd * sizeof(ns_real);
+    if (sl->kind == BRANCH_MLP) {
+        int H = c->hidden;
+        memset(m->g_a, 0, m->nh * sizeof(ns_real));
+        ns_linear_backward(m->g_a, PARAM(G, sl->w[1]), db, A + sl->a, PARAM(P, sl->w[1]), N, H, d);
+        memset(m->g_h, 0, m->nh * sizeof(ns_real));
+        ns_act_backward(m->g_h, m->g_a, A + sl->h, m->nh, c->act);
+        ns_linear_backward(dz, PARAM(G, sl->w[0]), m->g_h, z, PARAM(P, sl->w[0]), N, d, H);
+        return;
+    }
+    memset(m->g_cat, 0, bytes_nd);
+    ns_linear_backward(m->g_cat, PARAM(G, sl->w[3]), db, A + sl->cat, PARAM(P, sl->w[3]), N, d, d);
+    memset(m->g_q, 0, bytes_nd);
+    memset(m->g_k, 0, bytes_nd);
+    memset(m->g_vv, 0, bytes_nd);
+    ns_attention_backward(m->g_q, m->g_k, m->g_vv, m->g_probs, m->g_cat, A + sl->probs, A + sl->q,
+                          A + sl->k, A + sl->v, N / c->seq, c->seq, d, c->heads);
+    ns_linear_backward(dz, PARAM(G, sl->w[0]), m->g_q, z, PARAM(P, sl->w[0]), N, d, d);
+    ns_linear_backward(dz, PARAM(G, sl->w[1]), m->g_k, z, PARAM(P, sl->w[1]), N, d, d);
+    ns_linear_backward(dz, PARAM(G, sl->w[2]), m->g_vv, z, PARAM(P, sl->w[2]), N, d, d);
+}
 
 int ns_model_block_forward(ns_model *m, int layer)
 {
@@ -270,7 +374,7 @@ int ns_model_block_forward(ns_model *m, int layer)
     if (layer < 1 || layer > c->depth)
         return NS_ERR_INVALID;
     const ns_placement *pl = c->placement;
-    int N = c->ntok, d = c->width, H = c->hidden;
+    int N = c->ntok, d = c->width;
     ns_real *P = m->params + (size_t)(layer - 1) * m->block_params;
     ns_real *A = block_cache(m, layer);
     const ns_real *x = ns_model_stream(m, layer - 1);
@@ -286,9 +390,7 @@ int ns_model_block_forward(ns_model *m, int layer)
                             PARAM(P, sl->norm_in_b), N, d, c->norm, c->norm_eps);
             z = A + sl->z;
         }
-        ns_linear_forward(A + sl->h, z, P + m->info[sl->w1].offset, N, d, H);
-        ns_act_forward(A + sl->a, A + sl->h, m->nh, c->act);
-        ns_linear_forward(A + sl->b, A + sl->a, P + m->info[sl->w2].offset, N, H, d);
+        branch_forward(m, sl, P, A, z);
         const ns_real *bn = A + sl->b;
         if (pl->norm_out) {
             ns_norm_forward(A + sl->bn, A + sl->out_mean, A + sl->out_rstd, bn,
@@ -307,7 +409,7 @@ int ns_model_block_forward(ns_model *m, int layer)
                 break;
         }
         ns_real *s_out = last && pl->span == NS_SPAN_NONE ? y : A + sl->s_out;
-        ns_real *v = pl->norm_sum ? A + sl->v : s_out;
+        ns_real *v = pl->norm_sum ? A + sl->v_sum : s_out;
         add_into(v, s, bn, m->nd);
         if (pl->norm_sum)
             ns_norm_forward(s_out, A + sl->sum_mean, A + sl->sum_rstd, v, PARAM(P, sl->norm_sum_g),
@@ -337,7 +439,7 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
     if (layer < 1 || layer > c->depth || dx == dy)
         return NS_ERR_INVALID;
     const ns_placement *pl = c->placement;
-    int N = c->ntok, d = c->width, H = c->hidden;
+    int N = c->ntok, d = c->width;
     size_t nd = m->nd, bytes_nd = nd * sizeof(ns_real);
     ns_real *P = m->params + (size_t)(layer - 1) * m->block_params;
     ns_real *G = m->grads + (size_t)(layer - 1) * m->block_params;
@@ -368,7 +470,7 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
         if (pl->norm_sum && ds) {
             memset(m->g_v, 0, bytes_nd);
             ns_norm_backward(m->g_v, PARAM(G, sl->norm_sum_g), PARAM(G, sl->norm_sum_b), ds,
-                             A + sl->v, PARAM(P, sl->norm_sum_g), A + sl->sum_mean,
+                             A + sl->v_sum, PARAM(P, sl->norm_sum_g), A + sl->sum_mean,
                              A + sl->sum_rstd, N, d, c->norm);
             dv = m->g_v;
         }
@@ -389,21 +491,16 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
                              A + sl->out_rstd, N, d, c->norm);
             db = m->g_b;
         }
-        /* the MLP branch b = phi(z W1) W2 */
+        /* the branch, then norm_in, into the input stream's gradient */
         const ns_real *z = pl->norm_in ? A + sl->z : s_in;
-        size_t w1 = m->info[sl->w1].offset, w2 = m->info[sl->w2].offset;
-        memset(m->g_a, 0, m->nh * sizeof(ns_real));
-        ns_linear_backward(m->g_a, G + w2, db, A + sl->a, P + w2, N, H, d);
-        memset(m->g_h, 0, m->nh * sizeof(ns_real));
-        ns_act_backward(m->g_h, m->g_a, A + sl->h, m->nh, c->act);
         if (pl->norm_in) {
             memset(m->g_z, 0, bytes_nd);
-            ns_linear_backward(m->g_z, G + w1, m->g_h, z, P + w1, N, d, H);
+            branch_backward(m, sl, P, G, A, z, db, m->g_z);
             ns_norm_backward(ds_in, PARAM(G, sl->norm_in_g), PARAM(G, sl->norm_in_b), m->g_z, s_in,
                              PARAM(P, sl->norm_in_g), A + sl->in_mean, A + sl->in_rstd, N, d,
                              c->norm);
         } else {
-            ns_linear_backward(ds_in, G + w1, m->g_h, z, P + w1, N, d, H);
+            branch_backward(m, sl, P, G, A, z, db, ds_in);
         }
         ds = ds_in;
     }

@@ -70,6 +70,16 @@ void ns_act_forward(ns_real *out, const ns_real *inp, size_t n, ns_act_kind kind
 void ns_act_backward(ns_real *dinp, const ns_real *dout, const ns_real *inp, size_t n,
                      ns_act_kind kind);
 
+/* causal multi-head attention on projected q, k, v [nseq*T, d] (head h in columns h*d/H ..):
+ * cat = softmax(q k^T / sqrt(d/H), causal) v per (sequence, head); probs [nseq, H, T, T] is
+ * cached for the backward. The backward accumulates into dq, dk, dv and uses dprobs (the size
+ * of probs) as scratch. */
+void ns_attention_forward(ns_real *cat, ns_real *probs, const ns_real *q, const ns_real *k,
+                          const ns_real *v, int nseq, int T, int d, int H);
+void ns_attention_backward(ns_real *dq, ns_real *dk, ns_real *dv, ns_real *dprobs,
+                           const ns_real *dcat, const ns_real *probs, const ns_real *q,
+                           const ns_real *k, const ns_real *v, int nseq, int T, int d, int H);
+
 /* ---- placements: where the norms sit and what the skip carries, as data ------------------ */
 typedef enum {
     NS_SPAN_NONE = 0,  /* block output = the sublayer stream */
@@ -99,7 +109,10 @@ const ns_placement *ns_placement_find(const char *name);
 const ns_placement *ns_placement_at(int i); /* NULL past the end */
 
 /* ---- models ------------------------------------------------------------------------------ */
-typedef enum { NS_BLOCK_MLP = 0 } ns_block_kind;
+typedef enum {
+    NS_BLOCK_MLP = 0,        /* one sublayer: the MLP branch */
+    NS_BLOCK_TRANSFORMER = 1 /* two sublayers: causal multi-head attention, then the MLP */
+} ns_block_kind;
 
 typedef struct {
     ns_block_kind block;
@@ -108,6 +121,8 @@ typedef struct {
     int width;          /* d */
     int hidden;         /* MLP hidden width (r d) */
     int ntok;           /* rows of the residual stream per forward (batch * seq) */
+    int seq;            /* tokens per sequence (attention mixes within a sequence) */
+    int heads;          /* attention heads; width must be divisible by it */
     ns_act_kind act;
     ns_norm_kind norm;
     double norm_eps;
@@ -149,8 +164,17 @@ int ns_model_block_forward(ns_model *m, int layer);
 /* block l: given dy = dLoss/dx_l, *accumulate* dLoss/dx_{l-1} into dx and the block's parameter
  * gradients into its gradient slice; dx and dy are [ntok x width] and must not alias */
 int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *dy);
-/* the output of the last branch of block l before it enters any sum (F(z) for the MLP block) */
+/* the output of the last branch of block l before it enters any norm or sum (F(.)) */
 const ns_real *ns_model_branch_out(const ns_model *m, int layer);
+/* sublayers per block (1 for MLP blocks, 2 for Transformer blocks: attention, MLP) */
+int ns_model_nsublayers(const ns_model *m);
+/* the output of sublayer j (0-based) of block l before it enters any norm or sum */
+const ns_real *ns_model_sublayer_out(const ns_model *m, int layer, int j);
+/* the residual stream between the first and second sublayer of block l (NULL for MLP blocks):
+ * h = x + A(N(x)) (pre), N(x + A(x)) (post, span-wrapped), x + A(x) (span) */
+const ns_real *ns_model_mid_stream(const ns_model *m, int layer);
+/* the attention probabilities of block l, [nseq, heads, seq, seq] (NULL for MLP blocks) */
+const ns_real *ns_model_attn_probs(const ns_model *m, int layer);
 void ns_model_zero_grad(ns_model *m);
 
 /* ---- threads ------------------------------------------------------------------------------ */

@@ -134,6 +134,52 @@ static void test_ops(void)
     }
 }
 
+/* ---- attention alone, on q, k, v ------------------------------------------------------------ */
+typedef struct {
+    int nseq, T, d, H;
+    double *q, *k, *v, *cat, *probs, *G;
+} attn_ctx;
+
+static double attn_loss(void *p)
+{
+    attn_ctx *c = p;
+    ns_attention_forward(c->cat, c->probs, c->q, c->k, c->v, c->nseq, c->T, c->d, c->H);
+    return dot(c->cat, c->G, (size_t)c->nseq * c->T * c->d);
+}
+
+static void check_attention(int nseq, int T, int d, int H)
+{
+    size_t n = (size_t)nseq * T * d, np = (size_t)nseq * H * T * T;
+    attn_ctx c = {.nseq = nseq, .T = T, .d = d, .H = H};
+    double *buf = calloc(9 * n + 2 * np, sizeof *buf);
+    c.q = buf, c.k = buf + n, c.v = buf + 2 * n, c.cat = buf + 3 * n, c.G = buf + 4 * n;
+    double *dq = buf + 5 * n, *dk = buf + 6 * n, *dv = buf + 7 * n;
+    c.probs = buf + 9 * n;
+    double *dprobs = c.probs + np;
+    /* std 1.5 makes the softmax far from uniform, so every term of its backward matters */
+    fill(c.q, n, 1.5, 31, "q"), fill(c.k, n, 1.5, 32, "k"), fill(c.v, n, 1.0, 33, "v");
+    fill(c.G, n, 1.0, 34, "G");
+    attn_loss(&c);
+    ns_attention_backward(dq, dk, dv, dprobs, c.G, c.probs, c.q, c.k, c.v, nseq, T, d, H);
+    char what[96];
+    snprintf(what, sizeof what, "attention nseq=%d T=%d d=%d H=%d dq", nseq, T, d, H);
+    expect_grad(what, c.q, n, dq, attn_loss, &c);
+    what[strlen(what) - 1] = 'k';
+    expect_grad(what, c.k, n, dk, attn_loss, &c);
+    what[strlen(what) - 1] = 'v';
+    expect_grad(what, c.v, n, dv, attn_loss, &c);
+    /* the mask: no query attends to a later key */
+    int leak = 0;
+    for (size_t bh = 0; bh < (size_t)nseq * H; bh++)
+        for (int i = 0; i < T; i++)
+            for (int j = i + 1; j < T; j++)
+                leak |= c.probs[(bh * T + i) * T + j] != 0;
+    checks++;
+    if (leak)
+        failures++, printf("FAIL attention T=%d: a query attends to a later key\n", T);
+    free(buf);
+}
+
 /* ---- blocks and stacks through the model ------------------------------------------------- */
 typedef struct {
     ns_model *m;
@@ -168,12 +214,15 @@ static void model_backward(model_ctx *c, double *dx0)
     free(dx), free(dy);
 }
 
-static void check_model(const char *placement, ns_act_kind act, ns_norm_kind norm, int depth)
+static void check_model(ns_block_kind block, const char *placement, ns_act_kind act,
+                        ns_norm_kind norm, int depth)
 {
     static const char *act_names[] = {"gelu", "relu", "linear"};
     static const char *norm_names[] = {"layernorm", "rmsnorm"};
-    ns_config cfg = {.block = NS_BLOCK_MLP, .placement = ns_placement_find(placement),
-                     .depth = depth, .width = 8, .hidden = 12, .ntok = 5, .act = act,
+    static const char *block_names[] = {"mlp", "transformer"};
+    /* Transformer: two sequences of 5 tokens, 2 heads of width 4 */
+    ns_config cfg = {.block = block, .placement = ns_placement_find(placement), .depth = depth,
+                     .width = 8, .hidden = 12, .ntok = 10, .seq = 5, .heads = 2, .act = act,
                      .norm = norm, .norm_eps = 1e-5, .alpha = 0.7};
     model_ctx c = {0};
     if (ns_model_create(&c.m, &cfg) != NS_OK || ns_model_init(c.m, 11) != NS_OK) {
@@ -196,8 +245,8 @@ static void check_model(const char *placement, ns_act_kind act, ns_norm_kind nor
         }
     model_backward(&c, dx0);
     char what[160];
-    snprintf(what, sizeof what, "%s/%s/%s L=%d dx0", placement, act_names[act], norm_names[norm],
-             depth);
+    snprintf(what, sizeof what, "%s %s/%s/%s L=%d dx0", block_names[block], placement,
+             act_names[act], norm_names[norm], depth);
     expect_grad(what, ns_model_stream(c.m, 0), c.nd, dx0, model_loss, &c);
     for (int l = 1; l <= depth; l++)
         for (int i = 0; i < ns_model_nparams(c.m); i++) {
@@ -205,8 +254,8 @@ static void check_model(const char *placement, ns_act_kind act, ns_norm_kind nor
             size_t n = (size_t)pi->rows * pi->cols;
             double *analytic = malloc(n * sizeof *analytic);
             memcpy(analytic, ns_model_param_grad(c.m, l, i), n * sizeof *analytic);
-            snprintf(what, sizeof what, "%s/%s/%s L=%d block %d %s", placement, act_names[act],
-                     norm_names[norm], depth, l, pi->name);
+            snprintf(what, sizeof what, "%s %s/%s/%s L=%d block %d %s", block_names[block],
+                     placement, act_names[act], norm_names[norm], depth, l, pi->name);
             expect_grad(what, ns_model_param(c.m, l, i), n, analytic, model_loss, &c);
             free(analytic);
         }
@@ -268,12 +317,19 @@ static void test_broken_ops_are_caught(void)
 int main(void)
 {
     test_ops();
-    for (int p = 0; ns_placement_at(p); p++)
-        for (int act = 0; act < 3; act++)
-            for (int norm = 0; norm < 2; norm++)
-                check_model(ns_placement_at(p)->name, (ns_act_kind)act, (ns_norm_kind)norm, 1);
-    for (int p = 0; ns_placement_at(p); p++)
-        check_model(ns_placement_at(p)->name, NS_ACT_GELU, NS_NORM_LAYERNORM, 3);
+    check_attention(2, 7, 6, 3);
+    check_attention(1, 40, 4, 1); /* a long sequence, one head */
+    check_attention(3, 1, 4, 2);  /* T = 1: each token attends to itself only */
+    for (int block = 0; block < 2; block++) {
+        for (int p = 0; ns_placement_at(p); p++)
+            for (int act = 0; act < 3; act++)
+                for (int norm = 0; norm < 2; norm++)
+                    check_model((ns_block_kind)block, ns_placement_at(p)->name, (ns_act_kind)act,
+                                (ns_norm_kind)norm, 1);
+        for (int p = 0; ns_placement_at(p); p++)
+            check_model((ns_block_kind)block, ns_placement_at(p)->name, NS_ACT_GELU,
+                        NS_NORM_LAYERNORM, 3);
+    }
     test_broken_ops_are_caught();
     printf("test_grad: %d checks, %d failed\n", checks, failures);
     return failures != 0;

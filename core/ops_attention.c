@@ -1,0 +1,85 @@
+/* ops_attention.c: causal multi-head scaled dot-product attention, the core of the attention
+ * branch (the projections W_Q, W_K, W_V, W_O are ns_linear ops around it, in model.c).
+ *
+ * Shapes: q, k, v, cat are [nseq * T, d] row-major, head h in columns h*dh .. (h+1)*dh - 1
+ * (dh = d / H); probs is [nseq, H, T, T]. For each (sequence, head) pair the scores, the
+ * softmax and the weighted sum are whole-matrix GEMMs on strided views (lda = d), never
+ * per-token loops; the pairs are independent, so OpenMP shares them out and results do not
+ * depend on the thread count. Masked entries (key after query) get probability exactly 0. */
+#include "internal.h"
+
+/* row-wise causal softmax of s[T,T] in place: entries j > i become 0 */
+static void causal_softmax(ns_real *s, int T)
+{
+    for (int i = 0; i < T; i++) {
+        ns_real *row = s + (size_t)i * T;
+        ns_real max = row[0];
+        for (int j = 1; j <= i; j++)
+            max = row[j] > max ? row[j] : max;
+        double sum = 0;
+        for (int j = 0; j <= i; j++) {
+            row[j] = ns_exp(row[j] - max); /* stable: the largest exponent is 0 */
+            sum += row[j];
+        }
+        ns_real inv = (ns_real)(1.0 / sum);
+        for (int j = 0; j <= i; j++)
+            row[j] *= inv;
+        for (int j = i + 1; j < T; j++)
+            row[j] = 0;
+    }
+}
+
+void ns_attention_forward(ns_real *cat, ns_real *probs, const ns_real *q, const ns_real *k,
+                          const ns_real *v, int nseq, int T, int d, int H)
+{
+    int dh = d / H;
+    ns_real scale = (ns_real)(1.0 / sqrt((double)dh));
+#pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < nseq * H; bh++) {
+        int b = bh / H, h = bh % H;
+        size_t off = (size_t)b * T * d + (size_t)h * dh;
+        ns_real *p = probs + (size_t)bh * T * T;
+        /* scores = scale Q K^T */
+        ns_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, dh, scale, q + off, d, k + off, d,
+                0, p, T);
+        causal_softmax(p, T);
+        /* out = P V */
+        ns_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, dh, T, 1, p, T, v + off, d, 0,
+                cat + off, d);
+    }
+}
+
+/* Accumulates dq, dk, dv. dprobs is scratch of the size of probs. With dS the gradient of the
+ * scores: dP = dO V^T; dV += P^T dO; dS = P * (dP - rowsum(P * dP)); dQ += scale dS K;
+ * dK += scale dS^T Q. Masked entries have P = 0 and so dS = 0. */
+void ns_attention_backward(ns_real *dq, ns_real *dk, ns_real *dv, ns_real *dprobs,
+                           const ns_real *dcat, const ns_real *probs, const ns_real *q,
+                           const ns_real *k, const ns_real *v, int nseq, int T, int d, int H)
+{
+    int dh = d / H;
+    ns_real scale = (ns_real)(1.0 / sqrt((double)dh));
+#pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < nseq * H; bh++) {
+        int b = bh / H, h = bh % H;
+        size_t off = (size_t)b * T * d + (size_t)h * dh;
+        const ns_real *p = probs + (size_t)bh * T * T;
+        ns_real *ds = dprobs + (size_t)bh * T * T;
+        ns_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, dh, 1, dcat + off, d, v + off, d,
+                0, ds, T);
+        ns_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, dh, T, 1, p, T, dcat + off, d, 1,
+                dv + off, d);
+        for (int i = 0; i < T; i++) {
+            const ns_real *pr = p + (size_t)i * T;
+            ns_real *dr = ds + (size_t)i * T;
+            double dot = 0;
+            for (int j = 0; j <= i; j++)
+                dot += (double)pr[j] * dr[j];
+            for (int j = 0; j < T; j++)
+                dr[j] = j <= i ? pr[j] * (dr[j] - (ns_real)dot) : 0;
+        }
+        ns_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, dh, T, scale, ds, T, k + off, d, 1,
+                dq + off, d);
+        ns_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, dh, T, scale, ds, T, q + off, d, 1,
+                dk + off, d);
+    }
+}
