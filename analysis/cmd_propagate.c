@@ -10,7 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const blocks[] = {"mlp", NULL};
+static const char *const blocks[] = {"mlp", "transformer", NULL};   /* ns_block_kind order */
+static const char *const inputs[] = {"gaussian", "tokens", NULL};    /* ns_input_kind order */
 static const char *const schemes[] = {"pre", "post", "span", NULL};
 static const char *const span_variants[] = {"aggregate", "wrapped", NULL};
 static const char *const acts[] = {"gelu", "relu", "linear", NULL};     /* ns_act_kind order */
@@ -18,6 +19,7 @@ static const char *const norms[] = {"layernorm", "rmsnorm", NULL};      /* ns_no
 
 typedef struct {
     int block, scheme, span_variant, depth, width, seq, batch, act, norm, seeds, threads;
+    int heads, input, vocab;
     double mlp_ratio, norm_eps;
     uint64_t seed;
     const char *scale_init; /* NULL: the placement's default */
@@ -26,10 +28,18 @@ typedef struct {
 
 enum { OPT_BLOCK = 1000, OPT_SCHEME, OPT_SPAN_VARIANT, OPT_DEPTH, OPT_WIDTH, OPT_SEQ, OPT_BATCH,
        OPT_MLP_RATIO, OPT_ACT, OPT_NORM, OPT_NORM_EPS, OPT_SCALE_INIT, OPT_SEEDS, OPT_SEED,
-       OPT_THREADS, OPT_OUT };
+       OPT_THREADS, OPT_OUT, OPT_HEADS, OPT_INPUT, OPT_VOCAB };
 
 static const struct argp_option options[] = {
-    {"block", OPT_BLOCK, "KIND", 0, "block kind: mlp (default mlp)", 0},
+    {"block", OPT_BLOCK, "KIND", 0,
+     "block kind: mlp (one MLP sublayer) or transformer (causal attention, then MLP) "
+     "(default mlp)", 0},
+    {"heads", OPT_HEADS, "H", 0, "attention heads; the width must be divisible by H (default 4)",
+     0},
+    {"input", OPT_INPUT, "KIND", 0,
+     "input x_0: gaussian (N(0,1) i.i.d.) or tokens (random ids through a random token "
+     "embedding N(0,1) plus random positions N(0, 0.1^2)) (default gaussian)", 0},
+    {"vocab", OPT_VOCAB, "V", 0, "vocabulary size for --input tokens (default 256)", 0},
     {"scheme", OPT_SCHEME, "NAME", 0, "placement: pre, post, span (default pre)", 0},
     {"span-variant", OPT_SPAN_VARIANT, "V", 0,
      "SpanNorm form: aggregate y = x + N(F(x)), or wrapped y = x + alpha N(x + F(x)) "
@@ -74,6 +84,9 @@ static error_t parse(int key, char *arg, struct argp_state *st)
     case OPT_SEED: o->seed = ns_cli_seed(st, "--seed", arg); break;
     case OPT_THREADS: o->threads = ns_cli_positive_int(st, "--threads", arg); break;
     case OPT_OUT: o->out = arg; break;
+    case OPT_HEADS: o->heads = ns_cli_positive_int(st, "--heads", arg); break;
+    case OPT_INPUT: o->input = ns_cli_choice(st, "--input", arg, inputs); break;
+    case OPT_VOCAB: o->vocab = ns_cli_positive_int(st, "--vocab", arg); break;
     case ARGP_KEY_ARG:
         argp_failure(st, NS_EXIT_USAGE, 0, "unexpected argument '%s'", arg);
         break;
@@ -91,6 +104,9 @@ static int write_config(ns_h5 *h, const opts *o, const ns_config *c, const char 
         (st = ns_h5_attr_string(h, g, "span_variant", span_variants[o->span_variant])) ||
         (st = ns_h5_attr_string(h, g, "placement", c->placement->name)) ||
         (st = ns_h5_attr_string(h, g, "block_equation", c->placement->equation)) ||
+        (st = ns_h5_attr_int(h, g, "heads", o->heads)) ||
+        (st = ns_h5_attr_string(h, g, "input", inputs[o->input])) ||
+        (st = ns_h5_attr_int(h, g, "vocab", o->vocab)) ||
         (st = ns_h5_attr_int(h, g, "depth", o->depth)) ||
         (st = ns_h5_attr_int(h, g, "width", o->width)) ||
         (st = ns_h5_attr_int(h, g, "seq", o->seq)) ||
@@ -124,7 +140,8 @@ int ns_cmd_propagate(int argc, char **argv)
 {
     opts o = {.block = 0, .scheme = 0, .span_variant = 0, .depth = 32, .width = 256, .seq = 64,
               .batch = 4, .act = 0, .norm = 0, .seeds = 4, .threads = 0, .mlp_ratio = 4.0,
-              .norm_eps = 1e-5, .seed = 0, .scale_init = NULL, .out = "propagate.h5"};
+              .norm_eps = 1e-5, .seed = 0, .scale_init = NULL, .out = "propagate.h5", .heads = 4,
+              .input = 0, .vocab = 256};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     o.threads = ncpu > 0 ? (int)ncpu : 1;
     const char *command_line = ns_cli_command_line(argc, argv);
@@ -139,9 +156,14 @@ int ns_cmd_propagate(int argc, char **argv)
     const char *pname = schemes[o.scheme];
     if (o.scheme == 2 && o.span_variant == 1)
         pname = "span-wrapped";
-    ns_config c = {.block = NS_BLOCK_MLP, .placement = ns_placement_find(pname),
-                   .depth = o.depth, .width = o.width, .ntok = 0, .act = (ns_act_kind)o.act,
-                   .norm = (ns_norm_kind)o.norm, .norm_eps = o.norm_eps};
+    if (o.block == NS_BLOCK_TRANSFORMER && o.width % o.heads != 0) {
+        ns_cli_error("--width %d is not divisible by --heads %d", o.width, o.heads);
+        return NS_EXIT_USAGE;
+    }
+    ns_config c = {.block = (ns_block_kind)o.block, .placement = ns_placement_find(pname),
+                   .depth = o.depth, .width = o.width, .ntok = 0, .seq = o.seq, .heads = o.heads,
+                   .act = (ns_act_kind)o.act, .norm = (ns_norm_kind)o.norm,
+                   .norm_eps = o.norm_eps};
     const char *scale_init = o.scale_init ? o.scale_init : c.placement->default_scale_init;
     if (ns_scale_init_parse(scale_init, o.depth, &c.alpha) != NS_OK) {
         ns_cli_error("--scale-init must be none, sqrtL, sqrt2L or a positive number, got '%s'",
@@ -174,7 +196,9 @@ int ns_cmd_propagate(int argc, char **argv)
     ns_progress_start(&tc.bar, "propagate", "blocks");
     double t0 = ns_now();
     ns_propagate_result r;
-    int st = ns_propagate_run(&c, o.seq, o.seeds, o.seed, &r, tick, &tc);
+    ns_propagate_opts po = {.model = c, .seeds = o.seeds, .seed = o.seed,
+                            .input = (ns_input_kind)o.input, .vocab = o.vocab};
+    int st = ns_propagate(&po, &r, tick, &tc);
     ns_progress_finish(&tc.bar);
     if (st != NS_OK) {
         ns_h5_free(h);
@@ -199,7 +223,7 @@ int ns_cmd_propagate(int argc, char **argv)
         return NS_EXIT_RUNTIME;
     }
     ns_h5_free(h);
-    printf("wrote %s: %s, L=%d d=%d T=%d B=%d, %d seed%s, %.2f s\n", o.out, c.placement->name,
-           o.depth, o.width, o.seq, o.batch, o.seeds, o.seeds == 1 ? "" : "s", seconds);
+    printf("wrote %s: %s %s, L=%d d=%d T=%d B=%d, %d seed%s, %.2f s\n", o.out, blocks[o.block],
+           c.placement->name, o.depth, o.width, o.seq, o.batch, o.seeds, o.seeds == 1 ? "" : "s", seconds);
     return NS_EXIT_OK;
 }

@@ -353,3 +353,40 @@ double ns_metric_cos_layer(const float *x_prev, const float *x, int ntok, int wi
     free(partial);
     return total / (double)ntok;
 }
+
+double ns_metric_attn_entropy(const float *probs, int nseq, int heads, int seq, double *per_head) {
+    if (probs == NULL || per_head == NULL || nseq < 1 || heads < 1 || seq < 1) {
+        return NAN;
+    }
+    int nrows = nseq * heads;
+    double *partial = malloc((size_t)nrows * sizeof(double));
+    if (partial == NULL) {
+        return NAN;
+    }
+    /* one partial per (sequence, head); summed per head serially below */
+    NS_OMP(omp parallel for schedule(static))
+    for (int bh = 0; bh < nrows; bh++) {
+        const float *p = probs + (size_t)bh * seq * seq;
+        double sum = 0.0;
+        for (int i = 0; i < seq; i++) {
+            for (int j = 0; j <= i; j++) {
+                double pij = p[(size_t)i * seq + j];
+                if (pij > 0.0) {
+                    sum -= pij * log(pij);
+                }
+            }
+        }
+        partial[bh] = sum;
+    }
+    double mean = 0.0;
+    for (int h = 0; h < heads; h++) {
+        double s = 0.0;
+        for (int b = 0; b < nseq; b++) {
+            s += partial[b * heads + h];
+        }
+        per_head[h] = s / ((double)nseq * seq);
+        mean += per_head[h];
+    }
+    free(partial);
+    return mean / heads;
+}

@@ -36,4 +36,10 @@ double ns_metric_cos_tokens(const float *x, int nseq, int seq, int width);
 int ns_metric_eff_rank(const float *x, int nseq, int seq, int width, double *out);
 /* mean over the ntok tokens of cos(x_prev_i, x_i) (cos_layer); a zero token counts as cosine 0 */
 double ns_metric_cos_layer(const float *x_prev, const float *x, int ntok, int width);
+/* attention entropy (nats): for probs [nseq, heads, seq, seq] (row i holds query i's causal
+ * distribution over keys j <= i), the entropy -sum_j p ln p of every row, averaged over sequences
+ * and query positions into per_head[heads]; returns the mean over heads (attn_entropy). Query 0
+ * attends to itself only and contributes entropy 0; uniform causal attention would give
+ * mean_i ln(i + 1). */
+double ns_metric_attn_entropy(const float *probs, int nseq, int heads, int seq, double *per_head);
 #endif

@@ -11,58 +11,98 @@ void ns_propagate_result_free(ns_propagate_result *r)
     memset(r, 0, sizeof *r);
 }
 
-static int result_alloc(ns_propagate_result *r, int S, int L, int P)
+static int result_alloc(ns_propagate_result *r, int S, int L, int P, int heads)
 {
     memset(r, 0, sizeof *r);
     size_t n1 = (size_t)S * (L + 1), n0 = (size_t)S * L, np = (size_t)S * L * P;
-    double *base = calloc(5 * n1 + 2 * n0 + np, sizeof(double));
+    size_t nt = heads ? 4 * n0 + n0 * heads : 0; /* the Transformer's extra metrics */
+    double *base = calloc(5 * n1 + 2 * n0 + np + nt, sizeof(double));
     if (!base)
         return NS_ERR_NOMEM;
     double **slots1[] = {&r->act_ms, &r->act_var, &r->grad_ms, &r->cos_tokens, &r->eff_rank};
     for (int i = 0; i < 5; i++, base += n1)
         *slots1[i] = base;
-    r->cos_layer = base;
-    r->branch_ms = base + n0;
-    r->param_grad_ms = base + 2 * n0;
-    r->seeds = S, r->depth = L, r->nparams = P;
+    double **slots0[] = {&r->cos_layer, &r->branch_ms, &r->attn_out_ms, &r->mlp_out_ms,
+                         &r->mid_act_ms, &r->attn_entropy};
+    for (int i = 0; i < (heads ? 6 : 2); i++, base += n0)
+        *slots0[i] = base;
+    r->param_grad_ms = base;
+    if (heads)
+        r->attn_entropy_head = base + np;
+    r->seeds = S, r->depth = L, r->nparams = P, r->heads = heads;
     return NS_OK;
 }
 
-/* the metrics of the residual stream x_l of seed s */
-static int stream_metrics(ns_propagate_result *r, int s, int l, const float *x, const float *x_prev,
-                          const float *branch, int nseq, int seq, int d)
+/* x_0 for seed sd: Gaussian, or token and position embeddings (propagate.h) */
+static int draw_input(const ns_propagate_opts *o, float *x0, uint64_t sd)
 {
-    size_t k = (size_t)s * (r->depth + 1) + l, n = (size_t)nseq * seq * d;
+    const ns_config *c = &o->model;
+    size_t nd = (size_t)c->ntok * c->width;
+    if (o->input == NS_INPUT_GAUSSIAN)
+        return ns_fill_gaussian(x0, nd, 1.0, sd, -1, "input");
+    size_t d = (size_t)c->width;
+    int *ids = malloc((size_t)c->ntok * sizeof *ids);
+    float *emb = malloc(((size_t)o->vocab + c->seq) * d * sizeof *emb), *pos = emb + o->vocab * d;
+    int st = !ids || !emb ? NS_ERR_NOMEM : NS_OK;
+    if (!st && !(st = ns_fill_uniform_int(ids, (size_t)c->ntok, o->vocab, sd, -1, "token_ids")) &&
+        !(st = ns_fill_gaussian(emb, o->vocab * d, 1.0, sd, -1, "token_embedding")) &&
+        !(st = ns_fill_gaussian(pos, c->seq * d, NS_POSITION_STD, sd, -1, "position_embedding")))
+        for (int i = 0; i < c->ntok; i++)
+            for (size_t k = 0; k < d; k++)
+                x0[i * d + k] = emb[ids[i] * d + k] + pos[(i % c->seq) * d + k];
+    free(ids);
+    free(emb);
+    return st;
+}
+
+/* the metrics of the residual stream x_l of seed s (and, for l >= 1, of block l's internals) */
+static int forward_metrics(ns_propagate_result *r, ns_model *m, int s, int l, int seq)
+{
+    const ns_config *c = ns_model_config(m);
+    int d = c->width, nseq = c->ntok / seq;
+    size_t k = (size_t)s * (r->depth + 1) + l, n = (size_t)c->ntok * d;
+    const float *x = ns_model_stream(m, l);
     r->act_ms[k] = ns_metric_mean_square(x, n);
-    r->act_var[k] = ns_metric_act_var(x, nseq * seq, d);
+    r->act_var[k] = ns_metric_act_var(x, c->ntok, d);
     r->cos_tokens[k] = ns_metric_cos_tokens(x, nseq, seq, d);
     if (ns_metric_eff_rank(x, nseq, seq, d, &r->eff_rank[k]) != 0)
         return NS_ERR_NUMERIC;
-    if (x_prev) {
-        size_t kb = (size_t)s * r->depth + (l - 1);
-        r->cos_layer[kb] = ns_metric_cos_layer(x_prev, x, nseq * seq, d);
-        r->branch_ms[kb] = ns_metric_mean_square(branch, n);
+    if (l == 0)
+        return NS_OK;
+    size_t kb = (size_t)s * r->depth + (l - 1);
+    r->cos_layer[kb] = ns_metric_cos_layer(ns_model_stream(m, l - 1), x, c->ntok, d);
+    r->branch_ms[kb] = ns_metric_mean_square(ns_model_branch_out(m, l), n);
+    if (r->heads) {
+        r->attn_out_ms[kb] = ns_metric_mean_square(ns_model_sublayer_out(m, l, 0), n);
+        r->mlp_out_ms[kb] = ns_metric_mean_square(ns_model_sublayer_out(m, l, 1), n);
+        r->mid_act_ms[kb] = ns_metric_mean_square(ns_model_mid_stream(m, l), n);
+        r->attn_entropy[kb] = ns_metric_attn_entropy(ns_model_attn_probs(m, l), nseq, r->heads,
+                                                     seq, r->attn_entropy_head + kb * r->heads);
     }
     return NS_OK;
 }
 
-int ns_propagate_run(const ns_config *cfg, int seq, int seeds, uint64_t seed,
-                     ns_propagate_result *r, ns_tick_fn tick, void *tick_ctx)
+int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn tick,
+                 void *tick_ctx)
 {
-    if (seq < 1 || seeds < 1 || cfg->ntok % seq != 0)
+    const ns_config *cfg = &o->model;
+    int seq = cfg->seq, seeds = o->seeds;
+    if (seq < 1 || seeds < 1 || cfg->ntok % seq != 0 ||
+        (o->input == NS_INPUT_TOKENS && o->vocab < 1))
         return NS_ERR_INVALID;
     ns_model *m = NULL;
     float *g = NULL;
     int status = ns_model_create(&m, cfg);
     if (status)
         return status;
-    int L = cfg->depth, d = cfg->width, P = ns_model_nparams(m), nseq = cfg->ntok / seq;
-    size_t nd = (size_t)cfg->ntok * d;
+    int L = cfg->depth, P = ns_model_nparams(m);
+    int heads = cfg->block == NS_BLOCK_TRANSFORMER ? cfg->heads : 0;
+    size_t nd = (size_t)cfg->ntok * cfg->width;
     if (P > NS_MAX_PARAM_NAMES) {
         ns_model_free(m);
         return NS_ERR_INVALID;
     }
-    if ((status = result_alloc(r, seeds, L, P)))
+    if ((status = result_alloc(r, seeds, L, P, heads)))
         goto done;
     for (int i = 0; i < P; i++)
         snprintf(r->param_names[i], sizeof r->param_names[i], "%s", ns_model_param_info(m, i)->name);
@@ -73,17 +113,14 @@ int ns_propagate_run(const ns_config *cfg, int seq, int seeds, uint64_t seed,
     }
     long done = 0, total = 2L * L * seeds;
     for (int s = 0; s < seeds; s++) {
-        uint64_t sd = seed + (uint64_t)s;
-        if ((status = ns_model_init(m, sd)) ||
-            (status = ns_fill_gaussian(ns_model_stream(m, 0), nd, 1.0, sd, -1, "input")) ||
-            (status = ns_fill_gaussian(g, nd, 1.0, sd, -1, "cotangent")))
-            goto done;
-        if ((status = stream_metrics(r, s, 0, ns_model_stream(m, 0), NULL, NULL, nseq, seq, d)))
+        uint64_t sd = o->seed + (uint64_t)s;
+        if ((status = ns_model_init(m, sd)) || (status = draw_input(o, ns_model_stream(m, 0), sd)) ||
+            (status = ns_fill_gaussian(g, nd, 1.0, sd, -1, "cotangent")) ||
+            (status = forward_metrics(r, m, s, 0, seq)))
             goto done;
         for (int l = 1; l <= L; l++) {
             if ((status = ns_model_block_forward(m, l)) ||
-                (status = stream_metrics(r, s, l, ns_model_stream(m, l), ns_model_stream(m, l - 1),
-                                         ns_model_branch_out(m, l), nseq, seq, d)))
+                (status = forward_metrics(r, m, s, l, seq)))
                 goto done;
             if (tick && tick(tick_ctx, ++done, total)) {
                 status = NS_ERR_INTERRUPTED;
@@ -120,13 +157,24 @@ done:
     return status;
 }
 
+/* Gaussian input with cfg->seq set from seq: kept while callers move to ns_propagate */
+int ns_propagate_run(const ns_config *cfg, int seq, int seeds, uint64_t seed,
+                     ns_propagate_result *r, ns_tick_fn tick, void *tick_ctx)
+{
+    ns_propagate_opts o = {.model = *cfg, .seeds = seeds, .seed = seed};
+    o.model.seq = seq;
+    return ns_propagate(&o, r, tick, tick_ctx);
+}
+
 int ns_propagate_write(ns_h5 *h, const ns_propagate_result *r)
 {
     static const char *const seed_layer[] = {"seed", "layer"};
     static const char *const seed_block[] = {"seed", "block"};
     static const char *const seed_block_param[] = {"seed", "block", "param"};
+    static const char *const seed_block_head[] = {"seed", "block", "head"};
     size_t S = (size_t)r->seeds, L = (size_t)r->depth;
     size_t d1[] = {S, L + 1}, d0[] = {S, L}, dp[] = {S, L, (size_t)r->nparams};
+    size_t dh[] = {S, L, (size_t)r->heads};
     const struct {
         const char *name;
         const double *data;
@@ -152,10 +200,25 @@ int ns_propagate_write(ns_h5 *h, const ns_propagate_result *r)
          "mean square of block l's branch output F(.) before it enters any norm or sum"},
         {"param_grad_ms", r->param_grad_ms, dp, 3, seed_block_param,
          "mean square gradient of each parameter tensor of block l; names in attribute `names`"},
+        /* Transformer blocks only */
+        {"attn_out_ms", r->attn_out_ms, d0, 2, seed_block,
+         "mean square of block l's attention sublayer output A(.) before it enters any norm or sum"},
+        {"mlp_out_ms", r->mlp_out_ms, d0, 2, seed_block,
+         "mean square of block l's MLP sublayer output F(.) before it enters any norm or sum"},
+        {"mid_act_ms", r->mid_act_ms, d0, 2, seed_block,
+         "mean square of the residual stream between block l's attention and MLP sublayers"},
+        {"attn_entropy", r->attn_entropy, d0, 2, seed_block,
+         "entropy (nats) of the causal attention distributions of block l, averaged over heads, "
+         "sequences and query positions"},
+        {"attn_entropy_head", r->attn_entropy_head, dh, 3, seed_block_head,
+         "entropy (nats) of the causal attention distributions of block l per head, averaged "
+         "over sequences and query positions"},
     };
     int status = ns_h5_group(h, "/propagate");
     char path[64];
     for (size_t i = 0; status == NS_OK && i < sizeof sets / sizeof sets[0]; i++) {
+        if (!sets[i].data)
+            continue; /* a metric this block kind does not have */
         snprintf(path, sizeof path, "/propagate/%s", sets[i].name);
         status = ns_h5_dataset(h, path, sets[i].rank, sets[i].dims, sets[i].data,
                                sets[i].description, sets[i].labels);

@@ -1,24 +1,40 @@
 /* propagate.h: the propagate protocol at initialization.
  *
- * For each of S seeds: draw the weights, an input x_0 ~ N(0,1) [batch, seq, d] and a cotangent
+ * For each of S seeds: draw the weights, an input x_0 [batch, seq, d] and a cotangent
  * G ~ N(0,1) of the same shape; run the L blocks forward; Loss = sum(x_L * G); run backward to
  * every x_l and every parameter; record the per-layer metrics. Seed index s uses seed + s, so
- * `--seed 5 --seeds 1` reproduces the sixth seed of `--seed 0 --seeds 8`. */
+ * `--seed 5 --seeds 1` reproduces the sixth seed of `--seed 0 --seeds 8`.
+ * Inputs: Gaussian, x_0 ~ N(0,1) i.i.d.; or tokens, x_0[b,t] = E[id_bt] + P[t] with ids uniform
+ * over the vocabulary, a token embedding E ~ N(0,1) [vocab, d] and learned-style random positions
+ * P ~ N(0, 0.1^2) [seq, d], so tokens repeat within a sequence as in text. */
 #ifndef NS_PROPAGATE_H
 #define NS_PROPAGATE_H
 #include "h5out.h"
 #include "normscope.h"
 
-#define NS_MAX_PARAM_NAMES 16
+#define NS_MAX_PARAM_NAMES 32
+#define NS_POSITION_STD 0.1
+
+typedef enum { NS_INPUT_GAUSSIAN = 0, NS_INPUT_TOKENS = 1 } ns_input_kind;
 
 typedef struct {
-    int seeds, depth, nparams;
+    ns_config model;     /* model.seq tokens per sequence, model.ntok = batch * seq */
+    int seeds;
+    uint64_t seed;
+    ns_input_kind input;
+    int vocab;           /* for NS_INPUT_TOKENS */
+} ns_propagate_opts;
+
+typedef struct {
+    int seeds, depth, nparams, heads; /* heads = 0 for MLP blocks */
     /* [seeds, depth+1], layer 0 = the input */
     double *act_ms, *act_var, *grad_ms, *cos_tokens, *eff_rank;
     /* [seeds, depth], entry l-1 for block l */
     double *cos_layer, *branch_ms;
     /* [seeds, depth, nparams] */
     double *param_grad_ms;
+    /* Transformer blocks only (NULL otherwise): [seeds, depth] and [seeds, depth, heads] */
+    double *attn_out_ms, *mlp_out_ms, *mid_act_ms, *attn_entropy, *attn_entropy_head;
     char param_names[NS_MAX_PARAM_NAMES][40];
 } ns_propagate_result;
 
@@ -26,7 +42,8 @@ typedef struct {
  * a nonzero return stops the run with NS_ERR_INTERRUPTED */
 typedef int (*ns_tick_fn)(void *ctx, long done, long total);
 
-/* cfg->ntok must equal batch * seq */
+int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn tick,
+                 void *tick_ctx);
 int ns_propagate_run(const ns_config *cfg, int seq, int seeds, uint64_t seed,
                      ns_propagate_result *r, ns_tick_fn tick, void *tick_ctx);
 void ns_propagate_result_free(ns_propagate_result *r);

@@ -47,6 +47,8 @@ const char *ns_version(void);
 uint64_t ns_stream_key(uint64_t seed, int layer, const char *name);
 /* n values N(0, std^2) from stream (seed, layer, name) */
 int ns_fill_gaussian(ns_real *out, size_t n, double std, uint64_t seed, int layer, const char *name);
+/* n integers uniform in 0..bound-1 from stream (seed, layer, name) */
+int ns_fill_uniform_int(int *out, size_t n, int bound, uint64_t seed, int layer, const char *name);
 
 /* ---- ops: forward/backward pairs -------------------------------------------------------- */
 /* linear: out[N,nout] = inp[N,nin] . w[nin,nout] (one GEMM over all N rows) */

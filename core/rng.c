@@ -26,18 +26,39 @@ uint64_t ns_stream_key(uint64_t seed, int layer, const char *name)
     return mix64(mix64(mix64(seed) ^ (uint64_t)(int64_t)layer) ^ h);
 }
 
-int ns_fill_gaussian(ns_real *out, size_t n, double std, uint64_t seed, int layer, const char *name)
+static gsl_rng *stream(uint64_t seed, int layer, const char *name)
 {
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     if (!r)
-        return NS_ERR_NOMEM;
-    /* MT19937 takes a 32-bit seed: fold the 64-bit key. Two of a run's few thousand streams
-     * coinciding has probability ~1e-4 per thousand tensors squared / 2^33; accepted. */
+        return NULL;
+    /* MT19937 takes a 32-bit seed: fold the 64-bit key. Two of a run's n streams coincide with
+     * probability about n^2 / 2^33 (1e-4 for a thousand tensors); accepted. */
     uint64_t key = ns_stream_key(seed, layer, name);
     unsigned long s = (unsigned long)((key ^ (key >> 32)) & 0xffffffffUL);
     gsl_rng_set(r, s ? s : 1);
+    return r;
+}
+
+int ns_fill_gaussian(ns_real *out, size_t n, double std, uint64_t seed, int layer, const char *name)
+{
+    gsl_rng *r = stream(seed, layer, name);
+    if (!r)
+        return NS_ERR_NOMEM;
     for (size_t i = 0; i < n; i++)
         out[i] = (ns_real)gsl_ran_gaussian_ziggurat(r, std);
+    gsl_rng_free(r);
+    return NS_OK;
+}
+
+int ns_fill_uniform_int(int *out, size_t n, int bound, uint64_t seed, int layer, const char *name)
+{
+    if (bound < 1)
+        return NS_ERR_INVALID;
+    gsl_rng *r = stream(seed, layer, name);
+    if (!r)
+        return NS_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (int)gsl_rng_uniform_int(r, (unsigned long)bound);
     gsl_rng_free(r);
     return NS_OK;
 }

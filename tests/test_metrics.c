@@ -502,7 +502,55 @@ static void test_thread_invariance(void) {
     set_threads(2);
 }
 
+/* attention entropy against plain loops over random causal softmax rows, and uniform causal
+ * attention against its closed form mean_i ln(i + 1) */
+static void test_attn_entropy(void) {
+    enum { NSEQ = 3, HEADS = 2, SEQ = 11 };
+    static float probs[NSEQ * HEADS * SEQ * SEQ];
+    for (int r = 0; r < NSEQ * HEADS * SEQ; r++) {
+        int i = r % SEQ;
+        double z = 0.0, logits[SEQ];
+        for (int j = 0; j <= i; j++) {
+            logits[j] = 2.0 * rng_normal();
+            z += exp(logits[j]);
+        }
+        for (int j = 0; j < SEQ; j++) {
+            probs[(size_t)r * SEQ + j] = j <= i ? (float)(exp(logits[j]) / z) : 0.0f;
+        }
+    }
+    double per_head[HEADS], want_head[HEADS] = {0};
+    double got = ns_metric_attn_entropy(probs, NSEQ, HEADS, SEQ, per_head);
+    for (int b = 0; b < NSEQ; b++) {
+        for (int h = 0; h < HEADS; h++) {
+            for (int i = 0; i < SEQ; i++) {
+                for (int j = 0; j <= i; j++) {
+                    double p = probs[(((size_t)b * HEADS + h) * SEQ + i) * SEQ + j];
+                    want_head[h] -= p > 0 ? p * log(p) / (NSEQ * SEQ) : 0.0;
+                }
+            }
+        }
+    }
+    check_close(per_head[0], want_head[0], 1e-12, 0, "attn_entropy head 0 vs direct loops");
+    check_close(per_head[1], want_head[1], 1e-12, 0, "attn_entropy head 1 vs direct loops");
+    check_close(got, (want_head[0] + want_head[1]) / 2, 1e-12, 0, "attn_entropy mean over heads");
+
+    double uniform_want = 0.0;
+    for (int r = 0; r < NSEQ * HEADS * SEQ; r++) {
+        int i = r % SEQ;
+        for (int j = 0; j < SEQ; j++) {
+            probs[(size_t)r * SEQ + j] = j <= i ? (float)(1.0 / (i + 1)) : 0.0f;
+        }
+    }
+    for (int i = 0; i < SEQ; i++) {
+        uniform_want += log(i + 1.0) / SEQ;
+    }
+    /* the float rounding of 1/(i+1) limits agreement to ~1e-7 */
+    check_close(ns_metric_attn_entropy(probs, NSEQ, HEADS, SEQ, per_head), uniform_want, 1e-6, 0,
+                "attn_entropy of uniform causal attention = mean ln(i+1)");
+}
+
 int main(void) {
+    test_attn_entropy();
     test_random_shapes();
     test_mean_square_long();
     test_closed_forms();

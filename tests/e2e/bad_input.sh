@@ -125,6 +125,10 @@ usage_case "--norm-eps 0" "--norm-eps|0" --norm-eps 0
 usage_case "--scale-init bogus" "--scale-init|bogus" --scale-init bogus
 usage_case "--scale-init -2" "--scale-init|-2" --scale-init -2
 usage_case "--act tanh" "--act|tanh" --act tanh
+usage_case "width not divisible by heads" "--width|30|--heads|4" --block transformer --width 30 --heads 4
+usage_case "--heads 0" "--heads|0" --block transformer --heads 0
+usage_case "--input words" "--input|words" --input words
+usage_case "--vocab 0" "--vocab|0" --input tokens --vocab 0
 usage_case "--norm batchnorm" "--norm|batchnorm" --norm batchnorm
 usage_case "--block cnn" "--block|cnn" --block cnn
 usage_case "--span-variant x" "--span-variant|x" --scheme span --span-variant x

@@ -54,7 +54,8 @@ CONFIG_ATTRS = {"block": STRING, "scheme": STRING, "span_variant": STRING, "plac
                 "block_equation": STRING, "depth": INT, "width": INT, "seq": INT, "batch": INT,
                 "mlp_ratio": FLOAT, "hidden": INT, "act": STRING, "norm": STRING,
                 "norm_eps": FLOAT, "scale_init": STRING, "alpha": FLOAT, "seeds": INT,
-                "seed": INT, "threads": INT, "out": STRING}
+                "seed": INT, "threads": INT, "out": STRING, "heads": INT, "input": STRING,
+                "vocab": INT}
 
 
 def attr_typed(tag, obj, name, kind):
@@ -99,6 +100,7 @@ def check_attrs(tag, obj, spec, expected):
 
 DATASETS_L1 = ["act_ms", "act_var", "grad_ms", "cos_tokens", "eff_rank"]   # [S, L+1]
 DATASETS_L0 = ["cos_layer", "branch_ms"]                                     # [S, L]
+DATASETS_TRANSFORMER = ["attn_out_ms", "mlp_out_ms", "mid_act_ms", "attn_entropy"]  # [S, L]
 PLACEMENTS = {("pre", "aggregate"): "pre", ("post", "aggregate"): "post",
               ("span", "aggregate"): "span", ("span", "wrapped"): "span-wrapped"}
 
@@ -107,7 +109,8 @@ def propagate(binary, outdir, name, opts, version, blas):
     """run with opts (a dict of option -> value); check the file; return it (open) or None"""
     o = {"block": "mlp", "scheme": "pre", "span-variant": "aggregate", "depth": 32,
          "width": 256, "seq": 64, "batch": 4, "mlp-ratio": 4.0, "act": "gelu",
-         "norm": "layernorm", "norm-eps": 1e-5, "seeds": 4, "seed": 0, "threads": 1}
+         "norm": "layernorm", "norm-eps": 1e-5, "seeds": 4, "seed": 0, "threads": 1,
+         "heads": 4, "input": "gaussian", "vocab": 256}
     o.update(opts)
     out = os.path.join(outdir, name + ".h5")
     args = ["propagate"]
@@ -167,7 +170,8 @@ def propagate(binary, outdir, name, opts, version, blas):
                 "mlp_ratio": float(o["mlp-ratio"]), "hidden": int(round(o["mlp-ratio"] * d)),
                 "act": o["act"], "norm": o["norm"], "norm_eps": float(o["norm-eps"]),
                 "scale_init": si, "alpha": alpha, "seeds": S, "seed": o["seed"],
-                "threads": o["threads"], "out": out}
+                "threads": o["threads"], "out": out, "heads": o["heads"], "input": o["input"],
+                "vocab": o["vocab"]}
     got = check_attrs(tag + ":/config", f["config"], CONFIG_ATTRS, expected)
     eq = got.get("block_equation")
     if eq is not None:
@@ -180,6 +184,10 @@ def propagate(binary, outdir, name, opts, version, blas):
     g = f["propagate"]
     shapes = {n: (S, L + 1) for n in DATASETS_L1}
     shapes.update({n: (S, L) for n in DATASETS_L0})
+    transformer = o["block"] == "transformer"
+    if transformer:
+        shapes.update({n: (S, L) for n in DATASETS_TRANSFORMER})
+        shapes["attn_entropy_head"] = (S, L, o["heads"])
     P = None
     if check("param_grad_ms" in g, "%s: /propagate/param_grad_ms missing" % tag):
         pg = g["param_grad_ms"]
@@ -192,6 +200,9 @@ def propagate(binary, outdir, name, opts, version, blas):
                   "%s: names are not all non-empty strings: %r" % (tag, names))
             check("mlp.w1" in names and "mlp.w2" in names,
                   "%s: names %r lack mlp.w1 / mlp.w2" % (tag, names))
+            if transformer:
+                check(all("attn.w" + w in names for w in "qkvo"),
+                      "%s: names %r lack attn.wq/wk/wv/wo" % (tag, names))
             check(len(set(names)) == len(names), "%s: duplicate names %r" % (tag, names))
         shapes["param_grad_ms"] = (S, L, P if P is not None else pg.shape[-1])
     labels = {2: ["seed", "layer"], 3: ["seed", "block", "param"]}
@@ -208,7 +219,8 @@ def propagate(binary, outdir, name, opts, version, blas):
         desc = ds.attrs.get("description")
         check(desc is not None and as_str(desc).strip() != "",
               "%s: %s has no (or an empty) description" % (tag, p))
-        want = ["seed", "block"] if n in DATASETS_L0 else labels[len(shape)]
+        want = (["seed", "block"] if n in DATASETS_L0 + DATASETS_TRANSFORMER
+                else ["seed", "block", "head"] if n == "attn_entropy_head" else labels[len(shape)])
         got_labels = [ds.dims[i].label for i in range(ds.ndim)]
         check(got_labels == want, "%s: %s has dimension labels %s, expected %s"
               % (tag, p, got_labels, want))
@@ -219,6 +231,16 @@ def propagate(binary, outdir, name, opts, version, blas):
     check(not extra, "%s: unexpected objects in /propagate: %s" % (tag, sorted(extra)))
     if len(data) == len(shapes) and all(data[n].shape == shapes[n] for n in shapes):
         sanity(tag, data, min(o["seq"], d))
+        if transformer:
+            # entropy of causal rows: 0 <= H_i <= ln(i+1), so the mean is at most mean_i ln(i+1)
+            top = np.mean(np.log(np.arange(1, o["seq"] + 1)))
+            for n in ("attn_entropy", "attn_entropy_head"):
+                check(np.all((data[n] >= 0) & (data[n] <= top + 1e-9)),
+                      "%s: %s outside [0, %r]" % (tag, n, top))
+            check(np.allclose(data["attn_entropy_head"].mean(axis=2), data["attn_entropy"],
+                              rtol=1e-12, atol=0), "%s: attn_entropy is not the head mean" % tag)
+            check(np.array_equal(data["mlp_out_ms"], data["branch_ms"]),
+                  "%s: branch_ms should be the MLP sublayer's output" % tag)
     return f
 
 
@@ -287,6 +309,11 @@ def main():
         ("pre_linear_scale", dict(tiny, scheme="pre", act="linear", threads=2, **{
             "scale-init": "0.25"})),
         ("defaults_small", {"depth": 3, "width": 32, "seq": 8, "batch": 16}),
+        ("tr_pre_tokens", dict(tiny, block="transformer", scheme="pre", input="tokens", vocab=50)),
+        ("tr_post_rms", dict(tiny, block="transformer", scheme="post", norm="rmsnorm", heads=2)),
+        ("tr_span", dict(tiny, block="transformer", scheme="span", heads=8)),
+        ("tr_span_wrapped_h1", dict(tiny, block="transformer", scheme="span", heads=1,
+                                    act="relu", **{"span-variant": "wrapped"})),
     ]
     if version is not None:
         for name, opts in runs:

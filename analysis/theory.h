@@ -1,0 +1,119 @@
+/* theory.h: mean-field theory of residual MLP stacks at initialization.
+ *
+ * Predicts, layer by layer, what `normscope propagate` measures (act_ms, grad_ms, cos_tokens,
+ * cos_layer, branch_ms) for the MLP block F(z) = W2 phi(W1 z) under the placements of
+ * core/placement.c, exactly as the width d -> infinity (gradient-independence assumption for the
+ * backward), plus the finite-width LayerNorm/RMSNorm Jacobian factor of THEORY.md section 1b.
+ * Derivations, assumptions and the measured agreement are in analysis/README.md.
+ *
+ * Conventions as in libnormscope: functions return an int status (NS_OK = 0, NS_ERR_*), never
+ * print or exit. The Gaussian expectations return a plain double and NAN for an invalid argument
+ * (s < 0, |rho| > 1, NaN, an unknown activation) or if their quadrature tables cannot be set up. */
+#ifndef NS_THEORY_H
+#define NS_THEORY_H
+#include "normscope.h" /* ns_act_kind, ns_norm_kind, ns_placement */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    const char *placement;  /* "pre", "post", "span", "span-wrapped" */
+    ns_act_kind act;
+    ns_norm_kind norm;
+    int depth;              /* L >= 1 */
+    int width;              /* d: enters only through the norm Jacobian factor (1 - 2/d) or
+                             * (1 - 1/d); 0 means d = infinity (factor 1); otherwise d >= 3 */
+    int hidden;             /* H: the d -> infinity theory does not depend on it (any H >= 0) */
+    double alpha;           /* Scale Init factor, applied where the placement puts it (> 0) */
+    double q0, rho0;        /* input mean square (> 0) and token correlation (in [-1, 1]);
+                             * 1 and 0 for the propagate protocol */
+} ns_theory_input;
+
+typedef struct {
+    int depth;
+    double *act_ms, *grad_ms, *cos_tokens;  /* [L+1]; grad_ms relative to p_L = 1 */
+    double *cos_layer, *branch_ms;          /* [L], entry l-1 for block l */
+    int exact;      /* 1: exact as d -> infinity; 0: approximate */
+    char model[256]; /* one line naming the model */
+} ns_theory;
+
+/* The placements the theory covers (the MLP rows of core/placement.c). */
+typedef enum {
+    NS_THEORY_PRE = 0,      /* y = x + F(N(x)),        alpha on the std of W2 */
+    NS_THEORY_POST,         /* y = N(x + F(x)),        alpha on the std of W2 */
+    NS_THEORY_SPAN,         /* y = x + N(F(x)),        alpha = gain of N */
+    NS_THEORY_SPAN_WRAPPED  /* y = x + N(x + F(x)),    alpha = gain of N */
+} ns_theory_placement;
+
+/* NS_OK and the placement if *in is something the theory covers, else NS_ERR_INVALID */
+int ns_theory_validate(const ns_theory_input *in, ns_theory_placement *kind);
+/* the fraction of a random gradient's mean square a norm's Jacobian keeps: it projects out the
+ * mean and the radial direction (LayerNorm, 1 - 2/d) or the radial direction (RMSNorm, 1 - 1/d);
+ * width 0 means d = infinity (1) */
+double ns_theory_norm_factor(ns_norm_kind norm, int width);
+
+/* The layer-by-layer prediction. Allocates the arrays of *out (one allocation); free with
+ * ns_theory_free. On error *out is left empty (NULL arrays) and a status is returned:
+ * NS_ERR_INVALID for a bad input, NS_ERR_NOMEM, NS_ERR_NUMERIC if a quadrature failed. */
+int ns_theory_mlp(const ns_theory_input *in, ns_theory *out);
+void ns_theory_free(ns_theory *t); /* accepts NULL and an already freed or empty struct */
+
+/* ---- closed forms (THEORY.md 3.2-3.3) --------------------------------------------------- */
+/* No recursion over the token kernel: only q_L and p_0/p_L, from 1-D Gaussian expectations and
+ * Gamma functions. Each is either exact (the same number the recursion gives, up to rounding) or
+ * a rigorous bound on it; the flags say which.
+ *   pre          q_L = q0 + L alpha^2 E[phi(u)^2], u ~ N(0,1)                      (exact)
+ *                p_0/p_L = G(L+a+b) G(a) / (G(a+b) G(L+a)),  a = q0/s, b = c/s,
+ *                s = alpha^2 E[phi^2], c = alpha^2 E[phi'^2] f_N                     (exact)
+ *   post         q_L = 1;  p_0/p_L = r_1 r^(L-1),  r = f_N (1 + alpha^2 E[phi'^2]) /
+ *                (1 + alpha^2 E[phi^2]) at u ~ N(0,1), r_1 the same at u ~ N(0,q0)   (exact)
+ *   span         q_L = q0 + L alpha^2                                               (exact)
+ *                p_0/p_L = prod_l (1 + alpha^2 f_N E[phi'^2]/E[phi^2] at u ~ N(0, q0 + l alpha^2))
+ *                (exact; a Gamma ratio for relu and linear); grad_ratio_upper =
+ *                exp(L alpha^2 f_N max_l E[phi'^2]/E[phi^2]), which is e^(f_N/q0) for relu
+ *                or linear with alpha = 1/sqrt(L) whatever L is
+ *   span-wrapped q0 + L alpha^2 <= q_L <= (sqrt(q0) + L alpha)^2                     (bounds)
+ *                p_0/p_L: no closed form (grad_ratio = NAN, grad_exact = 0)
+ * f_N is the finite-width norm factor (1 - 2/d LayerNorm, 1 - 1/d RMSNorm, 1 at d = infinity). */
+typedef struct {
+    double act_ms_L;        /* q_L, exact if act_ms_exact, else an upper bound */
+    double act_ms_L_lower;  /* a lower bound on q_L (equal to act_ms_L when exact) */
+    int act_ms_exact;
+    double grad_ratio;      /* p_0 / p_L (p_L = 1), exact if grad_exact; NAN if none */
+    double grad_ratio_upper;/* an upper bound on p_0 / p_L (= grad_ratio when that is the best
+                             * available closed form); NAN if none */
+    int grad_exact;
+} ns_theory_bounds;
+
+int ns_theory_bounds_mlp(const ns_theory_input *in, ns_theory_bounds *b);
+/* the act_ms entry alone: q_L exact (pre, post, span) or its upper bound (span-wrapped) */
+int ns_theory_bound_act_ms(const ns_theory_input *in, double *q_L_bound);
+/* the grad entry alone: p_0/p_L exact (pre, post, span); NS_ERR_INVALID for span-wrapped */
+int ns_theory_bound_grad_ratio(const ns_theory_input *in, double *p0_over_pL);
+
+/* ---- Gaussian expectations (exposed for tests and for later Transformer theory) ---------- */
+/* u ~ N(0, s); (u1, u2) jointly Gaussian with variances s and correlation rho. phi is the
+ * activation exactly as core/ops_act.c computes it (GELU in its tanh form; relu'(0) = 0).
+ * Accuracy: about 1e-12 relative to sqrt(E[phi(u1)^2] E[phi(u2)^2]) for relu and linear at every
+ * rho in [-1, 1]; for GELU 1e-10 or better for s in [1e-3, 1e3] (tests/test_theory.c). */
+double ns_gauss_phi(ns_act_kind act, double s);    /* E[phi(u)] */
+double ns_gauss_phi2(ns_act_kind act, double s);   /* E[phi(u)^2] */
+double ns_gauss_dphi2(ns_act_kind act, double s);  /* E[phi'(u)^2] */
+double ns_gauss_kernel(ns_act_kind act, double s, double rho);  /* E[phi(u1) phi(u2)] */
+double ns_gauss_dkernel(ns_act_kind act, double s, double rho); /* E[phi'(u1) phi'(u2)] */
+
+/* The same rules for any f, g that are smooth except possibly at u = 0 (a kink or a jump there
+ * is integrated exactly: the rules split at it). ctx is passed through. */
+typedef double (*ns_gauss_fn)(double u, void *ctx);
+double ns_gauss_expect(ns_gauss_fn f, void *ctx, double s);  /* E[f(u)] */
+double ns_gauss_expect2(ns_gauss_fn f, void *fctx, ns_gauss_fn g, void *gctx, double s,
+                        double rho);                         /* E[f(u1) g(u2)] */
+/* phi and phi' as doubles (the functions the expectations above integrate) */
+double ns_act_phi(ns_act_kind act, double u);
+double ns_act_dphi(ns_act_kind act, double u);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

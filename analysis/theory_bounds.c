@@ -1,0 +1,121 @@
+/* theory_bounds.c: closed forms for the depth dependence (THEORY.md 3.2-3.3).
+ *
+ * These need no recursion over the token kernel: the mean square of the stream and the gradient
+ * do not depend on the token correlation, and for PreNorm, PostNorm and SpanNorm the branch sees
+ * a variance known in closed form at every block (1 after a norm; q0 + l alpha^2 for SpanNorm),
+ * so q_L and p_0/p_L are sums and products of 1-D Gaussian expectations. Where the product
+ * telescopes into a ratio of Gamma functions it is evaluated as one (gsl_sf_lngamma), so the
+ * dependence on L is explicit. Derivations: analysis/README.md. */
+#include "theory.h"
+
+#include <math.h>
+
+#include <gsl/gsl_sf_gamma.h>
+
+/* prod_{l=0}^{L-1} (1 + b/(a + l)) = G(L + a + b) G(a) / (G(a + b) G(L + a)), for a > 0, b >= 0 */
+static int gamma_product(int L, double a, double b, double *out)
+{
+    gsl_sf_result r1, r2, r3, r4;
+    /* positive arguments: gsl_sf_lngamma_e cannot hit its domain errors, so the GSL error
+     * handler is never invoked */
+    if (!(a > 0) || !(b >= 0) || gsl_sf_lngamma_e(L + a + b, &r1) || gsl_sf_lngamma_e(a, &r2) ||
+        gsl_sf_lngamma_e(a + b, &r3) || gsl_sf_lngamma_e(L + a, &r4))
+        return NS_ERR_NUMERIC;
+    *out = exp(r1.val + r2.val - r3.val - r4.val);
+    return NS_OK;
+}
+
+int ns_theory_bounds_mlp(const ns_theory_input *in, ns_theory_bounds *b)
+{
+    if (!b)
+        return NS_ERR_INVALID;
+    *b = (ns_theory_bounds){.act_ms_L = NAN, .act_ms_L_lower = NAN, .grad_ratio = NAN,
+                            .grad_ratio_upper = NAN};
+    ns_theory_placement kind;
+    int status = ns_theory_validate(in, &kind);
+    if (status)
+        return status;
+    const int L = in->depth;
+    const double a = in->alpha, a2 = a * a, q0 = in->q0;
+    const double f = ns_theory_norm_factor(in->norm, in->width);
+    /* the branch's moments when its input has unit mean square (after a gain-1 norm) */
+    const double e1 = ns_gauss_phi2(in->act, 1.0), d1 = ns_gauss_dphi2(in->act, 1.0);
+    if (!isfinite(e1) || !isfinite(d1))
+        return NS_ERR_NUMERIC;
+    switch (kind) {
+    case NS_THEORY_PRE: {
+        /* q_l = q0 + l s, and block l+1 scales p by 1 + c/q_l */
+        double s = a2 * e1, c = a2 * d1 * f;
+        b->act_ms_L = b->act_ms_L_lower = q0 + L * s;
+        b->act_ms_exact = 1;
+        status = gamma_product(L, q0 / s, c / s, &b->grad_ratio);
+        b->grad_ratio_upper = b->grad_ratio;
+        b->grad_exact = 1;
+        break;
+    }
+    case NS_THEORY_POST: {
+        /* every norm output has mean square 1; block 1 sees q0, the others 1 */
+        double e0 = ns_gauss_phi2(in->act, q0), d0 = ns_gauss_dphi2(in->act, q0);
+        if (!isfinite(e0) || !isfinite(d0))
+            return NS_ERR_NUMERIC;
+        double r1 = f * (1 + a2 * d0) / (q0 + a2 * e0), r = f * (1 + a2 * d1) / (1 + a2 * e1);
+        b->act_ms_L = b->act_ms_L_lower = 1.0;
+        b->act_ms_exact = 1;
+        b->grad_ratio = b->grad_ratio_upper = r1 * pow(r, L - 1);
+        b->grad_exact = 1;
+        break;
+    }
+    case NS_THEORY_SPAN: {
+        /* q_l = q0 + l alpha^2 at any width; block l+1 scales p by 1 + alpha^2 f E[phi'^2]/E[phi^2]
+         * at u ~ N(0, q_l). For relu and linear the ratio is 1/q_l: a Gamma ratio. */
+        b->act_ms_L = b->act_ms_L_lower = q0 + L * a2;
+        b->act_ms_exact = 1;
+        b->grad_exact = 1;
+        if (in->act == NS_ACT_RELU || in->act == NS_ACT_LINEAR) {
+            status = gamma_product(L, q0 / a2, f, &b->grad_ratio);
+            b->grad_ratio_upper = exp(L * a2 * f / q0);
+            break;
+        }
+        double prod = 1, worst = 0;
+        for (int l = 0; l < L; l++) {
+            double q = q0 + l * a2, e = ns_gauss_phi2(in->act, q), d = ns_gauss_dphi2(in->act, q);
+            if (!isfinite(e) || !isfinite(d) || !(e > 0))
+                return NS_ERR_NUMERIC;
+            prod *= 1 + a2 * f * d / e;
+            worst = fmax(worst, d / e);
+        }
+        b->grad_ratio = prod;
+        b->grad_ratio_upper = exp(L * a2 * f * worst);
+        break;
+    }
+    case NS_THEORY_SPAN_WRAPPED:
+        /* q' = q + alpha^2 + 2 alpha q / sqrt(q + E[phi^2]): the cross term is positive and at most
+         * 2 alpha sqrt(q), so q + alpha^2 <= q' <= (sqrt(q) + alpha)^2 */
+        b->act_ms_L_lower = q0 + L * a2;
+        b->act_ms_L = pow(sqrt(q0) + L * a, 2);
+        b->act_ms_exact = 0;
+        b->grad_exact = 0; /* no closed form: the gain depends on q_l, which has none */
+        break;
+    }
+    return status;
+}
+
+int ns_theory_bound_act_ms(const ns_theory_input *in, double *q_L_bound)
+{
+    ns_theory_bounds b;
+    int status = q_L_bound ? ns_theory_bounds_mlp(in, &b) : NS_ERR_INVALID;
+    if (status == NS_OK)
+        *q_L_bound = b.act_ms_L;
+    return status;
+}
+
+int ns_theory_bound_grad_ratio(const ns_theory_input *in, double *p0_over_pL)
+{
+    ns_theory_bounds b;
+    int status = p0_over_pL ? ns_theory_bounds_mlp(in, &b) : NS_ERR_INVALID;
+    if (status == NS_OK && !b.grad_exact)
+        status = NS_ERR_INVALID;
+    if (status == NS_OK)
+        *p0_over_pL = b.grad_ratio;
+    return status;
+}

@@ -1,0 +1,159 @@
+/* theory_mlp.c: the mean-field recursion for residual MLP stacks at initialization.
+ *
+ * State of the residual stream x_l, per feature, as d -> infinity: q = E[x^2] (act_ms) and the
+ * cross-token covariance C = E[x_i x_j] of two distinct tokens, rho = C/q (cos_tokens). The
+ * branch F(z) = W2 phi(W1 z) with W1 ~ N(0, 1/d), W2 ~ N(0, aw^2/H) maps a stream with (q_z, rho_z)
+ * to an output with mean square aw^2 E[phi(u)^2] and token covariance aw^2 E[phi(u1) phi(u2)]
+ * (uncentered: a zero-mean W2 removes phi's mean per feature, not the product of two tokens'
+ * activations), u ~ N(0, q_z), corr(u1, u2) = rho_z; the output is uncorrelated with anything
+ * independent of W2, so a residual sum adds mean squares. A norm with gain g divides by the
+ * root mean square of its input: q' = g^2, rho' = rho. Backward, under gradient independence,
+ * the branch multiplies p by aw^2 E[phi'(u)^2] and a norm by g^2 f_N / q_in, f_N = 1 - 2/d
+ * (LayerNorm) or 1 - 1/d (RMSNorm). Each placement's block is derived in analysis/README.md. */
+#include "theory.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* E[phi(u)^2] and E[phi'(u)^2] at u ~ N(0, s), remembered for the last s: PreNorm and PostNorm
+ * feed the branch the same variance at every block after the first. */
+typedef struct {
+    ns_act_kind act;
+    double s, phi2, dphi2;
+    int valid;
+} moments;
+
+static int moments_at(moments *m, double s)
+{
+    if (m->valid && m->s == s)
+        return NS_OK;
+    m->s = s;
+    m->phi2 = ns_gauss_phi2(m->act, s);
+    m->dphi2 = ns_gauss_dphi2(m->act, s);
+    m->valid = isfinite(m->phi2) && isfinite(m->dphi2);
+    return m->valid ? NS_OK : NS_ERR_NUMERIC;
+}
+
+static double clamp_unit(double x) { return x > 1 ? 1 : x < -1 ? -1 : x; }
+
+static const char *act_name(ns_act_kind act)
+{
+    return act == NS_ACT_GELU ? "gelu (tanh form)" : act == NS_ACT_RELU ? "relu" : "linear";
+}
+
+int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
+{
+    static const char *const equations[] = {"pre y = x + F(N(x))", "post y = N(x + F(x))",
+                                            "span y = x + N(F(x)), gain alpha",
+                                            "span-wrapped y = x + N(x + F(x)), gain alpha"};
+    if (!out)
+        return NS_ERR_INVALID;
+    memset(out, 0, sizeof *out);
+    ns_theory_placement kind;
+    int status = ns_theory_validate(in, &kind);
+    if (status)
+        return status;
+    int L = in->depth;
+    double *base = malloc((3 * (size_t)(L + 1) + 2 * (size_t)L) * sizeof(double));
+    if (!base)
+        return NS_ERR_NOMEM;
+    out->depth = L;
+    out->act_ms = base;
+    out->grad_ms = base + (L + 1);
+    out->cos_tokens = base + 2 * (L + 1);
+    out->cos_layer = base + 3 * (L + 1);
+    out->branch_ms = base + 3 * (L + 1) + L;
+    out->exact = 1;
+    double f = ns_theory_norm_factor(in->norm, in->width);
+    snprintf(out->model, sizeof out->model,
+             "mean-field MLP recursion (d -> inf, gradient independence): %s, %s, %s, alpha %.6g; "
+             "norm backward factor %.6g",
+             equations[kind], act_name(in->act),
+             in->norm == NS_NORM_RMSNORM ? "RMSNorm" : "LayerNorm", in->alpha, f);
+
+    const double a = in->alpha, a2 = a * a;
+    moments mo = {.act = in->act};
+    double q = in->q0, C = in->rho0 * in->q0;
+    out->act_ms[0] = q;
+    out->cos_tokens[0] = in->rho0;
+    /* The forward pass also stores each block's backward gain p_{l-1}/p_l in grad_ms[l-1]; the
+     * backward pass below turns the gains into the products p_l = prod of the gains above l. */
+    for (int l = 1; l <= L && status == NS_OK; l++) {
+        double rho = clamp_unit(C / q), qn, Cn, cos_layer, branch, gain;
+        switch (kind) {
+        case NS_THEORY_PRE: { /* branch input N(x): q_z = 1, rho_z = rho */
+            double k = ns_gauss_kernel(in->act, 1.0, rho);
+            status = moments_at(&mo, 1.0);
+            branch = a2 * mo.phi2;
+            qn = q + branch;
+            Cn = C + a2 * k;
+            cos_layer = sqrt(q / qn);
+            gain = 1 + a2 * mo.dphi2 * f / q;
+            if (!isfinite(k))
+                status = NS_ERR_NUMERIC;
+            break;
+        }
+        case NS_THEORY_POST: { /* v = x + F(x), y = N(v) */
+            double k = ns_gauss_kernel(in->act, q, rho);
+            status = moments_at(&mo, q);
+            branch = a2 * mo.phi2;
+            double qv = q + branch, Cv = C + a2 * k;
+            qn = 1.0;
+            Cn = Cv / qv;
+            cos_layer = sqrt(q / qv);
+            gain = f * (1 + a2 * mo.dphi2) / qv;
+            if (!isfinite(k))
+                status = NS_ERR_NUMERIC;
+            break;
+        }
+        case NS_THEORY_SPAN: { /* b = F(x), y = x + alpha N(b) */
+            double k = ns_gauss_kernel(in->act, q, rho);
+            status = moments_at(&mo, q);
+            branch = mo.phi2;
+            qn = q + a2;
+            Cn = C + a2 * k / branch;
+            cos_layer = sqrt(q / qn);
+            gain = 1 + a2 * f * mo.dphi2 / branch;
+            if (!isfinite(k))
+                status = NS_ERR_NUMERIC;
+            break;
+        }
+        case NS_THEORY_SPAN_WRAPPED: { /* v = x + F(x), n = alpha N(v), y = x + n */
+            double k = ns_gauss_kernel(in->act, q, rho);
+            status = moments_at(&mo, q);
+            branch = mo.phi2;
+            double qv = q + branch, Cv = C + k, r = 1 / sqrt(qv);
+            /* x.n/d = alpha x.v/(d sqrt(q_v)) = alpha q r: the norm carries x along */
+            qn = q + a2 + 2 * a * q * r;
+            Cn = C * (1 + 2 * a * r) + a2 * Cv / qv;
+            cos_layer = q * (1 + a * r) / sqrt(q * qn);
+            /* g_x = g_y + (I + J_F)' J_N' g_y: the two skip paths add coherently */
+            gain = 1 + 2 * a * f * r + a2 * f * (1 + mo.dphi2) / qv;
+            if (!isfinite(k))
+                status = NS_ERR_NUMERIC;
+            break;
+        }
+        default:
+            status = NS_ERR_INVALID;
+            qn = Cn = cos_layer = branch = gain = NAN;
+            break;
+        }
+        out->act_ms[l] = qn;
+        out->cos_tokens[l] = clamp_unit(Cn / qn);
+        out->cos_layer[l - 1] = cos_layer;
+        out->branch_ms[l - 1] = branch;
+        out->grad_ms[l - 1] = gain;
+        q = qn;
+        C = Cn;
+    }
+    if (status) {
+        ns_theory_free(out);
+        return status;
+    }
+    out->grad_ms[L] = 1.0;
+    for (int l = L - 1; l >= 0; l--)
+        out->grad_ms[l] *= out->grad_ms[l + 1];
+    return NS_OK;
+}
