@@ -191,6 +191,28 @@ int ns_h5_dataset(ns_h5 *h, const char *path, int rank, const size_t *dims, cons
     return status;
 }
 
+int ns_h5_dataset_strings(ns_h5 *h, const char *path, int n, const char *const *values,
+                          const char *description)
+{
+    hsize_t dim = (hsize_t)n;
+    int status = NS_OK;
+    hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate_simple(1, &dim, NULL), d = H5I_INVALID_HID;
+    if (type < 0 || space < 0 || H5Tset_size(type, H5T_VARIABLE) < 0 ||
+        H5Tset_cset(type, H5T_CSET_UTF8) < 0 ||
+        (d = H5Dcreate2(h->file, path, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+        H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0)
+        status = fail(h, "cannot write dataset %s to %s", path, h->path);
+    if (d >= 0)
+        H5Dclose(d);
+    if (space >= 0)
+        H5Sclose(space);
+    if (type >= 0)
+        H5Tclose(type);
+    if (status == NS_OK && description)
+        status = ns_h5_attr_string(h, path, "description", description);
+    return status;
+}
+
 /* writes all n bytes or reports why not */
 static int write_all(int fd, const unsigned char *p, size_t n)
 {

@@ -26,6 +26,9 @@ int ns_h5_attr_strings(ns_h5 *h, const char *obj, const char *name, const char *
  * dimension (HDF5 dimension-scale labels, e.g. "seed", "layer") */
 int ns_h5_dataset(ns_h5 *h, const char *path, int rank, const size_t *dims, const double *data,
                   const char *description, const char *const *labels);
+/* a 1-D dataset of n variable-length UTF-8 strings, with a `description` attribute */
+int ns_h5_dataset_strings(ns_h5 *h, const char *path, int n, const char *const *values,
+                          const char *description);
 /* writes the file under its temporary name and renames it onto the output path; on failure the
  * temporary file is removed by ns_h5_free. Either way, call ns_h5_free afterwards. */
 int ns_h5_commit(ns_h5 *h);

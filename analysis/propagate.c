@@ -166,7 +166,7 @@ int ns_propagate_run(const ns_config *cfg, int seq, int seeds, uint64_t seed,
     return ns_propagate(&o, r, tick, tick_ctx);
 }
 
-int ns_propagate_write(ns_h5 *h, const ns_propagate_result *r)
+int ns_propagate_write(ns_h5 *h, const char *prefix, const ns_propagate_result *r)
 {
     static const char *const seed_layer[] = {"seed", "layer"};
     static const char *const seed_block[] = {"seed", "block"};
@@ -214,12 +214,13 @@ int ns_propagate_write(ns_h5 *h, const ns_propagate_result *r)
          "entropy (nats) of the causal attention distributions of block l per head, averaged "
          "over sequences and query positions"},
     };
-    int status = ns_h5_group(h, "/propagate");
-    char path[64];
+    char path[96], group[64];
+    snprintf(group, sizeof group, "%s/propagate", prefix);
+    int status = ns_h5_group(h, group);
     for (size_t i = 0; status == NS_OK && i < sizeof sets / sizeof sets[0]; i++) {
         if (!sets[i].data)
             continue; /* a metric this block kind does not have */
-        snprintf(path, sizeof path, "/propagate/%s", sets[i].name);
+        snprintf(path, sizeof path, "%s/%s", group, sets[i].name);
         status = ns_h5_dataset(h, path, sets[i].rank, sets[i].dims, sets[i].data,
                                sets[i].description, sets[i].labels);
     }
@@ -227,7 +228,60 @@ int ns_propagate_write(ns_h5 *h, const ns_propagate_result *r)
         const char *names[NS_MAX_PARAM_NAMES];
         for (int i = 0; i < r->nparams; i++)
             names[i] = r->param_names[i];
-        status = ns_h5_attr_strings(h, "/propagate/param_grad_ms", "names", names, r->nparams);
+        snprintf(path, sizeof path, "%s/param_grad_ms", group);
+        status = ns_h5_attr_strings(h, path, "names", names, r->nparams);
     }
     return status;
+}
+
+int ns_theory_write(ns_h5 *h, const char *prefix, const ns_propagate_opts *o, const ns_theory *t)
+{
+    static const char *const layer[] = {"layer"}, *const block[] = {"block"};
+    const ns_config *c = &o->model;
+    size_t L = (size_t)t->depth, d1[] = {L + 1}, d0[] = {L};
+    /* the closed-form bound at every depth l <= L with this run's alpha: what a stack of l
+     * blocks can reach (exact for pre, post, span; an upper bound for span-wrapped) */
+    double *bound = malloc((L + 1) * sizeof *bound);
+    if (!bound)
+        return NS_ERR_NOMEM;
+    ns_theory_input in = {.placement = c->placement->name, .act = c->act, .norm = c->norm,
+                          .width = c->width, .hidden = c->hidden, .alpha = c->alpha, .q0 = 1,
+                          .rho0 = 0};
+    bound[0] = in.q0;
+    int st = NS_OK;
+    for (size_t l = 1; st == NS_OK && l <= L; l++) {
+        in.depth = (int)l;
+        st = ns_theory_bound_act_ms(&in, &bound[l]);
+    }
+    const struct {
+        const char *name;
+        const double *data;
+        const size_t *dims;
+        const char *const *labels;
+        const char *description;
+    } sets[] = {
+        {"act_ms", t->act_ms, d1, layer, "predicted mean square of x_l"},
+        {"grad_ms", t->grad_ms, d1, layer,
+         "predicted mean square of dLoss/dx_l relative to the top (p_L = 1)"},
+        {"cos_tokens", t->cos_tokens, d1, layer,
+         "predicted mean cosine between distinct tokens of a sequence"},
+        {"cos_layer", t->cos_layer, d0, block, "predicted mean cos(x_{l-1}, x_l)"},
+        {"branch_ms", t->branch_ms, d0, block, "predicted mean square of the branch output"},
+        {"act_ms_bound", bound, d1, layer,
+         "closed-form q_l for a stack of l blocks with this alpha (exact for pre, post and span; "
+         "an upper bound for span-wrapped)"},
+    };
+    char group[64], path[96];
+    snprintf(group, sizeof group, "%s/theory", prefix);
+    if (st == NS_OK)
+        st = ns_h5_group(h, group);
+    for (size_t i = 0; st == NS_OK && i < sizeof sets / sizeof sets[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", group, sets[i].name);
+        st = ns_h5_dataset(h, path, 1, sets[i].dims, sets[i].data, sets[i].description,
+                           sets[i].labels);
+    }
+    if (st == NS_OK && !(st = ns_h5_attr_string(h, group, "model", t->model)))
+        st = ns_h5_attr_int(h, group, "exact", t->exact);
+    free(bound);
+    return st;
 }

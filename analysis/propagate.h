@@ -11,6 +11,7 @@
 #define NS_PROPAGATE_H
 #include "h5out.h"
 #include "normscope.h"
+#include "theory.h"
 
 #define NS_MAX_PARAM_NAMES 32
 #define NS_POSITION_STD 0.1
@@ -47,7 +48,11 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
 int ns_propagate_run(const ns_config *cfg, int seq, int seeds, uint64_t seed,
                      ns_propagate_result *r, ns_tick_fn tick, void *tick_ctx);
 void ns_propagate_result_free(ns_propagate_result *r);
-/* writes the group /propagate with every dataset, its description and dimension labels */
-int ns_propagate_write(ns_h5 *h, const ns_propagate_result *r);
+/* writes the group <prefix>/propagate with every dataset, its description and dimension
+ * labels; prefix "" for a single run, "/runs/<i>" in a sweep */
+int ns_propagate_write(ns_h5 *h, const char *prefix, const ns_propagate_result *r);
+/* writes <prefix>/theory: the prediction under the same names as the measurement, the
+ * closed-form bound on act_ms per layer (act_ms_bound), and attributes naming the model */
+int ns_theory_write(ns_h5 *h, const char *prefix, const ns_propagate_opts *o, const ns_theory *t);
 
 #endif
