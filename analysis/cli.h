@@ -27,5 +27,6 @@ int ns_cli_interrupted(void);
 void ns_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int ns_cmd_propagate(int argc, char **argv);
+int ns_cmd_verify(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@ static const struct {
 } commands[] = {
     {"propagate", "forward and backward through a deep stack at init; per-layer metrics to HDF5",
      ns_cmd_propagate},
+    {"verify", "the mean-field theory against simulation over a battery of cases", ns_cmd_verify},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 

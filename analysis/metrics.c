@@ -19,6 +19,9 @@
 /* Pragmas go through a macro so a build without -fopenmp is still -Wall -Werror clean
  * (gcc warns on ignored omp pragmas) and simply runs serially, with the same results. */
 #define NS_OMP(directive) _Pragma(#directive)
+/* below this many elements a metric runs serially: a parallel region's barrier costs more, and
+ * far more when other processes hold the cores (libgomp spin-waits there) */
+#define NS_METRIC_PAR_MIN 32768
 #else
 #define NS_OMP(directive)
 #endif
@@ -73,7 +76,7 @@ double ns_metric_mean_square(const float *x, size_t n) {
     if (partial == NULL) {
         return NAN;
     }
-    NS_OMP(omp parallel for schedule(static))
+    NS_OMP(omp parallel for schedule(static) if (n >= NS_METRIC_PAR_MIN))
     for (size_t c = 0; c < nchunks; c++) {
         size_t start = c * NS_MS_CHUNK;
         size_t len = (n - start < NS_MS_CHUNK) ? n - start : NS_MS_CHUNK;
@@ -111,7 +114,7 @@ double ns_metric_act_var(const float *x, int ntok, int width) {
     if (partial == NULL) {
         return NAN;
     }
-    NS_OMP(omp parallel for schedule(static))
+    NS_OMP(omp parallel for schedule(static) if ((size_t)ntok * width >= NS_METRIC_PAR_MIN))
     for (int t = 0; t < ntok; t++) {
         partial[t] = token_var(x + (size_t)t * (size_t)width, width);
     }
@@ -171,7 +174,7 @@ double ns_metric_cos_tokens(const float *x, int nseq, int seq, int width) {
     }
     double *partial = buf;
     double *ws = buf + nseq;
-    NS_OMP(omp parallel num_threads(nthreads))
+    NS_OMP(omp parallel num_threads(nthreads) if ((size_t)nseq * seq * width >= NS_METRIC_PAR_MIN))
     {
         double *usum = ws + (size_t)thread_id() * ws_per_thread;
         NS_OMP(omp for schedule(static))
@@ -290,7 +293,7 @@ int ns_metric_eff_rank(const float *x, int nseq, int seq, int width, double *out
     double *partial = buf;
     double *ws_base = buf + nseq;
 
-    NS_OMP(omp parallel num_threads(nthreads))
+    NS_OMP(omp parallel num_threads(nthreads) if ((size_t)nseq * seq * width >= NS_METRIC_PAR_MIN))
     {
         double *p = ws_base + (size_t)thread_id() * per_thread;
         EffRankWs ws = {p, p + mat, p + mat + mm, p + mat + mm + m};
@@ -344,7 +347,7 @@ double ns_metric_cos_layer(const float *x_prev, const float *x, int ntok, int wi
     if (partial == NULL) {
         return NAN;
     }
-    NS_OMP(omp parallel for schedule(static))
+    NS_OMP(omp parallel for schedule(static) if ((size_t)ntok * width >= NS_METRIC_PAR_MIN))
     for (int t = 0; t < ntok; t++) {
         size_t off = (size_t)t * (size_t)width;
         partial[t] = token_cos(x_prev + off, x + off, width);
@@ -364,7 +367,7 @@ double ns_metric_attn_entropy(const float *probs, int nseq, int heads, int seq, 
         return NAN;
     }
     /* one partial per (sequence, head); summed per head serially below */
-    NS_OMP(omp parallel for schedule(static))
+    NS_OMP(omp parallel for schedule(static) if ((size_t)nrows * seq * seq >= NS_METRIC_PAR_MIN))
     for (int bh = 0; bh < nrows; bh++) {
         const float *p = probs + (size_t)bh * seq * seq;
         double sum = 0.0;

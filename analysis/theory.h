@@ -74,7 +74,10 @@ void ns_theory_free(ns_theory *t); /* accepts NULL and an already freed or empty
  *                exp(L alpha^2 f_N max_l E[phi'^2]/E[phi^2]), which is e^(f_N/q0) for relu
  *                or linear with alpha = 1/sqrt(L) whatever L is
  *   span-wrapped q0 + L alpha^2 <= q_L <= (sqrt(q0) + L alpha)^2                     (bounds)
- *                p_0/p_L: no closed form (grad_ratio = NAN, grad_exact = 0)
+ *                p_0/p_L: no closed form (grad_ratio = NAN, grad_exact = 0); for relu and
+ *                linear p_0/p_L <= q_L/q0 <= (sqrt(q0) + L alpha)^2/q0 (grad_ratio_upper),
+ *                with equality in the first at d = infinity; NAN for GELU
+ * For relu and linear at d = infinity every placement has p_0/p_L = q_L/q0 (README.md). 
  * f_N is the finite-width norm factor (1 - 2/d LayerNorm, 1 - 1/d RMSNorm, 1 at d = infinity). */
 typedef struct {
     double act_ms_L;        /* q_L, exact if act_ms_exact, else an upper bound */

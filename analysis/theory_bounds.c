@@ -94,7 +94,12 @@ int ns_theory_bounds_mlp(const ns_theory_input *in, ns_theory_bounds *b)
         b->act_ms_L_lower = q0 + L * a2;
         b->act_ms_L = pow(sqrt(q0) + L * a, 2);
         b->act_ms_exact = 0;
-        b->grad_exact = 0; /* no closed form: the gain depends on q_l, which has none */
+        /* No closed form: the gain depends on q_l, which has none. For relu and linear
+         * (E[phi^2] = c q, E[phi'^2] = c) the gain 1 + f (2 alpha/sqrt(q_v) + alpha^2/q) is at most
+         * q_{l+1}/q_l, so p_0/p_L <= q_L/q0, with equality at d = infinity. */
+        b->grad_exact = 0;
+        if (in->act == NS_ACT_RELU || in->act == NS_ACT_LINEAR)
+            b->grad_ratio_upper = b->act_ms_L / q0;
         break;
     }
     return status;

@@ -17,4 +17,9 @@
 
 #define NS_NONE ((size_t)-1) /* an absent buffer or parameter slot */
 
+/* Below this many elements of work a loop runs serially: opening a parallel region costs a
+ * barrier, and when other processes hold the cores, libgomp's spin-waiting at that barrier can
+ * cost far more than the loop (small runs were 10x slower in parallel on a loaded machine). */
+#define NS_PAR_MIN 32768
+
 #endif

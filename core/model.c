@@ -313,7 +313,7 @@ int ns_model_init(ns_model *m, uint64_t seed)
 
 static void add_into(ns_real *out, const ns_real *a, const ns_real *b, size_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= NS_PAR_MIN)
     for (size_t i = 0; i < n; i++)
         out[i] = a[i] + b[i];
 }
@@ -428,7 +428,7 @@ int ns_model_block_forward(ns_model *m, int layer)
 
 static void accumulate(ns_real *out, const ns_real *in, size_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= NS_PAR_MIN)
     for (size_t i = 0; i < n; i++)
         out[i] += in[i];
 }

@@ -17,13 +17,13 @@ void ns_act_forward(ns_real *out, const ns_real *inp, size_t n, ns_act_kind kind
 {
     switch (kind) {
     case NS_ACT_GELU:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= NS_PAR_MIN)
         for (size_t i = 0; i < n; i++) {
             out[i] = inp[i] * gelu_sigmoid(inp[i]);
         }
         break;
     case NS_ACT_RELU:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= NS_PAR_MIN)
         for (size_t i = 0; i < n; i++)
             out[i] = inp[i] > 0 ? inp[i] : 0;
         break;
@@ -41,7 +41,7 @@ void ns_act_backward(ns_real *dinp, const ns_real *dout, const ns_real *inp, siz
 {
     switch (kind) {
     case NS_ACT_GELU:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= NS_PAR_MIN)
         for (size_t i = 0; i < n; i++) {
             ns_real x = inp[i], s = gelu_sigmoid(x);
             ns_real du = (ns_real)GELU_K * (1 + (ns_real)(3 * GELU_C) * x * x);
@@ -49,7 +49,7 @@ void ns_act_backward(ns_real *dinp, const ns_real *dout, const ns_real *inp, siz
         }
         break;
     case NS_ACT_RELU:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= NS_PAR_MIN)
         for (size_t i = 0; i < n; i++)
             dinp[i] += inp[i] > 0 ? dout[i] : 0;
         break;

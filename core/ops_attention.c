@@ -34,7 +34,7 @@ void ns_attention_forward(ns_real *cat, ns_real *probs, const ns_real *q, const 
 {
     int dh = d / H;
     ns_real scale = (ns_real)(1.0 / sqrt((double)dh));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)nseq * T * T * d >= NS_PAR_MIN)
     for (int bh = 0; bh < nseq * H; bh++) {
         int b = bh / H, h = bh % H;
         size_t off = (size_t)b * T * d + (size_t)h * dh;
@@ -58,7 +58,7 @@ void ns_attention_backward(ns_real *dq, ns_real *dk, ns_real *dv, ns_real *dprob
 {
     int dh = d / H;
     ns_real scale = (ns_real)(1.0 / sqrt((double)dh));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)nseq * T * T * d >= NS_PAR_MIN)
     for (int bh = 0; bh < nseq * H; bh++) {
         int b = bh / H, h = bh % H;
         size_t off = (size_t)b * T * d + (size_t)h * dh;

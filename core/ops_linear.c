@@ -14,7 +14,7 @@ static void gemm_rows(int trans_a, int trans_b, int M, int N, int K, const ns_re
                       const ns_real *B, int ldb, ns_real beta, ns_real *C, int ldc)
 {
     int nblocks = (M + GEMM_ROWS - 1) / GEMM_ROWS;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nblocks > 1 && (double)M * N * K >= 32.0 * NS_PAR_MIN)
     for (int blk = 0; blk < nblocks; blk++) {
         int r0 = blk * GEMM_ROWS, m = M - r0 < GEMM_ROWS ? M - r0 : GEMM_ROWS;
         /* rows r0.. of op(A): row offset in A, or column offset when A is transposed */

@@ -4,7 +4,7 @@
 void ns_norm_forward(ns_real *out, ns_real *mean, ns_real *rstd, const ns_real *inp,
                      const ns_real *g, const ns_real *b, int N, int C, ns_norm_kind kind, double eps)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= NS_PAR_MIN)
     for (int i = 0; i < N; i++) {
         const ns_real *x = inp + (size_t)i * C;
         ns_real *y = out + (size_t)i * C;
@@ -41,7 +41,7 @@ void ns_norm_backward(ns_real *dinp, ns_real *dg, ns_real *db, const ns_real *do
                       const ns_real *rstd, int N, int C, ns_norm_kind kind)
 {
     int centered = kind == NS_NORM_LAYERNORM;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= NS_PAR_MIN)
     for (int i = 0; i < N; i++) {
         const ns_real *x = inp + (size_t)i * C, *dy = dout + (size_t)i * C;
         ns_real *dx = dinp + (size_t)i * C;
@@ -61,7 +61,7 @@ void ns_norm_backward(ns_real *dinp, ns_real *dg, ns_real *db, const ns_real *do
     }
     if (!dg && !db)
         return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= NS_PAR_MIN)
     for (int k = 0; k < C; k++) {
         double sg = 0, sb = 0;
         for (int i = 0; i < N; i++) {

@@ -1,0 +1,239 @@
+/* cmd_verify.c: `normscope verify`, the theory against simulation over a battery of cases.
+ *
+ * Each case (block kind x placement x activation x Scale Init) runs the propagate protocol at
+ * large width over several seeds; the seed mean of every metric is compared with the theory
+ * layer by layer (verify.h). The table goes to stdout and to HDF5 (/verify); the exit status is 1
+ * if a case whose theory is exact fails its tolerance. */
+#define _GNU_SOURCE
+#include "cli.h"
+#include "h5out.h"
+#include "progress.h"
+#include "propagate.h"
+#include "theory.h"
+#include "verify.h"
+#include <gsl/gsl_cdf.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    int quick, threads;
+    const char *out;
+} opts;
+
+enum { OPT_QUICK = 1000, OPT_THREADS, OPT_OUT };
+
+static const struct argp_option options[] = {
+    {"quick", OPT_QUICK, NULL, 0,
+     "a smaller battery for CI: width 512, depth 8, 6 seeds, relu and gelu (default: width 1024, "
+     "depth 32, 8 seeds, relu, gelu and linear)", 0},
+    {"threads", OPT_THREADS, "N", 0, "OpenMP threads (default: all cores)", 0},
+    {"out", OPT_OUT, "FILE", 0, "HDF5 file for the table (default verify.h5)", 0},
+    {0}};
+
+static error_t parse(int key, char *arg, struct argp_state *st)
+{
+    opts *o = st->input;
+    switch (key) {
+    case OPT_QUICK: o->quick = 1; break;
+    case OPT_THREADS: o->threads = ns_cli_positive_int(st, "--threads", arg); break;
+    case OPT_OUT: o->out = arg; break;
+    case ARGP_KEY_ARG: argp_failure(st, NS_EXIT_USAGE, 0, "unexpected argument '%s'", arg); break;
+    default: return ARGP_ERR_UNKNOWN;
+    }
+    return 0;
+}
+
+/* What is compared, and how closely. The tolerances allow the O(1/sqrt(d)) finite-width effects
+ * that the d -> infinity theory leaves out. A layer also passes while the theory lies inside the
+ * 99.9% t interval of the seed mean: seed noise larger than the tolerance is not a failure, and
+ * with hundreds of layer comparisons per battery a 95% interval would flag several by chance. */
+#define CI_FAIL 0.999
+static const struct {
+    const char *name;
+    double floor, tol_rel;
+} metrics[] = {
+    {"act_ms", 0.0, 0.03},
+    {"grad_ms", 0.0, 0.10},
+    {"cos_tokens", 0.05, 0.05}, /* cosines: relative to max(|theory|, 0.05) */
+    {"cos_layer", 0.05, 0.02},
+};
+#define NMETRICS (int)(sizeof metrics / sizeof metrics[0])
+
+typedef struct {
+    char name[96], metric[16];
+    ns_verify_stats st;
+    double tol;
+    int exact;
+} row;
+
+static const char *const placements[] = {"pre", "post", "span", "span-wrapped"};
+static const char *const scales[] = {"none", "sqrtL"};
+static const char *const act_names[] = {"gelu", "relu", "linear"};
+
+/* compares one run with its theory; appends NMETRICS rows */
+static void compare(const ns_propagate_result *r, const ns_theory *t, const char *name, row *rows)
+{
+    int S = r->seeds, L = r->depth;
+    double k_se = S > 1 ? gsl_cdf_tdist_Pinv(0.5 + CI_FAIL / 2, S - 1) : 0;
+    double p_top = 0; /* theory's grad_ms is relative to p_L = 1: scale by the measured top */
+    for (int s = 0; s < S; s++)
+        p_top += r->grad_ms[(size_t)s * (L + 1) + L] / S;
+    double *grad_th = malloc((L + 1) * sizeof *grad_th);
+    for (int l = 0; grad_th && l <= L; l++)
+        grad_th[l] = t->grad_ms[l] * p_top;
+    const double *x[] = {r->act_ms, r->grad_ms, r->cos_tokens, r->cos_layer};
+    const double *th[] = {t->act_ms, grad_th, t->cos_tokens, t->cos_layer};
+    int n[] = {L + 1, L + 1, L + 1, L}, first[] = {1, 0, 1, 0}, last[] = {L + 1, L, L + 1, L};
+    for (int k = 0; k < NMETRICS; k++) {
+        row *w = &rows[k];
+        snprintf(w->name, sizeof w->name, "%s", name);
+        snprintf(w->metric, sizeof w->metric, "%s", metrics[k].name);
+        w->tol = metrics[k].tol_rel;
+        w->exact = t->exact;
+        if (!th[k] || ns_verify_compare(x[k], S, n[k], th[k], first[k], last[k], metrics[k].floor,
+                                        metrics[k].tol_rel, k_se, &w->st) != 0)
+            w->st = (ns_verify_stats){.worst_rel_err = NAN, .share_in_ci = NAN, .pass = 0};
+    }
+    free(grad_th);
+}
+
+static int write_table(ns_h5 *h, const row *rows, int n, const opts *o, int width, int depth,
+                       int seeds)
+{
+    const char **names = malloc(2 * (size_t)n * sizeof *names), **mets = names + n;
+    double *col = malloc(5 * (size_t)n * sizeof *col);
+    int st = names && col ? NS_OK : NS_ERR_NOMEM;
+    for (int i = 0; st == NS_OK && i < n; i++) {
+        names[i] = rows[i].name, mets[i] = rows[i].metric;
+        col[i] = rows[i].st.worst_rel_err;
+        col[n + i] = rows[i].st.share_in_ci;
+        col[2 * n + i] = rows[i].tol;
+        col[3 * n + i] = rows[i].exact;
+        col[4 * n + i] = rows[i].st.pass;
+    }
+    static const char *const cols[] = {"worst_rel_err", "share_in_ci", "tolerance", "exact",
+                                       "pass"};
+    static const char *const descs[] = {
+        "max over layers of |seed mean - theory| / max(|theory|, floor)",
+        "share of layers whose 95% t interval over seeds contains the theory",
+        "relative tolerance of the metric (a layer also passes inside the 99.9% t interval)",
+        "1 if the theory of the case is exact as width -> infinity, 0 if approximate",
+        "1 if every layer passed"};
+    size_t dims[] = {(size_t)n};
+    static const char *const label[] = {"row"};
+    char path[64];
+    if (st == NS_OK && !(st = ns_h5_group(h, "/verify")) &&
+        !(st = ns_h5_dataset_strings(h, "/verify/case", n, names, "block placement act scale")))
+        st = ns_h5_dataset_strings(h, "/verify/metric", n, mets, "the compared metric");
+    for (int c = 0; st == NS_OK && c < 5; c++) {
+        snprintf(path, sizeof path, "/verify/%s", cols[c]);
+        st = ns_h5_dataset(h, path, 1, dims, col + (size_t)c * n, descs[c], label);
+    }
+    if (st == NS_OK && !(st = ns_h5_attr_int(h, "/verify", "width", width)) &&
+        !(st = ns_h5_attr_int(h, "/verify", "depth", depth)) &&
+        !(st = ns_h5_attr_int(h, "/verify", "seeds", seeds)))
+        st = ns_h5_attr_int(h, "/verify", "quick", o->quick);
+    free(names);
+    free(col);
+    return st;
+}
+
+int ns_cmd_verify(int argc, char **argv)
+{
+    opts o = {.quick = 0, .threads = 0, .out = "verify.h5"};
+    static const struct argp argp = {options, parse, NULL,
+                                     "Compare the mean-field theory with simulation over a battery "
+                                     "of cases; exit 1 if an exact case fails its tolerance.",
+                                     NULL, NULL, NULL};
+    const char *command_line = ns_cli_command_line(argc, argv);
+    argv[1] = "normscope verify";
+    argp_err_exit_status = NS_EXIT_USAGE;
+    if (argp_parse(&argp, argc - 1, argv + 1, 0, NULL, &o) != 0)
+        return NS_EXIT_USAGE;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (!o.threads)
+        o.threads = ncpu > 0 ? (int)ncpu : 1;
+    int width = o.quick ? 512 : 1024, depth = o.quick ? 8 : 32, seeds = o.quick ? 6 : 8;
+    int nacts = o.quick ? 2 : 3, seq = 32, batch = 4;
+    int ncases = 4 * nacts * 2;
+    row *rows = calloc((size_t)ncases * NMETRICS, sizeof *rows);
+    ns_h5 *h = NULL;
+    if (!rows) {
+        ns_cli_error("out of memory");
+        return NS_EXIT_RUNTIME;
+    }
+    if (ns_h5_create(&h, o.out) != NS_OK) {
+        ns_cli_error("%s", ns_h5_error(h));
+        ns_h5_free(h);
+        free(rows);
+        return NS_EXIT_USAGE;
+    }
+    ns_cli_install_signals();
+    ns_set_threads(o.threads);
+    ns_progress bar;
+    ns_progress_start(&bar, "verify", "cases");
+    int st = NS_OK, nrows = 0;
+    for (int c = 0; st == NS_OK && c < ncases; c++) {
+        const char *pl = placements[c / (2 * nacts)], *si = scales[c % 2];
+        ns_act_kind act = (ns_act_kind)((c / 2) % nacts);
+        ns_propagate_opts po = {
+            .model = {.block = NS_BLOCK_MLP, .placement = ns_placement_find(pl), .depth = depth,
+                      .width = width, .hidden = width, .ntok = seq * batch, .seq = seq,
+                      .act = act, .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5},
+            .seeds = seeds, .seed = 1000, .input = NS_INPUT_GAUSSIAN};
+        ns_scale_init_parse(si, depth, &po.model.alpha);
+        ns_theory_input in = {.placement = pl, .act = act, .norm = NS_NORM_LAYERNORM,
+                              .depth = depth, .width = width, .hidden = width,
+                              .alpha = po.model.alpha, .q0 = 1, .rho0 = 0};
+        ns_propagate_result r;
+        ns_theory t = {0};
+        char name[96];
+        snprintf(name, sizeof name, "mlp %s %s %s", pl, act_names[act], si);
+        if ((st = ns_theory_mlp(&in, &t)) == NS_OK && (st = ns_propagate(&po, &r, NULL, NULL)) == NS_OK) {
+            compare(&r, &t, name, rows + nrows);
+            nrows += NMETRICS;
+            ns_propagate_result_free(&r);
+        }
+        ns_theory_free(&t);
+        ns_progress_update(&bar, c + 1, ncases);
+        if (ns_cli_interrupted())
+            st = NS_ERR_INTERRUPTED;
+    }
+    ns_progress_finish(&bar);
+    int failed = 0;
+    if (st == NS_OK) {
+        printf("%-10s %-28s %14s %6s %10s %6s  %s\n", "metric", "case", "worst rel err", "layer",
+               "in 95% CI", "tol", "verdict");
+        for (int i = 0; i < nrows; i++) {
+            const row *w = &rows[i];
+            const char *verdict = !w->exact ? "approx" : w->st.pass ? "ok" : "FAIL";
+            failed += w->exact && !w->st.pass;
+            printf("%-10s %-28s %14.4f %6d %9.0f%% %6.3f  %s\n", w->metric, w->name,
+                   w->st.worst_rel_err, w->st.worst_layer, 100 * w->st.share_in_ci, w->tol,
+                   verdict);
+        }
+        printf("verify: %d exact comparisons, %d failed (width %d, depth %d, %d seeds)\n", nrows,
+               failed, width, depth, seeds);
+        if (!(st = ns_h5_write_root_attrs(h, command_line)) &&
+            !(st = write_table(h, rows, nrows, &o, width, depth, seeds)))
+            st = ns_h5_commit(h);
+    }
+    int status = NS_EXIT_OK;
+    if (st != NS_OK) {
+        if (st == NS_ERR_INTERRUPTED)
+            ns_cli_error("interrupted; no output written to %s", o.out);
+        else if (st == NS_ERR_IO)
+            ns_cli_error("%s", ns_h5_error(h));
+        else
+            ns_cli_error("verify failed: %s", ns_strerror(st));
+        status = NS_EXIT_RUNTIME;
+    } else if (failed) {
+        status = NS_EXIT_RUNTIME;
+    }
+    ns_h5_free(h);
+    free(rows);
+    return status;
+}

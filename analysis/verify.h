@@ -1,0 +1,22 @@
+/* verify.h: measurement against theory, layer by layer, with confidence intervals over seeds. */
+#ifndef NS_VERIFY_H
+#define NS_VERIFY_H
+
+typedef struct {
+    double worst_rel_err; /* max over compared layers of |mean - theory| / max(|theory|, floor) */
+    int worst_layer;      /* where it happens (index into the arrays) */
+    double share_in_ci;   /* share of compared layers whose 95% interval over seeds holds theory */
+    int pass;             /* every compared layer within tol_rel, or within k_se standard errors */
+    int nlayers;          /* layers compared */
+} ns_verify_stats;
+
+/* x is [seeds, n] (row-major), theory [n]; layers first..last-1 are compared. The 95% interval is
+ * mean +- t_{0.975, S-1} sd / sqrt(S) (GSL's Student t quantile). A layer passes if its relative
+ * error is at most tol_rel, or if |mean - theory| is at most k_se standard errors (which admits
+ * the seed noise of a finite-width run when it is larger than the tolerance). With one seed no
+ * interval exists: share_in_ci is NAN and only tol_rel counts. floor keeps the relative error of
+ * quantities near 0 (cosines) meaningful. */
+int ns_verify_compare(const double *x, int seeds, int n, const double *theory, int first,
+                      int last, double floor, double tol_rel, double k_se, ns_verify_stats *out);
+
+#endif
