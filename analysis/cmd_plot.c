@@ -68,7 +68,9 @@ int ns_cmd_plot(int argc, char **argv)
         options, parse, "FILE.h5 [FILE.h5 ...]",
         "Draw the figures that normscope files allow (act_ms, grad_ms, cos_tokens, eff_rank, "
         "cos_layer against layer with 95% bands over seeds and theory where the file has it; "
-        "attention entropy per layer and per head), overlaying the files, one curve each.",
+        "attention entropy per layer and per head), overlaying the files, one curve per file "
+        "or, for a sweep file, per point. Exit 2 for a bad input (nothing is written), 1 if "
+        "gnuplot (apt-get install gnuplot-nox) is missing or fails.",
         NULL, NULL, NULL};
     argv[1] = "normscope plot"; /* the name argp puts in front of its messages */
     argp_err_exit_status = NS_EXIT_USAGE;

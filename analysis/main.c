@@ -12,6 +12,8 @@ static const struct {
     {"propagate", "forward and backward through a deep stack at init; per-layer metrics to HDF5",
      ns_cmd_propagate},
     {"verify", "the mean-field theory against simulation over a battery of cases", ns_cmd_verify},
+    {"plot", "figures (PNG/PDF/SVG, with their data and gnuplot scripts) from normscope files",
+     ns_cmd_plot},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 

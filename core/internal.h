@@ -22,4 +22,37 @@
  * cost far more than the loop (small runs were 10x slower in parallel on a loaded machine). */
 #define NS_PAR_MIN 32768
 
+/* ---- the mixture-of-experts op (ops_moe.c) ------------------------------------------------ */
+/* what the forward caches: N tokens, E experts, k choices per token, He expert hidden width */
+typedef struct {
+    ns_real *probs;         /* [N, E] router probabilities */
+    ns_real *lse;           /* [N] logsumexp of each token's router logits (z-loss) */
+    ns_real *gates;         /* [N, k] gate of each choice */
+    int *expert;            /* [N, k] chosen experts, best first */
+    int *row;               /* [N, k] the choice's row in the gathered buffers, -1 if dropped */
+    int *offset;            /* [E + 1] first gathered row of each expert; offset[E] rows in all */
+    ns_real *x, *h, *a, *y; /* gathered rows: input [N k, d], hidden [N k, He] x 2, out [N k, d] */
+} ns_moe_cache;
+
+typedef struct {
+    ns_real *dy, *dx, *da, *dh; /* [N k, d], [N k, d], [N k, He], [N k, He] */
+    ns_real *dg;                /* [N, k] */
+    ns_real *dlogits;           /* [N, E] */
+    int *count;                 /* [E] */
+} ns_moe_scratch;
+
+/* w_router [d, E]; w1 [E, d, He] and w2 [E, He, d], expert e's matrices one after another */
+void ns_moe_forward(ns_real *out, ns_moe_cache *c, const ns_real *z, const ns_real *w_router,
+                    const ns_real *w1, const ns_real *w2, int N, int d, int E, int He, int k,
+                    double capacity, ns_act_kind act);
+/* accumulates dz and the weight gradients; adds the gradients of aux_coef * aux and
+ * zloss_coef * zloss (ns_moe_losses) */
+void ns_moe_backward(ns_real *dz, ns_real *dw_router, ns_real *dw1, ns_real *dw2,
+                     const ns_real *dout, const ns_moe_cache *c, ns_moe_scratch *s,
+                     const ns_real *z, const ns_real *w_router, const ns_real *w1,
+                     const ns_real *w2, int N, int d, int E, int He, int k, ns_act_kind act,
+                     double aux_coef, double zloss_coef);
+/* the Switch load-balancing loss E sum_e f_e P_e and the router z-loss mean(lse^2) */
+void ns_moe_losses(const ns_moe_cache *c, int N, int E, int k, double *aux, double *zloss);
+
 #endif

@@ -1,6 +1,7 @@
 /* model.c: a deep stack of residual blocks, laid out from the placement table.
  *
- * A block is a list of sublayers (MLP block: [MLP]; Transformer block: [attention, MLP]) on a
+ * A block is a list of sublayers (MLP block: [MLP]; Transformer block: [attention, MLP]; MoE
+ * block: [attention, mixture of experts]) on a
  * residual stream s, followed by the block's outer skip. Each sublayer computes, with the placement's norm slots switched on or off,
  *     z = norm_in ? N(s) : s;   b = F(z);   bn = norm_out ? N(b) : b;
  *     v = s + bn;               s = norm_sum ? N(v) : v
@@ -17,22 +18,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_PARAMS 16
+#define MAX_PARAMS 24
 #define MAX_SUB 2
 #define NAME_LEN 40
 
-typedef enum { BRANCH_ATTN, BRANCH_MLP } branch_kind;
+typedef enum { BRANCH_ATTN, BRANCH_MLP, BRANCH_MOE } branch_kind;
 
 typedef struct {
     branch_kind kind;
     /* parameter indices (-1: absent); the branch's matrices in order, the last one carries
-     * alpha for NS_ALPHA_BRANCH_WEIGHT: MLP w1, w2; attention wq, wk, wv, wo */
+     * alpha for NS_ALPHA_BRANCH_WEIGHT: MLP w1, w2; attention wq, wk, wv, wo; MoE router,
+     * w1, w2 (every expert's matrices stacked) */
     int w[4];
     int norm_in_g, norm_in_b, norm_out_g, norm_out_b, norm_sum_g, norm_sum_b;
     /* activation offsets into the block's cache slice (NS_NONE: absent or aliased) */
     size_t z, in_mean, in_rstd;   /* [N,d], [N], [N]: the branch input after norm_in */
     size_t h, a;                  /* MLP [N,H]: pre-activation and activation */
     size_t q, k, v, cat, probs;   /* attention: [N,d] x 4 and [nseq,heads,T,T] */
+    /* MoE (internal.h, ns_moe_cache): float offsets, then offsets into the int family */
+    size_t moe_probs, moe_lse, moe_gates, moe_x, moe_h, moe_a, moe_y;
+    size_t moe_expert, moe_row, moe_offset;
     size_t b;                     /* [N,d]: branch output */
     size_t bn, out_mean, out_rstd;
     size_t v_sum, sum_mean, sum_rstd; /* the sum before norm_sum */
@@ -52,8 +57,10 @@ struct ns_model {
     double init_std[MAX_PARAMS];   /* matrices: N(0, std^2) */
     double init_value[MAX_PARAMS]; /* vectors: constant */
 
-    size_t block_params, block_acts, nd, nh;
+    size_t block_params, block_acts, block_ints, nd, nh;
     ns_real *params, *grads, *acts, *scratch;
+    int *ints; /* integer activations (MoE routing) [L, block_ints], then [experts] of scratch */
+    ns_moe_scratch moe_s;
     /* backward scratch, views into `scratch` */
     ns_real *g_v, *g_bn, *g_b, *g_z, *g_s[2], *g_acc, *g_a, *g_h;
     ns_real *g_q, *g_k, *g_vv, *g_cat, *g_probs; /* attention only */
@@ -80,6 +87,13 @@ static size_t add_act(ns_model *m, size_t n)
     return off;
 }
 
+static size_t add_ints(ns_model *m, size_t n)
+{
+    size_t off = m->block_ints;
+    m->block_ints += n;
+    return off;
+}
+
 /* a norm slot: gain (init g0) and, for LayerNorm, a bias; its cache of row statistics */
 static void add_norm(ns_model *m, const char *prefix, int *g, int *b, size_t *mean, size_t *rstd,
                      double g0)
@@ -96,15 +110,16 @@ static void layout(ns_model *m)
     const ns_config *c = &m->cfg;
     const ns_placement *pl = c->placement;
     size_t nd = m->nd, nh = m->nh;
-    m->nsub = c->block == NS_BLOCK_TRANSFORMER ? 2 : 1;
+    m->nsub = c->block == NS_BLOCK_MLP ? 1 : 2;
     for (int j = 0; j < m->nsub; j++) {
         sublayer *s = &m->sub[j];
         int last = j == m->nsub - 1;
         memset(s, 0xff, sizeof *s); /* every index -1, every offset NS_NONE */
-        s->kind = c->block == NS_BLOCK_TRANSFORMER && j == 0 ? BRANCH_ATTN : BRANCH_MLP;
+        s->kind = m->nsub == 2 && j == 0 ? BRANCH_ATTN
+                  : c->block == NS_BLOCK_MOE ? BRANCH_MOE : BRANCH_MLP;
         int attn = s->kind == BRANCH_ATTN;
         char pre[16];
-        snprintf(pre, sizeof pre, "%s.", attn ? "attn" : "mlp");
+        snprintf(pre, sizeof pre, "%s.", attn ? "attn" : s->kind == BRANCH_MOE ? "moe" : "mlp");
         char slot[32];
         double alpha_w = pl->alpha_site == NS_ALPHA_BRANCH_WEIGHT ? c->alpha : 1.0;
         if (pl->norm_in) {
@@ -123,6 +138,23 @@ static void layout(ns_model *m)
             s->v = add_act(m, nd);
             s->cat = add_act(m, nd);
             s->probs = add_act(m, m->nprobs);
+        } else if (s->kind == BRANCH_MOE) {
+            /* router W_r ~ N(0, 1/d); expert e: W1 ~ N(0, 1/d), W2 ~ N(0, alpha^2/He) */
+            int E = c->experts, He = c->expert_hidden, k = c->top_k;
+            size_t nk = (size_t)c->ntok * k;
+            s->w[0] = add_param(m, pre, "router", c->width, E, 1, 1.0 / sqrt(c->width));
+            s->w[1] = add_param(m, pre, "w1", E * c->width, He, 1, 1.0 / sqrt(c->width));
+            s->w[2] = add_param(m, pre, "w2", E * He, c->width, 1, alpha_w / sqrt(He));
+            s->moe_probs = add_act(m, (size_t)c->ntok * E);
+            s->moe_lse = add_act(m, (size_t)c->ntok);
+            s->moe_gates = add_act(m, nk);
+            s->moe_x = add_act(m, nk * c->width);
+            s->moe_h = add_act(m, nk * He);
+            s->moe_a = add_act(m, nk * He);
+            s->moe_y = add_act(m, nk * c->width);
+            s->moe_expert = add_ints(m, nk);
+            s->moe_row = add_ints(m, nk);
+            s->moe_offset = add_ints(m, (size_t)E + 1);
         } else {
             s->w[0] = add_param(m, pre, "w1", c->width, c->hidden, 1, 1.0 / sqrt(c->width));
             s->w[1] = add_param(m, pre, "w2", c->hidden, c->width, 1, alpha_w / sqrt(c->hidden));
@@ -160,14 +192,20 @@ int ns_model_create(ns_model **out, const ns_config *cfg)
 {
     *out = NULL;
     if (!cfg || !cfg->placement ||
-        (cfg->block != NS_BLOCK_MLP && cfg->block != NS_BLOCK_TRANSFORMER) || cfg->depth < 1 ||
+        (cfg->block != NS_BLOCK_MLP && cfg->block != NS_BLOCK_TRANSFORMER &&
+         cfg->block != NS_BLOCK_MOE) || cfg->depth < 1 ||
         cfg->width < 1 || cfg->hidden < 1 || cfg->ntok < 1 || !(cfg->norm_eps > 0) ||
         !(cfg->alpha > 0) || !isfinite(cfg->alpha) ||
         (cfg->act != NS_ACT_GELU && cfg->act != NS_ACT_RELU && cfg->act != NS_ACT_LINEAR) ||
         (cfg->norm != NS_NORM_LAYERNORM && cfg->norm != NS_NORM_RMSNORM))
         return NS_ERR_INVALID;
-    if (cfg->block == NS_BLOCK_TRANSFORMER &&
+    if (cfg->block != NS_BLOCK_MLP &&
         (cfg->heads < 1 || cfg->width % cfg->heads != 0 || cfg->seq < 1 || cfg->ntok % cfg->seq))
+        return NS_ERR_INVALID;
+    if (cfg->block == NS_BLOCK_MOE &&
+        (cfg->experts < 1 || cfg->expert_hidden < 1 || cfg->top_k < 1 || cfg->top_k > 2 ||
+         cfg->top_k > cfg->experts || !(cfg->capacity >= 0) || !(cfg->aux_coef >= 0) ||
+         !(cfg->zloss_coef >= 0)))
         return NS_ERR_INVALID;
     ns_model *m = calloc(1, sizeof *m);
     if (!m)
@@ -176,7 +214,7 @@ int ns_model_create(ns_model **out, const ns_config *cfg)
     m->cfg = *cfg;
     m->nd = (size_t)cfg->ntok * cfg->width;
     m->nh = (size_t)cfg->ntok * cfg->hidden;
-    if (cfg->block == NS_BLOCK_TRANSFORMER)
+    if (cfg->block != NS_BLOCK_MLP)
         m->nprobs = (size_t)(cfg->ntok / cfg->seq) * cfg->heads * cfg->seq * cfg->seq;
     layout(m);
 
@@ -185,9 +223,14 @@ int ns_model_create(ns_model **out, const ns_config *cfg)
     m->grads = calloc(L * m->block_params, sizeof(ns_real));
     m->acts = calloc((L + 1) * m->nd + L * m->block_acts, sizeof(ns_real));
     size_t nattn = m->nprobs ? 4 * m->nd + m->nprobs : 0;
-    size_t nscratch = 7 * m->nd + 2 * m->nh + nattn;
+    size_t nk = cfg->block == NS_BLOCK_MOE ? (size_t)cfg->ntok * cfg->top_k : 0;
+    size_t nmoe = nk ? nk * (2 * (size_t)cfg->width + 2 * (size_t)cfg->expert_hidden + 1) +
+                           (size_t)cfg->ntok * cfg->experts
+                     : 0;
+    size_t nscratch = 7 * m->nd + 2 * m->nh + nattn + nmoe;
     m->scratch = calloc(nscratch, sizeof(ns_real));
-    if (!m->params || !m->grads || !m->acts || !m->scratch) {
+    m->ints = calloc(L * m->block_ints + (nk ? (size_t)cfg->experts : 0) + 1, sizeof(int));
+    if (!m->params || !m->grads || !m->acts || !m->scratch || !m->ints) {
         ns_model_free(m);
         return NS_ERR_NOMEM;
     }
@@ -201,6 +244,15 @@ int ns_model_create(ns_model **out, const ns_config *cfg)
     if (m->nprobs) {
         m->g_q = p, m->g_k = p + m->nd, m->g_vv = p + 2 * m->nd, m->g_cat = p + 3 * m->nd;
         m->g_probs = p + 4 * m->nd;
+        p += nattn;
+    }
+    if (nk) {
+        size_t d = (size_t)cfg->width, He = (size_t)cfg->expert_hidden;
+        m->moe_s = (ns_moe_scratch){.dy = p, .dx = p + nk * d, .da = p + 2 * nk * d,
+                                    .dh = p + 2 * nk * d + nk * He,
+                                    .dg = p + 2 * nk * (d + He),
+                                    .dlogits = p + 2 * nk * (d + He) + nk,
+                                    .count = m->ints + L * m->block_ints};
     }
     *out = m;
     return NS_OK;
@@ -214,6 +266,7 @@ void ns_model_free(ns_model *m)
     free(m->grads);
     free(m->acts);
     free(m->scratch);
+    free(m->ints);
     free(m);
 }
 
@@ -273,6 +326,39 @@ const ns_real *ns_model_mid_stream(const ns_model *m, int layer)
     return block_cache(m, layer) + m->sub[0].s_out;
 }
 
+/* the MoE cache of block l as views into the activation families */
+static ns_moe_cache moe_cache(const ns_model *m, const sublayer *sl, int layer)
+{
+    ns_real *A = m->acts + (size_t)(m->cfg.depth + 1) * m->nd + (size_t)(layer - 1) * m->block_acts;
+    int *ints = m->ints + (size_t)(layer - 1) * m->block_ints;
+    return (ns_moe_cache){.probs = A + sl->moe_probs, .lse = A + sl->moe_lse,
+                          .gates = A + sl->moe_gates, .expert = ints + sl->moe_expert,
+                          .row = ints + sl->moe_row, .offset = ints + sl->moe_offset,
+                          .x = A + sl->moe_x, .h = A + sl->moe_h, .a = A + sl->moe_a,
+                          .y = A + sl->moe_y};
+}
+
+int ns_model_routing(const ns_model *m, int layer, const ns_real **probs, const int **expert,
+                     const int **row)
+{
+    if (layer < 1 || layer > m->cfg.depth || m->cfg.block != NS_BLOCK_MOE)
+        return NS_ERR_INVALID;
+    ns_moe_cache c = moe_cache(m, &m->sub[1], layer);
+    *probs = c.probs;
+    *expert = c.expert;
+    *row = c.row;
+    return NS_OK;
+}
+
+int ns_model_moe_losses(const ns_model *m, int layer, double *aux, double *zloss)
+{
+    if (layer < 1 || layer > m->cfg.depth || m->cfg.block != NS_BLOCK_MOE)
+        return NS_ERR_INVALID;
+    ns_moe_cache c = moe_cache(m, &m->sub[1], layer);
+    ns_moe_losses(&c, m->cfg.ntok, m->cfg.experts, m->cfg.top_k, aux, zloss);
+    return NS_OK;
+}
+
 const ns_real *ns_model_attn_probs(const ns_model *m, int layer)
 {
     if (layer < 1 || layer > m->cfg.depth || m->sub[0].kind != BRANCH_ATTN)
@@ -322,10 +408,17 @@ static void add_into(ns_real *out, const ns_real *a, const ns_real *b, size_t n)
 
 /* b = F(z): the MLP W2 phi(W1 z), or attention (softmax(Q K^T / sqrt(dh)) V) W_O */
 static void branch_forward(const ns_model *m, const sublayer *sl, const ns_real *P, ns_real *A,
-                           const ns_real *z)
+                           const ns_real *z, int layer)
 {
     const ns_config *c = &m->cfg;
     int N = c->ntok, d = c->width;
+    if (sl->kind == BRANCH_MOE) {
+        ns_moe_cache mc = moe_cache(m, sl, layer);
+        ns_moe_forward(A + sl->b, &mc, z, PARAM(P, sl->w[0]), PARAM(P, sl->w[1]),
+                       PARAM(P, sl->w[2]), N, d, c->experts, c->expert_hidden, c->top_k,
+                       c->capacity, c->act);
+        return;
+    }
     if (sl->kind == BRANCH_MLP) {
         ns_linear_forward(A + sl->h, z, PARAM(P, sl->w[0]), N, d, c->hidden);
         ns_act_forward(A + sl->a, A + sl->h, m->nh, c->act);
@@ -342,11 +435,20 @@ static void branch_forward(const ns_model *m, const sublayer *sl, const ns_real 
 
 /* given db, accumulate dz and the branch's weight gradients */
 static void branch_backward(ns_model *m, const sublayer *sl, const ns_real *P, ns_real *G,
-                            const ns_real *A, const ns_real *z, const ns_real *db, ns_real *dz)
+                            const ns_real *A, const ns_real *z, const ns_real *db, ns_real *dz,
+                            int layer)
 {
     const ns_config *c = &m->cfg;
     int N = c->ntok, d = c->width;
     size_t bytes_nd = m->nd * sizeof(ns_real);
+    if (sl->kind == BRANCH_MOE) {
+        ns_moe_cache mc = moe_cache(m, sl, layer);
+        ns_moe_backward(dz, PARAM(G, sl->w[0]), PARAM(G, sl->w[1]), PARAM(G, sl->w[2]), db, &mc,
+                        &m->moe_s, z, PARAM(P, sl->w[0]), PARAM(P, sl->w[1]), PARAM(P, sl->w[2]),
+                        N, d, c->experts, c->expert_hidden, c->top_k, c->act, c->aux_coef,
+                        c->zloss_coef);
+        return;
+    }
     if (sl->kind == BRANCH_MLP) {
         int H = c->hidden;
         memset(m->g_a, 0, m->nh * sizeof(ns_real));
@@ -390,7 +492,7 @@ int ns_model_block_forward(ns_model *m, int layer)
                             PARAM(P, sl->norm_in_b), N, d, c->norm, c->norm_eps);
             z = A + sl->z;
         }
-        branch_forward(m, sl, P, A, z);
+        branch_forward(m, sl, P, A, z, layer);
         const ns_real *bn = A + sl->b;
         if (pl->norm_out) {
             ns_norm_forward(A + sl->bn, A + sl->out_mean, A + sl->out_rstd, bn,
@@ -495,12 +597,12 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
         const ns_real *z = pl->norm_in ? A + sl->z : s_in;
         if (pl->norm_in) {
             memset(m->g_z, 0, bytes_nd);
-            branch_backward(m, sl, P, G, A, z, db, m->g_z);
+            branch_backward(m, sl, P, G, A, z, db, m->g_z, layer);
             ns_norm_backward(ds_in, PARAM(G, sl->norm_in_g), PARAM(G, sl->norm_in_b), m->g_z, s_in,
                              PARAM(P, sl->norm_in_g), A + sl->in_mean, A + sl->in_rstd, N, d,
                              c->norm);
         } else {
-            branch_backward(m, sl, P, G, A, z, db, ds_in);
+            branch_backward(m, sl, P, G, A, z, db, ds_in, layer);
         }
         ds = ds_in;
     }

@@ -112,8 +112,10 @@ const ns_placement *ns_placement_at(int i); /* NULL past the end */
 
 /* ---- models ------------------------------------------------------------------------------ */
 typedef enum {
-    NS_BLOCK_MLP = 0,        /* one sublayer: the MLP branch */
-    NS_BLOCK_TRANSFORMER = 1 /* two sublayers: causal multi-head attention, then the MLP */
+    NS_BLOCK_MLP = 0,         /* one sublayer: the MLP branch */
+    NS_BLOCK_TRANSFORMER = 1, /* two sublayers: causal multi-head attention, then the MLP */
+    NS_BLOCK_MOE = 2          /* two sublayers: causal multi-head attention, then a mixture of
+                               * experts in place of the MLP */
 } ns_block_kind;
 
 typedef struct {
@@ -125,6 +127,15 @@ typedef struct {
     int ntok;           /* rows of the residual stream per forward (batch * seq) */
     int seq;            /* tokens per sequence (attention mixes within a sequence) */
     int heads;          /* attention heads; width must be divisible by it */
+    /* Mixture of experts (NS_BLOCK_MOE): E experts, each an MLP of hidden width expert_hidden;
+     * a softmax router picks top_k (1 or 2) per token. k = 2 renormalizes the two gates to sum
+     * to 1; k = 1 uses the raw router probability (Switch). capacity > 0 caps each expert at
+     * ceil(capacity k ntok / E) token slots (first choices first, then in token order); slots
+     * over it are dropped and the token keeps only its residual for them. The backward adds the
+     * gradients of aux_coef * (E sum_e f_e P_e) (Switch load balancing: f_e the share of routed
+     * slots, P_e the mean router probability) and zloss_coef * mean(logsumexp(logits)^2). */
+    int experts, expert_hidden, top_k;
+    double capacity, aux_coef, zloss_coef;
     ns_act_kind act;
     ns_norm_kind norm;
     double norm_eps;
@@ -177,6 +188,14 @@ const ns_real *ns_model_sublayer_out(const ns_model *m, int layer, int j);
 const ns_real *ns_model_mid_stream(const ns_model *m, int layer);
 /* the attention probabilities of block l, [nseq, heads, seq, seq] (NULL for MLP blocks) */
 const ns_real *ns_model_attn_probs(const ns_model *m, int layer);
+/* the routing of block l's mixture of experts (NS_BLOCK_MOE; else NS_ERR_INVALID): router
+ * probabilities [ntok, experts]; for each token its top_k experts, best first, [ntok, top_k];
+ * and for each of those slots a row index, -1 where the capacity limit dropped it [ntok, top_k] */
+int ns_model_routing(const ns_model *m, int layer, const ns_real **probs, const int **expert,
+                     const int **row);
+/* block l's auxiliary losses after its forward: the Switch load-balancing loss E sum_e f_e P_e
+ * and the router z-loss mean(logsumexp(logits)^2), before their coefficients */
+int ns_model_moe_losses(const ns_model *m, int layer, double *aux, double *zloss);
 void ns_model_zero_grad(ns_model *m);
 
 /* ---- threads ------------------------------------------------------------------------------ */

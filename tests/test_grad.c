@@ -185,15 +185,47 @@ typedef struct {
     ns_model *m;
     double *G;
     size_t nd;
+    /* MoE: the routing at the unperturbed point, and whether a perturbation changed it */
+    int *routing;
+    size_t nrouting;
+    int routing_changed;
 } model_ctx;
 
+/* MoE routing of every block (chosen experts, then rows), into out */
+static void snapshot_routing(const ns_model *m, int *out)
+{
+    const ns_config *c = ns_model_config(m);
+    size_t nk = (size_t)c->ntok * c->top_k;
+    for (int l = 1; l <= c->depth; l++) {
+        const double *probs;
+        const int *expert, *row;
+        ns_model_routing(m, l, &probs, &expert, &row);
+        memcpy(out + (size_t)(l - 1) * 2 * nk, expert, nk * sizeof *out);
+        memcpy(out + (size_t)(l - 1) * 2 * nk + nk, row, nk * sizeof *out);
+    }
+}
+
+/* sum(x_L * G), plus the MoE auxiliary losses with their coefficients */
 static double model_loss(void *p)
 {
     model_ctx *c = p;
-    int L = ns_model_config(c->m)->depth;
+    const ns_config *cfg = ns_model_config(c->m);
+    int L = cfg->depth;
+    double loss = 0;
     for (int l = 1; l <= L; l++)
         ns_model_block_forward(c->m, l);
-    return dot(ns_model_stream(c->m, L), c->G, c->nd);
+    for (int l = 1; cfg->block == NS_BLOCK_MOE && l <= L; l++) {
+        double aux, zloss;
+        ns_model_moe_losses(c->m, l, &aux, &zloss);
+        loss += cfg->aux_coef * aux + cfg->zloss_coef * zloss;
+    }
+    if (c->routing) { /* the selection is piecewise constant: the check must not cross a switch */
+        int *now = malloc(c->nrouting * sizeof *now);
+        snapshot_routing(c->m, now);
+        c->routing_changed |= memcmp(now, c->routing, c->nrouting * sizeof *now) != 0;
+        free(now);
+    }
+    return loss + dot(ns_model_stream(c->m, L), c->G, c->nd);
 }
 
 /* forward, then backward from G; returns dLoss/dx_0 in dx0 and parameter gradients in the model */
@@ -214,16 +246,25 @@ static void model_backward(model_ctx *c, double *dx0)
     free(dx), free(dy);
 }
 
+/* MoE settings for check_model: experts, top-k, capacity (0: none) */
+typedef struct {
+    int experts, top_k;
+    double capacity;
+} moe_opts;
+
 static void check_model(ns_block_kind block, const char *placement, ns_act_kind act,
-                        ns_norm_kind norm, int depth)
+                        ns_norm_kind norm, int depth, moe_opts moe)
 {
     static const char *act_names[] = {"gelu", "relu", "linear"};
     static const char *norm_names[] = {"layernorm", "rmsnorm"};
-    static const char *block_names[] = {"mlp", "transformer"};
-    /* Transformer: two sequences of 5 tokens, 2 heads of width 4 */
+    static const char *block_names[] = {"mlp", "transformer", "moe"};
+    /* Transformer and MoE: two sequences of 5 tokens, 2 heads of width 4; MoE experts of
+     * hidden width 6 with both auxiliary losses switched on */
     ns_config cfg = {.block = block, .placement = ns_placement_find(placement), .depth = depth,
                      .width = 8, .hidden = 12, .ntok = 10, .seq = 5, .heads = 2, .act = act,
-                     .norm = norm, .norm_eps = 1e-5, .alpha = 0.7};
+                     .norm = norm, .norm_eps = 1e-5, .alpha = 0.7, .experts = moe.experts,
+                     .expert_hidden = 6, .top_k = moe.top_k, .capacity = moe.capacity,
+                     .aux_coef = 0.3, .zloss_coef = 0.2};
     model_ctx c = {0};
     if (ns_model_create(&c.m, &cfg) != NS_OK || ns_model_init(c.m, 11) != NS_OK) {
         failures++;
@@ -244,9 +285,18 @@ static void check_model(ns_block_kind block, const char *placement, ns_act_kind 
                 w[k] += 0.2 * sin(7.0 * l + 3.0 * i + k);
         }
     model_backward(&c, dx0);
+    if (block == NS_BLOCK_MOE) {
+        c.nrouting = (size_t)depth * 2 * cfg.ntok * cfg.top_k;
+        c.routing = malloc(c.nrouting * sizeof *c.routing);
+        snapshot_routing(c.m, c.routing);
+    }
     char what[160];
-    snprintf(what, sizeof what, "%s %s/%s/%s L=%d dx0", block_names[block], placement,
-             act_names[act], norm_names[norm], depth);
+    if (block == NS_BLOCK_MOE)
+        snprintf(what, sizeof what, "moe E=%d k=%d capacity=%g %s/%s/%s L=%d dx0", moe.experts,
+                 moe.top_k, moe.capacity, placement, act_names[act], norm_names[norm], depth);
+    else
+        snprintf(what, sizeof what, "%s %s/%s/%s L=%d dx0", block_names[block], placement,
+                 act_names[act], norm_names[norm], depth);
     expect_grad(what, ns_model_stream(c.m, 0), c.nd, dx0, model_loss, &c);
     for (int l = 1; l <= depth; l++)
         for (int i = 0; i < ns_model_nparams(c.m); i++) {
@@ -259,6 +309,20 @@ static void check_model(ns_block_kind block, const char *placement, ns_act_kind 
             expect_grad(what, ns_model_param(c.m, l, i), n, analytic, model_loss, &c);
             free(analytic);
         }
+    if (c.routing) {
+        checks++;
+        if (c.routing_changed)
+            failures++, printf("FAIL %s: a perturbation changed the routing\n", what);
+        else if (moe.capacity > 0) { /* the case must really drop slots */
+            int dropped = 0;
+            for (size_t i = 0; i < c.nrouting; i++)
+                dropped += (i / (cfg.ntok * cfg.top_k)) % 2 == 1 && c.routing[i] < 0;
+            checks++;
+            if (!dropped)
+                failures++, printf("FAIL %s: capacity %g dropped nothing\n", what, moe.capacity);
+        }
+        free(c.routing);
+    }
     free(dx0);
     free(c.G);
     ns_model_free(c.m);
@@ -320,16 +384,24 @@ int main(void)
     check_attention(2, 7, 6, 3);
     check_attention(1, 40, 4, 1); /* a long sequence, one head */
     check_attention(3, 1, 4, 2);  /* T = 1: each token attends to itself only */
+    moe_opts none = {0, 0, 0};
     for (int block = 0; block < 2; block++) {
         for (int p = 0; ns_placement_at(p); p++)
             for (int act = 0; act < 3; act++)
                 for (int norm = 0; norm < 2; norm++)
                     check_model((ns_block_kind)block, ns_placement_at(p)->name, (ns_act_kind)act,
-                                (ns_norm_kind)norm, 1);
+                                (ns_norm_kind)norm, 1, none);
         for (int p = 0; ns_placement_at(p); p++)
             check_model((ns_block_kind)block, ns_placement_at(p)->name, NS_ACT_GELU,
-                        NS_NORM_LAYERNORM, 3);
+                        NS_NORM_LAYERNORM, 3, none);
     }
+    /* MoE with routing held fixed: top-2 and top-1 (Switch gates), with and without drops */
+    moe_opts moes[] = {{3, 2, 0}, {3, 1, 0}, {4, 2, 0.5}, {3, 1, 0.6}};
+    for (int p = 0; ns_placement_at(p); p++)
+        for (int i = 0; i < 4; i++)
+            check_model(NS_BLOCK_MOE, ns_placement_at(p)->name, i % 2 ? NS_ACT_RELU : NS_ACT_GELU,
+                        NS_NORM_LAYERNORM, 1, moes[i]);
+    check_model(NS_BLOCK_MOE, "span", NS_ACT_GELU, NS_NORM_RMSNORM, 2, moes[2]);
     test_broken_ops_are_caught();
     printf("test_grad: %d checks, %d failed\n", checks, failures);
     return failures != 0;

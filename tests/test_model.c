@@ -185,6 +185,87 @@ static void test_thread_determinism(void)
     free(o1), free(o2), free(g1), free(g2);
 }
 
+/* E = 1, k = 1: the mixture is the MLP with gate 1; with the same weights the Transformer and
+ * MoE blocks agree bit for bit forward (the gathered GEMMs see the same rows in the same order)
+ * and to rounding backward (the MoE accumulates its input gradient through a gathered buffer) */
+static void test_moe_single_expert_is_mlp(void)
+{
+    ns_config ct = config("pre", 2, 32, 1.0), cm;
+    ct.block = NS_BLOCK_TRANSFORMER, ct.seq = 8, ct.heads = 4;
+    cm = ct;
+    cm.block = NS_BLOCK_MOE, cm.experts = 1, cm.top_k = 1, cm.expert_hidden = ct.hidden;
+    ns_model *t = NULL, *m = NULL;
+    CHECK(ns_model_create(&t, &ct) == NS_OK && ns_model_create(&m, &cm) == NS_OK, "create");
+    if (!t || !m)
+        return;
+    ns_model_init(t, 4);
+    ns_model_init(m, 4);
+    for (int i = 0; i < ns_model_nparams(m); i++) { /* copy by name, mlp.* into moe.* */
+        const ns_param_info *pi = ns_model_param_info(m, i);
+        char name[64];
+        if (strncmp(pi->name, "moe.", 4) == 0)
+            snprintf(name, sizeof name, "mlp.%s", pi->name + 4);
+        else
+            snprintf(name, sizeof name, "%s", pi->name);
+        int j = param_index(t, name);
+        if (j < 0) {
+            CHECK(strcmp(pi->name, "moe.router") == 0, "no MLP counterpart for %s", pi->name);
+            continue;
+        }
+        for (int l = 1; l <= 2; l++)
+            memcpy(ns_model_param(m, l, i), ns_model_param(t, l, j),
+                   (size_t)pi->rows * pi->cols * sizeof(ns_real));
+    }
+    size_t n = 24 * 32;
+    ns_fill_gaussian(ns_model_stream(t, 0), n, 1, 4, -1, "input");
+    memcpy(ns_model_stream(m, 0), ns_model_stream(t, 0), n * sizeof(ns_real));
+    for (int l = 1; l <= 2; l++)
+        ns_model_block_forward(t, l), ns_model_block_forward(m, l);
+    CHECK(memcmp(ns_model_stream(t, 2), ns_model_stream(m, 2), n * sizeof(ns_real)) == 0,
+          "E=1 k=1 MoE forward differs from the MLP");
+    ns_real *dy = malloc(n * sizeof *dy), *dxt = calloc(n, sizeof *dxt), *dxm = calloc(n, sizeof *dxm);
+    ns_fill_gaussian(dy, n, 1, 4, -1, "cotangent");
+    ns_model_zero_grad(t), ns_model_zero_grad(m);
+    ns_model_block_backward(t, 2, dxt, dy);
+    ns_model_block_backward(m, 2, dxm, dy);
+    double err = 0, mag = 0;
+    for (size_t i = 0; i < n; i++)
+        err = fmax(err, fabs(dxt[i] - dxm[i])), mag = fmax(mag, fabs(dxt[i]));
+    CHECK(err <= 1e-5 * mag, "E=1 k=1 MoE backward differs from the MLP by %.3g", err / mag);
+    free(dy), free(dxt), free(dxm);
+    ns_model_free(t), ns_model_free(m);
+}
+
+/* a router that cannot decide (all logits 0) sends every token to expert 0 first (ties go to the
+ * lower index), so the capacity ceil(c k N / E) is filled in token order and the rest dropped */
+static void test_moe_capacity(void)
+{
+    for (int k = 1; k <= 2; k++) {
+        ns_config c = config("pre", 1, 16, 1.0);
+        c.block = NS_BLOCK_MOE, c.seq = 4, c.heads = 2, c.experts = 2, c.top_k = k;
+        c.expert_hidden = 8, c.capacity = 0.5, c.ntok = 20;
+        ns_model *m = NULL;
+        CHECK(ns_model_create(&m, &c) == NS_OK && ns_model_init(m, 1) == NS_OK, "create");
+        if (!m)
+            return;
+        memset(ns_model_param(m, 1, param_index(m, "moe.router")), 0, 16 * 2 * sizeof(ns_real));
+        ns_fill_gaussian(ns_model_stream(m, 0), 20 * 16, 1, 1, -1, "input");
+        ns_model_block_forward(m, 1);
+        const ns_real *probs;
+        const int *expert, *row;
+        ns_model_routing(m, 1, &probs, &expert, &row);
+        int cap = (int)ceil(0.5 * k * 20 / 2.0), bad = 0;
+        for (int i = 0; i < 20; i++)
+            for (int r = 0; r < k; r++) {
+                bad += expert[i * k + r] != r;              /* expert 0 first, then 1 */
+                bad += (row[i * k + r] >= 0) != (i < cap); /* the first cap tokens kept */
+                bad += probs[i * 2 + r] != (ns_real)0.5;
+            }
+        CHECK(bad == 0, "k=%d: capacity %d not filled in token order (%d mismatches)", k, cap, bad);
+        ns_model_free(m);
+    }
+}
+
 int main(void)
 {
     ns_set_threads(2);
@@ -192,6 +273,8 @@ int main(void)
     test_init();
     test_table_and_parsing();
     test_thread_determinism();
+    test_moe_single_expert_is_mlp();
+    test_moe_capacity();
     printf("test_model: %d checks, %d failed\n", checks, failures);
     return failures != 0;
 }

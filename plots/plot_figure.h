@@ -1,0 +1,79 @@
+/* plot_figure.h: what a figure builder sees and produces.
+ *
+ * A builder turns the input files into zero or more figures, each a .dat text (the numbers it
+ * shows) and a .gp text (a standalone gnuplot script that reads the .dat by relative path). It
+ * only builds text in memory; plots.c writes and renders. A new figure is a builder (or a new
+ * spec for an existing one) and one row of the table in figures.c. */
+#ifndef NS_PLOT_FIGURE_H
+#define NS_PLOT_FIGURE_H
+#include "plot_buf.h"
+#include "plot_file.h"
+#include "plot_style.h"
+
+typedef struct {
+    int n;                 /* files, in command-line order */
+    ns_plot_file *files;
+    ns_plot_style *styles; /* styles[i] belongs to files[i] */
+    char context[256];     /* what all files share, for titles */
+} ns_plot_set;
+
+typedef struct {
+    char name[96]; /* file stem in the output directory: NAME.dat, NAME.gp, NAME.png, ... */
+    ns_buf dat, gp;
+} ns_plot_fig;
+
+typedef struct {
+    ns_plot_fig *v;
+    int n, cap;
+} ns_plot_figs;
+
+/* a new, empty figure at the end of figs, or NULL if out of memory */
+ns_plot_fig *ns_figs_add(ns_plot_figs *figs, const char *name);
+void ns_figs_free(ns_plot_figs *figs);
+
+/* NS_OK (having added nothing if the files do not have the data) or NS_ERR_NOMEM */
+typedef int (*ns_figure_fn)(const ns_plot_set *set, const void *spec, ns_plot_figs *out);
+
+typedef struct {
+    ns_figure_fn build;
+    const void *spec;
+} ns_figure_entry;
+
+/* the table of figures, in the order they are written (figures.c) */
+extern const ns_figure_entry ns_figure_table[];
+extern const int ns_figure_count;
+
+/* ---- builders ---------------------------------------------------------------------------- */
+
+/* horizontal reference lines a layer figure may draw, one per distinct value among the files */
+typedef enum {
+    NS_REF_NONE,
+    NS_REF_RANK_LIMIT,      /* eff_rank cannot exceed min(T, d) */
+    NS_REF_UNIFORM_ATTENTION /* uniform causal attention: the largest possible entropy */
+} ns_reference;
+
+/* A metric against layer, one curve per file that has it: the mean over seeds with a 95% band,
+ * the file's theory dashed and its closed-form bound dotted when present. */
+typedef struct {
+    const char *name;   /* figure name, e.g. "act_ms" */
+    const char *title;  /* first title line; the second says what the files share */
+    const char *ylabel;
+    ns_plot_ds metric;  /* [S, L+1] (x = layer 0..L) or [S, L] (x = block 1..L) */
+    ns_plot_ds theory, bound; /* [L+1] or [L] like the metric, or NS_DS_NONE */
+    int logy;
+    int theory_relative_to_last; /* theory and bound are given relative to their value at the
+                                  * last layer: scale them by the measured mean there */
+    ns_reference reference;
+    double ycap;        /* > 0: the y axis never runs above it (a cosine's 1), else 0 */
+} ns_layer_spec;
+int ns_fig_layer(const ns_plot_set *set, const void *spec, ns_plot_figs *out);
+
+/* Per-head attention entropy as a layer x head heatmap (mean over seeds), one per file that has
+ * /propagate/attn_entropy_head. spec is unused. */
+int ns_fig_head_heatmap(const ns_plot_set *set, const void *spec, ns_plot_figs *out);
+
+/* mean over query positions i = 0..T-1 of ln(i + 1): the entropy of uniform causal attention,
+ * the largest any causal attention can have */
+double ns_uniform_causal_entropy(int seq);
+
+#endif

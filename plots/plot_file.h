@@ -1,0 +1,68 @@
+/* plot_file.h: one normscope run (schema normscope/1) read into memory for plotting.
+ *
+ * A run is a single-run file (/config, /propagate, /theory at the root) or one point of a sweep
+ * file (the same layout under /runs/<i>). Everything a figure may need is read up front, so that
+ * a bad file is reported before any figure is written. Datasets come from a catalog
+ * (plot_file.c): each is optional, and when present its shape must agree with /config (seeds S,
+ * depth L, heads H). Adding a dataset for a new figure is one enum value here and one catalog
+ * row. */
+#ifndef NS_PLOT_FILE_H
+#define NS_PLOT_FILE_H
+#include <stddef.h>
+
+typedef enum {
+    /* measured, /propagate */
+    NS_DS_ACT_MS,            /* [S, L+1] */
+    NS_DS_GRAD_MS,           /* [S, L+1] */
+    NS_DS_COS_TOKENS,        /* [S, L+1] */
+    NS_DS_EFF_RANK,          /* [S, L+1] */
+    NS_DS_COS_LAYER,         /* [S, L], entry l-1 for block l */
+    NS_DS_ATTN_ENTROPY,      /* [S, L] */
+    NS_DS_ATTN_ENTROPY_HEAD, /* [S, L, H] */
+    /* predicted, /theory (all optional) */
+    NS_DS_THEORY_ACT_MS,        /* [L+1] */
+    NS_DS_THEORY_ACT_MS_BOUND,  /* [L+1] closed-form bound */
+    NS_DS_THEORY_GRAD_MS,       /* [L+1] relative to p_L = 1 */
+    NS_DS_THEORY_GRAD_MS_BOUND, /* [L+1] relative to p_L = 1 */
+    NS_DS_THEORY_COS_TOKENS,    /* [L+1] */
+    NS_DS_THEORY_COS_LAYER,     /* [L] */
+    NS_DS_COUNT,
+    NS_DS_NONE = NS_DS_COUNT    /* "no dataset" in figure specs */
+} ns_plot_ds;
+
+typedef struct {
+    double *v;       /* row-major; NULL when the file does not have the dataset */
+    int rank;
+    size_t dims[3];
+    int exact;       /* theory: attribute `exact` (1 exact, 0 approximate), -1 if absent */
+    char model[256]; /* theory: attribute `model`, "" if absent */
+} ns_plot_array;
+
+typedef struct {
+    char *path;        /* the file */
+    int run;           /* -1 for a single-run file, else the sweep point i of /runs/<i> */
+    char source[4160]; /* for messages and comments: "PATH" or "PATH:/runs/<i>" */
+    /* /config; "" or 0 (NAN for doubles) when an attribute is absent */
+    char block[32], scheme[32], span_variant[32], placement[32], act[32], norm[32], input[32];
+    int depth, width, seq, batch, heads, seeds;
+    double alpha, mlp_ratio, norm_eps;
+    ns_plot_array ds[NS_DS_COUNT];
+} ns_plot_file;
+
+/* How many runs path holds: 0 for a single-run file, n for a sweep of n points (/runs/0 ..
+ * /runs/n-1). NS_ERR_INVALID with a one-line message naming the file if it is missing,
+ * unreadable, truncated, not HDF5 or not normscope/1. */
+int ns_plot_file_runs(const char *path, int *nruns, char *msg, size_t msglen);
+
+/* Reads run `run` of path (-1: the root of a single-run file) into *f. NS_ERR_INVALID with a
+ * one-line message naming the file as above, or if a dataset has the wrong shape;
+ * NS_ERR_NOMEM. On failure *f is left empty (ns_plot_file_free is still safe). */
+int ns_plot_file_read(ns_plot_file *f, const char *path, int run, char *msg, size_t msglen);
+void ns_plot_file_free(ns_plot_file *f);
+
+/* the HDF5 path of a catalog dataset, e.g. "/propagate/act_ms" */
+const char *ns_plot_ds_path(ns_plot_ds d);
+/* a present dataset of f, or NULL */
+const ns_plot_array *ns_plot_get(const ns_plot_file *f, ns_plot_ds d);
+
+#endif

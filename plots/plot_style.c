@@ -1,0 +1,363 @@
+/* plot_style.c: palette, labels and the shared gnuplot preamble. */
+#include "plot_style.h"
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Okabe & Ito (2008), "Color Universal Design". Yellow is last: it is faint on white. */
+static const char *const palette[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7",
+                                      "#E69F00", "#56B4E9", "#000000", "#F0E442"};
+#define NPALETTE (int)(sizeof palette / sizeof palette[0])
+/* filled circle, square, triangle up, diamond, triangle down, pentagon; open ones after */
+static const int points[] = {7, 5, 9, 13, 11, 15, 6, 4};
+
+/* a fixed colour and marker per placement (the rows of core/placement.c) */
+static const struct {
+    const char *placement;
+    int slot; /* index into palette and points */
+} placement_style[] = {{"pre", 0}, {"post", 1}, {"span", 2}, {"span-wrapped", 3}};
+
+static int placement_slot(const char *placement)
+{
+    for (size_t i = 0; i < sizeof placement_style / sizeof placement_style[0]; i++)
+        if (strcmp(placement, placement_style[i].placement) == 0)
+            return placement_style[i].slot;
+    return -1;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static const char *placement_of(const ns_plot_file *f)
+{
+    return f->placement[0] ? f->placement : f->scheme[0] ? f->scheme : "?";
+}
+
+/* What may differ between runs besides placement, depth and alpha (always in the label). An
+ * empty text means "does not apply" (the heads of an MLP block, a missing attribute). */
+typedef struct {
+    void (*format)(const ns_plot_file *f, char *out, size_t n);
+    int title; /* shared by every run: said once in the title (else only in labels, if it differs) */
+    int early; /* in a label, before L and alpha (the block kind reads best first) */
+} trait;
+
+static void t_block(const ns_plot_file *f, char *o, size_t n)
+{
+    /* the README's names for the block kinds */
+    snprintf(o, n, "%s", strcmp(f->block, "mlp") == 0           ? "MLP"
+                         : strcmp(f->block, "transformer") == 0 ? "Transformer"
+                                                                : f->block);
+}
+static void t_heads(const ns_plot_file *f, char *o, size_t n)
+{
+    if (strcmp(f->block, "transformer") == 0 && f->heads > 0)
+        snprintf(o, n, "H=%d", f->heads);
+    else
+        o[0] = 0;
+}
+static void t_width(const ns_plot_file *f, char *o, size_t n) { snprintf(o, n, "d=%d", f->width); }
+static void t_seq(const ns_plot_file *f, char *o, size_t n) { snprintf(o, n, "T=%d", f->seq); }
+static void t_batch(const ns_plot_file *f, char *o, size_t n) { snprintf(o, n, "B=%d", f->batch); }
+static void t_ratio(const ns_plot_file *f, char *o, size_t n)
+{
+    if (isfinite(f->mlp_ratio))
+        snprintf(o, n, "mlp ratio %g", f->mlp_ratio);
+    else
+        o[0] = 0;
+}
+static void t_act(const ns_plot_file *f, char *o, size_t n) { snprintf(o, n, "%s", f->act); }
+static void t_norm(const ns_plot_file *f, char *o, size_t n) { snprintf(o, n, "%s", f->norm); }
+static void t_eps(const ns_plot_file *f, char *o, size_t n)
+{
+    if (isfinite(f->norm_eps))
+        snprintf(o, n, "eps=%g", f->norm_eps);
+    else
+        o[0] = 0;
+}
+static void t_input(const ns_plot_file *f, char *o, size_t n)
+{
+    if (f->input[0])
+        snprintf(o, n, "%s input", f->input);
+    else
+        o[0] = 0;
+}
+static void t_seeds(const ns_plot_file *f, char *o, size_t n)
+{
+    snprintf(o, n, "%d seed%s", f->seeds, f->seeds == 1 ? "" : "s");
+}
+static void t_depth(const ns_plot_file *f, char *o, size_t n) { snprintf(o, n, "L=%d", f->depth); }
+static void t_alpha(const ns_plot_file *f, char *o, size_t n)
+{
+    if (isfinite(f->alpha))
+        snprintf(o, n, "α=%.3g", f->alpha);
+    else
+        snprintf(o, n, "α=?");
+}
+
+static const trait traits[] = {{t_block, 1, 1}, {t_heads, 1, 1}, {t_width, 1, 0},
+                               {t_seq, 1, 0},   {t_batch, 1, 0}, {t_ratio, 0, 0},
+                               {t_act, 1, 0},   {t_norm, 1, 0},  {t_eps, 0, 0},
+                               {t_input, 1, 0}, {t_seeds, 1, 0}};
+#define NTRAITS (int)(sizeof traits / sizeof traits[0])
+
+static void append(char *out, size_t n, const char *sep, const char *s)
+{
+    size_t k = strlen(out);
+    if (k < n && s[0])
+        snprintf(out + k, n - k, "%s%s", k ? sep : "", s);
+}
+
+/* control characters (a newline in a file name) would break a comment or a gnuplot string */
+static void sanitize(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
+/* the traits that differ between runs, in label order (early ones, or the others) */
+static void add_traits(char *out, size_t n, const ns_plot_file *f, const int *shared, int early)
+{
+    char item[64];
+    for (int t = 0; t < NTRAITS; t++)
+        if (!shared[t] && traits[t].early == early) {
+            traits[t].format(f, item, sizeof item);
+            append(out, n, ", ", item);
+        }
+}
+
+void ns_style_assign(const ns_plot_file *files, int n, ns_plot_style *st, char *context,
+                     size_t ctxlen)
+{
+    int repeated = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (strcmp(placement_of(&files[i]), placement_of(&files[j])) == 0)
+                repeated = 1;
+    /* a trait goes into the title when every run shares it, else into each label */
+    int shared[NTRAITS];
+    context[0] = 0;
+    for (int t = 0; t < NTRAITS; t++) {
+        char first[64], other[64];
+        traits[t].format(&files[0], first, sizeof first);
+        shared[t] = 1;
+        for (int i = 1; i < n; i++) {
+            traits[t].format(&files[i], other, sizeof other);
+            shared[t] &= strcmp(first, other) == 0;
+        }
+        if (shared[t] && traits[t].title)
+            append(context, ctxlen, " · ", first);
+    }
+    sanitize(context);
+    int used[NPALETTE] = {0};
+    for (int i = 0; i < n && !repeated; i++) {
+        int slot = placement_slot(placement_of(&files[i]));
+        if (slot >= 0)
+            used[slot] = 1;
+    }
+    for (int i = 0; i < n; i++) {
+        const ns_plot_file *f = &files[i];
+        ns_plot_style *s = &st[i];
+        int slot = repeated ? -1 : placement_slot(placement_of(f)), point;
+        if (slot >= 0) {
+            point = points[slot];
+        } else if (repeated) { /* palette order; past 8 runs the markers tell them apart */
+            slot = i % NPALETTE;
+            point = points[(i + i / NPALETTE) % NPALETTE];
+        } else { /* an unknown placement: the first colour no placement present has */
+            slot = 0;
+            while (used[slot] && slot < NPALETTE - 1)
+                slot++;
+            used[slot] = 1;
+            point = points[slot];
+        }
+        snprintf(s->color, sizeof s->color, "%s", palette[slot]);
+        s->point = point;
+        /* the key and the tag: the placement, or the file name (and sweep point) */
+        char stem[64];
+        snprintf(stem, sizeof stem, "%s", base_name(f->path));
+        size_t len = strlen(stem);
+        if (len > 3 && strcmp(stem + len - 3, ".h5") == 0)
+            stem[len - 3] = 0;
+        /* the file name, or the path as given when two inputs share a file name */
+        const char *fname = base_name(f->path);
+        for (int j = 0; j < n; j++)
+            if (strcmp(files[j].path, f->path) != 0 &&
+                strcmp(base_name(files[j].path), fname) == 0)
+                fname = f->path;
+        if (!repeated)
+            snprintf(s->key, sizeof s->key, "%s", placement_of(f));
+        else if (f->run >= 0)
+            snprintf(s->key, sizeof s->key, "%.48s run %d", fname, f->run);
+        else
+            snprintf(s->key, sizeof s->key, "%.60s", fname);
+        char tag[64];
+        if (!repeated)
+            snprintf(tag, sizeof tag, "%s", placement_of(f));
+        else if (f->run >= 0)
+            snprintf(tag, sizeof tag, "%.40s_run%d", stem, f->run);
+        else
+            snprintf(tag, sizeof tag, "%s", stem);
+        size_t k = 0;
+        for (const char *c = tag; *c && k < sizeof s->tag - 8; c++)
+            s->tag[k++] = isalnum((unsigned char)*c) || *c == '-' || *c == '_' ? *c : '_';
+        s->tag[k] = 0;
+        for (int j = 0; j < i; j++) /* still equal (the same file name in two directories) */
+            if (strcmp(st[j].tag, s->tag) == 0) {
+                snprintf(s->tag + k, sizeof s->tag - k, "_%d", i + 1);
+                break;
+            }
+        char inner[192] = "", item[64];
+        if (repeated)
+            append(inner, sizeof inner, ", ", placement_of(f));
+        add_traits(inner, sizeof inner, f, shared, 1);
+        t_depth(f, item, sizeof item);
+        append(inner, sizeof inner, ", ", item);
+        t_alpha(f, item, sizeof item);
+        append(inner, sizeof inner, ", ", item);
+        add_traits(inner, sizeof inner, f, shared, 0);
+        snprintf(s->label, sizeof s->label, "%s (%s)", s->key, inner);
+        sanitize(s->key);
+        sanitize(s->label);
+    }
+}
+
+void ns_style_file_context(const ns_plot_file *f, char *out, size_t n)
+{
+    char line[2][256] = {"", ""}, item[64];
+    append(line[0], sizeof line[0], ", ", placement_of(f));
+    for (int early = 1; early >= 0; early--) {
+        char *l = line[!early];
+        for (int t = 0; t < NTRAITS; t++)
+            if (traits[t].title && traits[t].early == early) {
+                traits[t].format(f, item, sizeof item);
+                append(l, sizeof line[0], ", ", item);
+            }
+        if (early) {
+            t_depth(f, item, sizeof item);
+            append(l, sizeof line[0], ", ", item);
+            t_alpha(f, item, sizeof item);
+            append(l, sizeof line[0], ", ", item);
+        }
+        sanitize(l);
+    }
+    /* two lines: one would not fit a slide's width */
+    snprintf(out, n, "%s\n%s", line[0], line[1]);
+}
+
+void ns_gp_quoted(ns_buf *b, const char *s)
+{
+    ns_buf_printf(b, "\"");
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            ns_buf_printf(b, "\\%c", *s);
+        else if (*s == '\n')
+            ns_buf_printf(b, "\\n");
+        else
+            ns_buf_printf(b, "%c", (unsigned char)*s < 0x20 ? '?' : *s);
+    }
+    ns_buf_printf(b, "\"");
+}
+
+void ns_gp_comment(ns_buf *b, const char *s)
+{
+    for (; *s; s++)
+        ns_buf_printf(b, "%c", (unsigned char)*s < 0x20 ? '?' : *s);
+}
+
+void ns_gp_terminal(ns_buf *gp, const char *name)
+{
+    /* One script renders every format: `fmt` picks the terminal, `out` the file. normscope plot
+     * sets both (rendering to a temporary name); a user just runs `gnuplot NAME.gp`. Sizes: PNG
+     * for a 16:10 slide; PDF for a page (vector, fonts in points); SVG as large as the PNG. */
+    ns_buf_printf(gp,
+        "if (!exists(\"fmt\")) fmt = \"png\"\n"
+        "if (!exists(\"out\")) out = \"%s.\" . fmt\n"
+        "if (fmt eq \"png\") {\n"
+        "    set terminal pngcairo size 1280,800 background rgb \"white\" font \"DejaVu Sans,17\" linewidth 2 noenhanced\n"
+        "    keyfont = \"DejaVu Sans,15\"; marker = 1.1\n"
+        "} else { if (fmt eq \"pdf\") {\n"
+        "    set terminal pdfcairo size 7in,4.375in background rgb \"white\" font \"DejaVu Sans,10\" linewidth 1.25 noenhanced\n"
+        "    keyfont = \"DejaVu Sans,9\"; marker = 0.55\n"
+        "} else { if (fmt eq \"svg\") {\n"
+        "    set terminal svg size 1280,800 fixed background rgb \"white\" font \"DejaVu Sans,17\" linewidth 2 noenhanced\n"
+        "    keyfont = \"DejaVu Sans,15\"; marker = 1.1\n"
+        "} else {\n"
+        "    print \"fmt must be png, pdf or svg\"\n"
+        "    exit status 2\n"
+        "} } }\n"
+        "set output out\n"
+        "set encoding utf8\n", name);
+}
+
+void ns_gp_frame(ns_buf *gp)
+{
+    ns_buf_printf(gp,
+        "set border 3 lw 1\n"
+        "set tics nomirror out scale 0.6\n"
+        "set grid xtics ytics lt 1 lc rgb \"#E3E3E3\" lw 1\n"
+        "# the legend sits below the axes, so it can never hide a curve; its font is a little\n"
+        "# smaller, so that long labels still fit two or three to a row\n"
+        "# linear axes: a little room above and below, so no curve runs along the frame\n"
+        "set offsets 0, 0, graph 0.04, graph 0.04\n"
+        "set key below center horizontal Left reverse samplen 2.5 spacing 1.15 width -3 height 1 font keyfont\n");
+}
+
+static double nice_step(double raw)
+{
+    double p = pow(10, floor(log10(raw))), m = raw / p;
+    return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
+}
+
+void ns_gp_layer_axis(ns_buf *gp, int first, int last, const char *xlabel)
+{
+    int span = last > first ? last - first : 1;
+    double pad = fmax(0.3, 0.02 * span);
+    double step = fmax(1, nice_step(span / 8.0));
+    ns_buf_printf(gp, "set xlabel ");
+    ns_gp_quoted(gp, xlabel);
+    ns_buf_printf(gp, " offset 0,0.3\nset xrange [%g:%g]\nset xtics 0, %g\nset format x \"%%g\"\n",
+                  first - pad, last + pad, step);
+}
+
+void ns_gp_log_y(ns_buf *gp, double lo, double hi)
+{
+    /* at least a factor of 2 top to bottom: seeds agreeing to 1e-6 must look flat, not noisy */
+    if (hi / lo < 2) {
+        double g = sqrt(lo * hi);
+        lo = g / sqrt(2.0), hi = g * sqrt(2.0);
+    }
+    double f = pow(hi / lo, 0.04);
+    lo /= f, hi *= f;
+    double decades = log10(hi / lo);
+    ns_buf_printf(gp, "set logscale y\nymin = %.6g\nymax = %.6g\nset yrange [ymin:ymax]\n"
+                      "set format y \"%%g\"\n", lo, hi);
+    if (decades >= 2.5) {
+        ns_buf_printf(gp, "set mytics 10\n");
+    } else if (decades >= 0.7) { /* 1, 2, 5 per decade */
+        ns_buf_printf(gp, "set ytics (");
+        int k0 = (int)floor(log10(lo)), k1 = (int)ceil(log10(hi)), first = 1;
+        for (int k = k0; k <= k1; k++)
+            for (int m = 1; m <= 5; m += m == 1 ? 1 : 3) {
+                double v = m * pow(10, k);
+                if (v >= lo && v <= hi) {
+                    ns_buf_printf(gp, "%s%g", first ? "" : ", ", v);
+                    first = 0;
+                }
+            }
+        ns_buf_printf(gp, ")\n");
+    } else { /* less than a decade: evenly spaced values read best (listed: on a log axis
+              * `set ytics start, incr` would multiply by incr) */
+        double step = nice_step((hi - lo) / 5);
+        ns_buf_printf(gp, "set ytics (");
+        for (double v = ceil(lo / step) * step; v <= hi; v += step)
+            ns_buf_printf(gp, "%s%g", v > ceil(lo / step) * step ? ", " : "", v);
+        ns_buf_printf(gp, ")\n");
+    }
+    ns_buf_printf(gp, "# on a log axis a band reaching 0 would vanish: its lower edge is drawn "
+                      "at the bottom of the axis instead\nclip(y) = (y > ymin ? y : ymin)\n");
+}

@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# test_plot.sh BIN [PYTHON]: `normscope plot` end to end.
+#
+# Makes tiny propagate files (pre, post, span; a Transformer span-wrapped; a one-seed file; two
+# sweeps; copies whose /theory is replaced by a test oracle or removed, with h5py), plots them in
+# every format and checks: the images written and reported (one `wrote` line each), PNG/PDF/SVG
+# validity (magic bytes, PNG size from IHDR, SVG parses), that `cd DIR && gnuplot NAME.gp`
+# reproduces the PNG byte for byte, that every .dat parses and its numbers equal the HDF5 seed
+# means, 95% intervals and theory (test_plot_check.py), theory/bound curves exactly where the
+# files have them, labels and colours (placement colours; file names when placements repeat;
+# sweep points), and failures: bad inputs exit 2 with one line and write nothing; a missing
+# gnuplot exits 1 naming the package; a gnuplot that fails mid-write leaves no image.
+# Prints only failures and a summary; exits non-zero on any failure.
+set -u
+
+if [ $# -lt 1 ] || [ ! -x "$1" ]; then
+    echo "usage: test_plot.sh /path/to/normscope [python3-with-h5py-and-numpy]" >&2
+    exit 2
+fi
+BIN=$1
+case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
+PY=${2:-${NS_PYTHON:-/usr/bin/python3}}
+HERE=$(cd "$(dirname "$0")" && pwd)
+CHECK=$HERE/test_plot_check.py
+GNUPLOT=$(command -v gnuplot) || { echo "FAIL: gnuplot not on PATH (apt-get install gnuplot-nox)"; exit 1; }
+
+ROOT=$(mktemp -d "${TMPDIR:-/tmp}/ns-plot-test.XXXXXX") || exit 2
+trap 'rm -rf "$ROOT"' EXIT
+cd "$ROOT" || exit 2
+
+nfail=0
+ncheck=0
+fail() {
+    echo "FAIL [$CASE]: $*"
+    nfail=$((nfail + 1))
+}
+check() { ncheck=$((ncheck + 1)); }
+
+SMALL=(--depth 6 --width 32 --seq 8 --batch 2 --seeds 3 --threads 1)
+FIGS=(act_ms grad_ms cos_tokens eff_rank cos_layer)
+
+# ---- inputs --------------------------------------------------------------------------------
+CASE=propagate
+for s in pre post span; do
+    "$BIN" propagate --scheme "$s" "${SMALL[@]}" --out "$s.h5" >/dev/null || fail "propagate $s"
+done
+"$BIN" propagate --block transformer --scheme span --span-variant wrapped --heads 4 "${SMALL[@]}" \
+    --out tr.h5 >/dev/null || fail "propagate transformer"
+"$BIN" propagate --scheme pre --depth 4 --width 16 --seq 4 --batch 1 --seeds 1 --threads 1 \
+    --out one_seed.h5 >/dev/null || fail "propagate one seed"
+"$BIN" propagate --scheme pre,post,span --depth 4,6 --width 32 --seq 8 --batch 2 --seeds 2 \
+    --threads 1 --out sweep.h5 >/dev/null || fail "propagate sweep"
+"$BIN" propagate --scheme pre,post,span "${SMALL[@]}" --out sweep3.h5 >/dev/null ||
+    fail "propagate placement sweep"
+mkdir -p other && cp pre.h5 other/pre.h5
+"$PY" "$CHECK" add-theory pre.h5 pre_th.h5 1 || fail "add theory to pre"
+"$PY" "$CHECK" add-theory span.h5 span_th.h5 0 || fail "add theory to span"
+"$PY" "$CHECK" strip-theory post.h5 post_nt.h5 || fail "strip theory from post"
+[ "$nfail" -eq 0 ] || { echo "test_plot: cannot make the inputs"; exit 1; }
+
+# run_plot DIR ARGS...: runs normscope plot with stdout/stderr in DIR.out/DIR.err, sets $status
+run_plot() {
+    local dir=$1
+    shift
+    "$BIN" plot "$@" >"$dir.out" 2>"$dir.err"
+    status=$?
+}
+
+# expect_ok DIR FIG...: exit 0, nothing on stderr, one `wrote` line per image and no others,
+# every image valid, no temporary file left
+expect_ok() {
+    local dir=$1 formats=$2
+    shift 2
+    check
+    [ "$status" -eq 0 ] || fail "exit $status: $(head -c 300 "$dir.err")"
+    [ -s "$dir.err" ] && fail "stderr not empty: $(head -c 300 "$dir.err")"
+    local want=$ROOT/$dir.want
+    : >"$want"
+    for fig in "$@"; do
+        for ext in dat gp; do
+            [ -s "$dir/$fig.$ext" ] || fail "missing $dir/$fig.$ext"
+        done
+        for ext in ${formats//,/ }; do
+            echo "wrote $dir/$fig.$ext" >>"$want"
+        done
+    done
+    if ! diff <(sort "$want") <(sort "$dir.out") >/dev/null; then
+        fail "stdout differs from the expected wrote lines: $(diff <(sort "$want") <(sort "$dir.out") | head -5 | tr '\n' ' ')"
+    fi
+    [ -z "$(find "$dir" -name '*.partial-*')" ] || fail "temporary files left in $dir"
+    "$PY" "$CHECK" images "$dir" "$formats" "$@" || fail "image check"
+}
+
+# ---- 1. four placements, every format ---------------------------------------------------------
+CASE=all-formats
+run_plot out1 pre.h5 post.h5 span.h5 tr.h5 --out out1 --format png,pdf,svg
+expect_ok out1 png,pdf,svg "${FIGS[@]}" attn_entropy attn_entropy_head_span-wrapped
+"$PY" "$CHECK" data out1 pre.h5 post.h5 span.h5 tr.h5 || fail "data check"
+# an MLP-only run draws no attention figure
+[ -e out1/attn_entropy_head_pre.png ] && fail "a heatmap for an MLP file"
+# labels from /config, placement colours
+grep -q 'title "pre (MLP, L=6, α=1)"' out1/act_ms.gp ||
+    fail "pre label: $(grep -o 'title "pre[^"]*"' out1/act_ms.gp)"
+grep -q 'title "span-wrapped (Transformer, H=4, L=6, α=0.408)"' out1/act_ms.gp ||
+    fail "Transformer file label: $(grep -o 'title "span-wrapped[^"]*"' out1/act_ms.gp)"
+grep -q '^c0 = "#0072B2"' out1/act_ms.gp && grep -q '^c3 = "#CC79A7"' out1/act_ms.gp ||
+    fail "placement colours (Okabe-Ito pre blue, span-wrapped purple)"
+# propagate writes /theory for MLP stacks; there is none for Transformer blocks
+grep -q 'using 1:6 with lines lc rgb c0 dt (8,5)' out1/act_ms.gp || fail "no theory from propagate"
+grep -q 'using 1:6 with lines lc rgb c3' out1/act_ms.gp && fail "a theory curve for the Transformer"
+
+# ---- 2. the scripts re-render standalone ---------------------------------------------------
+CASE=rerender
+check
+cp out1/act_ms.png act_ms.first.png
+rm out1/act_ms.png
+(cd out1 && "$GNUPLOT" act_ms.gp) >gp.log 2>&1 || fail "gnuplot act_ms.gp failed: $(head -c 300 gp.log)"
+cmp -s act_ms.first.png out1/act_ms.png || fail "re-rendered act_ms.png differs from the one normscope wrote"
+(cd out1 && "$GNUPLOT" -e "fmt='pdf'; out='again.pdf'" cos_layer.gp) >gp.log 2>&1 ||
+    fail "gnuplot -e fmt='pdf' failed: $(head -c 300 gp.log)"
+"$PY" "$CHECK" images out1 pdf again || fail "re-rendered PDF invalid"
+(cd out1 && "$GNUPLOT" -e "fmt='gif'" cos_layer.gp) >gp.log 2>&1 && fail "fmt='gif' accepted by the script"
+
+# ---- 3. theory overlays --------------------------------------------------------------------
+CASE=theory
+run_plot out2 pre_th.h5 post_nt.h5 span_th.h5 --out out2 --format png
+expect_ok out2 png "${FIGS[@]}"
+"$PY" "$CHECK" data out2 pre_th.h5 post_nt.h5 span_th.h5 || fail "data check with theory"
+check
+grep -q 'using 1:6 with lines lc rgb c0 dt (8,5)' out2/act_ms.gp || fail "no dashed theory for pre"
+grep -q 'using 1:6 with lines lc rgb c1' out2/act_ms.gp && fail "a theory curve for post, which has none"
+grep -q 'using 1:7 with lines lc rgb c2 dt 3' out2/act_ms.gp || fail "no dotted bound for span"
+grep -q 'using 1:7 with lines lc rgb c0' out2/act_ms.gp && fail "a bound for pre, which has none"
+grep -q 'title "theory (approximate for span)"' out2/act_ms.gp || fail "theory legend entry"
+grep -q 'title "closed-form bound"' out2/act_ms.gp || fail "bound legend entry"
+grep -q 'using 1:6' out2/eff_rank.gp && fail "a theory curve in eff_rank, which has no theory"
+
+# ---- 4. repeated placement: distinct colours, file-name labels; one seed: no band ------------
+CASE=fallback
+run_plot out3 pre.h5 other/pre.h5 pre_th.h5 one_seed.h5 --out out3 --format svg
+expect_ok out3 svg "${FIGS[@]}"
+"$PY" "$CHECK" data out3 pre.h5 other/pre.h5 pre_th.h5 one_seed.h5 || fail "data check (fallback)"
+check
+for t in 'title "pre.h5 (pre, L=6' 'title "other/pre.h5 (pre, L=6' 'title "pre_th.h5 (pre, L=6' \
+    'title "one_seed.h5 (pre, L=4'; do
+    grep -qF "$t" out3/act_ms.gp || fail "no label starting $t"
+done
+[ "$(grep -c '^c[0-9] = ' out3/act_ms.gp)" -eq 4 ] &&
+    [ "$(grep '^c[0-9] = ' out3/act_ms.gp | cut -d'"' -f2 | sort -u | wc -l)" -eq 4 ] ||
+    fail "four files need four colours"
+grep -q 'index 3 using 1:(clip($4)):5 with filledcurves' out3/act_ms.gp && fail "a band for one seed"
+
+# ---- 5. sweeps: one curve per point /runs/<i> -------------------------------------------------
+CASE=sweep
+run_plot out4 sweep.h5 --out out4 --format png
+expect_ok out4 png "${FIGS[@]}"
+"$PY" "$CHECK" data out4 sweep.h5 || fail "data check (sweep)"
+check
+[ "$(grep -c '^c[0-9] = ' out4/act_ms.gp)" -eq 6 ] || fail "six sweep points, six curves"
+grep -qF 'title "sweep.h5 run 0 (pre, L=4, α=1)"' out4/act_ms.gp &&
+    grep -qF 'title "sweep.h5 run 5 (span, L=6, α=0.408)"' out4/act_ms.gp ||
+    fail "sweep labels: $(grep -o 'title "sweep[^"]*"' out4/act_ms.gp | head -2 | tr '\n' ' ')"
+CASE=placement-sweep
+run_plot out5 sweep3.h5 --out out5 --format png
+expect_ok out5 png "${FIGS[@]}"
+"$PY" "$CHECK" data out5 sweep3.h5 || fail "data check (placement sweep)"
+grep -qF 'title "post (L=6, α=1)"' out5/act_ms.gp && grep -q '^c1 = "#D55E00"' out5/act_ms.gp ||
+    fail "a sweep over placements is labelled and coloured by placement"
+
+# ---- 6. bad input: exit 2, one line, nothing written ---------------------------------------
+# expect_fail CASE STATUS NEEDLE ARGS...: runs in a fresh directory, output to bad/out. Exactly
+# one line on stderr, except that argp may follow an unknown option with its "Try ..." hint.
+expect_fail() {
+    CASE=$1
+    local want=$2 needle=$3
+    shift 3
+    check
+    rm -rf bad && mkdir bad
+    (cd bad && "$BIN" plot "$@" >../bad.out 2>../bad.err)
+    local st=$?
+    [ "$st" -eq "$want" ] || fail "expected exit $want, got $st: $(head -c 300 bad.err)"
+    [ -s bad.out ] && fail "stdout not empty: $(head -c 200 bad.out)"
+    local lines
+    lines=$(wc -l <bad.err)
+    [ -n "$(tail -c 1 bad.err)" ] && lines=$((lines + 1))
+    [ "$lines" -eq 2 ] && sed -n 2p bad.err | grep -q '^Try `normscope plot --help' && lines=1
+    [ "$lines" -eq 1 ] || fail "expected one line on stderr, got $lines: $(head -c 300 bad.err)"
+    case $(head -n 1 bad.err) in normscope*) ;; *) fail "message does not start with normscope" ;; esac
+    grep -qF -- "$needle" bad.err || fail "message does not mention '$needle': $(cat bad.err)"
+    [ -z "$(find bad -mindepth 1)" ] || fail "left behind: $(find bad -mindepth 1 | head -5 | tr '\n' ' ')"
+}
+head -c 3000 "$ROOT/pre.h5" >trunc.h5
+echo "not an HDF5 file" >x.h5
+"$PY" -c 'import h5py, sys; h5py.File(sys.argv[1], "w").create_dataset("a", data=[1.0])' plain.h5
+cp pre.h5 shape.h5
+"$PY" -c 'import h5py, sys
+with h5py.File(sys.argv[1], "a") as f:
+    del f["propagate/act_ms"]
+    f["propagate/act_ms"] = [[1.0] * 5] * 3' shape.h5
+expect_fail missing-file 2 "nothing.h5" "$ROOT/nothing.h5" --out out
+expect_fail truncated 2 "trunc.h5" "$ROOT/trunc.h5" --out out
+expect_fail text-file 2 "x.h5" "$ROOT/x.h5" --out out
+expect_fail not-normscope 2 "plain.h5" "$ROOT/plain.h5" --out out
+expect_fail wrong-shape 2 "/propagate/act_ms has shape [3, 5], expected [3, 7]" "$ROOT/shape.h5" --out out
+expect_fail good-then-bad 2 "x.h5" "$ROOT/pre.h5" "$ROOT/x.h5" --out out
+expect_fail unknown-format 2 "jpeg" "$ROOT/pre.h5" --out out --format png,jpeg
+expect_fail empty-format 2 "format" "$ROOT/pre.h5" --out out --format ""
+expect_fail no-files 2 "no input files" --out out
+expect_fail no-out 2 "--out" "$ROOT/pre.h5"
+expect_fail unknown-option 2 "bogus" "$ROOT/pre.h5" --out out --bogus
+
+# ---- 7. runtime failures: exit 1, one line, no image ----------------------------------------
+CASE=no-gnuplot
+check
+rm -rf bad && mkdir bad
+(cd bad && PATH=/nonexistent "$BIN" plot "$ROOT/pre.h5" --out out >../bad.out 2>../bad.err)
+st=$?
+[ "$st" -eq 1 ] || fail "expected exit 1 without gnuplot, got $st"
+[ "$(wc -l <bad.err)" -eq 1 ] && grep -q "apt-get install gnuplot-nox" bad.err ||
+    fail "message: $(cat bad.err)"
+[ -z "$(find bad -mindepth 1)" ] || fail "left behind without gnuplot: $(find bad -mindepth 1 | head -3)"
+
+# a gnuplot that writes half an image and fails
+CASE=gnuplot-fails
+check
+mkdir -p fakebin
+cat >fakebin/gnuplot <<'FAKE'
+#!/bin/sh
+out=$(sed -n 's/^out = "\(.*\)"$/\1/p')
+printf 'half an image' >"$out"
+echo '"act_ms.gp" line 1: simulated failure' >&2
+exit 1
+FAKE
+chmod +x fakebin/gnuplot
+rm -rf bad && mkdir bad
+(cd bad && PATH=$ROOT/fakebin:/usr/bin:/bin "$BIN" plot "$ROOT/pre.h5" --out out >../bad.out 2>../bad.err)
+st=$?
+[ "$st" -eq 1 ] || fail "expected exit 1 when gnuplot fails, got $st"
+[ "$(wc -l <bad.err)" -eq 1 ] && grep -q "simulated failure" bad.err || fail "message: $(cat bad.err)"
+[ -z "$(find bad -name '*.png' -o -name '*.partial-*')" ] ||
+    fail "left an image or a temporary file: $(find bad -name '*.png' -o -name '*.partial-*')"
+[ -s bad.out ] && fail "reported an image: $(cat bad.out)"
+
+if [ "$nfail" -ne 0 ]; then
+    echo "test_plot: $nfail failure(s) in $ncheck checks"
+    exit 1
+fi
+echo "test_plot: all $ncheck checks passed"

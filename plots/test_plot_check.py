@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""test_plot_check.py: the Python half of test_plot.sh (h5py + numpy).
+
+  add-theory SRC DST EXACT    copy SRC to DST with its /theory replaced by a test oracle (act_ms
+                              with attributes `exact` = EXACT and `model` on the dataset,
+                              act_ms_bound for span, grad_ms relative to p_L = 1, cos_tokens,
+                              cos_layer)
+  strip-theory SRC DST        copy SRC to DST without /theory
+  images DIR FORMATS FIG...   every DIR/FIG.<fmt> is a valid PNG (1280x800 from IHDR), PDF or SVG
+  data DIR FILE...            every .dat in DIR parses (a '#' header line naming the columns) and
+                              its numbers equal the files' seed means, sample sd, 95% t intervals
+                              and theory (scaled by the measured grad_ms[L] for grad_ms); a sweep
+                              file counts as one input per point /runs/<i>
+
+Prints one line per problem; exits 1 if there is any."""
+import math
+import os
+import shutil
+import sys
+import xml.etree.ElementTree as ET
+
+import h5py
+import numpy as np
+
+# t_{0.975, dof} for dof = 1..10 (two-sided 95%)
+T975 = [12.706204736174696, 4.3026527297494619, 3.1824463052837038, 2.7764451051977925,
+        2.5705818356363141, 2.4469118511449683, 2.3646242515927844, 2.3060041352041658,
+        2.2621571627982053, 2.2281388519862735]
+
+# figure name -> (measured dataset, theory, bound, theory relative to the last layer)
+LAYER_FIGS = {
+    "act_ms": ("propagate/act_ms", "theory/act_ms", "theory/act_ms_bound", False),
+    "grad_ms": ("propagate/grad_ms", "theory/grad_ms", "theory/grad_ms_bound", True),
+    "cos_tokens": ("propagate/cos_tokens", "theory/cos_tokens", None, False),
+    "eff_rank": ("propagate/eff_rank", None, None, False),
+    "cos_layer": ("propagate/cos_layer", "theory/cos_layer", None, False),
+    "attn_entropy": ("propagate/attn_entropy", None, None, False),
+}
+COLUMNS = ["mean", "sd", "ci95_lo", "ci95_hi", "theory", "bound"]
+
+problems = []
+
+
+def problem(msg):
+    problems.append(msg)
+    print("  " + msg)
+
+
+def add_theory(src, dst, exact):
+    shutil.copyfile(src, dst)
+    with h5py.File(dst, "a") as f:
+        if "theory" in f:
+            del f["theory"]
+        L = int(f["config"].attrs["depth"])
+        scheme = f["config"].attrs["placement"]
+        l = np.arange(L + 1.0)
+        g = f.create_group("theory")
+        q = 1 + 0.425 * l if scheme == "pre" else 1 + l / L
+        d = g.create_dataset("act_ms", data=q)
+        d.attrs["exact"] = int(exact)
+        d.attrs["model"] = "test oracle: q_l = q_0 + l s"
+        if scheme == "span":
+            g.create_dataset("act_ms_bound", data=(1 + l / math.sqrt(L)) ** 2)
+        g.create_dataset("grad_ms", data=1 + 0.3 * (L - l))  # p_l / p_L, 1 at l = L
+        g.create_dataset("cos_tokens", data=np.linspace(0, 0.2, L + 1))
+        g.create_dataset("cos_layer", data=np.linspace(0.9, 0.95, L))
+
+
+def strip_theory(src, dst):
+    shutil.copyfile(src, dst)
+    with h5py.File(dst, "a") as f:
+        if "theory" in f:
+            del f["theory"]
+
+
+def runs_of(paths):
+    """(source as the .dat comments name it, path, group prefix) per run, in plotting order"""
+    out = []
+    for p in paths:
+        with h5py.File(p, "r") as f:
+            if "runs" in f:
+                out += [(f"{p}:/runs/{i}", p, f"/runs/{i}") for i in range(len(f["runs"]))]
+            else:
+                out.append((p, p, ""))
+    return out
+
+
+def check_images(d, formats, figs):
+    for fig in figs:
+        for fmt in formats.split(","):
+            path = os.path.join(d, f"{fig}.{fmt}")
+            try:
+                data = open(path, "rb").read()
+            except OSError as e:
+                problem(f"{path}: {e}")
+                continue
+            if fmt == "png":
+                if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+                    problem(f"{path}: not a PNG")
+                    continue
+                w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+                if (w, h) != (1280, 800):
+                    problem(f"{path}: {w}x{h}, expected 1280x800")
+                if b"IEND" not in data[-16:]:
+                    problem(f"{path}: no IEND chunk (truncated)")
+            elif fmt == "pdf":
+                if not data.startswith(b"%PDF-") or b"%%EOF" not in data[-1024:]:
+                    problem(f"{path}: not a complete PDF")
+            elif fmt == "svg":
+                try:
+                    root = ET.fromstring(data)
+                except ET.ParseError as e:
+                    problem(f"{path}: SVG does not parse: {e}")
+                    continue
+                if not root.tag.endswith("svg") or root.get("width") != "1280":
+                    problem(f"{path}: root <{root.tag}> width {root.get('width')}")
+            else:
+                problem(f"unknown format {fmt}")
+
+
+def parse_blocks(path):
+    """blocks separated by two blank lines: (comment lines, header names, rows)"""
+    text = open(path, encoding="utf-8").read()
+    blocks = []
+    for chunk in text.split("\n\n\n"):
+        lines = [x for x in chunk.split("\n") if x.strip()]
+        comments = [x for x in lines if x.startswith("#")]
+        rows = [x for x in lines if not x.startswith("#")]
+        if not rows:
+            continue
+        header = comments[-1][1:].split()
+        blocks.append((comments, header, np.array([[float(v) for v in r.split()] for r in rows])))
+    return blocks
+
+
+def close(a, b, what, where):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape or not np.allclose(a, b, rtol=1e-10, atol=1e-12, equal_nan=True):
+        problem(f"{where}: {what} differs: {a} vs {b}")
+
+
+def check_layer(d, name, runs):
+    dset, theory, bound, relative = LAYER_FIGS[name]
+    having = []
+    for src, p, pre in runs:
+        with h5py.File(p, "r") as f:
+            if pre + "/" + dset in f:
+                having.append((src, p, pre))
+    path = os.path.join(d, f"{name}.dat")
+    if not having:
+        if os.path.exists(path):
+            problem(f"{path} exists but no input has {dset}")
+        return
+    blocks = parse_blocks(path)
+    if len(blocks) != len(having):
+        problem(f"{path}: {len(blocks)} blocks, expected {len(having)}")
+        return
+    for k, ((src, p, pre), (comments, header, rows)) in enumerate(zip(having, blocks)):
+        where = f"{path} index {k}"
+        if f"# file: {src}" not in comments:
+            problem(f"{where}: block is not for {src} (inputs in command-line order)")
+        with h5py.File(p, "r") as f:
+            g = f[pre] if pre else f
+            x = g[dset][:]
+            S, N = x.shape
+            first = 0 if N == int(g["config"].attrs["depth"]) + 1 else 1
+            xname = "layer" if first == 0 else "block"
+            if header != [xname] + COLUMNS:
+                problem(f"{where}: header {header}")
+                continue
+            if rows.shape != (N, 7):
+                problem(f"{where}: shape {rows.shape}, expected ({N}, 7)")
+                continue
+            mean = x.mean(axis=0)
+            close(rows[:, 0], np.arange(first, first + N), xname, where)
+            close(rows[:, 1], mean, "mean over seeds", where)
+            if S > 1:
+                sd = x.std(axis=0, ddof=1)
+                half = T975[S - 2] * sd / math.sqrt(S)
+                close(rows[:, 2], sd, "sd", where)
+                close(rows[:, 3], mean - half, "ci95_lo", where)
+                close(rows[:, 4], mean + half, "ci95_hi", where)
+            elif not np.isnan(rows[:, 2:5]).all():
+                problem(f"{where}: one seed but an interval")
+            scale = mean[-1] if relative else 1.0
+            for col, ds in ((5, theory), (6, bound)):
+                want = g[ds][:] * scale if ds and ds in g else np.full(N, np.nan)
+                close(rows[:, col], want, COLUMNS[col - 1], where)
+
+
+def check_heatmaps(d, runs):
+    having = {}
+    for src, p, pre in runs:
+        with h5py.File(p, "r") as f:
+            if pre + "/propagate/attn_entropy_head" in f:
+                having[src] = f[pre + "/propagate/attn_entropy_head"][:].mean(axis=0)  # [L, H]
+    dats = sorted(x for x in os.listdir(d) if x.startswith("attn_entropy_head_") and x.endswith(".dat"))
+    if len(dats) != len(having):
+        problem(f"{d}: {len(dats)} heatmaps, expected {len(having)}")
+    for name in dats:
+        path = os.path.join(d, name)
+        text = open(path, encoding="utf-8").read()
+        src = [ln.split(" <- ", 1)[1] for ln in text.split("\n") if ln.startswith("#") and " <- " in ln]
+        if len(src) != 1 or src[0] not in having:
+            problem(f"{path}: names no input run ({src})")
+            continue
+        header = [ln for ln in text.split("\n") if ln.startswith("#")][-1][1:].split()
+        if header != ["block", "head", "entropy"]:
+            problem(f"{path}: header {header}")
+        mean = having[src[0]]
+        L, H = mean.shape
+        groups = [g for g in text.split("\n\n") if any(not x.startswith("#") for x in g.split("\n") if x)]
+        if len(groups) != L:
+            problem(f"{path}: {len(groups)} blank-line groups, expected one per block ({L})")
+        rows = np.array([[float(v) for v in ln.split()] for ln in text.split("\n")
+                         if ln and not ln.startswith("#")])
+        if rows.shape != (L * H, 3):
+            problem(f"{path}: shape {rows.shape}, expected ({L * H}, 3)")
+            continue
+        close(rows[:, 0], np.repeat(np.arange(1, L + 1), H), "block", path)
+        close(rows[:, 1], np.tile(np.arange(1, H + 1), L), "head", path)
+        close(rows[:, 2], mean.reshape(-1), "entropy mean", path)
+
+
+def main(argv):
+    if len(argv) == 4 and argv[0] == "add-theory":
+        add_theory(argv[1], argv[2], argv[3])
+    elif len(argv) == 3 and argv[0] == "strip-theory":
+        strip_theory(argv[1], argv[2])
+    elif len(argv) >= 3 and argv[0] == "images":
+        check_images(argv[1], argv[2], argv[3:])
+    elif len(argv) >= 3 and argv[0] == "data":
+        runs = runs_of(argv[2:])
+        for name in LAYER_FIGS:
+            check_layer(argv[1], name, runs)
+        check_heatmaps(argv[1], runs)
+    else:
+        print(__doc__)
+        return 2
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
