@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const blocks[] = {"mlp", "transformer", NULL};     /* ns_block_kind order */
+static const char *const blocks[] = {"mlp", "transformer", "moe", NULL}; /* ns_block_kind order */
 static const char *const schemes[] = {"pre", "post", "span", NULL};
 static const char *const span_variants[] = {"aggregate", "wrapped", NULL};
 static const char *const acts[] = {"gelu", "relu", "linear", NULL};   /* ns_act_kind order */
@@ -31,13 +31,13 @@ static const char *const inputs[] = {"gaussian", "tokens", NULL};     /* ns_inpu
 /* one point of the sweep: every option's value */
 typedef struct {
     int block, scheme, span_variant, depth, width, heads, seq, batch, act, norm, input, vocab,
-        seeds, threads;
-    double mlp_ratio, norm_eps;
+        seeds, threads, experts, top_k;
+    double mlp_ratio, norm_eps, expert_ratio, capacity;
     long long seed;
     const char *scale_init, *out;
 } point;
 
-typedef enum { K_INT, K_DOUBLE, K_SEED, K_CHOICE, K_TEXT } kind;
+typedef enum { K_INT, K_DOUBLE, K_NONNEG, K_SEED, K_CHOICE, K_TEXT } kind;
 
 typedef struct {
     const char *option;         /* --option; the /config attribute is the same with '_' */
@@ -52,7 +52,8 @@ typedef struct {
 #define F(field) offsetof(point, field)
 static const spec specs[] = {
     {"block", K_CHOICE, F(block), blocks, "mlp", 1, "KIND",
-     "mlp (one MLP sublayer) or transformer (causal attention, then MLP)"},
+     "mlp (one MLP sublayer), transformer (causal attention, then MLP) or moe (causal "
+     "attention, then a mixture of experts)"},
     {"scheme", K_CHOICE, F(scheme), schemes, "pre", 1, "NAME", "placement: pre, post, span"},
     {"span-variant", K_CHOICE, F(span_variant), span_variants, "aggregate", 1, "V",
      "SpanNorm form: aggregate y = x + N(F(x)), or wrapped y = x + alpha N(x + F(x))"},
@@ -62,6 +63,14 @@ static const spec specs[] = {
     {"seq", K_INT, F(seq), NULL, "64", 1, "T", "tokens per sequence"},
     {"batch", K_INT, F(batch), NULL, "4", 1, "B", "sequences per seed"},
     {"mlp-ratio", K_DOUBLE, F(mlp_ratio), NULL, "4", 1, "R", "MLP hidden width = round(R d)"},
+    {"experts", K_INT, F(experts), NULL, "8", 1, "E", "experts of a moe block"},
+    {"expert-ratio", K_DOUBLE, F(expert_ratio), NULL, "4", 1, "R",
+     "hidden width of each expert = round(R d)"},
+    {"top-k", K_INT, F(top_k), NULL, "2", 1, "K",
+     "experts per token: 1 (gate = router probability, Switch) or 2 (gates renormalized)"},
+    {"capacity", K_NONNEG, F(capacity), NULL, "0", 1, "C",
+     "capacity factor: each expert takes at most ceil(C k tokens / E) token slots, the rest are "
+     "dropped (0: no limit)"},
     {"act", K_CHOICE, F(act), acts, "gelu", 1, "PHI", "activation: gelu (tanh form), relu, linear"},
     {"norm", K_CHOICE, F(norm), norms, "layernorm", 1, "N", "norm: layernorm, rmsnorm"},
     {"norm-eps", K_DOUBLE, F(norm_eps), NULL, "1e-5", 1, "EPS", "norm epsilon"},
@@ -115,10 +124,13 @@ static int set_value(const spec *s, const char *text, point *p, char *err, size_
         *(long long *)field = v;
         return 0;
     }
-    case K_DOUBLE: {
+    case K_DOUBLE:
+    case K_NONNEG: {
         double v = strtod(text, &end);
-        if (errno || end == text || *end || !isfinite(v) || !(v > 0)) {
-            snprintf(err, errlen, "--%s must be a positive number, got '%s'", s->option, text);
+        int ok = s->k == K_DOUBLE ? v > 0 : v >= 0;
+        if (errno || end == text || *end || !isfinite(v) || !ok) {
+            snprintf(err, errlen, "--%s must be a %s number, got '%s'", s->option,
+                     s->k == K_DOUBLE ? "positive" : "non-negative", text);
             return -1;
         }
         *(double *)field = v;
@@ -189,8 +201,15 @@ static int resolve(const point *p, ns_propagate_opts *po, const char **scale_ini
     if (ns_scale_init_parse(*scale_init, p->depth, &c.alpha) != NS_OK)
         snprintf(err, errlen, "--scale-init must be none, sqrtL, sqrt2L or a positive number, "
                  "got '%s'", *scale_init);
-    else if (p->block == NS_BLOCK_TRANSFORMER && p->width % p->heads != 0)
+    else if (p->block != NS_BLOCK_MLP && p->width % p->heads != 0)
         snprintf(err, errlen, "--width %d is not divisible by --heads %d", p->width, p->heads);
+    else if (p->block == NS_BLOCK_MOE && (p->top_k > 2 || p->top_k > p->experts))
+        snprintf(err, errlen, "--top-k must be 1 or 2 and at most --experts (%d), got %d",
+                 p->experts, p->top_k);
+    else if (p->block == NS_BLOCK_MOE &&
+             (round(p->expert_ratio * p->width) < 1 || round(p->expert_ratio * p->width) > 1 << 28))
+        snprintf(err, errlen, "--expert-ratio %g gives an expert width of %.0f, outside 1..2^28",
+                 p->expert_ratio, round(p->expert_ratio * p->width));
     else if (hidden < 1 || hidden > 1 << 28)
         snprintf(err, errlen, "--mlp-ratio %g gives a hidden width of %.0f, outside 1..2^28",
                  p->mlp_ratio, hidden);
@@ -200,6 +219,8 @@ static int resolve(const point *p, ns_propagate_opts *po, const char **scale_ini
     else {
         c.hidden = (int)hidden;
         c.ntok = p->seq * p->batch;
+        c.experts = p->experts, c.top_k = p->top_k, c.capacity = p->capacity;
+        c.expert_hidden = (int)round(p->expert_ratio * p->width);
         *po = (ns_propagate_opts){.model = c, .seeds = p->seeds, .seed = (uint64_t)p->seed,
                                   .input = (ns_input_kind)p->input, .vocab = p->vocab};
         return 0;
@@ -237,7 +258,7 @@ static int write_config(ns_h5 *h, const char *group, const point *p, const ns_co
             st = ns_h5_attr_int(h, group, attr, *(const int *)field);
         else if (s->k == K_SEED)
             st = ns_h5_attr_int(h, group, attr, *(const long long *)field);
-        else if (s->k == K_DOUBLE)
+        else if (s->k == K_DOUBLE || s->k == K_NONNEG)
             st = ns_h5_attr_double(h, group, attr, *(const double *)field);
         else
             st = ns_h5_attr_string(h, group, attr, s->off == F(scale_init) ? scale_init

@@ -393,3 +393,51 @@ double ns_metric_attn_entropy(const float *probs, int nseq, int heads, int seq, 
     free(partial);
     return mean / heads;
 }
+
+double ns_metric_expert_load(const int *expert, int ntok, int top_k, int E, double *load) {
+    if (expert == NULL || load == NULL || ntok < 1 || top_k < 1 || E < 1) {
+        return NAN;
+    }
+    for (int e = 0; e < E; e++) {
+        load[e] = 0.0;
+    }
+    size_t slots = (size_t)ntok * (size_t)top_k;
+    for (size_t s = 0; s < slots; s++) {
+        if (expert[s] >= 0 && expert[s] < E) {
+            load[expert[s]] += 1.0;
+        }
+    }
+    double mean = 1.0 / E, ss = 0.0;
+    for (int e = 0; e < E; e++) {
+        load[e] /= (double)slots;
+        ss += (load[e] - mean) * (load[e] - mean);
+    }
+    return sqrt(ss / E) / mean;
+}
+
+double ns_metric_router_entropy(const float *probs, int ntok, int E) {
+    if (probs == NULL || ntok < 1 || E < 1) {
+        return NAN;
+    }
+    double sum = 0.0;
+    for (int i = 0; i < ntok; i++) {
+        for (int e = 0; e < E; e++) {
+            double p = probs[(size_t)i * E + e];
+            if (p > 0.0) {
+                sum -= p * log(p);
+            }
+        }
+    }
+    return sum / ntok;
+}
+
+double ns_metric_dropped_frac(const int *row, int ntok, int top_k) {
+    if (row == NULL || ntok < 1 || top_k < 1) {
+        return NAN;
+    }
+    size_t slots = (size_t)ntok * (size_t)top_k, dropped = 0;
+    for (size_t s = 0; s < slots; s++) {
+        dropped += row[s] < 0;
+    }
+    return (double)dropped / (double)slots;
+}

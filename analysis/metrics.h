@@ -42,4 +42,14 @@ double ns_metric_cos_layer(const float *x_prev, const float *x, int ntok, int wi
  * attends to itself only and contributes entropy 0; uniform causal attention would give
  * mean_i ln(i + 1). */
 double ns_metric_attn_entropy(const float *probs, int nseq, int heads, int seq, double *per_head);
+/* MoE routing of ntok tokens with top_k choices each among E experts (expert [ntok, top_k]):
+ * load[e] = the share of the ntok top_k routed slots that chose expert e, before capacity drops
+ * (the loads sum to 1); returns their coefficient of variation sd/mean (population sd; 0 for
+ * perfectly balanced routing) (expert_load, load_cv) */
+double ns_metric_expert_load(const int *expert, int ntok, int top_k, int E, double *load);
+/* mean over tokens of the entropy (nats) of the router distribution probs [ntok, E], in [0, ln E]
+ * (router_entropy) */
+double ns_metric_router_entropy(const float *probs, int ntok, int E);
+/* share of the ntok top_k slots that the capacity limit dropped (row < 0) (dropped_frac) */
+double ns_metric_dropped_frac(const int *row, int ntok, int top_k);
 #endif

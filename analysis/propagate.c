@@ -11,12 +11,13 @@ void ns_propagate_result_free(ns_propagate_result *r)
     memset(r, 0, sizeof *r);
 }
 
-static int result_alloc(ns_propagate_result *r, int S, int L, int P, int heads)
+static int result_alloc(ns_propagate_result *r, int S, int L, int P, int heads, int experts)
 {
     memset(r, 0, sizeof *r);
     size_t n1 = (size_t)S * (L + 1), n0 = (size_t)S * L, np = (size_t)S * L * P;
     size_t nt = heads ? 4 * n0 + n0 * heads : 0; /* the Transformer's extra metrics */
-    double *base = calloc(5 * n1 + 2 * n0 + np + nt, sizeof(double));
+    size_t nm = experts ? 4 * n0 + n0 * experts : 0; /* and the mixture of experts' */
+    double *base = calloc(5 * n1 + 2 * n0 + np + nt + nm, sizeof(double));
     if (!base)
         return NS_ERR_NOMEM;
     double **slots1[] = {&r->act_ms, &r->act_var, &r->grad_ms, &r->cos_tokens, &r->eff_rank};
@@ -27,9 +28,18 @@ static int result_alloc(ns_propagate_result *r, int S, int L, int P, int heads)
     for (int i = 0; i < (heads ? 6 : 2); i++, base += n0)
         *slots0[i] = base;
     r->param_grad_ms = base;
-    if (heads)
-        r->attn_entropy_head = base + np;
-    r->seeds = S, r->depth = L, r->nparams = P, r->heads = heads;
+    base += np;
+    if (heads) {
+        r->attn_entropy_head = base;
+        base += n0 * heads;
+    }
+    if (experts) {
+        double **slots[] = {&r->router_entropy, &r->load_cv, &r->dropped_frac, &r->aux_loss};
+        for (int i = 0; i < 4; i++, base += n0)
+            *slots[i] = base;
+        r->expert_load = base;
+    }
+    r->seeds = S, r->depth = L, r->nparams = P, r->heads = heads, r->experts = experts;
     return NS_OK;
 }
 
@@ -79,6 +89,17 @@ static int forward_metrics(ns_propagate_result *r, ns_model *m, int s, int l, in
         r->attn_entropy[kb] = ns_metric_attn_entropy(ns_model_attn_probs(m, l), nseq, r->heads,
                                                      seq, r->attn_entropy_head + kb * r->heads);
     }
+    if (r->experts) {
+        const float *probs;
+        const int *expert, *row;
+        double zloss;
+        ns_model_routing(m, l, &probs, &expert, &row);
+        r->load_cv[kb] = ns_metric_expert_load(expert, c->ntok, c->top_k, c->experts,
+                                               r->expert_load + kb * r->experts);
+        r->router_entropy[kb] = ns_metric_router_entropy(probs, c->ntok, c->experts);
+        r->dropped_frac[kb] = ns_metric_dropped_frac(row, c->ntok, c->top_k);
+        ns_model_moe_losses(m, l, &r->aux_loss[kb], &zloss);
+    }
     return NS_OK;
 }
 
@@ -96,13 +117,14 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
     if (status)
         return status;
     int L = cfg->depth, P = ns_model_nparams(m);
-    int heads = cfg->block == NS_BLOCK_TRANSFORMER ? cfg->heads : 0;
+    int heads = cfg->block != NS_BLOCK_MLP ? cfg->heads : 0;
+    int experts = cfg->block == NS_BLOCK_MOE ? cfg->experts : 0;
     size_t nd = (size_t)cfg->ntok * cfg->width;
     if (P > NS_MAX_PARAM_NAMES) {
         ns_model_free(m);
         return NS_ERR_INVALID;
     }
-    if ((status = result_alloc(r, seeds, L, P, heads)))
+    if ((status = result_alloc(r, seeds, L, P, heads, experts)))
         goto done;
     for (int i = 0; i < P; i++)
         snprintf(r->param_names[i], sizeof r->param_names[i], "%s", ns_model_param_info(m, i)->name);
@@ -174,7 +196,8 @@ int ns_propagate_write(ns_h5 *h, const char *prefix, const ns_propagate_result *
     static const char *const seed_block_head[] = {"seed", "block", "head"};
     size_t S = (size_t)r->seeds, L = (size_t)r->depth;
     size_t d1[] = {S, L + 1}, d0[] = {S, L}, dp[] = {S, L, (size_t)r->nparams};
-    size_t dh[] = {S, L, (size_t)r->heads};
+    size_t dh[] = {S, L, (size_t)r->heads}, de[] = {S, L, (size_t)r->experts};
+    static const char *const seed_block_expert[] = {"seed", "block", "expert"};
     const struct {
         const char *name;
         const double *data;
@@ -213,6 +236,19 @@ int ns_propagate_write(ns_h5 *h, const char *prefix, const ns_propagate_result *
         {"attn_entropy_head", r->attn_entropy_head, dh, 3, seed_block_head,
          "entropy (nats) of the causal attention distributions of block l per head, averaged "
          "over sequences and query positions"},
+        /* MoE blocks only */
+        {"expert_load", r->expert_load, de, 3, seed_block_expert,
+         "share of block l's routed token slots (tokens x top_k, before capacity drops) that "
+         "chose each expert; sums to 1 over experts"},
+        {"router_entropy", r->router_entropy, d0, 2, seed_block,
+         "mean over tokens of the entropy (nats) of block l's router distribution, in [0, ln E]"},
+        {"load_cv", r->load_cv, d0, 2, seed_block,
+         "coefficient of variation (sd / mean) of block l's expert loads"},
+        {"dropped_frac", r->dropped_frac, d0, 2, seed_block,
+         "share of block l's routed slots dropped by the capacity limit"},
+        {"aux_loss", r->aux_loss, d0, 2, seed_block,
+         "block l's Switch load-balancing loss E sum_e f_e P_e (1 when balanced), before its "
+         "coefficient; not part of the propagate loss"},
     };
     char path[96], group[64];
     snprintf(group, sizeof group, "%s/propagate", prefix);

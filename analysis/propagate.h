@@ -28,6 +28,7 @@ typedef struct {
 
 typedef struct {
     int seeds, depth, nparams, heads; /* heads = 0 for MLP blocks */
+    int experts;                      /* 0 unless MoE blocks */
     /* [seeds, depth+1], layer 0 = the input */
     double *act_ms, *act_var, *grad_ms, *cos_tokens, *eff_rank;
     /* [seeds, depth], entry l-1 for block l */
@@ -36,6 +37,8 @@ typedef struct {
     double *param_grad_ms;
     /* Transformer blocks only (NULL otherwise): [seeds, depth] and [seeds, depth, heads] */
     double *attn_out_ms, *mlp_out_ms, *mid_act_ms, *attn_entropy, *attn_entropy_head;
+    /* MoE blocks only (NULL otherwise): [seeds, depth, experts] and [seeds, depth] */
+    double *expert_load, *router_entropy, *load_cv, *dropped_frac, *aux_loss;
     char param_names[NS_MAX_PARAM_NAMES][40];
 } ns_propagate_result;
 

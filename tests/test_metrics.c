@@ -549,7 +549,52 @@ static void test_attn_entropy(void) {
                 "attn_entropy of uniform causal attention = mean ln(i+1)");
 }
 
+/* MoE routing metrics against independent computations: loads by counting per expert with a
+ * different loop order, entropy of uniform and one-hot routers in closed form */
+static void test_moe_metrics(void) {
+    enum { N = 13, K = 2, E = 5 };
+    int expert[N * K], row[N * K];
+    float probs[N * E];
+    for (int s = 0; s < N * K; s++) {
+        expert[s] = (int)(rng_next() % E);
+        row[s] = (rng_next() % 4 == 0) ? -1 : s;
+    }
+    double load[E];
+    double cv = ns_metric_expert_load(expert, N, K, E, load);
+    double total = 0.0, mean_dev = 0.0;
+    for (int e = 0; e < E; e++) {
+        int count = 0;
+        for (int i = 0; i < N; i++) {
+            for (int r = 0; r < K; r++) {
+                count += expert[i * K + r] == e;
+            }
+        }
+        check_close(load[e], (double)count / (N * K), 1e-15, 0, "expert_load vs counting");
+        total += load[e];
+        mean_dev += (load[e] - 0.2) * (load[e] - 0.2) / E;
+    }
+    check_close(total, 1.0, 1e-14, 0, "expert loads sum to 1");
+    check_close(cv, sqrt(mean_dev) / 0.2, 1e-12, 0, "load_cv = sd / mean");
+    int dropped = 0;
+    for (int s = 0; s < N * K; s++) {
+        dropped += row[s] < 0;
+    }
+    check_close(ns_metric_dropped_frac(row, N, K), (double)dropped / (N * K), 1e-15, 0,
+                "dropped_frac vs counting");
+    for (int i = 0; i < N * E; i++) {
+        probs[i] = 1.0f / E;
+    }
+    check_close(ns_metric_router_entropy(probs, N, E), log((double)E), 1e-7, 0,
+                "router entropy of a uniform router = ln E");
+    for (int i = 0; i < N * E; i++) {
+        probs[i] = (i % E == 2) ? 1.0f : 0.0f;
+    }
+    check_close(ns_metric_router_entropy(probs, N, E), 0.0, 0, 1e-15,
+                "router entropy of a one-hot router = 0");
+}
+
 int main(void) {
+    test_moe_metrics();
     test_attn_entropy();
     test_random_shapes();
     test_mean_square_long();

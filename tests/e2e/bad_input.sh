@@ -128,6 +128,10 @@ usage_case "--act tanh" "--act|tanh" --act tanh
 usage_case "width not divisible by heads" "--width|30|--heads|4" --block transformer --width 30 --heads 4
 usage_case "--heads 0" "--heads|0" --block transformer --heads 0
 usage_case "--input words" "--input|words" --input words
+usage_case "--top-k 3" "--top-k|3" --block moe --top-k 3
+usage_case "--top-k above --experts" "--top-k|--experts" --block moe --experts 1 --top-k 2
+usage_case "--experts 0" "--experts|0" --block moe --experts 0
+usage_case "--capacity -1" "--capacity|-1" --block moe --capacity -1
 usage_case "--vocab 0" "--vocab|0" --input tokens --vocab 0
 usage_case "--norm batchnorm" "--norm|batchnorm" --norm batchnorm
 usage_case "--block cnn" "--block|cnn" --block cnn

@@ -55,7 +55,8 @@ CONFIG_ATTRS = {"block": STRING, "scheme": STRING, "span_variant": STRING, "plac
                 "mlp_ratio": FLOAT, "hidden": INT, "act": STRING, "norm": STRING,
                 "norm_eps": FLOAT, "scale_init": STRING, "alpha": FLOAT, "seeds": INT,
                 "seed": INT, "threads": INT, "out": STRING, "heads": INT, "input": STRING,
-                "vocab": INT}
+                "vocab": INT, "experts": INT, "expert_ratio": FLOAT, "top_k": INT,
+                "capacity": FLOAT}
 
 
 def attr_typed(tag, obj, name, kind):
@@ -101,6 +102,7 @@ def check_attrs(tag, obj, spec, expected):
 DATASETS_L1 = ["act_ms", "act_var", "grad_ms", "cos_tokens", "eff_rank"]   # [S, L+1]
 DATASETS_L0 = ["cos_layer", "branch_ms"]                                     # [S, L]
 DATASETS_TRANSFORMER = ["attn_out_ms", "mlp_out_ms", "mid_act_ms", "attn_entropy"]  # [S, L]
+DATASETS_MOE = ["router_entropy", "load_cv", "dropped_frac", "aux_loss"]             # [S, L]
 PLACEMENTS = {("pre", "aggregate"): "pre", ("post", "aggregate"): "post",
               ("span", "aggregate"): "span", ("span", "wrapped"): "span-wrapped"}
 
@@ -110,7 +112,8 @@ def propagate(binary, outdir, name, opts, version, blas):
     o = {"block": "mlp", "scheme": "pre", "span-variant": "aggregate", "depth": 32,
          "width": 256, "seq": 64, "batch": 4, "mlp-ratio": 4.0, "act": "gelu",
          "norm": "layernorm", "norm-eps": 1e-5, "seeds": 4, "seed": 0, "threads": 1,
-         "heads": 4, "input": "gaussian", "vocab": 256}
+         "heads": 4, "input": "gaussian", "vocab": 256, "experts": 8, "expert-ratio": 4.0,
+         "top-k": 2, "capacity": 0.0}
     o.update(opts)
     out = os.path.join(outdir, name + ".h5")
     args = ["propagate"]
@@ -171,7 +174,9 @@ def propagate(binary, outdir, name, opts, version, blas):
                 "act": o["act"], "norm": o["norm"], "norm_eps": float(o["norm-eps"]),
                 "scale_init": si, "alpha": alpha, "seeds": S, "seed": o["seed"],
                 "threads": o["threads"], "out": out, "heads": o["heads"], "input": o["input"],
-                "vocab": o["vocab"]}
+                "vocab": o["vocab"], "experts": o["experts"],
+                "expert_ratio": float(o["expert-ratio"]), "top_k": o["top-k"],
+                "capacity": float(o["capacity"])}
     got = check_attrs(tag + ":/config", f["config"], CONFIG_ATTRS, expected)
     eq = got.get("block_equation")
     if eq is not None:
@@ -184,10 +189,14 @@ def propagate(binary, outdir, name, opts, version, blas):
     g = f["propagate"]
     shapes = {n: (S, L + 1) for n in DATASETS_L1}
     shapes.update({n: (S, L) for n in DATASETS_L0})
-    transformer = o["block"] == "transformer"
+    transformer = o["block"] in ("transformer", "moe")
+    moe = o["block"] == "moe"
     if transformer:
         shapes.update({n: (S, L) for n in DATASETS_TRANSFORMER})
         shapes["attn_entropy_head"] = (S, L, o["heads"])
+    if moe:
+        shapes.update({n: (S, L) for n in DATASETS_MOE})
+        shapes["expert_load"] = (S, L, o["experts"])
     P = None
     if check("param_grad_ms" in g, "%s: /propagate/param_grad_ms missing" % tag):
         pg = g["param_grad_ms"]
@@ -198,8 +207,11 @@ def propagate(binary, outdir, name, opts, version, blas):
             check(np.asarray(pg.attrs["names"]).ndim == 1, "%s: names is not 1-D" % tag)
             check(all(isinstance(x, str) and x for x in names),
                   "%s: names are not all non-empty strings: %r" % (tag, names))
-            check("mlp.w1" in names and "mlp.w2" in names,
-                  "%s: names %r lack mlp.w1 / mlp.w2" % (tag, names))
+            ffn = "moe" if moe else "mlp"
+            check(ffn + ".w1" in names and ffn + ".w2" in names,
+                  "%s: names %r lack %s.w1 / %s.w2" % (tag, names, ffn, ffn))
+            if moe:
+                check("moe.router" in names, "%s: names %r lack moe.router" % (tag, names))
             if transformer:
                 check(all("attn.w" + w in names for w in "qkvo"),
                       "%s: names %r lack attn.wq/wk/wv/wo" % (tag, names))
@@ -219,8 +231,9 @@ def propagate(binary, outdir, name, opts, version, blas):
         desc = ds.attrs.get("description")
         check(desc is not None and as_str(desc).strip() != "",
               "%s: %s has no (or an empty) description" % (tag, p))
-        want = (["seed", "block"] if n in DATASETS_L0 + DATASETS_TRANSFORMER
-                else ["seed", "block", "head"] if n == "attn_entropy_head" else labels[len(shape)])
+        want = (["seed", "block"] if n in DATASETS_L0 + DATASETS_TRANSFORMER + DATASETS_MOE
+                else ["seed", "block", "head"] if n == "attn_entropy_head"
+                else ["seed", "block", "expert"] if n == "expert_load" else labels[len(shape)])
         got_labels = [ds.dims[i].label for i in range(ds.ndim)]
         check(got_labels == want, "%s: %s has dimension labels %s, expected %s"
               % (tag, p, got_labels, want))
@@ -241,6 +254,19 @@ def propagate(binary, outdir, name, opts, version, blas):
                               rtol=1e-12, atol=0), "%s: attn_entropy is not the head mean" % tag)
             check(np.array_equal(data["mlp_out_ms"], data["branch_ms"]),
                   "%s: branch_ms should be the MLP sublayer's output" % tag)
+        if moe:
+            E = o["experts"]
+            check(np.allclose(data["expert_load"].sum(axis=2), 1, rtol=0, atol=1e-12),
+                  "%s: expert loads do not sum to 1" % tag)
+            check(np.all((data["router_entropy"] >= 0) &
+                         (data["router_entropy"] <= math.log(E) + 1e-9)),
+                  "%s: router_entropy outside [0, ln E]" % tag)
+            check(np.all((data["dropped_frac"] >= 0) & (data["dropped_frac"] <= 1)),
+                  "%s: dropped_frac outside [0, 1]" % tag)
+            if o["capacity"] == 0:
+                check(np.all(data["dropped_frac"] == 0), "%s: drops without a capacity" % tag)
+            # the Switch loss E sum_e f_e P_e is 1 for perfectly uniform routing, positive always
+            check(np.all(data["aux_loss"] > 0), "%s: aux_loss not positive" % tag)
     return f
 
 
@@ -314,6 +340,9 @@ def main():
         ("tr_span", dict(tiny, block="transformer", scheme="span", heads=8)),
         ("tr_span_wrapped_h1", dict(tiny, block="transformer", scheme="span", heads=1,
                                     act="relu", **{"span-variant": "wrapped"})),
+        ("moe_pre_k2", dict(tiny, block="moe", scheme="pre", experts=4)),
+        ("moe_span_k1_capacity", dict(tiny, block="moe", scheme="span", experts=3, capacity=1.0,
+                                      **{"top-k": 1, "expert-ratio": 2})),
     ]
     if version is not None:
         for name, opts in runs:
