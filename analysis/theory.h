@@ -64,8 +64,8 @@ void ns_theory_free(ns_theory *t); /* accepts NULL and an already freed or empty
  * Gamma functions. Each is either exact (the same number the recursion gives, up to rounding) or
  * a rigorous bound on it; the flags say which.
  *   pre          q_L = q0 + L alpha^2 E[phi(u)^2], u ~ N(0,1)                      (exact)
- *                p_0/p_L = G(L+a+b) G(a) / (G(a+b) G(L+a)),  a = q0/s, b = c/s,
- *                s = alpha^2 E[phi^2], c = alpha^2 E[phi'^2] f_N                     (exact)
+ *                p_0/p_L = Gamma(L+a+b) Gamma(a) / (Gamma(a+b) Gamma(L+a)) with
+ *                a = q0/s, b = c/s, s = alpha^2 E[phi^2], c = alpha^2 E[phi'^2] f_N  (exact)
  *   post         q_L = 1;  p_0/p_L = r_1 r^(L-1),  r = f_N (1 + alpha^2 E[phi'^2]) /
  *                (1 + alpha^2 E[phi^2]) at u ~ N(0,1), r_1 the same at u ~ N(0,q0)   (exact)
  *   span         q_L = q0 + L alpha^2                                               (exact)
@@ -77,7 +77,7 @@ void ns_theory_free(ns_theory *t); /* accepts NULL and an already freed or empty
  *                p_0/p_L: no closed form (grad_ratio = NAN, grad_exact = 0); for relu and
  *                linear p_0/p_L <= q_L/q0 <= (sqrt(q0) + L alpha)^2/q0 (grad_ratio_upper),
  *                with equality in the first at d = infinity; NAN for GELU
- * For relu and linear at d = infinity every placement has p_0/p_L = q_L/q0 (README.md). 
+ * For relu and linear at d = infinity every placement has p_0/p_L = q_L/q0 (README.md).
  * f_N is the finite-width norm factor (1 - 2/d LayerNorm, 1 - 1/d RMSNorm, 1 at d = infinity). */
 typedef struct {
     double act_ms_L;        /* q_L, exact if act_ms_exact, else an upper bound */
@@ -98,8 +98,10 @@ int ns_theory_bound_grad_ratio(const ns_theory_input *in, double *p0_over_pL);
 /* ---- Gaussian expectations (exposed for tests and for later Transformer theory) ---------- */
 /* u ~ N(0, s); (u1, u2) jointly Gaussian with variances s and correlation rho. phi is the
  * activation exactly as core/ops_act.c computes it (GELU in its tanh form; relu'(0) = 0).
- * Accuracy: about 1e-12 relative to sqrt(E[phi(u1)^2] E[phi(u2)^2]) for relu and linear at every
- * rho in [-1, 1]; for GELU 1e-10 or better for s in [1e-3, 1e3] (tests/test_theory.c). */
+ * Accuracy (tests/test_theory.c, analysis/README.md section 4): relu and linear 3e-13 relative
+ * at every rho in [-1, 1], including within 1e-6 of +-1; GELU 2e-14 relative to E[phi^2] for
+ * s <= 10, and at s = 100 (1000) 3e-11 (3e-10) for E[phi phi], 4e-9 (1e-6) for E[phi' phi'],
+ * where phi' approaches a step of width 1/sqrt(s). */
 double ns_gauss_phi(ns_act_kind act, double s);    /* E[phi(u)] */
 double ns_gauss_phi2(ns_act_kind act, double s);   /* E[phi(u)^2] */
 double ns_gauss_dphi2(ns_act_kind act, double s);  /* E[phi'(u)^2] */
