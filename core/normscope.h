@@ -104,6 +104,8 @@ typedef struct {
     ns_span_kind span;
     ns_alpha_site alpha_site;
     const char *default_scale_init; /* "none", "sqrtL", ... */
+    int final_norm;                 /* a language model needs a norm before its head: the stream
+                                     * is not normalized at the top (pre, span) */
 } ns_placement;
 
 /* the table; returns NULL for an unknown name */
@@ -197,6 +199,49 @@ int ns_model_routing(const ns_model *m, int layer, const ns_real **probs, const 
  * and the router z-loss mean(logsumexp(logits)^2), before their coefficients */
 int ns_model_moe_losses(const ns_model *m, int layer, double *aux, double *zloss);
 void ns_model_zero_grad(ns_model *m);
+
+/* ---- language model ---------------------------------------------------------------------- */
+/* A decoder-only LM around the block stack (lm.c): token embedding E [vocab, d] ~ N(0,1) and
+ * learned positions P [seq, d] ~ N(0, 0.1^2); the blocks; a final norm where the placement needs
+ * one; an LM head W [d, vocab] ~ N(0, 1/d), or tied to E (logits h E^T / sqrt(d)); mean softmax
+ * cross-entropy over the blocks.ntok tokens. */
+typedef struct {
+    ns_config blocks; /* blocks.seq tokens per sequence; blocks.ntok = batch * seq */
+    int vocab;
+    int tied;
+} ns_lm_config;
+
+typedef struct ns_lm ns_lm;
+int ns_lm_create(ns_lm **out, const ns_lm_config *cfg);
+void ns_lm_free(ns_lm *lm); /* accepts NULL */
+int ns_lm_init(ns_lm *lm, uint64_t seed);
+ns_model *ns_lm_model(ns_lm *lm);
+const ns_lm_config *ns_lm_config_of(const ns_lm *lm);
+/* the LM's own tensors, t = 0 .. ns_lm_ntensors()-1 (NULL for an absent one, e.g. the head when
+ * tied): embeddings, final norm, head; *w and *g point at the values and gradients */
+int ns_lm_ntensors(const ns_lm *lm);
+const ns_param_info *ns_lm_tensor(const ns_lm *lm, int t, ns_real **w, ns_real **g);
+void ns_lm_zero_grad(ns_lm *lm); /* the LM's and the blocks' gradients */
+/* ids and targets [ntok] in 0..vocab-1; the mean cross-entropy in *loss */
+int ns_lm_forward(ns_lm *lm, const int *ids, const int *targets, double *loss);
+/* accumulates every gradient of the loss of the last forward */
+int ns_lm_backward(ns_lm *lm);
+/* the softmax probabilities [ntok, vocab] of the last forward (overwritten by the backward) */
+const ns_real *ns_lm_probs(const ns_lm *lm);
+
+/* ---- optimizer ---------------------------------------------------------------------------- */
+typedef struct {
+    double beta1, beta2, eps;
+} ns_adamw;
+/* one AdamW step on n values (step counts from 1); the gradient is multiplied by grad_scale
+ * (global-norm clipping); returns the sums of squared updates and squared weights */
+void ns_adamw_update(ns_real *w, const ns_real *g, ns_real *m, ns_real *v, size_t n,
+                     const ns_adamw *o, double lr, double wd, long step, double grad_scale,
+                     double *du2, double *w2);
+/* sum of x_i^2 in double, the same for any thread count */
+double ns_sum_squares(const ns_real *x, size_t n);
+/* linear warmup to lr_max over `warmup` steps, then cosine decay to lr_min at `total` */
+double ns_lr_at(long step, long warmup, long total, double lr_max, double lr_min);
 
 /* ---- threads ------------------------------------------------------------------------------ */
 /* n OpenMP threads (n < 1: keep the current count); the BLAS always runs single-threaded

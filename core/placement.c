@@ -13,13 +13,15 @@ static const ns_placement placements[] = {
      .norm_in = 1,
      .span = NS_SPAN_NONE,
      .alpha_site = NS_ALPHA_BRANCH_WEIGHT,
-     .default_scale_init = "none"},
+     .default_scale_init = "none",
+     .final_norm = 1},
     {.name = "post",
      .equation = "y = N(x + F(x))",
      .norm_sum = 1,
      .span = NS_SPAN_NONE,
      .alpha_site = NS_ALPHA_BRANCH_WEIGHT,
-     .default_scale_init = "none"},
+     .default_scale_init = "none",
+     .final_norm = 0},
     /* SpanNorm (arXiv 2601.22580), reconstructed from the abstract: a clean skip over the whole
      * block and one PostNorm-style norm on the aggregated branch output, its gain starting at
      * alpha = 1/sqrt(L), so q_{l+1} = q_l + alpha^2 exactly at init. */
@@ -27,14 +29,16 @@ static const ns_placement placements[] = {
      .equation = "y = x + N(F(x)), gain alpha",
      .span = NS_SPAN_AGGREGATE,
      .alpha_site = NS_ALPHA_SPAN_GAIN,
-     .default_scale_init = "sqrtL"},
+     .default_scale_init = "sqrtL",
+     .final_norm = 1},
     /* the "wrapped" reading: a PostNorm block inside one clean skip, alpha on its last norm */
     {.name = "span-wrapped",
      .equation = "y = x + alpha N(x + F(x))",
      .norm_sum = 1,
      .span = NS_SPAN_WRAP,
      .alpha_site = NS_ALPHA_LAST_NORM_GAIN,
-     .default_scale_init = "sqrtL"},
+     .default_scale_init = "sqrtL",
+     .final_norm = 1},
 };
 
 const ns_placement *ns_placement_at(int i)

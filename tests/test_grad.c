@@ -328,6 +328,68 @@ static void check_model(ns_block_kind block, const char *placement, ns_act_kind 
     ns_model_free(c.m);
 }
 
+/* ---- the whole language model: embeddings, blocks, final norm, head, cross-entropy --------- */
+typedef struct {
+    ns_lm *lm;
+    int ids[10], targets[10];
+} lm_ctx;
+
+static double lm_loss(void *p)
+{
+    lm_ctx *c = p;
+    double loss = 0;
+    ns_lm_forward(c->lm, c->ids, c->targets, &loss);
+    return loss;
+}
+
+static void check_lm(ns_block_kind block, const char *placement, int tied)
+{
+    ns_lm_config cfg = {.blocks = {.block = block, .placement = ns_placement_find(placement),
+                                   .depth = 2, .width = 8, .hidden = 12, .ntok = 10, .seq = 5,
+                                   .heads = 2, .act = NS_ACT_GELU, .norm = NS_NORM_LAYERNORM,
+                                   .norm_eps = 1e-5, .alpha = 0.7},
+                        .vocab = 7, .tied = tied};
+    lm_ctx c;
+    if (ns_lm_create(&c.lm, &cfg) != NS_OK || ns_lm_init(c.lm, 5) != NS_OK) {
+        failures++;
+        printf("FAIL cannot build the LM (%s)\n", placement);
+        return;
+    }
+    for (int i = 0; i < 10; i++) /* repeated ids exercise the embedding scatter-add */
+        c.ids[i] = (3 * i + 1) % 7, c.targets[i] = (5 * i + 2) % 7;
+    double loss;
+    ns_lm_zero_grad(c.lm);
+    ns_lm_forward(c.lm, c.ids, c.targets, &loss);
+    ns_lm_backward(c.lm);
+    char what[128];
+    ns_model *m = ns_lm_model(c.lm);
+    for (int l = 1; l <= 2; l++)
+        for (int i = 0; i < ns_model_nparams(m); i++) {
+            const ns_param_info *pi = ns_model_param_info(m, i);
+            size_t n = (size_t)pi->rows * pi->cols;
+            double *analytic = malloc(n * sizeof *analytic);
+            memcpy(analytic, ns_model_param_grad(m, l, i), n * sizeof *analytic);
+            snprintf(what, sizeof what, "lm %s %s tied=%d block %d %s", block ? "transformer" : "mlp",
+                     placement, tied, l, pi->name);
+            expect_grad(what, ns_model_param(m, l, i), n, analytic, lm_loss, &c);
+            free(analytic);
+        }
+    for (int t = 0; t < ns_lm_ntensors(c.lm); t++) {
+        double *w, *g;
+        const ns_param_info *pi = ns_lm_tensor(c.lm, t, &w, &g);
+        if (!pi)
+            continue;
+        size_t n = (size_t)pi->rows * pi->cols;
+        double *analytic = malloc(n * sizeof *analytic);
+        memcpy(analytic, g, n * sizeof *analytic);
+        snprintf(what, sizeof what, "lm %s %s tied=%d %s", block ? "transformer" : "mlp", placement,
+                 tied, pi->name);
+        expect_grad(what, w, n, analytic, lm_loss, &c);
+        free(analytic);
+    }
+    ns_lm_free(c.lm);
+}
+
 /* ---- the tolerance means something: a LayerNorm backward missing its mean term ------------ */
 static void broken_layernorm_backward(double *dinp, const double *dout, const double *inp,
                                       const double *g, const double *mean, const double *rstd)
@@ -402,6 +464,11 @@ int main(void)
             check_model(NS_BLOCK_MOE, ns_placement_at(p)->name, i % 2 ? NS_ACT_RELU : NS_ACT_GELU,
                         NS_NORM_LAYERNORM, 1, moes[i]);
     check_model(NS_BLOCK_MOE, "span", NS_ACT_GELU, NS_NORM_RMSNORM, 2, moes[2]);
+    for (int p = 0; ns_placement_at(p); p++)
+        for (int tied = 0; tied < 2; tied++)
+            check_lm(NS_BLOCK_MLP, ns_placement_at(p)->name, tied);
+    for (int p = 0; ns_placement_at(p); p++)
+        check_lm(NS_BLOCK_TRANSFORMER, ns_placement_at(p)->name, 0);
     test_broken_ops_are_caught();
     printf("test_grad: %d checks, %d failed\n", checks, failures);
     return failures != 0;
