@@ -29,5 +29,6 @@ void ns_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int ns_cmd_propagate(int argc, char **argv);
 int ns_cmd_verify(int argc, char **argv);
 int ns_cmd_plot(int argc, char **argv);
+int ns_cmd_train(int argc, char **argv);
 
 #endif

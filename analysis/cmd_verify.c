@@ -165,13 +165,13 @@ int ns_cmd_verify(int argc, char **argv)
         ns_cli_error("out of memory");
         return NS_EXIT_RUNTIME;
     }
+    ns_cli_install_signals(); /* before the output exists: a signal must never leave a partial */
     if (ns_h5_create(&h, o.out) != NS_OK) {
         ns_cli_error("%s", ns_h5_error(h));
         ns_h5_free(h);
         free(rows);
         return NS_EXIT_USAGE;
     }
-    ns_cli_install_signals();
     ns_set_threads(o.threads);
     ns_progress bar;
     ns_progress_start(&bar, "verify", "cases");

@@ -19,10 +19,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#define MAX_SERIES 64
+
 struct ns_h5 {
     hid_t file;
     char *path, *tmp;
     char err[512];
+    /* logs: the open series, found by path */
+    int log, nseries;
+    char *series_name[MAX_SERIES];
+    hid_t series[MAX_SERIES];
 };
 
 static int fail(ns_h5 *h, const char *fmt, ...)
@@ -264,6 +270,10 @@ void ns_h5_free(ns_h5 *h)
 {
     if (!h)
         return;
+    for (int i = 0; i < h->nseries; i++) {
+        H5Dclose(h->series[i]);
+        free(h->series_name[i]);
+    }
     if (h->file >= 0)
         H5Fclose(h->file);
     if (h->tmp)
@@ -295,5 +305,287 @@ int ns_h5_check_readable(const char *path, char *msg, size_t msglen)
         status = NS_ERR_IO;
     }
     H5Fclose(f);
+    return status;
+}
+
+/* ---- logs ---------------------------------------------------------------------------------- */
+
+static hid_t latest_format_fapl(void)
+{
+    /* SWMR needs the latest file format */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0 && H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST) < 0) {
+        H5Pclose(fapl);
+        return H5I_INVALID_HID;
+    }
+    return fapl;
+}
+
+static int open_log(ns_h5 **out, const char *path, int create)
+{
+    quiet_hdf5();
+    ns_h5 *h = calloc(1, sizeof *h);
+    *out = h;
+    if (!h)
+        return NS_ERR_NOMEM;
+    h->file = H5I_INVALID_HID;
+    h->log = 1;
+    if (!(h->path = strdup(path)))
+        return fail(h, "out of memory");
+    struct stat st;
+    if (!path[0])
+        return fail(h, "the output path is empty");
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return fail(h, "output path %s is a directory", path);
+    if (create) { /* a plain open first: HDF5's error stack does not keep errno */
+        int fd = open(path, O_WRONLY | O_CREAT, 0644);
+        if (fd < 0)
+            return fail(h, "cannot create output file %s: %s", path, strerror(errno));
+        close(fd);
+    }
+    hid_t fapl = latest_format_fapl();
+    if (fapl >= 0)
+        h->file = create ? H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
+                         : H5Fopen(path, H5F_ACC_RDWR, fapl);
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    if (h->file < 0)
+        return fail(h, "cannot %s %s as an HDF5 log", create ? "create" : "open", path);
+    return NS_OK;
+}
+
+int ns_h5_create_log(ns_h5 **out, const char *path) { return open_log(out, path, 1); }
+int ns_h5_open_log(ns_h5 **out, const char *path) { return open_log(out, path, 0); }
+
+static hid_t series_id(ns_h5 *h, const char *path)
+{
+    for (int i = 0; i < h->nseries; i++)
+        if (strcmp(h->series_name[i], path) == 0)
+            return h->series[i];
+    if (h->nseries == MAX_SERIES)
+        return H5I_INVALID_HID;
+    hid_t d = H5Dopen2(h->file, path, H5P_DEFAULT); /* an existing log (resume) */
+    if (d >= 0) {
+        h->series_name[h->nseries] = strdup(path);
+        h->series[h->nseries++] = d;
+    }
+    return d;
+}
+
+int ns_h5_series(ns_h5 *h, const char *path, int rank_inner, const size_t *inner,
+                 const char *description, const char *const *labels)
+{
+    hsize_t dims[8], maxdims[8], chunk[8];
+    if (rank_inner < 0 || rank_inner > 6 || h->nseries == MAX_SERIES)
+        return fail(h, "series %s: too many series or dimensions", path);
+    dims[0] = 0, maxdims[0] = H5S_UNLIMITED;
+    size_t row = 1;
+    for (int i = 0; i < rank_inner; i++)
+        dims[i + 1] = maxdims[i + 1] = chunk[i + 1] = inner[i], row *= inner[i];
+    /* chunks of about 32 KiB of rows, at least one row */
+    chunk[0] = row * 8 >= 32768 ? 1 : 32768 / (row * 8);
+    int status = NS_OK;
+    hid_t space = H5Screate_simple(rank_inner + 1, dims, maxdims);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), d = H5I_INVALID_HID;
+    if (space < 0 || dcpl < 0 || H5Pset_chunk(dcpl, rank_inner + 1, chunk) < 0 ||
+        (d = H5Dcreate2(h->file, path, H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0)
+        status = fail(h, "cannot create series %s in %s", path, h->path);
+    for (int i = 0; status == NS_OK && labels && i <= rank_inner; i++)
+        if (H5DSset_label(d, (unsigned)i, labels[i]) < 0)
+            status = fail(h, "cannot label dimension %d of %s", i, path);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (space >= 0)
+        H5Sclose(space);
+    if (status == NS_OK) {
+        h->series_name[h->nseries] = strdup(path);
+        h->series[h->nseries++] = d;
+        if (description)
+            status = ns_h5_attr_string(h, path, "description", description);
+    } else if (d >= 0) {
+        H5Dclose(d);
+    }
+    return status;
+}
+
+/* the dataset's current shape */
+static int shape_of(hid_t d, hsize_t *dims)
+{
+    hid_t space = H5Dget_space(d);
+    int rank = space < 0 ? -1 : H5Sget_simple_extent_dims(space, dims, NULL);
+    if (space >= 0)
+        H5Sclose(space);
+    return rank;
+}
+
+int ns_h5_append(ns_h5 *h, const char *path, const double *row)
+{
+    hid_t d = series_id(h, path);
+    hsize_t dims[8], start[8] = {0}, count[8];
+    int rank = d < 0 ? -1 : shape_of(d, dims);
+    if (rank < 1)
+        return fail(h, "cannot append to %s in %s", path, h->path);
+    start[0] = dims[0];
+    count[0] = 1;
+    for (int i = 1; i < rank; i++)
+        count[i] = dims[i];
+    dims[0]++;
+    int status = NS_OK;
+    hid_t fspace = H5I_INVALID_HID, mspace = H5Screate_simple(rank, count, NULL);
+    if (H5Dset_extent(d, dims) < 0 || (fspace = H5Dget_space(d)) < 0 || mspace < 0 ||
+        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+        H5Dwrite(d, H5T_NATIVE_DOUBLE, mspace, fspace, H5P_DEFAULT, row) < 0)
+        status = fail(h, "cannot append to %s in %s (disk full?)", path, h->path);
+    if (mspace >= 0)
+        H5Sclose(mspace);
+    if (fspace >= 0)
+        H5Sclose(fspace);
+    return status;
+}
+
+long ns_h5_rows(ns_h5 *h, const char *path)
+{
+    hid_t d = series_id(h, path);
+    hsize_t dims[8];
+    return d < 0 || shape_of(d, dims) < 1 ? -1 : (long)dims[0];
+}
+
+int ns_h5_truncate(ns_h5 *h, const char *path, size_t rows)
+{
+    hid_t d = series_id(h, path);
+    hsize_t dims[8];
+    if (d < 0 || shape_of(d, dims) < 1 || rows > dims[0])
+        return fail(h, "cannot cut %s back to %zu rows", path, rows);
+    dims[0] = rows;
+    return H5Dset_extent(d, dims) < 0 ? fail(h, "cannot cut %s back to %zu rows", path, rows)
+                                      : NS_OK;
+}
+
+int ns_h5_set(ns_h5 *h, const char *path, size_t idx, double value)
+{
+    hid_t d = series_id(h, path);
+    hsize_t start = idx, count = 1;
+    int status = NS_OK;
+    hid_t fspace = d < 0 ? H5I_INVALID_HID : H5Dget_space(d), mspace = H5Screate_simple(1, &count, NULL);
+    if (fspace < 0 || mspace < 0 ||
+        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &count, NULL) < 0 ||
+        H5Dwrite(d, H5T_NATIVE_DOUBLE, mspace, fspace, H5P_DEFAULT, &value) < 0)
+        status = fail(h, "cannot write %s in %s", path, h->path);
+    if (mspace >= 0)
+        H5Sclose(mspace);
+    if (fspace >= 0)
+        H5Sclose(fspace);
+    return status;
+}
+
+int ns_h5_start_swmr(ns_h5 *h)
+{
+    return H5Fstart_swmr_write(h->file) < 0 ? fail(h, "cannot start SWMR writing on %s", h->path)
+                                            : NS_OK;
+}
+
+int ns_h5_flush(ns_h5 *h)
+{
+    return H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0
+               ? fail(h, "cannot flush %s (disk full?)", h->path) : NS_OK;
+}
+
+/* ---- checkpoints: raw float32, and reading back ------------------------------------------ */
+
+int ns_h5_dataset_f32(ns_h5 *h, const char *path, size_t n, const float *data)
+{
+    hsize_t dim = n;
+    int status = NS_OK;
+    hid_t space = H5Screate_simple(1, &dim, NULL), d = H5I_INVALID_HID;
+    if (space < 0 ||
+        (d = H5Dcreate2(h->file, path, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT,
+                        H5P_DEFAULT)) < 0 ||
+        H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+        status = fail(h, "cannot write dataset %s to %s", path, h->path);
+    if (d >= 0)
+        H5Dclose(d);
+    if (space >= 0)
+        H5Sclose(space);
+    return status;
+}
+
+int ns_h5_open_read(ns_h5 **out, const char *path)
+{
+    quiet_hdf5();
+    ns_h5 *h = calloc(1, sizeof *h);
+    *out = h;
+    if (!h)
+        return NS_ERR_NOMEM;
+    h->file = H5I_INVALID_HID;
+    if (!(h->path = strdup(path)))
+        return fail(h, "out of memory");
+    char msg[400];
+    if (ns_h5_check_readable(path, msg, sizeof msg) != NS_OK)
+        return fail(h, "%s", msg);
+    if ((h->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
+        return fail(h, "cannot open %s", path);
+    return NS_OK;
+}
+
+static int read_typed(ns_h5 *h, const char *path, hid_t type, void *buf, size_t n)
+{
+    hid_t d = H5Dopen2(h->file, path, H5P_DEFAULT);
+    hid_t space = d < 0 ? H5I_INVALID_HID : H5Dget_space(d);
+    hssize_t have = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
+    int status = NS_OK;
+    if (d < 0)
+        status = fail(h, "%s has no dataset %s", h->path, path);
+    else if (have != (hssize_t)n)
+        status = fail(h, "%s in %s has %lld values, expected %zu", path, h->path, (long long)have, n);
+    else if (H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+        status = fail(h, "cannot read %s from %s (truncated?)", path, h->path);
+    if (space >= 0)
+        H5Sclose(space);
+    if (d >= 0)
+        H5Dclose(d);
+    return status;
+}
+
+int ns_h5_read_f32(ns_h5 *h, const char *path, float *buf, size_t n)
+{
+    return read_typed(h, path, H5T_NATIVE_FLOAT, buf, n);
+}
+
+int ns_h5_read_f64(ns_h5 *h, const char *path, double *buf, size_t n)
+{
+    return read_typed(h, path, H5T_NATIVE_DOUBLE, buf, n);
+}
+
+int ns_h5_read_attr_f64(ns_h5 *h, const char *obj, const char *name, double *value)
+{
+    hid_t a = H5Aopen_by_name(h->file, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+    int status = a < 0 || H5Aread(a, H5T_NATIVE_DOUBLE, value) < 0
+                     ? fail(h, "%s has no numeric attribute %s on %s", h->path, name, obj)
+                     : NS_OK;
+    if (a >= 0)
+        H5Aclose(a);
+    return status;
+}
+
+int ns_h5_read_attr_string(ns_h5 *h, const char *obj, const char *name, char *buf, size_t len)
+{
+    hid_t a = H5Aopen_by_name(h->file, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t type = H5Tcopy(H5T_C_S1);
+    char *value = NULL;
+    int status = NS_OK;
+    if (a < 0 || type < 0 || H5Tset_size(type, H5T_VARIABLE) < 0 ||
+        H5Tset_cset(type, H5T_CSET_UTF8) < 0 || H5Aread(a, type, &value) < 0)
+        status = fail(h, "%s has no string attribute %s on %s", h->path, name, obj);
+    else
+        snprintf(buf, len, "%s", value ? value : "");
+    if (value) {
+        hid_t space = H5Screate(H5S_SCALAR);
+        H5Dvlen_reclaim(type, space, H5P_DEFAULT, &value);
+        H5Sclose(space);
+    }
+    if (type >= 0)
+        H5Tclose(type);
+    if (a >= 0)
+        H5Aclose(a);
     return status;
 }

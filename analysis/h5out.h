@@ -36,6 +36,39 @@ int ns_h5_commit(ns_h5 *h);
 void ns_h5_free(ns_h5 *h);
 const char *ns_h5_error(const ns_h5 *h);
 
+/* a float32 dataset of n values, exactly as the model holds them (checkpoints) */
+int ns_h5_dataset_f32(ns_h5 *h, const char *path, size_t n, const float *data);
+
+/* ---- reading ------------------------------------------------------------------------------ */
+/* opens a complete file read-only; the readers fail with a message naming what is missing or
+ * has the wrong size */
+int ns_h5_open_read(ns_h5 **out, const char *path);
+int ns_h5_read_f32(ns_h5 *h, const char *path, float *buf, size_t n);
+int ns_h5_read_f64(ns_h5 *h, const char *path, double *buf, size_t n);
+int ns_h5_read_attr_f64(ns_h5 *h, const char *obj, const char *name, double *value);
+int ns_h5_read_attr_string(ns_h5 *h, const char *obj, const char *name, char *buf, size_t len);
+
+/* ---- logs: files that grow on disk while readers watch them (SWMR) ---------------------- */
+/* A log is written in place (no temporary name): create its groups, attributes and series
+ * first, then ns_h5_start_swmr; after that only appends and overwrites of existing data are
+ * allowed, and readers (h5py with swmr=True, the notebooks, normscope plot) see everything up to
+ * the last ns_h5_flush, even if the writer is killed. ns_h5_free closes it. */
+int ns_h5_create_log(ns_h5 **out, const char *path);
+/* reopens an existing log for appending (resume) */
+int ns_h5_open_log(ns_h5 **out, const char *path);
+/* a float64 dataset of shape [0, inner...], unlimited along the first dimension, chunked */
+int ns_h5_series(ns_h5 *h, const char *path, int rank_inner, const size_t *inner,
+                 const char *description, const char *const *labels);
+/* one row at the end of a series (its size is the product of the inner dimensions) */
+int ns_h5_append(ns_h5 *h, const char *path, const double *row);
+/* rows of a series; and cutting it back to `rows` (resume after a checkpoint) */
+long ns_h5_rows(ns_h5 *h, const char *path);
+int ns_h5_truncate(ns_h5 *h, const char *path, size_t rows);
+/* overwrites element idx of an existing 1-D float64 dataset (a status flag under SWMR) */
+int ns_h5_set(ns_h5 *h, const char *path, size_t idx, double value);
+int ns_h5_start_swmr(ns_h5 *h);
+int ns_h5_flush(ns_h5 *h);
+
 /* a complete, readable normscope file? (used before reading one, and by resume logic later) */
 int ns_h5_check_readable(const char *path, char *msg, size_t msglen);
 

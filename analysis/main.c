@@ -11,6 +11,8 @@ static const struct {
 } commands[] = {
     {"propagate", "forward and backward through a deep stack at init; per-layer metrics to HDF5",
      ns_cmd_propagate},
+    {"train", "train a deep stack as a language model with per-layer tracking and checkpoints",
+     ns_cmd_train},
     {"verify", "the mean-field theory against simulation over a battery of cases", ns_cmd_verify},
     {"plot", "figures (PNG/PDF/SVG, with their data and gnuplot scripts) from normscope files",
      ns_cmd_plot},

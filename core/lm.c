@@ -129,6 +129,12 @@ int ns_lm_init(ns_lm *lm, uint64_t seed)
     return st;
 }
 
+ns_real *ns_lm_params_all(ns_lm *lm, size_t *n)
+{
+    *n = lm->nparams;
+    return lm->params;
+}
+
 void ns_lm_zero_grad(ns_lm *lm)
 {
     memset(lm->grads, 0, lm->nparams * sizeof(ns_real));
@@ -182,7 +188,7 @@ int ns_lm_forward(ns_lm *lm, const int *ids, const int *targets, double *loss)
     return NS_OK;
 }
 
-int ns_lm_backward(ns_lm *lm)
+int ns_lm_backward(ns_lm *lm, double *stream_grad_ms)
 {
     const ns_config *b = &lm->cfg.blocks;
     int N = b->ntok, d = b->width, V = lm->cfg.vocab, T = b->seq, L = b->depth;
@@ -214,11 +220,15 @@ int ns_lm_backward(ns_lm *lm)
                          top, T_(LM_NORM_G), lm->mean, lm->rstd, N, d, b->norm);
     else
         memcpy(dy, dh, nd * sizeof(ns_real));
+    if (stream_grad_ms)
+        stream_grad_ms[L] = ns_sum_squares(dy, nd) / nd;
     for (int l = L; l >= 1; l--) {
         memset(dx, 0, nd * sizeof(ns_real));
         int st = ns_model_block_backward(lm->m, l, dx, dy);
         if (st)
             return st;
+        if (stream_grad_ms)
+            stream_grad_ms[l - 1] = ns_sum_squares(dx, nd) / nd;
         ns_real *t = dx;
         dx = dy, dy = t;
     }

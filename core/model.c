@@ -366,6 +366,12 @@ const ns_real *ns_model_attn_probs(const ns_model *m, int layer)
     return block_cache(m, layer) + m->sub[0].probs;
 }
 
+ns_real *ns_model_params_all(ns_model *m, size_t *n)
+{
+    *n = (size_t)m->cfg.depth * m->block_params;
+    return m->params;
+}
+
 void ns_model_zero_grad(ns_model *m)
 {
     memset(m->grads, 0, (size_t)m->cfg.depth * m->block_params * sizeof(ns_real));

@@ -199,6 +199,8 @@ int ns_model_routing(const ns_model *m, int layer, const ns_real **probs, const 
  * and the router z-loss mean(logsumexp(logits)^2), before their coefficients */
 int ns_model_moe_losses(const ns_model *m, int layer, double *aux, double *zloss);
 void ns_model_zero_grad(ns_model *m);
+/* every block parameter (or gradient) of every layer, one contiguous family of *n values */
+ns_real *ns_model_params_all(ns_model *m, size_t *n);
 
 /* ---- language model ---------------------------------------------------------------------- */
 /* A decoder-only LM around the block stack (lm.c): token embedding E [vocab, d] ~ N(0,1) and
@@ -222,10 +224,13 @@ const ns_lm_config *ns_lm_config_of(const ns_lm *lm);
 int ns_lm_ntensors(const ns_lm *lm);
 const ns_param_info *ns_lm_tensor(const ns_lm *lm, int t, ns_real **w, ns_real **g);
 void ns_lm_zero_grad(ns_lm *lm); /* the LM's and the blocks' gradients */
+/* the LM's own tensors (embeddings, final norm, head) as one contiguous family of *n values */
+ns_real *ns_lm_params_all(ns_lm *lm, size_t *n);
 /* ids and targets [ntok] in 0..vocab-1; the mean cross-entropy in *loss */
 int ns_lm_forward(ns_lm *lm, const int *ids, const int *targets, double *loss);
-/* accumulates every gradient of the loss of the last forward */
-int ns_lm_backward(ns_lm *lm);
+/* accumulates every gradient of the loss of the last forward; stream_grad_ms, if not NULL,
+ * receives the mean square of dLoss/dx_l for l = 0..L */
+int ns_lm_backward(ns_lm *lm, double *stream_grad_ms);
 /* the softmax probabilities [ntok, vocab] of the last forward (overwritten by the backward) */
 const ns_real *ns_lm_probs(const ns_lm *lm);
 

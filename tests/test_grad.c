@@ -360,7 +360,7 @@ static void check_lm(ns_block_kind block, const char *placement, int tied)
     double loss;
     ns_lm_zero_grad(c.lm);
     ns_lm_forward(c.lm, c.ids, c.targets, &loss);
-    ns_lm_backward(c.lm);
+    ns_lm_backward(c.lm, NULL);
     char what[128];
     ns_model *m = ns_lm_model(c.lm);
     for (int l = 1; l <= 2; l++)

@@ -1,0 +1,232 @@
+/* cmd_train.c: `normscope train`, training a deep stack as a language model with per-layer
+ * tracking (train.h). The metrics file grows on disk and can be read while it is written
+ * (SWMR); checkpoints go to FILE.ckpt; --resume continues bit-identically. */
+#define _GNU_SOURCE
+#include "cli.h"
+#include "options.h"
+#include "progress.h"
+#include "train.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const yes_no[] = {"no", "yes", NULL};
+static const char *const divergence[] = {"stop", "skip", "continue", NULL}; /* NS_DIV_* order */
+
+typedef struct {
+    ns_model_opts model; /* first: the model table's offsets fit */
+    int steps, warmup, vocab, tied, markov_order, branching, probe_every, eval_batches,
+        checkpoint_every, on_divergence, spike_window, threads, resume;
+    double lr, min_lr, weight_decay, clip, beta1, beta2, adam_eps, markov_eps, spike_z;
+    long long seed;
+    const char *data, *out;
+} record;
+_Static_assert(sizeof(record) <= NS_OPT_MAX_RECORD, "the option record outgrew the scratch");
+
+#define F(field) offsetof(record, field)
+static const ns_opt_spec train_specs[] = {
+    {"steps", K_INT, F(steps), NULL, "200", 0, "N", "optimizer steps"},
+    {"lr", K_DOUBLE, F(lr), NULL, "3e-3", 0, "LR", "peak learning rate"},
+    {"min-lr", K_NONNEG, F(min_lr), NULL, "3e-4", 0, "LR", "learning rate at the end of the cosine"},
+    {"warmup", K_INT, F(warmup), NULL, "20", 0, "N", "linear warmup steps"},
+    {"weight-decay", K_NONNEG, F(weight_decay), NULL, "0.1", 0, "WD",
+     "decoupled weight decay, on weight matrices only (not norms, not embeddings)"},
+    {"clip", K_NONNEG, F(clip), NULL, "1", 0, "C", "global gradient-norm clipping (0: none)"},
+    {"beta1", K_DOUBLE, F(beta1), NULL, "0.9", 0, "B1", "AdamW beta1"},
+    {"beta2", K_DOUBLE, F(beta2), NULL, "0.95", 0, "B2", "AdamW beta2"},
+    {"adam-eps", K_DOUBLE, F(adam_eps), NULL, "1e-8", 0, "EPS", "AdamW epsilon"},
+    {"vocab", K_INT, F(vocab), NULL, "32", 0, "V",
+     "vocabulary (the Markov language's symbols; at least 256 for byte data)"},
+    {"tied", K_CHOICE, F(tied), yes_no, "no", 0, "yes|no", "tie the LM head to the embedding"},
+    {"data", K_TEXT, F(data), NULL, NULL, 0, "FILE",
+     "train on the bytes of FILE, the last tenth held out (default: the built-in Markov "
+     "language)"},
+    {"markov-order", K_INT, F(markov_order), NULL, "2", 0, "K", "order of the Markov language"},
+    {"branching", K_INT, F(branching), NULL, "4", 0, "B", "next symbols allowed per context"},
+    {"markov-eps", K_NONNEG, F(markov_eps), NULL, "0.05", 0, "E",
+     "weight of the uniform distribution mixed into every context (makes the chain ergodic)"},
+    {"probe-every", K_INT, F(probe_every), NULL, "50", 0, "N",
+     "held-out loss and per-layer metrics every N steps (and at the last step)"},
+    {"eval-batches", K_INT, F(eval_batches), NULL, "4", 0, "N", "held-out batches per evaluation"},
+    {"checkpoint-every", K_INT, F(checkpoint_every), NULL, "100", 0, "N",
+     "checkpoint every N steps (also on Ctrl-C)"},
+    {"on-divergence", K_CHOICE, F(on_divergence), divergence, "stop", 0, "WHAT",
+     "after a NaN/Inf loss or gradient: stop (exit 3), skip the update, or continue"},
+    {"spike-window", K_INT, F(spike_window), NULL, "50", 0, "N", "trailing window of the spike detector"},
+    {"spike-z", K_DOUBLE, F(spike_z), NULL, "6", 0, "Z", "z-score above which a loss is a spike"},
+    {"seed", K_SEED, F(seed), NULL, "0", 0, "N", "seed of weights, data and batches"},
+    {"threads", K_INT, F(threads), NULL, NULL, 0, "N", "OpenMP threads (default: all cores)"},
+    {"resume", K_FLAG, F(resume), NULL, NULL, 0, NULL,
+     "continue from FILE.ckpt (the configuration must match)"},
+    {"out", K_TEXT, F(out), NULL, "train.h5", 0, "FILE", "metrics file (HDF5, readable while written)"},
+};
+
+/* "name=value;" for every option that shapes the run: a resume must match it exactly */
+static void signature(const ns_opt_given *g, const record *r, char *out, size_t n)
+{
+    size_t len = 0;
+    out[0] = 0;
+    for (int i = 0; i < g->nspecs; i++) {
+        const ns_opt_spec *s = &g->specs[i];
+        if (!strcmp(s->option, "threads") || !strcmp(s->option, "out") ||
+            !strcmp(s->option, "resume"))
+            continue;
+        const void *f = (const char *)r + s->off;
+        char v[256];
+        if (s->k == K_CHOICE)
+            snprintf(v, sizeof v, "%s", s->choices[*(const int *)f]);
+        else if (s->k == K_INT || s->k == K_FLAG)
+            snprintf(v, sizeof v, "%d", *(const int *)f);
+        else if (s->k == K_SEED)
+            snprintf(v, sizeof v, "%lld", *(const long long *)f);
+        else if (s->k == K_TEXT)
+            snprintf(v, sizeof v, "%s", *(char *const *)f ? *(char *const *)f : "");
+        else
+            snprintf(v, sizeof v, "%.17g", *(const double *)f);
+        len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s=%s;", s->option, v);
+    }
+}
+
+int ns_cmd_train(int argc, char **argv)
+{
+    static ns_opt_spec specs[NS_OPT_MAX_SPECS];
+    int nspecs = 0;
+    for (int i = 0; i < ns_model_nspecs; i++) {
+        specs[nspecs] = ns_model_specs[i];
+        /* a language model needs token mixing: MLP blocks alone would only learn unigrams */
+        if (!strcmp(specs[nspecs].option, "block"))
+            specs[nspecs].dflt = "transformer";
+        nspecs++;
+    }
+    for (size_t i = 0; i < sizeof train_specs / sizeof train_specs[0]; i++)
+        specs[nspecs++] = train_specs[i];
+    const char *command_line = ns_cli_command_line(argc, argv);
+    ns_opt_given g;
+    memset(&g, 0, sizeof g);
+    g.specs = specs, g.nspecs = nspecs;
+    int status = NS_EXIT_USAGE;
+    ns_h5 *log = NULL;
+    ns_trainer *t = NULL;
+    char err[512], sig[4096], ckpt[4096];
+    if (ns_opt_parse_argv(&g, "normscope train",
+                          "Train a deep stack as a language model and record per-layer metrics, "
+                          "instabilities and checkpoints.", argc, argv) != 0)
+        goto done;
+    if (ns_opt_npoints(&g) != 1) {
+        ns_cli_error("normscope train takes one value per option (sweeps are for propagate)");
+        goto done;
+    }
+    record r = {0};
+    ns_opt_point_at(&g, 0, &r);
+    ns_config c;
+    const char *si;
+    if (ns_model_opts_resolve(&r.model, &c, &si, err, sizeof err) != 0) {
+        ns_cli_error("%s", err);
+        goto done;
+    }
+    if (!(r.beta1 < 1) || !(r.beta2 < 1)) {
+        ns_cli_error("--beta1 and --beta2 must be below 1, got %g and %g", r.beta1, r.beta2);
+        goto done;
+    }
+    if (r.warmup > r.steps) {
+        ns_cli_error("--warmup %d is longer than --steps %d", r.warmup, r.steps);
+        goto done;
+    }
+    ns_data *data = NULL;
+    if (r.data) {
+        if (ns_data_file(&data, r.data, r.vocab, r.model.seq, err, sizeof err) != NS_OK) {
+            ns_cli_error("%s", err);
+            goto done;
+        }
+    } else if (ns_data_markov(&data, r.vocab, r.markov_order, r.branching, r.markov_eps,
+                              (uint64_t)r.seed) != NS_OK) {
+        ns_cli_error("--vocab %d, --markov-order %d, --branching %d: the Markov language needs "
+                     "branching <= vocab and vocab^order <= 2^22 contexts", r.vocab,
+                     r.markov_order, r.branching);
+        goto done;
+    }
+    ns_train_opts o = {.lm = {.blocks = c, .vocab = r.vocab, .tied = r.tied},
+                       .steps = r.steps, .warmup = r.warmup, .lr = r.lr, .min_lr = r.min_lr,
+                       .weight_decay = r.weight_decay, .clip = r.clip,
+                       .adam = {.beta1 = r.beta1, .beta2 = r.beta2, .eps = r.adam_eps},
+                       .seed = (uint64_t)r.seed, .probe_every = r.probe_every,
+                       .eval_batches = r.eval_batches, .checkpoint_every = r.checkpoint_every,
+                       .on_divergence = r.on_divergence, .spike_window = r.spike_window,
+                       .spike_z = r.spike_z};
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    ns_set_threads(r.threads ? r.threads : (ncpu > 0 ? (int)ncpu : 1));
+    if (ns_trainer_create(&t, &o, data) != NS_OK) {
+        ns_cli_error("cannot build the model (out of memory?)");
+        status = NS_EXIT_RUNTIME;
+        goto done;
+    }
+    ns_cli_install_signals(); /* before any file: Ctrl-C always ends in a checkpoint */
+    signature(&g, &r, sig, sizeof sig);
+    snprintf(ckpt, sizeof ckpt, "%s.ckpt", r.out);
+    if (r.resume) {
+        if (ns_h5_open_log(&log, r.out) != NS_OK) {
+            ns_cli_error("cannot resume: %s", ns_h5_error(log));
+            goto done;
+        }
+        if (ns_trainer_resume(t, ckpt, sig, log, err, sizeof err) != NS_OK) {
+            ns_cli_error("%s", err);
+            goto done;
+        }
+    } else {
+        int st = ns_h5_create_log(&log, r.out);
+        if (st) {
+            ns_cli_error("%s", ns_h5_error(log));
+            goto done;
+        }
+        if ((st = ns_h5_write_root_attrs(log, command_line)) ||
+            (st = ns_opt_write_config(log, "/config", &g, &r, si)) ||
+            (st = ns_model_write_derived(log, "/config", &c)) ||
+            (st = ns_trainer_log_layout(t, log))) {
+            ns_cli_error("%s", ns_h5_error(log));
+            status = NS_EXIT_RUNTIME;
+            goto done;
+        }
+    }
+    if (ns_h5_start_swmr(log) != NS_OK) {
+        ns_cli_error("%s", ns_h5_error(log));
+        status = NS_EXIT_RUNTIME;
+        goto done;
+    }
+    ns_progress bar;
+    ns_progress_start(&bar, "train", "steps");
+    ns_train_result res;
+    double t0 = ns_now();
+    int st = ns_trainer_run(t, log, ckpt, sig, ns_cli_interrupted, &bar, &res);
+    ns_progress_finish(&bar);
+    if (st) {
+        ns_cli_error("train failed at step %ld: %s", res.steps_done + 1,
+                     st == NS_ERR_IO ? (ns_trainer_error(t)[0] ? ns_trainer_error(t)
+                                                               : ns_h5_error(log))
+                                     : ns_strerror(st));
+        status = NS_EXIT_RUNTIME;
+        goto done;
+    }
+    double floor = ns_data_loss_floor(data, c.seq);
+    if (res.status == NS_RUN_INTERRUPTED) {
+        ns_cli_error("interrupted after step %ld; checkpoint in %s, continue with --resume",
+                     res.steps_done, ckpt);
+        status = NS_EXIT_RUNTIME;
+    } else if (res.status == NS_RUN_DIVERGED) {
+        ns_cli_error("diverged at step %ld (NaN/Inf); %s is complete up to it", res.diverged_at,
+                     r.out);
+        status = 3;
+    } else {
+        printf("trained %s: %s %s L=%d d=%d, %d steps, loss %.4f, eval %.4f (floor %.4f), "
+               "%.0f tokens/s, %.1f s\n", r.out, ns_opt_blocks[r.model.block],
+               c.placement->name, c.depth, c.width, r.steps, res.last_loss, res.last_eval, floor,
+               res.tokens_per_s, ns_now() - t0);
+        status = NS_EXIT_OK;
+    }
+done:
+    ns_trainer_free(t);
+    ns_h5_free(log);
+    ns_opt_free(&g);
+    return status;
+}

@@ -1,0 +1,283 @@
+/* options.c: the option tables of options.h. */
+#define _GNU_SOURCE
+#include "options.h"
+#include "cli.h"
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const ns_opt_blocks[] = {"mlp", "transformer", "moe", NULL}; /* ns_block_kind order */
+const char *const ns_opt_schemes[] = {"pre", "post", "span", NULL};
+static const char *const span_variants[] = {"aggregate", "wrapped", NULL};
+static const char *const acts[] = {"gelu", "relu", "linear", NULL}; /* ns_act_kind order */
+static const char *const norms[] = {"layernorm", "rmsnorm", NULL};  /* ns_norm_kind order */
+
+#define F(field) offsetof(ns_model_opts, field)
+const ns_opt_spec ns_model_specs[] = {
+    {"block", K_CHOICE, F(block), ns_opt_blocks, "mlp", 1, "KIND",
+     "mlp (one MLP sublayer), transformer (causal attention, then MLP) or moe (causal "
+     "attention, then a mixture of experts)"},
+    {"scheme", K_CHOICE, F(scheme), ns_opt_schemes, "pre", 1, "NAME", "placement: pre, post, span"},
+    {"span-variant", K_CHOICE, F(span_variant), span_variants, "aggregate", 1, "V",
+     "SpanNorm form: aggregate y = x + N(F(x)), or wrapped y = x + alpha N(x + F(x))"},
+    {"depth", K_INT, F(depth), NULL, "32", 1, "L", "number of blocks"},
+    {"width", K_INT, F(width), NULL, "256", 1, "D", "residual width d"},
+    {"heads", K_INT, F(heads), NULL, "4", 1, "H", "attention heads (d divisible by H)"},
+    {"seq", K_INT, F(seq), NULL, "64", 1, "T", "tokens per sequence"},
+    {"batch", K_INT, F(batch), NULL, "4", 1, "B", "sequences per batch (or per seed)"},
+    {"mlp-ratio", K_DOUBLE, F(mlp_ratio), NULL, "4", 1, "R", "MLP hidden width = round(R d)"},
+    {"experts", K_INT, F(experts), NULL, "8", 1, "E", "experts of a moe block"},
+    {"expert-ratio", K_DOUBLE, F(expert_ratio), NULL, "4", 1, "R",
+     "hidden width of each expert = round(R d)"},
+    {"top-k", K_INT, F(top_k), NULL, "2", 1, "K",
+     "experts per token: 1 (gate = router probability, Switch) or 2 (gates renormalized)"},
+    {"capacity", K_NONNEG, F(capacity), NULL, "0", 1, "C",
+     "capacity factor: each expert takes at most ceil(C k tokens / E) token slots, the rest are "
+     "dropped (0: no limit)"},
+    {"act", K_CHOICE, F(act), acts, "gelu", 1, "PHI", "activation: gelu (tanh form), relu, linear"},
+    {"norm", K_CHOICE, F(norm), norms, "layernorm", 1, "N", "norm: layernorm, rmsnorm"},
+    {"norm-eps", K_DOUBLE, F(norm_eps), NULL, "1e-5", 1, "EPS", "norm epsilon"},
+    {"scale-init", K_TEXT, F(scale_init), NULL, NULL, 1, "S",
+     "Scale Init alpha: none (1), sqrtL (1/sqrt(L)), sqrt2L (1/sqrt(2L)) or a number; on W2 and "
+     "W_O for pre/post, on the span norm's gain for span (default none for pre/post, sqrtL for "
+     "span)"},
+};
+const int ns_model_nspecs = (int)(sizeof ns_model_specs / sizeof ns_model_specs[0]);
+
+int ns_opt_set_value(const ns_opt_spec *s, const char *text, void *record, char *err,
+                     size_t errlen)
+{
+    void *field = (char *)record + s->off;
+    char *end;
+    errno = 0;
+    switch (s->k) {
+    case K_INT: {
+        long v = strtol(text, &end, 10);
+        if (errno || end == text || *end || v < 1 || v > INT_MAX) {
+            snprintf(err, errlen, "--%s must be a positive integer, got '%s'", s->option, text);
+            return -1;
+        }
+        *(int *)field = (int)v;
+        return 0;
+    }
+    case K_SEED: {
+        long long v = strtoll(text, &end, 10);
+        if (errno || end == text || *end || v < 0) { /* stored as a signed 64-bit attribute */
+            snprintf(err, errlen, "--%s must be an integer from 0 to 2^63-1, got '%s'", s->option,
+                     text);
+            return -1;
+        }
+        *(long long *)field = v;
+        return 0;
+    }
+    case K_DOUBLE:
+    case K_NONNEG: {
+        double v = strtod(text, &end);
+        int ok = s->k == K_DOUBLE ? v > 0 : v >= 0;
+        if (errno || end == text || *end || !isfinite(v) || !ok) {
+            snprintf(err, errlen, "--%s must be a %s number, got '%s'", s->option,
+                     s->k == K_DOUBLE ? "positive" : "non-negative", text);
+            return -1;
+        }
+        *(double *)field = v;
+        return 0;
+    }
+    case K_CHOICE:
+        for (int i = 0; s->choices[i]; i++)
+            if (strcmp(text, s->choices[i]) == 0) {
+                *(int *)field = i;
+                return 0;
+            }
+        snprintf(err, errlen, "unknown --%s '%s' (choose from", s->option, text);
+        for (int i = 0; s->choices[i]; i++)
+            snprintf(err + strlen(err), errlen - strlen(err), "%s %s", i ? "," : "", s->choices[i]);
+        snprintf(err + strlen(err), errlen - strlen(err), ")");
+        return -1;
+    case K_TEXT:
+        *(const char **)field = text;
+        return 0;
+    case K_FLAG:
+        *(int *)field = text[0] == '1';
+        return 0;
+    }
+    return -1;
+}
+
+static error_t parse(int key, char *arg, struct argp_state *st)
+{
+    ns_opt_given *g = st->input;
+    char err[256];
+    if (key == ARGP_KEY_ARG)
+        argp_failure(st, NS_EXIT_USAGE, 0, "unexpected argument '%s'", arg);
+    if (key < 1000 || key >= 1000 + g->nspecs)
+        return ARGP_ERR_UNKNOWN;
+    int i = key - 1000;
+    const ns_opt_spec *s = &g->specs[i];
+    if (s->k == K_FLAG)
+        arg = "1";
+    free(g->text[i]); /* a repeated option: the last one counts */
+    g->text[i] = strdup(arg);
+    g->n[i] = 0;
+    if (!g->text[i])
+        argp_failure(st, NS_EXIT_RUNTIME, ENOMEM, "--%s", s->option);
+    /* split a comma list (only where the option allows one); validate every value now */
+    char *save = NULL, *tok = s->list ? strtok_r(g->text[i], ",", &save) : g->text[i];
+    if (!tok)
+        argp_failure(st, NS_EXIT_USAGE, 0, "--%s needs a value", s->option);
+    for (; tok; tok = s->list ? strtok_r(NULL, ",", &save) : NULL) {
+        union {
+            char bytes[NS_OPT_MAX_RECORD];
+            long long align_ll;
+            double align_d;
+            void *align_p;
+        } scratch; /* a throwaway record: validation only */
+        if (g->n[i] == NS_OPT_MAX_VALUES)
+            argp_failure(st, NS_EXIT_USAGE, 0, "--%s takes at most %d values", s->option,
+                         NS_OPT_MAX_VALUES);
+        if (ns_opt_set_value(s, tok, scratch.bytes, err, sizeof err) != 0)
+            argp_failure(st, NS_EXIT_USAGE, 0, "%s", err);
+        g->values[i][g->n[i]++] = tok;
+    }
+    return 0;
+}
+
+int ns_opt_parse_argv(ns_opt_given *g, const char *program, const char *doc, int argc,
+                      char **argv)
+{
+    static struct argp_option options[NS_OPT_MAX_SPECS + 1];
+    static char docs[NS_OPT_MAX_SPECS][400];
+    for (int i = 0; i < g->nspecs; i++) {
+        const ns_opt_spec *s = &g->specs[i];
+        snprintf(docs[i], sizeof docs[i], "%s%s%s%s%s", s->doc, s->dflt ? " (default " : "",
+                 s->dflt ? s->dflt : "", s->dflt ? ")" : "", s->list ? "; a comma list sweeps" : "");
+        options[i] = (struct argp_option){s->option, 1000 + i, s->arg, 0, docs[i], 0};
+    }
+    options[g->nspecs] = (struct argp_option){0};
+    const struct argp argp = {options, parse, NULL, doc, NULL, NULL, NULL};
+    argv[1] = (char *)program; /* the name argp puts in front of its messages */
+    argp_err_exit_status = NS_EXIT_USAGE;
+    return argp_parse(&argp, argc - 1, argv + 1, 0, NULL, g);
+}
+
+long ns_opt_npoints(const ns_opt_given *g)
+{
+    long n = 1;
+    for (int i = 0; i < g->nspecs; i++)
+        n *= g->n[i] ? g->n[i] : 1;
+    return n;
+}
+
+long ns_opt_stride(const ns_opt_given *g, int i)
+{
+    long stride = 1;
+    for (int j = i + 1; j < g->nspecs; j++)
+        stride *= g->n[j] ? g->n[j] : 1;
+    return stride;
+}
+
+int ns_opt_find(const ns_opt_given *g, const char *option)
+{
+    for (int i = 0; i < g->nspecs; i++)
+        if (strcmp(g->specs[i].option, option) == 0)
+            return i;
+    return -1;
+}
+
+void ns_opt_point_at(const ns_opt_given *g, long idx, void *record)
+{
+    char err[256];
+    for (int i = g->nspecs - 1; i >= 0; i--) {
+        int n = g->n[i] ? g->n[i] : 1;
+        const char *text = g->n[i] ? g->values[i][idx % n] : g->specs[i].dflt;
+        idx /= n;
+        if (text)
+            ns_opt_set_value(&g->specs[i], text, record, err, sizeof err); /* validated */
+    }
+}
+
+void ns_opt_free(ns_opt_given *g)
+{
+    for (int i = 0; i < g->nspecs; i++)
+        free(g->text[i]);
+}
+
+int ns_opt_write_config(ns_h5 *h, const char *group, const ns_opt_given *g, const void *record,
+                        const char *resolved_scale_init)
+{
+    char attr[40];
+    int st = ns_h5_group(h, group);
+    for (int i = 0; st == NS_OK && i < g->nspecs; i++) {
+        const ns_opt_spec *s = &g->specs[i];
+        const void *field = (const char *)record + s->off;
+        snprintf(attr, sizeof attr, "%s", s->option);
+        for (char *q = attr; *q; q++)
+            *q = *q == '-' ? '_' : *q;
+        if (s->k == K_CHOICE)
+            st = ns_h5_attr_string(h, group, attr, s->choices[*(const int *)field]);
+        else if (s->k == K_INT || s->k == K_FLAG)
+            st = ns_h5_attr_int(h, group, attr, *(const int *)field);
+        else if (s->k == K_SEED)
+            st = ns_h5_attr_int(h, group, attr, *(const long long *)field);
+        else if (s->k == K_DOUBLE || s->k == K_NONNEG)
+            st = ns_h5_attr_double(h, group, attr, *(const double *)field);
+        else {
+            const char *v = *(char *const *)field;
+            if (!v && strcmp(s->option, "scale-init") == 0)
+                v = resolved_scale_init;
+            st = ns_h5_attr_string(h, group, attr, v ? v : "");
+        }
+    }
+    return st;
+}
+
+int ns_model_opts_resolve(const ns_model_opts *o, ns_config *c, const char **scale_init,
+                          char *err, size_t errlen)
+{
+    const char *pname = ns_opt_schemes[o->scheme];
+    if (o->scheme == 2 && o->span_variant == 1)
+        pname = "span-wrapped";
+    *c = (ns_config){.block = (ns_block_kind)o->block, .placement = ns_placement_find(pname),
+                     .depth = o->depth, .width = o->width, .seq = o->seq, .heads = o->heads,
+                     .act = (ns_act_kind)o->act, .norm = (ns_norm_kind)o->norm,
+                     .norm_eps = o->norm_eps, .experts = o->experts, .top_k = o->top_k,
+                     .capacity = o->capacity};
+    *scale_init = o->scale_init ? o->scale_init : c->placement->default_scale_init;
+    double hidden = round(o->mlp_ratio * o->width), ehidden = round(o->expert_ratio * o->width);
+    if (ns_scale_init_parse(*scale_init, o->depth, &c->alpha) != NS_OK)
+        snprintf(err, errlen, "--scale-init must be none, sqrtL, sqrt2L or a positive number, "
+                 "got '%s'", *scale_init);
+    else if (o->block != NS_BLOCK_MLP && o->width % o->heads != 0)
+        snprintf(err, errlen, "--width %d is not divisible by --heads %d", o->width, o->heads);
+    else if (o->block == NS_BLOCK_MOE && (o->top_k > 2 || o->top_k > o->experts))
+        snprintf(err, errlen, "--top-k must be 1 or 2 and at most --experts (%d), got %d",
+                 o->experts, o->top_k);
+    else if (o->block == NS_BLOCK_MOE && (ehidden < 1 || ehidden > 1 << 28))
+        snprintf(err, errlen, "--expert-ratio %g gives an expert width of %.0f, outside 1..2^28",
+                 o->expert_ratio, ehidden);
+    else if (hidden < 1 || hidden > 1 << 28)
+        snprintf(err, errlen, "--mlp-ratio %g gives a hidden width of %.0f, outside 1..2^28",
+                 o->mlp_ratio, hidden);
+    else if ((long long)o->seq * o->batch > 1 << 30)
+        snprintf(err, errlen, "--seq times --batch is %lld tokens, more than 2^30",
+                 (long long)o->seq * o->batch);
+    else {
+        c->hidden = (int)hidden;
+        c->expert_hidden = (int)ehidden;
+        c->ntok = o->seq * o->batch;
+        return 0;
+    }
+    return -1;
+}
+
+int ns_model_write_derived(ns_h5 *h, const char *group, const ns_config *c)
+{
+    int st;
+    if ((st = ns_h5_attr_string(h, group, "placement", c->placement->name)) ||
+        (st = ns_h5_attr_string(h, group, "block_equation", c->placement->equation)) ||
+        (st = ns_h5_attr_int(h, group, "hidden", c->hidden)))
+        return st;
+    return ns_h5_attr_double(h, group, "alpha", c->alpha);
+}
