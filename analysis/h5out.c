@@ -283,6 +283,14 @@ void ns_h5_free(ns_h5 *h)
     free(h);
 }
 
+/* read-only; a log that is being written, or whose writer was killed, still has its
+ * "open for writing" mark, and opens only as a SWMR reader */
+static hid_t open_readonly(const char *path)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    return f >= 0 ? f : H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+}
+
 int ns_h5_check_readable(const char *path, char *msg, size_t msglen)
 {
     quiet_hdf5();
@@ -294,7 +302,7 @@ int ns_h5_check_readable(const char *path, char *msg, size_t msglen)
         snprintf(msg, msglen, "%s is not an HDF5 file (or it is truncated)", path);
         return NS_ERR_IO;
     }
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t f = open_readonly(path);
     if (f < 0) {
         snprintf(msg, msglen, "cannot open %s as HDF5 (truncated or corrupt?)", path);
         return NS_ERR_IO;
@@ -522,7 +530,7 @@ int ns_h5_open_read(ns_h5 **out, const char *path)
     char msg[400];
     if (ns_h5_check_readable(path, msg, sizeof msg) != NS_OK)
         return fail(h, "%s", msg);
-    if ((h->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
+    if ((h->file = open_readonly(path)) < 0)
         return fail(h, "cannot open %s", path);
     return NS_OK;
 }

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""train_e2e.py BIN DIR: `normscope train` end to end.
+
+- a short run: the /train layout, status complete, the loss falls toward the entropy floor;
+- the log is readable with h5py (SWMR) while the run writes it;
+- Ctrl-C mid-run, then --resume: the losses are bit-identical to an uninterrupted run;
+- kill -9 mid-run leaves the log readable up to the last flush;
+- divergence (a huge learning rate): exit 3, status diverged, a NaN event, file readable;
+- bad input: exit 2, one line, files intact."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+
+failures = []
+SMALL = ["--depth", "2", "--width", "32", "--heads", "2", "--seq", "16", "--batch", "4",
+         "--threads", "1", "--vocab", "16"]
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL " + what)
+    return cond
+
+
+def run(binary, args, **kw):
+    return subprocess.run([binary, "train"] + SMALL + args, capture_output=True, text=True, **kw)
+
+
+def rows(path):
+    try:
+        with h5py.File(path, "r", swmr=True) as f:
+            return len(f["train/step"])
+    except Exception:
+        return -1
+
+
+def main():
+    binary, d = sys.argv[1], sys.argv[2]
+    os.makedirs(d, exist_ok=True)
+    for fn in os.listdir(d):
+        os.unlink(os.path.join(d, fn))
+
+    # ---- a short run
+    out = os.path.join(d, "short.h5")
+    p = run(binary, ["--steps", "120", "--probe-every", "40", "--lr", "1e-2", "--out", out])
+    check(p.returncode == 0 and p.stdout.startswith("trained " + out), "short run: %d %r %r"
+          % (p.returncode, p.stdout, p.stderr))
+    with h5py.File(out, "r") as f:
+        t = f["train"]
+        check(t["status"][0] == 1, "status %s, expected 1 (complete)" % t["status"][:])
+        check(list(t["step"][:]) == list(range(1, 121)), "step column")
+        for n in ("loss", "lr", "grad_norm", "update_ratio", "clipped"):
+            check(t[n].shape == (120,) and np.all(np.isfinite(t[n][:])), "/train/%s" % n)
+        pr = t["probe"]
+        check(list(pr["step"][:]) == [40, 80, 120], "probe steps %s" % pr["step"][:])
+        for n, w in (("act_ms", 3), ("grad_ms", 3), ("cos_tokens", 3), ("eff_rank", 3),
+                     ("cos_layer", 2), ("param_grad_norm", 2), ("update_ratio", 2),
+                     ("attn_entropy", 2)):
+            check(pr[n].shape == (3, w), "/train/probe/%s shape %s" % (n, pr[n].shape))
+        floor, loss = t.attrs["loss_floor"], t["loss"][:]
+        check(0 < floor < np.log(16), "loss floor %r" % floor)
+        check(loss[-20:].mean() < loss[:20].mean() - 0.1, "the loss did not fall: %r -> %r"
+              % (loss[:20].mean(), loss[-20:].mean()))
+        check(np.all(pr["eval_loss"][:] > floor - 1e-6), "eval loss below the entropy floor")
+        check(f["config"].attrs["block"] == "transformer" and f["config"].attrs["steps"] == 120,
+              "config attributes")
+        # the lr schedule: linear warmup to the peak at step 20, cosine after
+        check(abs(t["lr"][19] - 1e-2) < 1e-12 and t["lr"][0] == 1e-2 / 20, "lr schedule")
+
+    # ---- the uninterrupted reference, and an interrupted run resumed
+    ref = os.path.join(d, "ref.h5")
+    args = ["--steps", "2000", "--probe-every", "250", "--checkpoint-every", "500"]
+    check(run(binary, args + ["--out", ref]).returncode == 0, "reference run")
+    inter = os.path.join(d, "inter.h5")
+    proc = subprocess.Popen([binary, "train"] + SMALL + args + ["--out", inter],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen, t0 = -1, time.time()
+    while time.time() - t0 < 60 and proc.poll() is None:
+        seen = rows(inter)  # read while it is written (SWMR)
+        if seen >= 300:
+            break
+        time.sleep(0.05)
+    check(seen >= 300 or proc.poll() is not None, "the log was not readable while written")
+    proc.send_signal(signal.SIGINT)
+    so, se = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        print("note: the run finished before the interrupt; resume not exercised")
+    else:
+        check(proc.returncode == 1 and "--resume" in se and len(se.strip().splitlines()) == 1,
+              "interrupted run: exit %d, stderr %r" % (proc.returncode, se))
+        check(os.path.exists(inter + ".ckpt"), "no checkpoint after Ctrl-C")
+        with h5py.File(inter, "r") as f:
+            check(f["train/status"][0] == 3, "status after Ctrl-C %s" % f["train/status"][:])
+        p = run(binary, args + ["--out", inter, "--resume"])
+        check(p.returncode == 0, "resume: %d %r" % (p.returncode, p.stderr))
+        with h5py.File(ref, "r") as a, h5py.File(inter, "r") as b:
+            for n in ("step", "loss", "grad_norm", "update_ratio"):
+                check(np.array_equal(a["train"][n][:], b["train"][n][:]),
+                      "resumed %s differs from the uninterrupted run" % n)
+            for n in ("step", "eval_loss", "act_ms", "grad_ms"):
+                check(np.array_equal(a["train/probe"][n][:], b["train/probe"][n][:]),
+                      "resumed probe/%s differs" % n)
+            check(b["train/status"][0] == 1, "status after resume")
+    # a resume with another configuration, and without a checkpoint
+    p = run(binary, args + ["--out", inter, "--resume", "--lr", "0.5"])
+    check(p.returncode == 2 and "lr" in p.stderr and len(p.stderr.strip().splitlines()) == 1,
+          "mismatched resume: %d %r" % (p.returncode, p.stderr))
+    p = run(binary, args + ["--out", os.path.join(d, "none.h5"), "--resume"])
+    check(p.returncode == 2 and p.stderr.startswith("normscope"), "resume without a log: %d %r"
+          % (p.returncode, p.stderr))
+    trunc = os.path.join(d, "trunc.h5")
+    with open(ref, "rb") as src, open(trunc, "wb") as dst:
+        dst.write(src.read())
+    with open(ref + ".ckpt", "rb") as src, open(trunc + ".ckpt", "wb") as dst:
+        dst.write(src.read()[:2000])
+    p = run(binary, args + ["--out", trunc, "--resume"])
+    check(p.returncode == 2 and "ckpt" in p.stderr, "truncated checkpoint: %d %r"
+          % (p.returncode, p.stderr))
+
+    # ---- kill -9: the log stays readable up to the last flush
+    k9 = os.path.join(d, "k9.h5")
+    proc = subprocess.Popen([binary, "train"] + SMALL + ["--steps", "5000", "--probe-every", "20",
+                                                         "--out", k9],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.time()
+    while time.time() - t0 < 60 and rows(k9) < 50:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    with h5py.File(k9, "r", swmr=True) as f:  # a killed writer's log opens as a SWMR reader
+        n = len(f["train/probe/step"])
+        check(n >= 1 and f["train/status"][0] == 0 and len(f["train/step"]) >= 20 * n,
+              "after kill -9: %d probe rows, %d steps" % (n, len(f["train/step"])))
+
+    # ---- divergence
+    dv = os.path.join(d, "div.h5")
+    p = run(binary, ["--steps", "200", "--lr", "1e6", "--clip", "0", "--warmup", "1",
+                     "--out", dv])
+    check(p.returncode == 3 and "diverged" in p.stderr, "divergence: %d %r"
+          % (p.returncode, p.stderr))
+    with h5py.File(dv, "r") as f:
+        ev = f["train/events"]
+        check(f["train/status"][0] == 2 and len(ev["kind"]) >= 1 and ev["kind"][0] in (0, 1),
+              "divergence events %s" % ev["kind"][:])
+
+    # ---- bad input
+    empty = os.path.join(d, "empty.txt")
+    open(empty, "w").close()
+    text = os.path.join(d, "text.txt")
+    with open(text, "w") as fh:
+        fh.write("hello world, " * 200)
+    for extra, needle in ((["--data", empty], "empty"), (["--data", text], "--vocab"),
+                          (["--data", os.path.join(d, "missing.txt")], "missing"),
+                          (["--warmup", "500", "--steps", "10"], "--warmup"),
+                          (["--beta2", "1.5"], "beta"), (["--depth", "4,8"], "one value")):
+        out = os.path.join(d, "bad.h5")
+        p = run(binary, extra + ["--out", out])
+        check(p.returncode == 2 and needle in p.stderr and len(p.stderr.strip().splitlines()) == 1
+              and not os.path.exists(out), "%s: %d %r" % (extra, p.returncode, p.stderr))
+    # bytes with a large enough vocabulary train
+    p = run(binary, ["--data", text, "--vocab", "256", "--steps", "5", "--warmup", "1", "--out",
+                     os.path.join(d, "bytes.h5")])
+    check(p.returncode == 0, "byte data: %d %r" % (p.returncode, p.stderr))
+    print("train_e2e: %d failed" % len(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
