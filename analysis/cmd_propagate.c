@@ -187,11 +187,7 @@ static int write_fits(ns_h5 *h, const ns_opt_given *g, long npoints, const doubl
 int ns_cmd_propagate(int argc, char **argv)
 {
     static ns_opt_spec specs[NS_OPT_MAX_SPECS];
-    int nspecs = 0;
-    for (int i = 0; i < ns_model_nspecs; i++)
-        specs[nspecs++] = ns_model_specs[i];
-    for (size_t i = 0; i < sizeof run_specs / sizeof run_specs[0]; i++)
-        specs[nspecs++] = run_specs[i];
+    int nspecs = ns_opt_table(specs, run_specs, (int)(sizeof run_specs / sizeof run_specs[0]));
     const char *command_line = ns_cli_command_line(argc, argv);
     ns_opt_given g;
     memset(&g, 0, sizeof g);

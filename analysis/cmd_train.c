@@ -92,16 +92,10 @@ static void signature(const ns_opt_given *g, const record *r, char *out, size_t 
 int ns_cmd_train(int argc, char **argv)
 {
     static ns_opt_spec specs[NS_OPT_MAX_SPECS];
-    int nspecs = 0;
-    for (int i = 0; i < ns_model_nspecs; i++) {
-        specs[nspecs] = ns_model_specs[i];
-        /* a language model needs token mixing: MLP blocks alone would only learn unigrams */
-        if (!strcmp(specs[nspecs].option, "block"))
-            specs[nspecs].dflt = "transformer";
-        nspecs++;
-    }
-    for (size_t i = 0; i < sizeof train_specs / sizeof train_specs[0]; i++)
-        specs[nspecs++] = train_specs[i];
+    int nspecs = ns_opt_table(specs, train_specs, (int)(sizeof train_specs / sizeof train_specs[0]));
+    for (int i = 0; i < nspecs; i++) /* a language model needs token mixing: MLP blocks alone */
+        if (!strcmp(specs[i].option, "block")) /* would only learn unigram statistics */
+            specs[i].dflt = "transformer";
     const char *command_line = ns_cli_command_line(argc, argv);
     ns_opt_given g;
     memset(&g, 0, sizeof g);

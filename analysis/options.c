@@ -47,6 +47,16 @@ const ns_opt_spec ns_model_specs[] = {
 };
 const int ns_model_nspecs = (int)(sizeof ns_model_specs / sizeof ns_model_specs[0]);
 
+int ns_opt_table(ns_opt_spec *out, const ns_opt_spec *own, int n)
+{
+    int k = 0;
+    for (int i = 0; i < ns_model_nspecs; i++)
+        out[k++] = ns_model_specs[i];
+    for (int i = 0; i < n; i++)
+        out[k++] = own[i];
+    return k;
+}
+
 int ns_opt_set_value(const ns_opt_spec *s, const char *text, void *record, char *err,
                      size_t errlen)
 {

@@ -43,6 +43,8 @@ typedef struct {
 } ns_model_opts;
 
 extern const char *const ns_opt_blocks[], *const ns_opt_schemes[];
+/* a command's table: the model options, then its own n; returns the count */
+int ns_opt_table(ns_opt_spec *out, const ns_opt_spec *own, int n);
 extern const ns_opt_spec ns_model_specs[];
 extern const int ns_model_nspecs;
 

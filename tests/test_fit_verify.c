@@ -7,17 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static int checks, failures;
-#define CHECK(cond, ...)                                                                         \
-    do {                                                                                         \
-        checks++;                                                                                \
-        if (!(cond)) {                                                                           \
-            failures++;                                                                          \
-            printf("FAIL line %d: ", __LINE__);                                                  \
-            printf(__VA_ARGS__);                                                                 \
-            printf("\n");                                                                        \
-        }                                                                                        \
-    } while (0)
+#include "check.h"
 
 /* Gaussian noise in double from the library's float streams */
 static void gauss(double *out, int n, double std, uint64_t seed, const char *name)

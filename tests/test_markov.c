@@ -5,17 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static int checks, failures;
-#define CHECK(cond, ...)                                                                         \
-    do {                                                                                         \
-        checks++;                                                                                \
-        if (!(cond)) {                                                                           \
-            failures++;                                                                          \
-            printf("FAIL line %d: ", __LINE__);                                                  \
-            printf(__VA_ARGS__);                                                                 \
-            printf("\n");                                                                        \
-        }                                                                                        \
-    } while (0)
+#include "check.h"
 
 /* mean nll per token over R independent sequences of n tokens, and its standard error */
 static void monte_carlo(const ns_markov *mc, int k, int R, int n, double *mean, double *se)
