@@ -10,7 +10,9 @@
 static inline ns_real gelu_sigmoid(ns_real x)
 {
     ns_real u = (ns_real)GELU_K * (x + (ns_real)GELU_C * x * x * x);
-    return 1 / (1 + ns_exp(-2 * u));
+    /* past u = 40 the sigmoid is 1 to double precision, and exp(-2u) would only reach the slow
+     * subnormal range */
+    return u > 40 ? 1 : 1 / (1 + ns_exp(-2 * u));
 }
 
 void ns_act_forward(ns_real *out, const ns_real *inp, size_t n, ns_act_kind kind)

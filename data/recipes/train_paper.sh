@@ -9,7 +9,7 @@ bin=${1:-build/release/analysis/normscope}
 out=${2:-out/train_paper}
 mkdir -p "$out"
 common=(--block transformer --width 64 --heads 2 --seq 32 --batch 8 --vocab 32
-        --steps 300 --warmup 30 --lr 3e-3 --min-lr 3e-4 --probe-every 50 --seed 1)
+        --steps 200 --warmup 20 --lr 3e-3 --min-lr 3e-4 --probe-every 50 --seed 1)
 for depth in 64 128; do
   for scheme in pre post span; do
     f="$out/${scheme}_L${depth}.h5"
