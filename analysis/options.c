@@ -286,7 +286,9 @@ int ns_model_write_derived(ns_h5 *h, const char *group, const ns_config *c)
 {
     int st;
     if ((st = ns_h5_attr_string(h, group, "placement", c->placement->name)) ||
-        (st = ns_h5_attr_string(h, group, "block_equation", c->placement->equation)) ||
+        (st = ns_h5_attr_string(h, group, "block_equation", c->block == NS_BLOCK_MLP
+                                                                ? c->placement->equation
+                                                                : c->placement->equation2)) ||
         (st = ns_h5_attr_int(h, group, "hidden", c->hidden)))
         return st;
     return ns_h5_attr_double(h, group, "alpha", c->alpha);

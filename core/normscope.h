@@ -98,6 +98,7 @@ typedef enum {
 typedef struct {
     const char *name;         /* "pre", "post", "span", "span-wrapped" */
     const char *equation;     /* the MLP block, for --help and file attributes */
+    const char *equation2;    /* the two-sublayer block (A attention, F MLP or mixture) */
     /* per sublayer, on stream s:  z = norm_in ? N(s) : s;  b = F(z);  b = norm_out ? N(b) : b;
      *                             s = s + b;  s = norm_sum ? N(s) : s */
     int norm_in, norm_out, norm_sum;

@@ -10,6 +10,7 @@
 static const ns_placement placements[] = {
     {.name = "pre",
      .equation = "y = x + F(N(x))",
+     .equation2 = "h = x + A(N1(x)); y = h + F(N2(h))",
      .norm_in = 1,
      .span = NS_SPAN_NONE,
      .alpha_site = NS_ALPHA_BRANCH_WEIGHT,
@@ -17,6 +18,7 @@ static const ns_placement placements[] = {
      .final_norm = 1},
     {.name = "post",
      .equation = "y = N(x + F(x))",
+     .equation2 = "h = N1(x + A(x)); y = N2(h + F(h))",
      .norm_sum = 1,
      .span = NS_SPAN_NONE,
      .alpha_site = NS_ALPHA_BRANCH_WEIGHT,
@@ -27,6 +29,7 @@ static const ns_placement placements[] = {
      * alpha = 1/sqrt(L), so q_{l+1} = q_l + alpha^2 exactly at init. */
     {.name = "span",
      .equation = "y = x + N(F(x)), gain alpha",
+     .equation2 = "a = A(x); f = F(x + a); y = x + N(a + f), gain alpha",
      .span = NS_SPAN_AGGREGATE,
      .alpha_site = NS_ALPHA_SPAN_GAIN,
      .default_scale_init = "sqrtL",
@@ -34,6 +37,7 @@ static const ns_placement placements[] = {
     /* the "wrapped" reading: a PostNorm block inside one clean skip, alpha on its last norm */
     {.name = "span-wrapped",
      .equation = "y = x + alpha N(x + F(x))",
+     .equation2 = "h = N1(x + A(x)); y = x + alpha N2(h + F(h))",
      .norm_sum = 1,
      .span = NS_SPAN_WRAP,
      .alpha_site = NS_ALPHA_LAST_NORM_GAIN,
