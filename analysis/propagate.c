@@ -284,8 +284,8 @@ int ns_theory_write(ns_h5 *h, const char *prefix, const ns_propagate_opts *o, co
                           .width = c->width, .hidden = c->hidden, .alpha = c->alpha, .q0 = 1,
                           .rho0 = 0};
     bound[0] = in.q0;
-    int st = NS_OK;
-    for (size_t l = 1; st == NS_OK && l <= L; l++) {
+    int st = NS_OK, with_bound = c->block == NS_BLOCK_MLP; /* the closed forms are MLP-only */
+    for (size_t l = 1; with_bound && st == NS_OK && l <= L; l++) {
         in.depth = (int)l;
         st = ns_theory_bound_act_ms(&in, &bound[l]);
     }
@@ -312,6 +312,8 @@ int ns_theory_write(ns_h5 *h, const char *prefix, const ns_propagate_opts *o, co
     if (st == NS_OK)
         st = ns_h5_group(h, group);
     for (size_t i = 0; st == NS_OK && i < sizeof sets / sizeof sets[0]; i++) {
+        if (sets[i].data == bound && !with_bound)
+            continue;
         snprintf(path, sizeof path, "%s/%s", group, sets[i].name);
         st = ns_h5_dataset(h, path, 1, sets[i].dims, sets[i].data, sets[i].description,
                            sets[i].labels);

@@ -17,11 +17,6 @@ double ns_uniform_causal_entropy(int seq)
     return seq > 0 ? lgamma(seq + 1.0) / seq : NAN;
 }
 
-/* viridis at ten stops: perceptually uniform, readable in grey and with colour-vision
- * deficiencies */
-static const char *const viridis[] = {"#440154", "#482878", "#3E4A89", "#31688E", "#26828E",
-                                      "#1F9E89", "#35B779", "#6DCD59", "#B4DE2C", "#FDE725"};
-
 static int one_heatmap(const ns_plot_file *f, const ns_plot_style *st, const ns_plot_array *a,
                        ns_plot_figs *out)
 {
@@ -75,10 +70,7 @@ static int one_heatmap(const ns_plot_file *f, const ns_plot_style *st, const ns_
                   L, H);
     if (H <= 16)
         ns_buf_printf(gp, "set ytics 1, 1\n");
-    ns_buf_printf(gp, "set palette defined (");
-    for (int i = 0; i < 10; i++)
-        ns_buf_printf(gp, "%s%d \"%s\"", i ? ", " : "", i, viridis[i]);
-    ns_buf_printf(gp, ")\n");
+    ns_gp_viridis(gp);
     if (isfinite(top)) {
         ns_buf_printf(gp, "# top of the scale: uniform causal attention at T=%d, the maximum\n"
                           "set cbrange [0:%.12g]\n", f->seq, top);

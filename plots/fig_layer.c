@@ -35,10 +35,23 @@ typedef struct {
     int nrefs, ref_run[MAX_REFS];
 } layer_fig;
 
+/* the run's metric, or NULL if it lacks it or the figure leaves it out */
+static const ns_plot_array *metric_of(const ns_layer_spec *sp, const ns_plot_file *f)
+{
+    return sp->applies && !sp->applies(f) ? NULL : ns_plot_get(f, sp->metric);
+}
+
 /* the reference value a run implies, or NAN */
 static double reference_value(ns_reference r, const ns_plot_file *f)
 {
     switch (r) {
+    case NS_REF_UNIFORM_ROUTER: return f->experts > 0 ? log((double)f->experts) : NAN;
+    case NS_REF_ROUTING_NOISE:
+        return f->experts > 0 && f->top_k > 0 && f->top_k <= f->experts && f->batch > 0 &&
+                       f->seq > 0
+                   ? sqrt((double)(f->experts - f->top_k) /
+                          ((double)f->top_k * f->batch * f->seq))
+                   : NAN;
     case NS_REF_RANK_LIMIT:
         return f->seq > 0 && f->width > 0 ? (f->seq < f->width ? f->seq : f->width) : NAN;
     case NS_REF_UNIFORM_ATTENTION: return f->seq > 0 ? ns_uniform_causal_entropy(f->seq) : NAN;
@@ -51,6 +64,11 @@ static void reference_title(ns_reference r, double v, const ns_plot_file *f, cha
 {
     if (r == NS_REF_RANK_LIMIT)
         snprintf(out, n, "rank limit min(T, d) = %g", v);
+    else if (r == NS_REF_UNIFORM_ROUTER)
+        snprintf(out, n, "uniform router (maximum): ln E = %.3g nats at E=%d", v, f->experts);
+    else if (r == NS_REF_ROUTING_NOISE)
+        snprintf(out, n, "balanced router, counting noise of %d tokens: √((E−k)/(k·B·T)) = %.3g",
+                 f->batch * f->seq, v);
     else
         snprintf(out, n, "uniform causal attention (maximum): %.3g nats at T=%d", v, f->seq);
 }
@@ -70,7 +88,7 @@ static int data_block(layer_fig *fg, int i, int k, ns_buf *dat)
     const ns_layer_spec *sp = fg->sp;
     const ns_plot_file *f = &fg->set->files[i];
     const ns_plot_style *st = &fg->set->styles[i];
-    const ns_plot_array *a = ns_plot_get(f, sp->metric);
+    const ns_plot_array *a = metric_of(sp, f);
     int S = (int)a->dims[0], N = (int)a->dims[1], x0 = N == f->depth + 1 ? 0 : 1;
     const char *xname = x0 == 0 ? "layer" : "block";
     const ns_plot_array *th = ns_plot_get(f, sp->theory), *bd = ns_plot_get(f, sp->bound);
@@ -191,8 +209,13 @@ static void script_head(const layer_fig *fg, int logy, ns_buf *gp)
     ns_buf_printf(gp, "\n");
     if (logy)
         ns_gp_log_y(gp, fg->ylo, fg->yhi);
-    else if (fg->sp->ycap > 0) /* autoscaled, but not past what the metric can reach */
-        ns_buf_printf(gp, "set yrange [*:* < %g]\n", fg->sp->ycap);
+    else if (fg->sp->ycap > 0 || fg->sp->nonneg) { /* autoscaled, but not past what the
+                                                     * metric can reach */
+        ns_buf_printf(gp, "set yrange [%s*:*", fg->sp->nonneg ? "0 < " : "");
+        if (fg->sp->ycap > 0)
+            ns_buf_printf(gp, " < %g", fg->sp->ycap);
+        ns_buf_printf(gp, "]\n");
+    }
     ns_buf_printf(gp, "data = \"%s.dat\"\n\n", name);
 }
 
@@ -212,9 +235,13 @@ static void script_plot(const layer_fig *fg, int logy, ns_buf *gp)
     for (int i = 0; i < set->n; i++)
         if (dr[i].block >= 0 && dr[i].band) {
             item(gp, &items);
+            /* a band's lower edge stops at the bottom of a log axis, and at 0 for a metric
+             * that cannot be negative (gnuplot leaves a point outside a fixed range out of
+             * the autoscaled top) */
             ns_buf_printf(gp, "data index %d using 1:%s:5 with filledcurves fc rgb c%d "
-                              "fs transparent solid 0.18 noborder notitle",
-                          dr[i].block, logy ? "(clip($4))" : "4", dr[i].block);
+                              "fs transparent solid 0.18 noborder notitle", dr[i].block,
+                          logy ? "(clip($4))" : fg->sp->nonneg ? "($4 > 0 ? $4 : 0)" : "4",
+                          dr[i].block);
         }
     for (int r = 0; r < fg->nrefs; r++) {
         item(gp, &items);
@@ -235,11 +262,20 @@ static void script_plot(const layer_fig *fg, int logy, ns_buf *gp)
         }
     for (int i = 0; i < set->n; i++)
         if (dr[i].block >= 0) {
+            /* runs with one label (the depths of a depth series) share one legend entry */
+            int named = 0;
+            for (int j = 0; j < i && !named; j++)
+                named = dr[j].block >= 0 && strcmp(set->styles[j].label, set->styles[i].label) == 0;
             item(gp, &items);
             ns_buf_printf(gp, "data index %d using 1:2 with linespoints lc rgb c%d lw 2 pt %d "
-                              "ps marker pi %d title ", dr[i].block, dr[i].block,
+                              "ps marker pi %d ", dr[i].block, dr[i].block,
                           set->styles[i].point, pi);
-            ns_gp_quoted(gp, set->styles[i].label);
+            if (named) {
+                ns_buf_printf(gp, "notitle");
+            } else {
+                ns_buf_printf(gp, "title ");
+                ns_gp_quoted(gp, set->styles[i].label);
+            }
         }
     /* the legend explains each line style once, in grey */
     if (fg->any_band) {
@@ -281,7 +317,7 @@ int ns_fig_layer(const ns_plot_set *set, const void *spec, ns_plot_figs *out)
     layer_fig fg = {.sp = spec, .set = set, .ylo = INFINITY, .yhi = -INFINITY};
     int nblocks = 0;
     for (int i = 0; i < set->n; i++) {
-        const ns_plot_array *a = ns_plot_get(&set->files[i], fg.sp->metric);
+        const ns_plot_array *a = metric_of(fg.sp, &set->files[i]);
         if (!a)
             continue;
         nblocks++;
@@ -303,9 +339,11 @@ int ns_fig_layer(const ns_plot_set *set, const void *spec, ns_plot_figs *out)
                              "# mean, sd: over seeds; ci95_lo, ci95_hi: mean -/+ "
                              "t_{0.975,S-1} sd/sqrt(S); theory, bound: the run's /theory, as "
                              "drawn\n");
+    if (fg.sp->note)
+        ns_buf_printf(&fig->dat, "# %s\n", fg.sp->note);
     for (int i = 0, k = 0; i < set->n; i++) {
         fg.dr[i].block = -1;
-        if (ns_plot_get(&set->files[i], fg.sp->metric) &&
+        if (metric_of(fg.sp, &set->files[i]) &&
             (status = data_block(&fg, i, k++, &fig->dat)) != NS_OK)
             goto done;
     }

@@ -1,6 +1,6 @@
 /* figures.c: the figures `normscope plot` knows, in the order it writes them. Each row is a
- * builder and its spec; a row whose data no input file has produces nothing. A new figure (MoE,
- * training, sweeps) is a row here, plus a builder in its own file if no existing one fits. */
+ * builder and its spec; a row whose data no input file has produces nothing. A new figure
+ * (training curves next) is a row here, plus a builder in its own file if no existing one fits. */
 #include "plot_figure.h"
 
 static const ns_layer_spec act_ms = {
@@ -47,6 +47,50 @@ static const ns_layer_spec attn_entropy = {
     .metric = NS_DS_ATTN_ENTROPY, .theory = NS_DS_NONE, .bound = NS_DS_NONE,
     .reference = NS_REF_UNIFORM_ATTENTION};
 
+/* mixture of experts (`--block moe`) */
+static const ns_layer_spec router_entropy = {
+    .name = "router_entropy",
+    .title = "Entropy of the router distribution (mean over tokens)",
+    .ylabel = "router entropy (nats)",
+    .metric = NS_DS_ROUTER_ENTROPY, .theory = NS_DS_NONE, .bound = NS_DS_NONE,
+    .reference = NS_REF_UNIFORM_ROUTER, .nonneg = 1};
+
+static const ns_layer_spec load_cv = {
+    .name = "load_cv",
+    .title = "Expert load imbalance: coefficient of variation of the loads",
+    .ylabel = "sd / mean of the expert loads (load_cv)",
+    .metric = NS_DS_LOAD_CV, .theory = NS_DS_NONE, .bound = NS_DS_NONE,
+    .reference = NS_REF_ROUTING_NOISE, .nonneg = 1};
+
+static int has_capacity(const ns_plot_file *f) { return f->capacity > 0; }
+
+static const ns_layer_spec dropped_frac = {
+    .name = "dropped_frac",
+    .title = "Routed token slots dropped by the expert capacity limit",
+    .ylabel = "share of routed slots dropped (dropped_frac)",
+    .metric = NS_DS_DROPPED_FRAC, .theory = NS_DS_NONE, .bound = NS_DS_NONE,
+    .ycap = 1, .nonneg = 1, .applies = has_capacity,
+    .note = "runs with a capacity limit (--capacity > 0) only: without one nothing is dropped"};
+
+/* depth sweeps (/sweep/fits) */
+static const ns_depth_spec depth_act_ms = {
+    .name = "depth_act_ms",
+    .title = "Mean square of the last layer's stream, act_ms[L], against depth L",
+    .ylabel = "act_ms[L] (mean square of x_L)",
+    .q = NS_DEPTH_ACT_MS,
+    .slope = NS_FIT_ACT_MS_SLOPE, .slope_se = NS_FIT_ACT_MS_SLOPE_SE,
+    .slope_theory = NS_FIT_ACT_MS_SLOPE_THEORY,
+    .slope_theory_se = NS_FIT_ACT_MS_SLOPE_THEORY_SE};
+
+static const ns_depth_spec depth_grad_ratio = {
+    .name = "depth_grad_ratio",
+    .title = "Gradient growth through the stack, grad_ms[0] / grad_ms[L], against depth L",
+    .ylabel = "grad_ms[0] / grad_ms[L]",
+    .q = NS_DEPTH_GRAD_RATIO,
+    .slope = NS_FIT_GRAD_RATIO_SLOPE, .slope_se = NS_FIT_GRAD_RATIO_SLOPE_SE,
+    .slope_theory = NS_FIT_GRAD_RATIO_SLOPE_THEORY,
+    .slope_theory_se = NS_FIT_GRAD_RATIO_SLOPE_THEORY_SE};
+
 const ns_figure_entry ns_figure_table[] = {
     {ns_fig_layer, &act_ms},
     {ns_fig_layer, &grad_ms},
@@ -55,5 +99,11 @@ const ns_figure_entry ns_figure_table[] = {
     {ns_fig_layer, &cos_layer},
     {ns_fig_layer, &attn_entropy},
     {ns_fig_head_heatmap, NULL},
+    {ns_fig_layer, &router_entropy},
+    {ns_fig_layer, &load_cv},
+    {ns_fig_layer, &dropped_frac},
+    {ns_fig_expert_heatmap, NULL},
+    {ns_fig_depth, &depth_act_ms},
+    {ns_fig_depth, &depth_grad_ratio},
 };
 const int ns_figure_count = (int)(sizeof ns_figure_table / sizeof ns_figure_table[0]);

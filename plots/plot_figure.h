@@ -11,10 +11,13 @@
 #include "plot_style.h"
 
 typedef struct {
-    int n;                 /* files, in command-line order */
+    int n;                 /* runs (a file, or a sweep point), in command-line order */
     ns_plot_file *files;
     ns_plot_style *styles; /* styles[i] belongs to files[i] */
-    char context[256];     /* what all files share, for titles */
+    char context[256];     /* what all runs share, for titles */
+    int ninputs;           /* input files, in command-line order */
+    ns_plot_sweep *sweeps; /* [ninputs]: each input's depth-sweep fits (nseries 0: none) */
+    int *run0;             /* [ninputs]: the index in files of each input's first run */
 } ns_plot_set;
 
 typedef struct {
@@ -48,8 +51,11 @@ extern const int ns_figure_count;
 /* horizontal reference lines a layer figure may draw, one per distinct value among the files */
 typedef enum {
     NS_REF_NONE,
-    NS_REF_RANK_LIMIT,      /* eff_rank cannot exceed min(T, d) */
-    NS_REF_UNIFORM_ATTENTION /* uniform causal attention: the largest possible entropy */
+    NS_REF_RANK_LIMIT,       /* eff_rank cannot exceed min(T, d) */
+    NS_REF_UNIFORM_ATTENTION, /* uniform causal attention: the largest possible entropy */
+    NS_REF_UNIFORM_ROUTER,   /* ln E: a uniform router distribution, the largest entropy */
+    NS_REF_ROUTING_NOISE     /* load_cv of a balanced router whose B T tokens each pick k of E
+                              * experts independently: sqrt((E - k) / (k B T)), counting noise */
 } ns_reference;
 
 /* A metric against layer, one curve per file that has it: the mean over seeds with a 95% band,
@@ -65,12 +71,34 @@ typedef struct {
                                   * last layer: scale them by the measured mean there */
     ns_reference reference;
     double ycap;        /* > 0: the y axis never runs above it (a cosine's 1), else 0 */
+    int nonneg;         /* the metric cannot be negative: nor can the axis (a band may reach
+                         * past 0, the axis stops there) */
+    int (*applies)(const ns_plot_file *f); /* NULL, or 0 for runs the figure leaves out */
+    const char *note;   /* NULL, or a line for the .dat header saying which runs are drawn */
 } ns_layer_spec;
 int ns_fig_layer(const ns_plot_set *set, const void *spec, ns_plot_figs *out);
 
 /* Per-head attention entropy as a layer x head heatmap (mean over seeds), one per file that has
  * /propagate/attn_entropy_head. spec is unused. */
 int ns_fig_head_heatmap(const ns_plot_set *set, const void *spec, ns_plot_figs *out);
+
+/* Expert load (the share of routed token slots per expert, mean over seeds) as a block x expert
+ * heatmap, one per MoE run; one colour scale for all of them. spec is unused. */
+int ns_fig_expert_heatmap(const ns_plot_set *set, const void *spec, ns_plot_figs *out);
+
+/* A quantity at the last layer against depth, log-log, one series per depth-sweep series of
+ * the inputs (/sweep/fits): points with 95% bands over seeds, the theory dashed, and in the
+ * legend the file's fitted slope +/- se and the theory's slope. */
+typedef enum {
+    NS_DEPTH_ACT_MS,    /* act_ms[L] */
+    NS_DEPTH_GRAD_RATIO /* grad_ms[0] / grad_ms[L], per seed */
+} ns_depth_quantity;
+typedef struct {
+    const char *name, *title, *ylabel;
+    ns_depth_quantity q;
+    ns_plot_fit slope, slope_se, slope_theory, slope_theory_se;
+} ns_depth_spec;
+int ns_fig_depth(const ns_plot_set *set, const void *spec, ns_plot_figs *out);
 
 /* mean over query positions i = 0..T-1 of ln(i + 1): the entropy of uniform causal attention,
  * the largest any causal attention can have */

@@ -12,7 +12,7 @@
 #include <string.h>
 
 /* the shape a dataset must have, in terms of /config's seeds S, depth L and heads H */
-typedef enum { SHAPE_S_L1, SHAPE_S_L, SHAPE_S_L_H, SHAPE_L1, SHAPE_L } shape_kind;
+typedef enum { SHAPE_S_L1, SHAPE_S_L, SHAPE_S_L_H, SHAPE_S_L_E, SHAPE_L1, SHAPE_L } shape_kind;
 
 static const struct {
     const char *path;
@@ -25,6 +25,10 @@ static const struct {
     [NS_DS_COS_LAYER] = {"/propagate/cos_layer", SHAPE_S_L},
     [NS_DS_ATTN_ENTROPY] = {"/propagate/attn_entropy", SHAPE_S_L},
     [NS_DS_ATTN_ENTROPY_HEAD] = {"/propagate/attn_entropy_head", SHAPE_S_L_H},
+    [NS_DS_EXPERT_LOAD] = {"/propagate/expert_load", SHAPE_S_L_E},
+    [NS_DS_ROUTER_ENTROPY] = {"/propagate/router_entropy", SHAPE_S_L},
+    [NS_DS_LOAD_CV] = {"/propagate/load_cv", SHAPE_S_L},
+    [NS_DS_DROPPED_FRAC] = {"/propagate/dropped_frac", SHAPE_S_L},
     [NS_DS_THEORY_ACT_MS] = {"/theory/act_ms", SHAPE_L1},
     [NS_DS_THEORY_ACT_MS_BOUND] = {"/theory/act_ms_bound", SHAPE_L1},
     [NS_DS_THEORY_GRAD_MS] = {"/theory/grad_ms", SHAPE_L1},
@@ -162,16 +166,19 @@ static void format_dims(char *out, size_t n, int rank, const size_t *dims)
         snprintf(out + k, n - k, "]");
 }
 
-/* does a's shape match what the catalog says, given /config? H = 0: any number of heads */
+/* does a's shape match what the catalog says, given /config? H = 0: any number of heads (and
+ * E = 0 any number of experts) */
 static int shape_ok(const ns_plot_array *a, shape_kind kind, const ns_plot_file *f, size_t want[3],
                     int *want_rank)
 {
     size_t S = (size_t)f->seeds, L = (size_t)f->depth, H = f->heads > 0 ? (size_t)f->heads : 0;
+    size_t E = f->experts > 0 ? (size_t)f->experts : 0;
     *want_rank = 0;
     switch (kind) {
     case SHAPE_S_L1: *want_rank = 2, want[0] = S, want[1] = L + 1; break;
     case SHAPE_S_L: *want_rank = 2, want[0] = S, want[1] = L; break;
     case SHAPE_S_L_H: *want_rank = 3, want[0] = S, want[1] = L, want[2] = H ? H : a->dims[2]; break;
+    case SHAPE_S_L_E: *want_rank = 3, want[0] = S, want[1] = L, want[2] = E ? E : a->dims[2]; break;
     case SHAPE_L1: *want_rank = 1, want[0] = L + 1; break;
     case SHAPE_L: *want_rank = 1, want[0] = L; break;
     }
@@ -190,16 +197,18 @@ static int read_config(hid_t file, const char *config, ns_plot_file *f, char *ms
         char *out;
     } strings[] = {{"block", f->block}, {"scheme", f->scheme}, {"span_variant", f->span_variant},
                    {"placement", f->placement}, {"act", f->act}, {"norm", f->norm},
-                   {"input", f->input}};
+                   {"input", f->input}, {"scale_init", f->scale_init}};
     struct {
         const char *name;
         int *out;
     } ints[] = {{"depth", &f->depth}, {"width", &f->width}, {"seq", &f->seq},
-                {"batch", &f->batch}, {"heads", &f->heads}, {"seeds", &f->seeds}};
+                {"batch", &f->batch}, {"heads", &f->heads}, {"seeds", &f->seeds},
+                {"experts", &f->experts}, {"top_k", &f->top_k}};
     struct {
         const char *name;
         double *out;
-    } doubles[] = {{"alpha", &f->alpha}, {"mlp_ratio", &f->mlp_ratio}, {"norm_eps", &f->norm_eps}};
+    } doubles[] = {{"alpha", &f->alpha}, {"mlp_ratio", &f->mlp_ratio}, {"norm_eps", &f->norm_eps},
+                   {"capacity", &f->capacity}, {"expert_ratio", &f->expert_ratio}};
     const char *bad = NULL;
     for (size_t i = 0; !bad && i < sizeof strings / sizeof strings[0]; i++)
         if (read_string_attr(file, config, strings[i].name, strings[i].out, 32) < 0)
@@ -301,7 +310,7 @@ done:
 int ns_plot_file_read(ns_plot_file *f, const char *path, int run, char *msg, size_t msglen)
 {
     memset(f, 0, sizeof *f);
-    f->alpha = f->mlp_ratio = f->norm_eps = NAN;
+    f->alpha = f->mlp_ratio = f->norm_eps = f->capacity = f->expert_ratio = NAN;
     f->run = run;
     char prefix[32] = "", group[64], dp[128];
     if (run >= 0)
@@ -335,7 +344,7 @@ int ns_plot_file_read(ns_plot_file *f, const char *path, int run, char *msg, siz
         }
         if (!present)
             continue;
-        if (f->depth < 1 || (catalog[d].shape <= SHAPE_S_L_H && f->seeds < 1)) {
+        if (f->depth < 1 || (catalog[d].shape <= SHAPE_S_L_E && f->seeds < 1)) {
             snprintf(msg, msglen, "%s: has %s but no /config depth and seeds", f->source,
                      catalog[d].path);
             goto fail;
@@ -387,5 +396,110 @@ void ns_plot_file_free(ns_plot_file *f)
         free(f->ds[d].v);
     free(f->path);
     memset(f, 0, sizeof *f);
-    f->alpha = f->mlp_ratio = f->norm_eps = NAN;
+    f->alpha = f->mlp_ratio = f->norm_eps = f->capacity = f->expert_ratio = NAN;
+}
+
+/* ---- depth-sweep fits ------------------------------------------------------------------- */
+
+static const char *const fit_names[NS_FIT_COUNT] = {
+    [NS_FIT_ACT_MS_SLOPE] = "act_ms_slope",
+    [NS_FIT_ACT_MS_SLOPE_SE] = "act_ms_slope_se",
+    [NS_FIT_ACT_MS_SLOPE_THEORY] = "act_ms_slope_theory",
+    [NS_FIT_ACT_MS_SLOPE_THEORY_SE] = "act_ms_slope_theory_se",
+    [NS_FIT_GRAD_RATIO_SLOPE] = "grad_ratio_slope",
+    [NS_FIT_GRAD_RATIO_SLOPE_SE] = "grad_ratio_slope_se",
+    [NS_FIT_GRAD_RATIO_SLOPE_THEORY] = "grad_ratio_slope_theory",
+    [NS_FIT_GRAD_RATIO_SLOPE_THEORY_SE] = "grad_ratio_slope_theory_se",
+};
+
+const char *ns_plot_fit_name(ns_plot_fit c) { return c < NS_FIT_COUNT ? fit_names[c] : ""; }
+
+void ns_plot_sweep_free(ns_plot_sweep *s)
+{
+    free(s->first);
+    for (int c = 0; c < NS_FIT_COUNT; c++)
+        free(s->fit[c]);
+    memset(s, 0, sizeof *s);
+}
+
+/* a rank-1 dataset of n values, or NS_ERR_INVALID naming it */
+static int read_column(hid_t file, const char *path, const char *fname, size_t *n, double **out,
+                       char *msg, size_t msglen)
+{
+    ns_plot_array a = {0};
+    int st = read_dataset(file, path, &a);
+    if (st == NS_OK && (a.rank != 1 || (*n && a.dims[0] != *n)))
+        st = NS_ERR_INVALID;
+    if (st == NS_ERR_NOMEM)
+        snprintf(msg, msglen, "out of memory reading %s from %s", path, fname);
+    else if (st != NS_OK)
+        snprintf(msg, msglen, "%s: %s is not a numeric vector of one value per series%s", fname,
+                 path, *n ? " like /sweep/fits/first_point" : "");
+    if (st != NS_OK) {
+        free(a.v);
+        return st;
+    }
+    *n = a.dims[0];
+    *out = a.v;
+    return NS_OK;
+}
+
+int ns_plot_sweep_read(ns_plot_sweep *s, const char *path, int npoints, char *msg, size_t msglen)
+{
+    memset(s, 0, sizeof *s);
+    hid_t file = open_normscope(path, msg, msglen);
+    if (file < 0)
+        return NS_ERR_INVALID;
+    double *first = NULL;
+    size_t n = 0;
+    int st = NS_OK;
+    htri_t has = H5LTpath_valid(file, "/sweep/fits/first_point", 1);
+    if (has < 0) {
+        snprintf(msg, msglen, "%s: cannot look up /sweep/fits (corrupt file?)", path);
+        st = NS_ERR_INVALID;
+    }
+    if (has <= 0 || npoints < 2)
+        goto done;
+    if ((st = read_column(file, "/sweep/fits/first_point", path, &n, &first, msg, msglen)))
+        goto done;
+    for (int c = 0; c < NS_FIT_COUNT && st == NS_OK; c++) {
+        char dp[64];
+        snprintf(dp, sizeof dp, "/sweep/fits/%s", fit_names[c]);
+        st = read_column(file, dp, path, &n, &s->fit[c], msg, msglen);
+    }
+    if (st != NS_OK)
+        goto done;
+    if (!(s->first = malloc(n * sizeof *s->first))) {
+        snprintf(msg, msglen, "out of memory reading %s", path);
+        st = NS_ERR_NOMEM;
+        goto done;
+    }
+    /* the layout of the writer (cmd_propagate.c): series s starts at
+     * (s / stride) stride per_series + s % stride, so the first `stride` series start at
+     * 0, 1, ..., stride - 1 */
+    st = NS_ERR_INVALID;
+    int nseries = (int)n, per = nseries > 0 && npoints % nseries == 0 ? npoints / nseries : 0;
+    int stride = 1;
+    while (stride < nseries && first[stride] == stride)
+        stride++;
+    for (int k = 0; k < nseries && per >= 2; k++) {
+        if (!(first[k] == (double)((k / stride) * stride * per + k % stride))) {
+            per = 0;
+            break;
+        }
+        s->first[k] = (int)first[k];
+    }
+    if (per < 2) {
+        snprintf(msg, msglen, "%s: /sweep/fits/first_point does not lay out %d series over the "
+                 "%d points of /runs", path, nseries, npoints);
+        goto done;
+    }
+    s->nseries = nseries, s->per_series = per, s->stride = stride;
+    st = NS_OK;
+done:
+    free(first);
+    H5Fclose(file);
+    if (st != NS_OK)
+        ns_plot_sweep_free(s);
+    return st;
 }

@@ -19,6 +19,10 @@ typedef enum {
     NS_DS_COS_LAYER,         /* [S, L], entry l-1 for block l */
     NS_DS_ATTN_ENTROPY,      /* [S, L] */
     NS_DS_ATTN_ENTROPY_HEAD, /* [S, L, H] */
+    NS_DS_EXPERT_LOAD,       /* [S, L, E], MoE blocks only */
+    NS_DS_ROUTER_ENTROPY,    /* [S, L] */
+    NS_DS_LOAD_CV,           /* [S, L] */
+    NS_DS_DROPPED_FRAC,      /* [S, L] */
     /* predicted, /theory (all optional) */
     NS_DS_THEORY_ACT_MS,        /* [L+1] */
     NS_DS_THEORY_ACT_MS_BOUND,  /* [L+1] closed-form bound */
@@ -44,8 +48,9 @@ typedef struct {
     char source[4160]; /* for messages and comments: "PATH" or "PATH:/runs/<i>" */
     /* /config; "" or 0 (NAN for doubles) when an attribute is absent */
     char block[32], scheme[32], span_variant[32], placement[32], act[32], norm[32], input[32];
-    int depth, width, seq, batch, heads, seeds;
-    double alpha, mlp_ratio, norm_eps;
+    char scale_init[32];
+    int depth, width, seq, batch, heads, seeds, experts, top_k;
+    double alpha, mlp_ratio, norm_eps, capacity, expert_ratio;
     ns_plot_array ds[NS_DS_COUNT];
 } ns_plot_file;
 
@@ -59,6 +64,38 @@ int ns_plot_file_runs(const char *path, int *nruns, char *msg, size_t msglen);
  * NS_ERR_NOMEM. On failure *f is left empty (ns_plot_file_free is still safe). */
 int ns_plot_file_read(ns_plot_file *f, const char *path, int run, char *msg, size_t msglen);
 void ns_plot_file_free(ns_plot_file *f);
+
+/* The depth-sweep fits of a sweep file (/sweep/fits, written by `normscope propagate` when
+ * --depth is a list of three or more): one row per series of points that differ only in depth.
+ * Series s starts at point first[s]; its points are first[s] + k stride, k = 0 .. per_series-1
+ * (in the order --depth listed them), where stride is the product of the list lengths of the
+ * options after --depth. */
+typedef enum {
+    NS_FIT_ACT_MS_SLOPE,            /* slope of ln(seed mean of act_ms[L]) against ln L */
+    NS_FIT_ACT_MS_SLOPE_SE,
+    NS_FIT_ACT_MS_SLOPE_THEORY,     /* the same fit to the theory's act_ms[L]; NAN: no theory */
+    NS_FIT_ACT_MS_SLOPE_THEORY_SE,
+    NS_FIT_GRAD_RATIO_SLOPE,        /* slope of ln(seed mean of grad_ms[0]/grad_ms[L]) */
+    NS_FIT_GRAD_RATIO_SLOPE_SE,
+    NS_FIT_GRAD_RATIO_SLOPE_THEORY,
+    NS_FIT_GRAD_RATIO_SLOPE_THEORY_SE,
+    NS_FIT_COUNT
+} ns_plot_fit;
+
+typedef struct {
+    int nseries;              /* 0: the file has no /sweep/fits */
+    int per_series, stride;   /* points per series, and the step between them */
+    int *first;               /* [nseries] first point of each series */
+    double *fit[NS_FIT_COUNT]; /* [nseries] each */
+} ns_plot_sweep;
+
+/* Reads /sweep/fits of path, which holds npoints runs (ns_plot_file_runs). NS_OK with
+ * nseries = 0 if there are none; NS_ERR_INVALID with a one-line message if they are malformed
+ * (a wrong shape, a first point out of range or not laid out as above); NS_ERR_NOMEM. */
+int ns_plot_sweep_read(ns_plot_sweep *s, const char *path, int npoints, char *msg, size_t msglen);
+void ns_plot_sweep_free(ns_plot_sweep *s);
+/* the dataset name of a fit column, e.g. "act_ms_slope" */
+const char *ns_plot_fit_name(ns_plot_fit c);
 
 /* the HDF5 path of a catalog dataset, e.g. "/propagate/act_ms" */
 const char *ns_plot_ds_path(ns_plot_ds d);

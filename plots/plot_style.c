@@ -50,11 +50,13 @@ static void t_block(const ns_plot_file *f, char *o, size_t n)
     /* the README's names for the block kinds */
     snprintf(o, n, "%s", strcmp(f->block, "mlp") == 0           ? "MLP"
                          : strcmp(f->block, "transformer") == 0 ? "Transformer"
+                         : strcmp(f->block, "moe") == 0         ? "MoE"
                                                                 : f->block);
 }
+static int is_moe(const ns_plot_file *f) { return strcmp(f->block, "moe") == 0; }
 static void t_heads(const ns_plot_file *f, char *o, size_t n)
 {
-    if (strcmp(f->block, "transformer") == 0 && f->heads > 0)
+    if ((strcmp(f->block, "transformer") == 0 || is_moe(f)) && f->heads > 0)
         snprintf(o, n, "H=%d", f->heads);
     else
         o[0] = 0;
@@ -89,6 +91,42 @@ static void t_seeds(const ns_plot_file *f, char *o, size_t n)
 {
     snprintf(o, n, "%d seed%s", f->seeds, f->seeds == 1 ? "" : "s");
 }
+/* the mixture of experts: only for MoE blocks (the attributes exist for every file) */
+static void t_experts(const ns_plot_file *f, char *o, size_t n)
+{
+    if (is_moe(f) && f->experts > 0)
+        snprintf(o, n, "E=%d", f->experts);
+    else
+        o[0] = 0;
+}
+static void t_topk(const ns_plot_file *f, char *o, size_t n)
+{
+    if (is_moe(f) && f->top_k > 0)
+        snprintf(o, n, "top-%d", f->top_k);
+    else
+        o[0] = 0;
+}
+static void t_capacity(const ns_plot_file *f, char *o, size_t n)
+{
+    if (is_moe(f) && isfinite(f->capacity))
+        snprintf(o, n, f->capacity > 0 ? "capacity %g" : "no capacity limit", f->capacity);
+    else
+        o[0] = 0;
+}
+static void t_expert_ratio(const ns_plot_file *f, char *o, size_t n)
+{
+    if (is_moe(f) && isfinite(f->expert_ratio))
+        snprintf(o, n, "expert ratio %g", f->expert_ratio);
+    else
+        o[0] = 0;
+}
+static void t_scale(const ns_plot_file *f, char *o, size_t n)
+{
+    if (f->scale_init[0])
+        snprintf(o, n, "scale %s", f->scale_init);
+    else
+        o[0] = 0;
+}
 static void t_depth(const ns_plot_file *f, char *o, size_t n) { snprintf(o, n, "L=%d", f->depth); }
 static void t_alpha(const ns_plot_file *f, char *o, size_t n)
 {
@@ -98,10 +136,11 @@ static void t_alpha(const ns_plot_file *f, char *o, size_t n)
         snprintf(o, n, "α=?");
 }
 
-static const trait traits[] = {{t_block, 1, 1}, {t_heads, 1, 1}, {t_width, 1, 0},
-                               {t_seq, 1, 0},   {t_batch, 1, 0}, {t_ratio, 0, 0},
-                               {t_act, 1, 0},   {t_norm, 1, 0},  {t_eps, 0, 0},
-                               {t_input, 1, 0}, {t_seeds, 1, 0}};
+static const trait traits[] = {{t_block, 1, 1},   {t_heads, 1, 1},    {t_experts, 1, 1},
+                               {t_topk, 1, 1},    {t_capacity, 1, 1}, {t_expert_ratio, 0, 0},
+                               {t_width, 1, 0},   {t_seq, 1, 0},      {t_batch, 1, 0},
+                               {t_ratio, 0, 0},   {t_act, 1, 0},      {t_norm, 1, 0},
+                               {t_eps, 0, 0},     {t_input, 1, 0},    {t_seeds, 1, 0}};
 #define NTRAITS (int)(sizeof traits / sizeof traits[0])
 
 static void append(char *out, size_t n, const char *sep, const char *s)
@@ -117,6 +156,34 @@ static void sanitize(char *s)
     for (; *s; s++)
         if ((unsigned char)*s < 0x20 || *s == 0x7f)
             *s = '?';
+}
+
+/* Breaks a " · "-separated title line into lines of at most `width` characters (UTF-8 code
+ * points), at separators: a long context (an MoE run's) would otherwise run past the edges of a
+ * PDF, whose font is larger relative to the page than the PNG's. */
+static void wrap_context(char *s, int width)
+{
+    static const char sep[] = " · ";
+    const size_t seplen = sizeof sep - 1;
+    int col = 0;
+    char *last = NULL; /* the last separator on the current line */
+    for (char *p = s; *p;) {
+        if (strncmp(p, sep, seplen) == 0) {
+            last = p;
+        }
+        if ((*p & 0xC0) != 0x80)
+            col++;
+        if (col > width && last) {
+            /* the line ends before the separator; the next starts after it */
+            *last = '\n';
+            memmove(last + 1, last + seplen, strlen(last + seplen) + 1);
+            p = last + 1, col = 0, last = NULL;
+            continue;
+        }
+        if (*p == '\n')
+            col = 0, last = NULL;
+        p++;
+    }
 }
 
 /* the traits that differ between runs, in label order (early ones, or the others) */
@@ -153,6 +220,7 @@ void ns_style_assign(const ns_plot_file *files, int n, ns_plot_style *st, char *
             append(context, ctxlen, " · ", first);
     }
     sanitize(context);
+    wrap_context(context, 88);
     int used[NPALETTE] = {0};
     for (int i = 0; i < n && !repeated; i++) {
         int slot = placement_slot(placement_of(&files[i]));
@@ -221,6 +289,72 @@ void ns_style_assign(const ns_plot_file *files, int n, ns_plot_style *st, char *
         append(inner, sizeof inner, ", ", item);
         add_traits(inner, sizeof inner, f, shared, 0);
         snprintf(s->label, sizeof s->label, "%s (%s)", s->key, inner);
+        sanitize(s->key);
+        sanitize(s->label);
+    }
+}
+
+void ns_style_series(const ns_plot_file *const *runs, int n, ns_plot_style *st, char *context,
+                     size_t ctxlen)
+{
+    /* the traits of a series: Scale Init first (it is what a depth sweep is usually about),
+     * then everything the run figures compare; depth and alpha vary along a series */
+    trait list[NTRAITS + 1] = {{t_scale, 1, 1}};
+    for (int t = 0; t < NTRAITS; t++)
+        list[t + 1] = traits[t];
+    int shared[NTRAITS + 1];
+    char first[64], other[64];
+    context[0] = 0;
+    for (int t = 0; t <= NTRAITS; t++) {
+        list[t].format(runs[0], first, sizeof first);
+        shared[t] = 1;
+        for (int i = 1; i < n; i++) {
+            list[t].format(runs[i], other, sizeof other);
+            shared[t] &= strcmp(first, other) == 0;
+        }
+        if (shared[t] && list[t].title)
+            append(context, ctxlen, " · ", first);
+    }
+    sanitize(context);
+    wrap_context(context, 88);
+    /* the first series of each placement takes its colour and marker; later ones (pre with
+     * two Scale Inits) take the colours no placement present has */
+    int used[NPALETTE] = {0}, placement_taken[NPALETTE] = {0};
+    for (int i = 0; i < n; i++) {
+        int slot = placement_slot(placement_of(runs[i]));
+        if (slot >= 0)
+            used[slot] = 1;
+    }
+    for (int i = 0; i < n; i++) {
+        ns_plot_style *s = &st[i];
+        int slot = placement_slot(placement_of(runs[i]));
+        if (slot >= 0 && !placement_taken[slot]) {
+            placement_taken[slot] = 1;
+        } else {
+            /* orange, sky blue, black first; then the colours of absent placements; yellow,
+             * faint on white, last */
+            static const int spare[] = {4, 5, 6, 3, 0, 1, 2, 7};
+            slot = -1;
+            for (int k = 0; k < NPALETTE && slot < 0; k++)
+                if (!used[spare[k]])
+                    slot = spare[k];
+            if (slot < 0) /* more series than colours: cycle, the markers differ */
+                slot = i % NPALETTE;
+            used[slot] = 1;
+        }
+        snprintf(s->color, sizeof s->color, "%s", palette[slot]);
+        s->point = points[(slot + i / NPALETTE) % NPALETTE];
+        char label[192] = "", item[64];
+        append(label, sizeof label, ", ", placement_of(runs[i]));
+        for (int early = 1; early >= 0; early--)
+            for (int t = 0; t <= NTRAITS; t++)
+                if (!shared[t] && list[t].early == early) {
+                    list[t].format(runs[i], item, sizeof item);
+                    append(label, sizeof label, ", ", item);
+                }
+        snprintf(s->key, sizeof s->key, "%.63s", label);
+        snprintf(s->label, sizeof s->label, "%s", label);
+        snprintf(s->tag, sizeof s->tag, "series%d", i);
         sanitize(s->key);
         sanitize(s->label);
     }
@@ -360,4 +494,38 @@ void ns_gp_log_y(ns_buf *gp, double lo, double hi)
     }
     ns_buf_printf(gp, "# on a log axis a band reaching 0 would vanish: its lower edge is drawn "
                       "at the bottom of the axis instead\nclip(y) = (y > ymin ? y : ymin)\n");
+}
+
+void ns_gp_log_depth_axis(ns_buf *gp, const int *depths, int n, const char *xlabel)
+{
+    int lo = depths[0], hi = depths[0];
+    for (int i = 1; i < n; i++)
+        lo = depths[i] < lo ? depths[i] : lo, hi = depths[i] > hi ? depths[i] : hi;
+    double pad = pow(hi > lo ? (double)hi / lo : 2.0, 0.05);
+    ns_buf_printf(gp, "set xlabel ");
+    ns_gp_quoted(gp, xlabel);
+    ns_buf_printf(gp, " offset 0,0.3\nset logscale x 2\nset xrange [%.6g:%.6g]\n"
+                      "set format x \"%%g\"\nset xtics (", lo / pad, hi * pad);
+    /* a tic at each depth of the sweep, once */
+    for (int i = 0; i < n; i++) {
+        int seen = 0;
+        for (int j = 0; j < i; j++)
+            seen |= depths[j] == depths[i];
+        if (!seen)
+            ns_buf_printf(gp, "%s%d", i ? ", " : "", depths[i]);
+    }
+    ns_buf_printf(gp, ")\nunset mxtics\n");
+}
+
+/* viridis at ten stops: perceptually uniform, readable in grey and with colour-vision
+ * deficiencies */
+void ns_gp_viridis(ns_buf *gp)
+{
+    static const char *const viridis[] = {"#440154", "#482878", "#3E4A89", "#31688E",
+                                          "#26828E", "#1F9E89", "#35B779", "#6DCD59",
+                                          "#B4DE2C", "#FDE725"};
+    ns_buf_printf(gp, "set palette defined (");
+    for (int i = 0; i < 10; i++)
+        ns_buf_printf(gp, "%s%d \"%s\"", i ? ", " : "", i, viridis[i]);
+    ns_buf_printf(gp, ")\n");
 }

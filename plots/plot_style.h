@@ -23,6 +23,12 @@ typedef struct {
  * length, activation, norm, input, seeds) for figure titles. */
 void ns_style_assign(const ns_plot_file *files, int n, ns_plot_style *styles, char *context,
                      size_t ctxlen);
+/* Styles for n series of a depth sweep, each given by one of its runs: the placement's colour
+ * and marker for the first series of each placement, colours no placement present has for the
+ * others; labels "pre, scale none" (the placement, then whatever else differs between the
+ * series); in context what all of them share. */
+void ns_style_series(const ns_plot_file *const *runs, int n, ns_plot_style *styles,
+                     char *context, size_t ctxlen);
 /* everything about one run, for a figure that shows only it: two lines (placement, block kind,
  * depth, alpha; then the rest) */
 void ns_style_file_context(const ns_plot_file *f, char *out, size_t n);
@@ -38,6 +44,10 @@ void ns_gp_terminal(ns_buf *gp, const char *name);
 void ns_gp_frame(ns_buf *gp);
 /* an integer x axis from first to last (layers or blocks), with a little room at the ends */
 void ns_gp_layer_axis(ns_buf *gp, int first, int last, const char *xlabel);
+/* a log x axis over the depths of a sweep (base 2), with a tic at each depth */
+void ns_gp_log_depth_axis(ns_buf *gp, const int *depths, int n, const char *xlabel);
+/* the viridis palette (`set palette defined`), for heatmaps */
+void ns_gp_viridis(ns_buf *gp);
 /* a log y axis over [lo, hi] (positive, finite) with readable ticks, and clip(y) which raises a
  * band's lower edge to the bottom of the axis (where it would otherwise vanish) */
 void ns_gp_log_y(ns_buf *gp, double lo, double hi);

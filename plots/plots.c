@@ -6,6 +6,7 @@
 #include "plot_gnuplot.h"
 #include "normscope.h"
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,7 +132,60 @@ static int write_figure(const ns_plot_request *rq, const ns_plot_fig *fig, const
     return NS_OK;
 }
 
-/* every input run into set, read and checked; a sweep file is one run per point /runs/<i> */
+/* do two runs of a depth series differ in anything but depth (and the alpha it implies)? */
+static const char *differs_besides_depth(const ns_plot_file *a, const ns_plot_file *b)
+{
+    const struct {
+        const char *name, *x, *y;
+    } strings[] = {{"block", a->block, b->block},
+                   {"scheme", a->scheme, b->scheme},
+                   {"span_variant", a->span_variant, b->span_variant},
+                   {"act", a->act, b->act},
+                   {"norm", a->norm, b->norm},
+                   {"input", a->input, b->input},
+                   {"scale_init", a->scale_init, b->scale_init}};
+    const struct {
+        const char *name;
+        double x, y;
+    } numbers[] = {{"width", a->width, b->width},       {"seq", a->seq, b->seq},
+                   {"batch", a->batch, b->batch},       {"heads", a->heads, b->heads},
+                   {"seeds", a->seeds, b->seeds},       {"experts", a->experts, b->experts},
+                   {"top_k", a->top_k, b->top_k},       {"mlp_ratio", a->mlp_ratio, b->mlp_ratio},
+                   {"norm_eps", a->norm_eps, b->norm_eps}, {"capacity", a->capacity, b->capacity},
+                   {"expert_ratio", a->expert_ratio, b->expert_ratio}};
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+        if (strcmp(strings[i].x, strings[i].y) != 0)
+            return strings[i].name;
+    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++)
+        if (!(numbers[i].x == numbers[i].y || (isnan(numbers[i].x) && isnan(numbers[i].y))))
+            return numbers[i].name;
+    return NULL;
+}
+
+/* every series of /sweep/fits holds runs that differ only in depth, each depth once */
+static int check_series(const ns_plot_set *set, int k, const char *path, char *msg, size_t msglen)
+{
+    const ns_plot_sweep *sw = &set->sweeps[k];
+    for (int s = 0; s < sw->nseries; s++) {
+        const ns_plot_file *f0 = &set->files[set->run0[k] + sw->first[s]];
+        for (int j = 1; j < sw->per_series; j++) {
+            const ns_plot_file *f = &set->files[set->run0[k] + sw->first[s] + j * sw->stride];
+            const char *what = differs_besides_depth(f0, f);
+            for (int i = 0; i < j && !what; i++)
+                if (set->files[set->run0[k] + sw->first[s] + i * sw->stride].depth == f->depth)
+                    what = "depth (repeated)";
+            if (what) {
+                snprintf(msg, msglen, "%s: /sweep/fits series %d: /runs/%d and /runs/%d differ in "
+                         "%s, not only in depth", path, s, f0->run, f->run, what);
+                return NS_ERR_INVALID;
+            }
+        }
+    }
+    return NS_OK;
+}
+
+/* every input run into set, read and checked; a sweep file is one run per point /runs/<i>, and
+ * its depth-sweep fits, if any */
 static int read_inputs(const ns_plot_request *rq, ns_plot_set *set, char *msg, size_t msglen)
 {
     int total = 0, st = NS_ERR_NOMEM, *runs = calloc((size_t)rq->nfiles, sizeof *runs);
@@ -145,19 +199,76 @@ static int read_inputs(const ns_plot_request *rq, ns_plot_set *set, char *msg, s
     }
     set->files = calloc((size_t)total, sizeof *set->files);
     set->styles = calloc((size_t)total, sizeof *set->styles);
+    set->sweeps = calloc((size_t)rq->nfiles, sizeof *set->sweeps);
+    set->run0 = calloc((size_t)rq->nfiles, sizeof *set->run0);
     st = NS_ERR_NOMEM;
-    if (!set->files || !set->styles) {
+    if (!set->files || !set->styles || !set->sweeps || !set->run0) {
         snprintf(msg, msglen, "out of memory");
         goto done;
     }
-    for (int i = 0; i < rq->nfiles; i++)
+    for (int i = 0; i < rq->nfiles; i++) {
+        set->run0[i] = set->n;
         for (int r = runs[i] ? 0 : -1; r < runs[i]; r++, set->n++)
             if ((st = ns_plot_file_read(&set->files[set->n], rq->files[i], r, msg, msglen)))
                 goto done;
+        set->ninputs++;
+        if ((st = ns_plot_sweep_read(&set->sweeps[i], rq->files[i], runs[i], msg, msglen)) ||
+            (st = check_series(set, i, rq->files[i], msg, msglen)))
+            goto done;
+    }
     st = NS_OK;
 done:
     free(runs); /* set is freed by the caller, also on failure */
     return st;
+}
+
+/* When every run belongs to a depth series (the inputs are depth sweeps and nothing else), the
+ * figures against layer colour each run by its series, as the depth figures do, and name each
+ * series once ("pre, scale none (L=8, 16, 32)"): a curve's depth shows where it ends. Tags stay
+ * per run. */
+static int restyle_depth_series(ns_plot_set *set)
+{
+    int nseries = 0, covered = 0;
+    for (int k = 0; k < set->ninputs; k++) {
+        nseries += set->sweeps[k].nseries;
+        covered += set->sweeps[k].nseries * set->sweeps[k].per_series;
+    }
+    if (nseries == 0 || covered != set->n)
+        return NS_OK;
+    const ns_plot_file **firsts = malloc((size_t)nseries * sizeof *firsts);
+    ns_plot_style *st = calloc((size_t)nseries, sizeof *st);
+    char context[256];
+    if (!firsts || !st) {
+        free(firsts);
+        free(st);
+        return NS_ERR_NOMEM;
+    }
+    for (int k = 0, i = 0; k < set->ninputs; k++)
+        for (int r = 0; r < set->sweeps[k].nseries; r++)
+            firsts[i++] = &set->files[set->run0[k] + set->sweeps[k].first[r]];
+    ns_style_series(firsts, nseries, st, context, sizeof context);
+    for (int k = 0, i = 0; k < set->ninputs; k++) {
+        const ns_plot_sweep *sw = &set->sweeps[k];
+        for (int r = 0; r < sw->nseries; r++, i++) {
+            char depths[160] = "";
+            size_t len = 0;
+            for (int j = 0; j < sw->per_series && len < sizeof depths; j++) {
+                int depth = set->files[set->run0[k] + sw->first[r] + j * sw->stride].depth;
+                len += (size_t)snprintf(depths + len, sizeof depths - len, "%s%d", j ? ", " : "",
+                                        depth);
+            }
+            for (int j = 0; j < sw->per_series; j++) {
+                ns_plot_style *s = &set->styles[set->run0[k] + sw->first[r] + j * sw->stride];
+                snprintf(s->color, sizeof s->color, "%s", st[i].color);
+                s->point = st[i].point;
+                snprintf(s->key, sizeof s->key, "%s", st[i].key);
+                snprintf(s->label, sizeof s->label, "%.200s (L=%.80s)", st[i].label, depths);
+            }
+        }
+    }
+    free(firsts);
+    free(st);
+    return NS_OK;
 }
 
 int ns_plot_run(const ns_plot_request *rq, char *msg, size_t msglen)
@@ -178,6 +289,10 @@ int ns_plot_run(const ns_plot_request *rq, char *msg, size_t msglen)
     if ((st = read_inputs(rq, &set, msg, msglen)) != NS_OK)
         goto done;
     ns_style_assign(set.files, set.n, set.styles, set.context, sizeof set.context);
+    if ((st = restyle_depth_series(&set)) != NS_OK) {
+        snprintf(msg, msglen, "out of memory");
+        goto done;
+    }
     /* 2. every figure, in memory */
     for (int i = 0; i < ns_figure_count; i++)
         if ((st = ns_figure_table[i].build(&set, ns_figure_table[i].spec, &figs)) != NS_OK) {
@@ -203,7 +318,11 @@ done:
     ns_figs_free(&figs);
     for (int i = 0; i < set.n; i++)
         ns_plot_file_free(&set.files[i]);
+    for (int i = 0; i < set.ninputs; i++)
+        ns_plot_sweep_free(&set.sweeps[i]);
     free(set.files);
     free(set.styles);
+    free(set.sweeps);
+    free(set.run0);
     return st;
 }

@@ -52,10 +52,24 @@ done
     --threads 1 --out sweep.h5 >/dev/null || fail "propagate sweep"
 "$BIN" propagate --scheme pre,post,span "${SMALL[@]}" --out sweep3.h5 >/dev/null ||
     fail "propagate placement sweep"
+"$BIN" propagate --block moe --scheme pre,post,span --capacity 1.25 "${SMALL[@]}" --out moe.h5 \
+    >/dev/null || fail "propagate moe"
+"$BIN" propagate --block moe --scheme pre --top-k 1 --experts 4 "${SMALL[@]}" --out moe_nocap.h5 \
+    >/dev/null || fail "propagate moe without a capacity limit"
+# depth sweeps with fits: --scale-init after --depth (series 0, 1 interleaved: stride 2), and
+# --scheme before it (stride 1); a Transformer one (theory drawn only where the file has it)
+D3=(--depth 3,5,8 --width 32 --seq 8 --batch 2 --seeds 3 --threads 1)
+"$BIN" propagate --scheme pre --scale-init none,sqrtL "${D3[@]}" --out dpre.h5 >/dev/null ||
+    fail "propagate depth sweep pre"
+"$BIN" propagate --scheme post,span "${D3[@]}" --out dps.h5 >/dev/null || fail "propagate depth sweep post,span"
+"$BIN" propagate --block transformer --scheme span --heads 2 --depth 2,3,4 --width 16 --seq 4 \
+    --batch 1 --seeds 2 --threads 1 --out dtr.h5 >/dev/null || fail "propagate depth sweep transformer"
 mkdir -p other && cp pre.h5 other/pre.h5
 "$PY" "$CHECK" add-theory pre.h5 pre_th.h5 1 || fail "add theory to pre"
 "$PY" "$CHECK" add-theory span.h5 span_th.h5 0 || fail "add theory to span"
 "$PY" "$CHECK" strip-theory post.h5 post_nt.h5 || fail "strip theory from post"
+"$PY" "$CHECK" corrupt-fits dpre.h5 badfits.h5 || fail "scramble /sweep/fits"
+"$PY" "$CHECK" mix-series dps.h5 mixed.h5 || fail "mix a series"
 [ "$nfail" -eq 0 ] || { echo "test_plot: cannot make the inputs"; exit 1; }
 
 # run_plot DIR ARGS...: runs normscope plot with stdout/stderr in DIR.out/DIR.err, sets $status
@@ -105,9 +119,12 @@ grep -q 'title "span-wrapped (Transformer, H=4, L=6, α=0.408)"' out1/act_ms.gp 
     fail "Transformer file label: $(grep -o 'title "span-wrapped[^"]*"' out1/act_ms.gp)"
 grep -q '^c0 = "#0072B2"' out1/act_ms.gp && grep -q '^c3 = "#CC79A7"' out1/act_ms.gp ||
     fail "placement colours (Okabe-Ito pre blue, span-wrapped purple)"
-# propagate writes /theory for MLP stacks; there is none for Transformer blocks
+# propagate writes /theory for MLP stacks; a Transformer file gets a dashed curve exactly when
+# it has one too
 grep -q 'using 1:6 with lines lc rgb c0 dt (8,5)' out1/act_ms.gp || fail "no theory from propagate"
-grep -q 'using 1:6 with lines lc rgb c3' out1/act_ms.gp && fail "a theory curve for the Transformer"
+tr_theory=$("$PY" -c 'import h5py, sys; print(int("theory/act_ms" in h5py.File(sys.argv[1], "r")))' tr.h5)
+tr_drawn=$(grep -c 'using 1:6 with lines lc rgb c3' out1/act_ms.gp)
+[ "$tr_theory" = "$tr_drawn" ] || fail "Transformer theory in the file: $tr_theory, drawn: $tr_drawn"
 
 # ---- 2. the scripts re-render standalone ---------------------------------------------------
 CASE=rerender
@@ -167,7 +184,62 @@ expect_ok out5 png "${FIGS[@]}"
 grep -qF 'title "post (L=6, α=1)"' out5/act_ms.gp && grep -q '^c1 = "#D55E00"' out5/act_ms.gp ||
     fail "a sweep over placements is labelled and coloured by placement"
 
-# ---- 6. bad input: exit 2, one line, nothing written ---------------------------------------
+# ---- 6. mixture of experts: routing figures, expert-load heatmaps on one colour scale ---------
+CASE=moe
+run_plot out6 moe.h5 --out out6 --format png,svg
+expect_ok out6 png,svg "${FIGS[@]}" attn_entropy router_entropy load_cv dropped_frac \
+    attn_entropy_head_{pre,post,span} expert_load_{pre,post,span}
+"$PY" "$CHECK" data out6 moe.h5 || fail "data check (moe)"
+check
+grep -q '^c2 = "#009E73"' out6/router_entropy.gp || fail "placement colours in router_entropy"
+grep -qF 'title "uniform router (maximum): ln E = 2.08 nats at E=8"' out6/router_entropy.gp ||
+    fail "ln E reference in router_entropy"
+grep -qF 'set cbtics add ("1/E" 0.125)' out6/expert_load_post.gp || fail "1/E on the colour bar"
+[ "$(grep -h '^set cbrange' out6/expert_load_*.gp | sort -u | wc -l)" -eq 1 ] ||
+    fail "expert_load heatmaps do not share one colour scale"
+grep -qF 'MoE · H=4 · E=8 · top-2 · capacity 1.25' out6/load_cv.gp || fail "MoE traits in the title"
+CASE=moe-no-capacity
+run_plot out7 moe_nocap.h5 moe.h5 --out out7 --format png
+expect_ok out7 png "${FIGS[@]}" attn_entropy router_entropy load_cv dropped_frac \
+    attn_entropy_head_{moe_nocap,moe_run0,moe_run1,moe_run2} \
+    expert_load_{moe_nocap,moe_run0,moe_run1,moe_run2}
+"$PY" "$CHECK" data out7 moe_nocap.h5 moe.h5 || fail "data check (moe without capacity)"
+check
+grep -q '# file: moe_nocap.h5$' out7/dropped_frac.dat && fail "dropped_frac drawn for a run without a capacity limit"
+[ "$(grep -c 'dt 4 lw 1.2 notitle' out7/router_entropy.gp)" -eq 2 ] ||
+    fail "two expert counts, two ln E lines"
+run_plot out7b moe_nocap.h5 --out out7b --format png
+grep -q 'wrote out7b/dropped_frac' out7b.out && fail "a dropped_frac figure with no capacity limit"
+
+# ---- 7. depth sweeps: act_ms[L] and the gradient ratio against depth, fitted slopes -----------
+CASE=depth
+run_plot out8 dpre.h5 dps.h5 dtr.h5 --out out8 --format png,pdf
+expect_ok out8 png,pdf "${FIGS[@]}" attn_entropy attn_entropy_head_dtr_run{0,1,2} \
+    depth_act_ms depth_grad_ratio
+"$PY" "$CHECK" data out8 dpre.h5 dps.h5 dtr.h5 || fail "data check (depth sweeps)"
+check
+for t in 'title "pre, scale none, MLP, d=32, T=8, B=2, 3 seeds: slope' \
+    'title "pre, scale sqrtL, MLP, d=32' 'title "post, scale none, MLP, d=32' \
+    'title "span, scale sqrtL, Transformer, H=2, d=16, T=4, B=1, 2 seeds: slope'; do
+    grep -qF "$t" out8/depth_act_ms.gp || fail "no series label starting $t"
+done
+grep -q '^c0 = "#0072B2"' out8/depth_act_ms.gp && grep -q '^c1 = "#E69F00"' out8/depth_act_ms.gp &&
+    grep -q '^c2 = "#D55E00"' out8/depth_act_ms.gp && grep -q '^c3 = "#009E73"' out8/depth_act_ms.gp &&
+    grep -q '^c4 = "#56B4E9"' out8/depth_act_ms.gp ||
+    fail "series colours: pre blue, a second pre orange, post vermillion, span green, a second span sky blue"
+grep -q '^set logscale x 2' out8/depth_grad_ratio.gp && grep -q '^set xtics (2, 3, 4, 5, 8)' out8/depth_grad_ratio.gp ||
+    fail "log depth axis with a tic per depth: $(grep '^set xtics' out8/depth_grad_ratio.gp)"
+# only depth sweeps: the layer figures colour by series and name each series once
+[ "$(grep -c 'with linespoints.* title "' out8/act_ms.gp)" -eq 5 ] &&
+    grep -qF 'title "pre, scale sqrtL, MLP, d=32, T=8, B=2, 3 seeds (L=3, 5, 8)"' out8/act_ms.gp &&
+    [ "$(grep -c 'lc rgb c[0-9]* lw 2 pt 7 ps marker pi 1 notitle' out8/act_ms.gp)" -eq 2 ] ||
+    fail "layer figures of depth sweeps: one legend entry per series"
+# a file whose depths were swept but not three of them (sweep.h5: 4, 6) has no fits: no figure
+run_plot out8b sweep.h5 dtr.h5 --out out8b --format png
+grep -c 'data index [0-9] using 1:2 with linespoints' out8b/depth_act_ms.gp | grep -qx 1 ||
+    fail "only the Transformer sweep is a depth series"
+
+# ---- 8. bad input: exit 2, one line, nothing written ---------------------------------------
 # expect_fail CASE STATUS NEEDLE ARGS...: runs in a fresh directory, output to bad/out. Exactly
 # one line on stderr, except that argp may follow an unknown option with its "Try ..." hint.
 expect_fail() {
@@ -208,8 +280,17 @@ expect_fail empty-format 2 "format" "$ROOT/pre.h5" --out out --format ""
 expect_fail no-files 2 "no input files" --out out
 expect_fail no-out 2 "--out" "$ROOT/pre.h5"
 expect_fail unknown-option 2 "bogus" "$ROOT/pre.h5" --out out --bogus
+cp moe.h5 moeshape.h5
+"$PY" -c 'import h5py, sys
+with h5py.File(sys.argv[1], "a") as f:
+    del f["runs/1/propagate/expert_load"]
+    f["runs/1/propagate/expert_load"] = [[[0.125] * 7] * 6] * 3' moeshape.h5
+expect_fail expert-load-shape 2 "/propagate/expert_load has shape [3, 6, 7], expected [3, 6, 8]" \
+    "$ROOT/moeshape.h5" --out out
+expect_fail scrambled-fits 2 "/sweep/fits/first_point does not lay out 2 series" "$ROOT/badfits.h5" --out out
+expect_fail mixed-series 2 "differ in width, not only in depth" "$ROOT/pre.h5" "$ROOT/mixed.h5" --out out
 
-# ---- 7. runtime failures: exit 1, one line, no image ----------------------------------------
+# ---- 9. runtime failures: exit 1, one line, no image ----------------------------------------
 CASE=no-gnuplot
 check
 rm -rf bad && mkdir bad

@@ -10,7 +10,15 @@
   data DIR FILE...            every .dat in DIR parses (a '#' header line naming the columns) and
                               its numbers equal the files' seed means, sample sd, 95% t intervals
                               and theory (scaled by the measured grad_ms[L] for grad_ms); a sweep
-                              file counts as one input per point /runs/<i>
+                              file counts as one input per point /runs/<i>. MoE: the layer figures
+                              (dropped_frac only for runs with a capacity limit), their reference
+                              lines, and the expert_load heatmaps with their shared colour scale.
+                              Depth sweeps: depth_act_ms / depth_grad_ratio against series found
+                              independently (runs grouped by /config but depth), their slopes
+                              equal to /sweep/fits in the .dat and (rounded) in the legend, and
+                              consistent with a least-squares fit of the drawn means
+  corrupt-fits SRC DST        copy a depth sweep with /sweep/fits/first_point scrambled
+  mix-series SRC DST          copy a depth sweep with /runs/1's width changed
 
 Prints one line per problem; exits 1 if there is any."""
 import math
@@ -35,7 +43,12 @@ LAYER_FIGS = {
     "eff_rank": ("propagate/eff_rank", None, None, False),
     "cos_layer": ("propagate/cos_layer", "theory/cos_layer", None, False),
     "attn_entropy": ("propagate/attn_entropy", None, None, False),
+    "router_entropy": ("propagate/router_entropy", None, None, False),
+    "load_cv": ("propagate/load_cv", None, None, False),
+    "dropped_frac": ("propagate/dropped_frac", None, None, False),
 }
+# figures that leave some runs out: figure name -> predicate on /config
+LAYER_APPLIES = {"dropped_frac": lambda cfg: float(cfg["capacity"]) > 0}
 COLUMNS = ["mean", "sd", "ci95_lo", "ci95_hi", "theory", "bound"]
 
 problems = []
@@ -142,9 +155,10 @@ def close(a, b, what, where):
 def check_layer(d, name, runs):
     dset, theory, bound, relative = LAYER_FIGS[name]
     having = []
+    applies = LAYER_APPLIES.get(name, lambda cfg: True)
     for src, p, pre in runs:
         with h5py.File(p, "r") as f:
-            if pre + "/" + dset in f:
+            if pre + "/" + dset in f and applies(f[pre + "/config"].attrs):
                 having.append((src, p, pre))
     path = os.path.join(d, f"{name}.dat")
     if not having:
@@ -222,11 +236,202 @@ def check_heatmaps(d, runs):
         close(rows[:, 2], mean.reshape(-1), "entropy mean", path)
 
 
+def config_of(g):
+    return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in g["config"].attrs.items()}
+
+
+def check_moe_references(d, runs):
+    """router_entropy draws ln E, load_cv the counting noise sqrt((E-k)/(k B T)), in grey"""
+    for name, ref in (("router_entropy", lambda c: math.log(c["experts"])),
+                      ("load_cv", lambda c: math.sqrt((c["experts"] - c["top_k"]) /
+                                                       (c["top_k"] * c["batch"] * c["seq"])))):
+        want = set()
+        for src, p, pre in runs:
+            with h5py.File(p, "r") as f:
+                if pre + "/propagate/" + name in f:
+                    want.add(round(ref(config_of(f[pre] if pre else f)), 9))
+        path = os.path.join(d, f"{name}.gp")
+        if not want:
+            continue
+        got = set()
+        for ln in open(path, encoding="utf-8"):
+            ln = ln.strip().rstrip(", \\")
+            if ln.endswith('with lines lc rgb "#555555" dt 4 lw 1.2 notitle'):
+                got.add(round(float(ln.split()[0]), 9))
+        if got != want:
+            problem(f"{path}: reference lines {sorted(got)}, expected {sorted(want)}")
+
+
+def check_expert_heatmaps(d, runs):
+    having = {}
+    for src, p, pre in runs:
+        with h5py.File(p, "r") as f:
+            if pre + "/propagate/expert_load" in f:
+                having[src] = f[pre + "/propagate/expert_load"][:].mean(axis=0)  # [L, E]
+    dats = sorted(x for x in os.listdir(d) if x.startswith("expert_load_") and x.endswith(".dat"))
+    if len(dats) != len(having):
+        problem(f"{d}: {len(dats)} expert_load heatmaps, expected {len(having)}")
+    if not having:
+        return
+    # the shared colour scale: the largest cell (at least 2/E), up to a multiple of 0.05
+    m = max(max(v.max(), 2.0 / v.shape[1]) for v in having.values())
+    q = 0.05 if m >= 0.1 else 10 ** (math.floor(math.log10(m)) - 1)
+    top = min(1.0, math.ceil(m / q - 1e-9) * q)
+    for name in dats:
+        path = os.path.join(d, name)
+        text = open(path, encoding="utf-8").read()
+        src = [ln.split(" <- ", 1)[1] for ln in text.split("\n") if ln.startswith("#") and " <- " in ln]
+        if len(src) != 1 or src[0] not in having:
+            problem(f"{path}: names no input run ({src})")
+            continue
+        header = [ln for ln in text.split("\n") if ln.startswith("#")][-1][1:].split()
+        if header != ["block", "expert", "load"]:
+            problem(f"{path}: header {header}")
+        mean = having[src[0]]
+        L, E = mean.shape
+        rows = np.array([[float(v) for v in ln.split()] for ln in text.split("\n")
+                         if ln and not ln.startswith("#")])
+        if rows.shape != (L * E, 3):
+            problem(f"{path}: shape {rows.shape}, expected ({L * E}, 3)")
+            continue
+        close(rows[:, 0], np.repeat(np.arange(1, L + 1), E), "block", path)
+        close(rows[:, 1], np.tile(np.arange(1, E + 1), L), "expert", path)
+        close(rows[:, 2], mean.reshape(-1), "load mean", path)
+        close(rows[:, 2].reshape(L, E).sum(axis=1), np.ones(L), "loads summing to 1", path)
+        gp = open(path[:-4] + ".gp", encoding="utf-8").read()
+        cb = [ln for ln in gp.split("\n") if ln.startswith("set cbrange [0:")]
+        try:
+            ok = len(cb) == 1 and math.isclose(float(cb[0][15:-1]), top, rel_tol=1e-9)
+        except ValueError:
+            ok = False
+        if not ok:
+            problem(f"{path[:-4]}.gp: colour scale {cb}, expected [0:{top}]")
+
+
+# depth figures: name -> (fit column prefix, the per-seed quantity, the theory's)
+DEPTH_FIGS = {
+    "depth_act_ms": ("act_ms_slope", lambda a, g: a[:, -1], lambda t: t["act_ms"][-1]),
+    "depth_grad_ratio": ("grad_ratio_slope", lambda a, g: g[:, 0] / g[:, -1],
+                         lambda t: t["grad_ms"][0] / t["grad_ms"][-1]),
+}
+
+
+def depth_series(paths):
+    """every series of every file with /sweep/fits, in plotting order: (path, row, [runs by depth]).
+    Found without the writer's layout: the runs whose /config equals the first point's in
+    everything but depth, out and alpha (which follows from depth under sqrtL)."""
+    out = []
+    for p in paths:
+        with h5py.File(p, "r") as f:
+            if "sweep/fits/first_point" not in f:
+                continue
+            key = {}
+            for i in range(len(f["runs"])):
+                c = config_of(f[f"runs/{i}"])
+                key[i] = tuple(sorted((k, str(v)) for k, v in c.items()
+                                      if k not in ("depth", "out", "alpha")))
+            for row, first in enumerate(f["sweep/fits/first_point"][:]):
+                first = int(first)
+                runs = [i for i in key if key[i] == key[first]]
+                runs.sort(key=lambda i: int(f[f"runs/{i}/config"].attrs["depth"]))
+                out.append((p, row, runs))
+    return out
+
+
+def check_depth(d, paths):
+    series = depth_series(paths)
+    for name, (col, quantity, theory) in DEPTH_FIGS.items():
+        path = os.path.join(d, f"{name}.dat")
+        if not series:
+            if os.path.exists(path):
+                problem(f"{path} exists but no input has /sweep/fits")
+            continue
+        if not os.path.exists(path):
+            problem(f"{path} missing")
+            continue
+        blocks = parse_blocks(path)
+        gp = open(os.path.join(d, f"{name}.gp"), encoding="utf-8").read()
+        if len(blocks) != len(series):
+            problem(f"{path}: {len(blocks)} blocks, expected {len(series)} series")
+            continue
+        for k, ((p, row, runs), (comments, header, rows)) in enumerate(zip(series, blocks)):
+            where = f"{path} index {k}"
+            if header != ["depth"] + COLUMNS[:5] + ["run"]:
+                problem(f"{where}: header {header}")
+                continue
+            with h5py.File(p, "r") as f:
+                fits = {c: float(f[f"sweep/fits/{col}{c}"][row])
+                        for c in ("", "_se", "_theory", "_theory_se")}
+                depth, mean, sd, lo, hi, th = [], [], [], [], [], []
+                for i in runs:
+                    g = f[f"runs/{i}"]
+                    x = quantity(g["propagate/act_ms"][:], g["propagate/grad_ms"][:])
+                    S = len(x)
+                    depth.append(int(g["config"].attrs["depth"]))
+                    mean.append(x.mean())
+                    s = x.std(ddof=1) if S > 1 else math.nan
+                    half = T975[S - 2] * s / math.sqrt(S) if S > 1 else math.nan
+                    sd.append(s), lo.append(x.mean() - half), hi.append(x.mean() + half)
+                    th.append(theory(g["theory"]) if "theory" in g else math.nan)
+            if rows.shape != (len(runs), 7):
+                problem(f"{where}: shape {rows.shape}, expected ({len(runs)}, 7)")
+                continue
+            close(rows[:, 0], depth, "depth", where)
+            close(rows[:, 1], mean, "mean over seeds", where)
+            close(rows[:, 2], sd, "sd", where)
+            close(rows[:, 3], lo, "ci95_lo", where)
+            close(rows[:, 4], hi, "ci95_hi", where)
+            close(rows[:, 5], th, "theory", where)
+            close(rows[:, 6], runs, "run", where)
+            # the fitted slopes: copied exactly into the .dat, rounded into the legend
+            fit = [c for c in comments if c.startswith("# fit ")]
+            got = dict(zip(fit[0].split()[2::2], fit[0].split()[3::2])) if len(fit) == 1 else {}
+            for c, v in fits.items():
+                if f"{col}{c}" not in got:
+                    problem(f"{where}: no {col}{c} in the fit line {fit}")
+                else:
+                    close(float(got[f"{col}{c}"]), v, f"{col}{c}", where)
+
+            def r3(v):
+                return f"{0.0 if abs(v) < 5e-4 else v:.3f}"
+            legend = f"slope {r3(fits[''])} ± {r3(fits['_se'])}"
+            if not math.isnan(fits["_theory"]):
+                legend += f" (theory {r3(fits['_theory'])})"
+            if f"data index {k} using 1:2 with linespoints" not in gp or \
+                    not any(f"data index {k} using 1:2" in ln and legend + '"' in ln
+                            for ln in gp.split("\n")):
+                problem(f"{name}.gp: index {k} legend lacks '{legend}'")
+            # the file's slope is the least-squares slope of the means drawn
+            b = np.polyfit(np.log(depth), np.log(mean), 1)[0]
+            if not math.isclose(b, fits[""], rel_tol=1e-6, abs_tol=1e-9):
+                problem(f"{where}: least-squares slope of the drawn means {b} != /sweep/fits {fits['']}")
+            has_theory = f"data index {k} using 1:6 with lines" in gp
+            if has_theory != (not np.isnan(th).all()):
+                problem(f"{name}.gp: index {k} theory curve {'drawn' if has_theory else 'missing'}")
+
+
+def corrupt_fits(src, dst):
+    shutil.copyfile(src, dst)
+    with h5py.File(dst, "a") as f:
+        fp = f["sweep/fits/first_point"]
+        fp[...] = fp[:][::-1]
+
+
+def mix_series(src, dst):
+    shutil.copyfile(src, dst)
+    with h5py.File(dst, "a") as f:
+        f["runs/1/config"].attrs["width"] = int(f["runs/1/config"].attrs["width"]) * 2
+
+
 def main(argv):
     if len(argv) == 4 and argv[0] == "add-theory":
         add_theory(argv[1], argv[2], argv[3])
     elif len(argv) == 3 and argv[0] == "strip-theory":
         strip_theory(argv[1], argv[2])
+    elif len(argv) == 3 and argv[0] == "corrupt-fits":
+        corrupt_fits(argv[1], argv[2])
+    elif len(argv) == 3 and argv[0] == "mix-series":
+        mix_series(argv[1], argv[2])
     elif len(argv) >= 3 and argv[0] == "images":
         check_images(argv[1], argv[2], argv[3:])
     elif len(argv) >= 3 and argv[0] == "data":
@@ -234,6 +439,9 @@ def main(argv):
         for name in LAYER_FIGS:
             check_layer(argv[1], name, runs)
         check_heatmaps(argv[1], runs)
+        check_expert_heatmaps(argv[1], runs)
+        check_moe_references(argv[1], runs)
+        check_depth(argv[1], argv[2:])
     else:
         print(__doc__)
         return 2
