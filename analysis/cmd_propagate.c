@@ -58,17 +58,30 @@ static int resolve(const point *p, ns_propagate_opts *po, const char **scale_ini
     return 0;
 }
 
-/* the mean-field prediction for an MLP stack, or a status: NS_ERR_INVALID when no theory covers
- * the point (Transformer blocks, for now) */
+/* the theory's prediction for a point, or a status: NS_ERR_INVALID when no theory covers it.
+ * MLP stacks: the mean-field recursion, exact as d -> infinity. Transformer and MoE stacks: the
+ * approximate Gram recursion over positions (theory_transformer.c, exact = 0), at d = infinity
+ * (width 0): with two norms per block the finite-width factor 1 - 2/d compounds and moves the
+ * prediction away from the simulation (analysis/README.md section 9.6). MoE only without a
+ * capacity limit and without auxiliary losses, which the theory does not model. */
 static int predict(const ns_propagate_opts *po, ns_theory *t)
 {
     const ns_config *c = &po->model;
-    if (c->block != NS_BLOCK_MLP || po->input != NS_INPUT_GAUSSIAN)
+    if (po->input != NS_INPUT_GAUSSIAN)
         return NS_ERR_INVALID;
     ns_theory_input in = {.placement = c->placement->name, .act = c->act, .norm = c->norm,
                           .depth = c->depth, .width = c->width, .hidden = c->hidden,
                           .alpha = c->alpha, .q0 = 1, .rho0 = 0};
-    return ns_theory_mlp(&in, t);
+    if (c->block == NS_BLOCK_MLP)
+        return ns_theory_mlp(&in, t);
+    if (c->seq > NS_THEORY_MAX_SEQ ||
+        (c->block == NS_BLOCK_MOE && (c->capacity > 0 || c->aux_coef > 0 || c->zloss_coef > 0)))
+        return NS_ERR_INVALID;
+    in.width = 0;
+    ns_theory_tf_input ti = {.base = in, .block = c->block, .seq = c->seq,
+                             .attn = NS_THEORY_ATTN_SOFTMAX, .experts = c->experts,
+                             .top_k = c->top_k};
+    return ns_theory_transformer(&ti, t);
 }
 
 typedef struct {

@@ -3,7 +3,8 @@
  * Each case (block kind x placement x activation x Scale Init) runs the propagate protocol at
  * large width over several seeds; the seed mean of every metric is compared with the theory
  * layer by layer (verify.h). The table goes to stdout and to HDF5 (/verify); the exit status is 1
- * if a case whose theory is exact fails its tolerance. */
+ * if a case whose theory is exact fails its tolerance. Transformer and MoE cases are compared
+ * with their approximate theory and reported in the same columns with the verdict "approx". */
 #define _GNU_SOURCE
 #include "cli.h"
 #include "h5out.h"
@@ -73,6 +74,17 @@ static const char *const placements[] = {"pre", "post", "span", "span-wrapped"};
 static const char *const scales[] = {"none", "sqrtL"};
 static const char *const act_names[] = {"gelu", "relu", "linear"};
 
+/* Transformer cases (placement x gelu/relu x none/sqrtL) and these MoE cases follow the MLP
+ * cases. Their theory is approximate (exact = 0): verdict "approx", never a failure. They run
+ * smaller (approx_* attributes of /verify): attention makes a run several times dearer. */
+#define NTF (4 * 2 * 2)
+static const struct {
+    const char *placement, *scale;
+    ns_act_kind act;
+    int top_k;
+} moe_cases[] = {{"pre", "none", NS_ACT_GELU, 2}, {"span", "sqrtL", NS_ACT_GELU, 1}};
+#define NMOE (int)(sizeof moe_cases / sizeof moe_cases[0])
+
 /* compares one run with its theory; appends NMETRICS rows */
 static void compare(const ns_propagate_result *r, const ns_theory *t, const char *name, row *rows)
 {
@@ -101,7 +113,7 @@ static void compare(const ns_propagate_result *r, const ns_theory *t, const char
 }
 
 static int write_table(ns_h5 *h, const row *rows, int n, const opts *o, int width, int depth,
-                       int seeds)
+                       int seeds, const int approx_dims[3])
 {
     const char **names = malloc(2 * (size_t)n * sizeof *names), **mets = names + n;
     double *col = malloc(5 * (size_t)n * sizeof *col);
@@ -134,7 +146,10 @@ static int write_table(ns_h5 *h, const row *rows, int n, const opts *o, int widt
     }
     if (st == NS_OK && !(st = ns_h5_attr_int(h, "/verify", "width", width)) &&
         !(st = ns_h5_attr_int(h, "/verify", "depth", depth)) &&
-        !(st = ns_h5_attr_int(h, "/verify", "seeds", seeds)))
+        !(st = ns_h5_attr_int(h, "/verify", "seeds", seeds)) &&
+        !(st = ns_h5_attr_int(h, "/verify", "approx_width", approx_dims[0])) &&
+        !(st = ns_h5_attr_int(h, "/verify", "approx_depth", approx_dims[1])) &&
+        !(st = ns_h5_attr_int(h, "/verify", "approx_seeds", approx_dims[2])))
         st = ns_h5_attr_int(h, "/verify", "quick", o->quick);
     free(names);
     free(col);
@@ -158,7 +173,9 @@ int ns_cmd_verify(int argc, char **argv)
         o.threads = ncpu > 0 ? (int)ncpu : 1;
     int width = o.quick ? 512 : 1024, depth = o.quick ? 8 : 32, seeds = o.quick ? 6 : 8;
     int nacts = o.quick ? 2 : 3, seq = 32, batch = 4;
-    int ncases = 4 * nacts * 2;
+    int nmlp = 4 * nacts * 2, ncases = nmlp + NTF + NMOE;
+    /* the Transformer and MoE cases' width, depth and seeds */
+    int tdims[3] = {o.quick ? 256 : 512, o.quick ? 8 : 16, o.quick ? 4 : 6};
     row *rows = calloc((size_t)ncases * NMETRICS, sizeof *rows);
     ns_h5 *h = NULL;
     if (!rows) {
@@ -177,22 +194,51 @@ int ns_cmd_verify(int argc, char **argv)
     ns_progress_start(&bar, "verify", "cases");
     int st = NS_OK, nrows = 0;
     for (int c = 0; st == NS_OK && c < ncases; c++) {
-        const char *pl = placements[c / (2 * nacts)], *si = scales[c % 2];
-        ns_act_kind act = (ns_act_kind)((c / 2) % nacts);
+        const char *pl, *si;
+        ns_act_kind act;
+        ns_block_kind block = NS_BLOCK_MLP;
+        int top_k = 0, k = c - nmlp;
+        if (k < 0) {
+            pl = placements[c / (2 * nacts)], si = scales[c % 2];
+            act = (ns_act_kind)((c / 2) % nacts);
+        } else if (k < NTF) {
+            block = NS_BLOCK_TRANSFORMER;
+            pl = placements[k / 4], si = scales[k % 2], act = (ns_act_kind)((k / 2) % 2);
+        } else {
+            block = NS_BLOCK_MOE;
+            pl = moe_cases[k - NTF].placement, si = moe_cases[k - NTF].scale;
+            act = moe_cases[k - NTF].act, top_k = moe_cases[k - NTF].top_k;
+        }
+        int w = k < 0 ? width : tdims[0], L = k < 0 ? depth : tdims[1];
         ns_propagate_opts po = {
-            .model = {.block = NS_BLOCK_MLP, .placement = ns_placement_find(pl), .depth = depth,
-                      .width = width, .hidden = width, .ntok = seq * batch, .seq = seq,
-                      .act = act, .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5},
-            .seeds = seeds, .seed = 1000, .input = NS_INPUT_GAUSSIAN};
-        ns_scale_init_parse(si, depth, &po.model.alpha);
+            .model = {.block = block, .placement = ns_placement_find(pl), .depth = L, .width = w,
+                      .hidden = w, .ntok = seq * batch, .seq = seq, .heads = 4, .experts = 8,
+                      .expert_hidden = w, .top_k = top_k, .act = act,
+                      .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5},
+            .seeds = k < 0 ? seeds : tdims[2], .seed = 1000, .input = NS_INPUT_GAUSSIAN};
+        ns_scale_init_parse(si, L, &po.model.alpha);
         ns_theory_input in = {.placement = pl, .act = act, .norm = NS_NORM_LAYERNORM,
-                              .depth = depth, .width = width, .hidden = width,
+                              .depth = L, .width = w, .hidden = w,
                               .alpha = po.model.alpha, .q0 = 1, .rho0 = 0};
         ns_propagate_result r;
         ns_theory t = {0};
         char name[96];
-        snprintf(name, sizeof name, "mlp %s %s %s", pl, act_names[act], si);
-        if ((st = ns_theory_mlp(&in, &t)) == NS_OK && (st = ns_propagate(&po, &r, NULL, NULL)) == NS_OK) {
+        if (block == NS_BLOCK_MLP)
+            snprintf(name, sizeof name, "mlp %s %s %s", pl, act_names[act], si);
+        else if (block == NS_BLOCK_TRANSFORMER)
+            snprintf(name, sizeof name, "transformer %s %s %s", pl, act_names[act], si);
+        else
+            snprintf(name, sizeof name, "moe-top%d %s %s %s", top_k, pl, act_names[act], si);
+        if (block == NS_BLOCK_MLP) {
+            st = ns_theory_mlp(&in, &t);
+        } else { /* at d = infinity, as propagate's /theory (analysis/README.md 9.6) */
+            in.width = 0;
+            ns_theory_tf_input ti = {.base = in, .block = block, .seq = seq,
+                                     .attn = NS_THEORY_ATTN_SOFTMAX, .experts = 8,
+                                     .top_k = top_k};
+            st = ns_theory_transformer(&ti, &t);
+        }
+        if (st == NS_OK && (st = ns_propagate(&po, &r, NULL, NULL)) == NS_OK) {
             compare(&r, &t, name, rows + nrows);
             nrows += NMETRICS;
             ns_propagate_result_free(&r);
@@ -203,22 +249,24 @@ int ns_cmd_verify(int argc, char **argv)
             st = NS_ERR_INTERRUPTED;
     }
     ns_progress_finish(&bar);
-    int failed = 0;
+    int failed = 0, nexact = 0;
     if (st == NS_OK) {
-        printf("%-10s %-28s %14s %6s %10s %6s  %s\n", "metric", "case", "worst rel err", "layer",
+        printf("%-10s %-36s %14s %6s %10s %6s  %s\n", "metric", "case", "worst rel err", "layer",
                "in 95% CI", "tol", "verdict");
         for (int i = 0; i < nrows; i++) {
             const row *w = &rows[i];
             const char *verdict = !w->exact ? "approx" : w->st.pass ? "ok" : "FAIL";
             failed += w->exact && !w->st.pass;
-            printf("%-10s %-28s %14.4f %6d %9.0f%% %6.3f  %s\n", w->metric, w->name,
+            nexact += w->exact;
+            printf("%-10s %-36s %14.4f %6d %9.0f%% %6.3f  %s\n", w->metric, w->name,
                    w->st.worst_rel_err, w->st.worst_layer, 100 * w->st.share_in_ci, w->tol,
                    verdict);
         }
-        printf("verify: %d exact comparisons, %d failed (width %d, depth %d, %d seeds)\n", nrows,
-               failed, width, depth, seeds);
+        printf("verify: %d exact comparisons, %d failed (width %d, depth %d, %d seeds); "
+               "%d approximate (Transformer, MoE: width %d, depth %d, %d seeds)\n",
+               nexact, failed, width, depth, seeds, nrows - nexact, tdims[0], tdims[1], tdims[2]);
         if (!(st = ns_h5_write_root_attrs(h, command_line)) &&
-            !(st = write_table(h, rows, nrows, &o, width, depth, seeds)))
+            !(st = write_table(h, rows, nrows, &o, width, depth, seeds, tdims)))
             st = ns_h5_commit(h);
     }
     int status = NS_EXIT_OK;

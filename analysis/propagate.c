@@ -303,6 +303,12 @@ int ns_theory_write(ns_h5 *h, const char *prefix, const ns_propagate_opts *o, co
          "predicted mean cosine between distinct tokens of a sequence"},
         {"cos_layer", t->cos_layer, d0, block, "predicted mean cos(x_{l-1}, x_l)"},
         {"branch_ms", t->branch_ms, d0, block, "predicted mean square of the branch output"},
+        {"attn_out_ms", t->attn_out_ms, d0, block,
+         "predicted mean square of the attention sublayer output (Transformer and MoE)"},
+        {"mlp_out_ms", t->mlp_out_ms, d0, block,
+         "predicted mean square of the MLP or mixture sublayer output (Transformer and MoE)"},
+        {"mid_act_ms", t->mid_act_ms, d0, block,
+         "predicted mean square of the stream between the sublayers (Transformer and MoE)"},
         {"act_ms_bound", bound, d1, layer,
          "closed-form q_l for a stack of l blocks with this alpha (exact for pre, post and span; "
          "an upper bound for span-wrapped)"},
@@ -312,7 +318,7 @@ int ns_theory_write(ns_h5 *h, const char *prefix, const ns_propagate_opts *o, co
     if (st == NS_OK)
         st = ns_h5_group(h, group);
     for (size_t i = 0; st == NS_OK && i < sizeof sets / sizeof sets[0]; i++) {
-        if (sets[i].data == bound && !with_bound)
+        if (!sets[i].data || (sets[i].data == bound && !with_bound))
             continue;
         snprintf(path, sizeof path, "%s/%s", group, sets[i].name);
         st = ns_h5_dataset(h, path, 1, sets[i].dims, sets[i].data, sets[i].description,

@@ -36,6 +36,10 @@ typedef struct {
     double *cos_layer, *branch_ms;          /* [L], entry l-1 for block l */
     int exact;      /* 1: exact as d -> infinity; 0: approximate */
     char model[256]; /* one line naming the model */
+    /* Transformer and MoE stacks only (NULL for MLP stacks), [L], entry l-1 for block l: the
+     * mean squares of the attention and MLP (or MoE) sublayer outputs before any norm or sum,
+     * and of the stream between the sublayers; branch_ms then equals mlp_out_ms */
+    double *attn_out_ms, *mlp_out_ms, *mid_act_ms;
 } ns_theory;
 
 /* The placements the theory covers (the MLP rows of core/placement.c). */
@@ -94,6 +98,58 @@ int ns_theory_bounds_mlp(const ns_theory_input *in, ns_theory_bounds *b);
 int ns_theory_bound_act_ms(const ns_theory_input *in, double *q_L_bound);
 /* the grad entry alone: p_0/p_L exact (pre, post, span); NS_ERR_INVALID for span-wrapped */
 int ns_theory_bound_grad_ratio(const ns_theory_input *in, double *p0_over_pL);
+
+/* ---- Transformer and MoE stacks at initialization (approximate; theory_transformer.c) ----- */
+/* Block equations as core/model.c runs them (pre: h = x + A(N1(x)), y = h + F(N2(h)); post:
+ * h = N1(x + A(x)), y = N2(h + F(h)); span: a = A(x), f = F(x + a), y = x + N(a + f) with gain
+ * alpha; span-wrapped: h = N1(x + A(x)), y = x + N2(h + F(h)) with N2's gain alpha), causal
+ * attention with W_Q, W_K, W_V, W_O ~ N(0, 1/d) (alpha on W_O and W2 for pre and post) and scores
+ * scaled by 1/sqrt(d/H). The recursion tracks the T x T Gram matrices of the stream and of the
+ * gradient over the token positions of a sequence, so every position has its own mean square and
+ * every pair its own covariance (causal averaging makes them differ). d -> infinity with the
+ * head width d/H -> infinity, gradient independence, and the Gram matrices replaced by their
+ * expectations; the scores stay random in that limit (unit variance per head), and the attention
+ * model says how their softmax is averaged. The derivation and the measured accuracy are in
+ * analysis/README.md section 9; the prediction's exact flag is 0. */
+typedef enum {
+    /* default: the uniform causal mean 1/(i+1) plus the softmax's fluctuations: each query's
+     * weights are taken as exchangeable, with the second moments of a softmax of i+1 i.i.d.
+     * Gaussian scores of the variance the Gram matrix gives (1-D integrals, tabulated) */
+    NS_THEORY_ATTN_SOFTMAX = 0,
+    NS_THEORY_ATTN_UNIFORM,    /* P_ij = 1/(i+1) for j <= i, in every moment */
+    /* the d -> infinity expectation itself, by sampling the Gaussian score field: exact up to
+     * Monte Carlo error (mc_samples score matrices per sublayer), and slow: a reference */
+    NS_THEORY_ATTN_MONTE_CARLO
+} ns_theory_attn;
+
+typedef struct {
+    ns_theory_input base;  /* placement, act, norm, depth, width (norm factor), alpha, q0, rho0;
+                            * hidden is not used */
+    ns_block_kind block;   /* NS_BLOCK_TRANSFORMER or NS_BLOCK_MOE */
+    int seq;               /* T tokens per sequence, 1..NS_THEORY_MAX_SEQ */
+    ns_theory_attn attn;
+    int mc_samples;        /* NS_THEORY_ATTN_MONTE_CARLO: samples per sublayer (0: 256) */
+    uint64_t mc_seed;      /* NS_THEORY_ATTN_MONTE_CARLO: seed of the samples */
+    int experts, top_k;    /* NS_BLOCK_MOE: E >= 1 experts, top-k 1 (raw router probability)
+                            * or 2 (renormalized), k <= E; no capacity limit, no auxiliary losses */
+} ns_theory_tf_input;
+
+#define NS_THEORY_MAX_SEQ 256
+
+/* The layer-by-layer prediction, with attn_out_ms, mlp_out_ms, mid_act_ms filled; free with
+ * ns_theory_free. cos_tokens is NAN for T = 1 (no pairs). Status codes as ns_theory_mlp. */
+int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out);
+
+/* The softmax of n i.i.d. N(0, s2) scores: m2 = E[sum_j P_j^2], m3 = E[sum_j P_j^3] and
+ * m22 = E[(sum_j P_j^2)^2], by 1-D integrals (README 9.4); n >= 1, s2 >= 0 */
+int ns_theory_softmax_moments(int n, double s2, double *m2, double *m3, double *m22);
+
+/* Router gate statistics of a mixture of experts (Monte Carlo over the router logits, fixed
+ * seed, 8192 draws): for two tokens whose router inputs have correlation rho and logit
+ * variance s, nu = E[sum over experts chosen by both of g_ie g_je] (rho = 1: THEORY.md's
+ * nu = E[sum_chosen g_e^2]) and r, the same for the gate Jacobian (the router's own gradient
+ * path, README 9.5) */
+int ns_theory_moe_gates(int experts, int top_k, double s, double rho, double *nu, double *r);
 
 /* ---- Gaussian expectations (exposed for tests and for later Transformer theory) ---------- */
 /* u ~ N(0, s); (u1, u2) jointly Gaussian with variances s and correlation rho. phi is the

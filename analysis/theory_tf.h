@@ -1,0 +1,51 @@
+/* theory_tf.h: internals shared by the files of the Transformer/MoE theory
+ * (theory_transformer.c: the recursion; theory_attention.c: the attention moments;
+ * theory_moe.c: the router's gate statistics). Not part of the API (that is theory.h).
+ *
+ * Every matrix is a T x T Gram matrix over the token positions of one sequence, row-major, in
+ * double: entry (i, j) is the expectation of v_i . v_j / d for the vectors v of a stream (or of a
+ * gradient). analysis/README.md section 9 derives every map. */
+#ifndef NS_THEORY_TF_H
+#define NS_THEORY_TF_H
+#include "theory.h"
+
+#include <stdint.h>
+
+/* Gauss-Legendre nodes and weights on [0, 1] for n = 32, 48 or 64 nodes (built once, thread-safe;
+ * Newton on the Legendre recurrence to full double precision). NULL pointers for another n. */
+void ns_tf_gauss_legendre(int n, const double **x, const double **w);
+
+/* ---- attention (theory_attention.c) -------------------------------------------------------- */
+typedef struct ns_tf_attn ns_tf_attn; /* the model and its caches, for one prediction */
+
+/* what the forward of one attention sublayer keeps for its backward */
+typedef struct {
+    double *Z;          /* [T*T] the attention input's Gram matrix */
+    double *Qm;         /* [T*T] the query path's matrix (README 9.3) */
+    double *ratio;      /* [T*T] the softmax model's scaling of the query and key paths per pair */
+    double *dm2;        /* [T] m2 - 1/n of each query (0 when uniform) */
+    double *spread;     /* [T] D_i - O_i: the mean key variance minus the mean key covariance */
+    uint64_t stream;    /* the Monte Carlo stream of this sublayer */
+} ns_tf_attn_layer;
+
+int ns_tf_attn_create(ns_tf_attn **out, ns_theory_attn kind, int T, int samples, uint64_t seed);
+void ns_tf_attn_free(ns_tf_attn *a);
+/* points st's arrays into mem, which holds 3 T*T + 2 T doubles */
+void ns_tf_attn_layer_bind(ns_tf_attn_layer *st, double *mem, int T);
+/* A = E[P Z P^T] (the output Gram before W_O's alpha^2); keeps what the backward needs in *st */
+int ns_tf_attn_forward(ns_tf_attn *a, ns_tf_attn_layer *st, const double *Z, double *A,
+                       uint64_t stream);
+/* the Gram of the input gradient given the output gradient's Gram G (before alpha^2):
+ * the value path E[P^T G P] plus the query and key paths through the softmax */
+int ns_tf_attn_backward(ns_tf_attn *a, const ns_tf_attn_layer *st, const double *G, double *Gz);
+
+/* ---- mixture-of-experts gates (theory_moe.c) ------------------------------------------------- */
+typedef struct ns_tf_gates ns_tf_gates;
+int ns_tf_gates_create(ns_tf_gates **out, int experts, int top_k);
+void ns_tf_gates_free(ns_tf_gates *g);
+/* at router logit variance s and router-input correlation rho of two tokens: nu = E[sum over the
+ * experts both chose of g_ie g_je] and r = E[sum over those experts x and all logits e of
+ * (d g_ix / d l_ie)(d g_jx / d l_je)]; rho = 1 gives the single-token values */
+int ns_tf_gates_at(ns_tf_gates *g, double s, double rho, double *nu, double *r);
+
+#endif
