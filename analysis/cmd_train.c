@@ -19,7 +19,8 @@ typedef struct {
     ns_model_opts model; /* first: the model table's offsets fit */
     int steps, warmup, vocab, tied, markov_order, branching, probe_every, eval_batches,
         checkpoint_every, on_divergence, spike_window, threads, resume;
-    double lr, min_lr, weight_decay, clip, beta1, beta2, adam_eps, markov_eps, spike_z;
+    double lr, min_lr, weight_decay, clip, beta1, beta2, adam_eps, markov_eps, spike_z, aux_coef,
+        zloss_coef;
     long long seed;
     const char *data, *out;
 } record;
@@ -37,6 +38,10 @@ static const ns_opt_spec train_specs[] = {
     {"beta1", K_DOUBLE, F(beta1), NULL, "0.9", 0, "B1", "AdamW beta1"},
     {"beta2", K_DOUBLE, F(beta2), NULL, "0.95", 0, "B2", "AdamW beta2"},
     {"adam-eps", K_DOUBLE, F(adam_eps), NULL, "1e-8", 0, "EPS", "AdamW epsilon"},
+    {"aux-coef", K_NONNEG, F(aux_coef), NULL, "0.01", 0, "C",
+     "coefficient of the Switch load-balancing loss of moe blocks (trained, not in `loss`)"},
+    {"zloss-coef", K_NONNEG, F(zloss_coef), NULL, "0", 0, "C",
+     "coefficient of the router z-loss of moe blocks"},
     {"vocab", K_INT, F(vocab), NULL, "32", 0, "V",
      "vocabulary (the Markov language's symbols; at least 256 for byte data)"},
     {"tied", K_CHOICE, F(tied), yes_no, "no", 0, "yes|no", "tie the LM head to the embedding"},
@@ -120,6 +125,7 @@ int ns_cmd_train(int argc, char **argv)
         ns_cli_error("%s", err);
         goto done;
     }
+    c.aux_coef = r.aux_coef, c.zloss_coef = r.zloss_coef;
     if (!(r.beta1 < 1) || !(r.beta2 < 1)) {
         ns_cli_error("--beta1 and --beta2 must be below 1, got %g and %g", r.beta1, r.beta2);
         goto done;

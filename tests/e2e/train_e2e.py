@@ -149,6 +149,17 @@ def main():
         check(f["train/status"][0] == 2 and len(ev["kind"]) >= 1 and ev["kind"][0] in (0, 1),
               "divergence events %s" % ev["kind"][:])
 
+    # ---- a mixture of experts trains, with its load-balancing loss, and records expert loads
+    moe = os.path.join(d, "moe.h5")
+    p = run(binary, ["--block", "moe", "--experts", "4", "--steps", "40", "--warmup", "4",
+                     "--probe-every", "20", "--out", moe])
+    if check(p.returncode == 0, "moe training: %d %r" % (p.returncode, p.stderr)):
+        with h5py.File(moe, "r") as f:
+            el = f["train/probe/expert_load"][:]
+            check(el.shape == (2, 2, 4) and np.allclose(el.sum(axis=2), 1),
+                  "expert_load %s" % (el.shape,))
+            check(f["config"].attrs["aux_coef"] == 0.01, "aux_coef not recorded")
+
     # ---- bad input
     empty = os.path.join(d, "empty.txt")
     open(empty, "w").close()
