@@ -82,25 +82,8 @@ static int one_heatmap(const ns_plot_file *f, const ns_plot_style *st, const ns_
     ns_style_file_context(f, context, sizeof context);
     snprintf(title, sizeof title, "Expert load: share of routed token slots, mean over seeds\n%s",
              context);
-    ns_buf_printf(gp, "# %s.gp: expert load per block and expert, one input run\n", name);
-    ns_buf_printf(gp, "# Written by normscope plot. Edit freely, then re-render from this "
-                      "directory:\n#   gnuplot %s.gp                  -> %s.png\n"
-                      "#   gnuplot -e \"fmt='pdf'\" %s.gp   -> %s.pdf (fmt='svg': %s.svg)\n"
-                      "# Data: %s.dat, columns 1 block, 2 expert, 3 load\n# ",
-                  name, name, name, name, name, name);
-    ns_gp_comment(gp, f->source);
-    ns_buf_printf(gp, "\n\n");
-    ns_gp_terminal(gp, name);
-    ns_buf_printf(gp, "set tics out scale 0.6\nunset key\nset title ");
-    ns_gp_quoted(gp, title);
-    ns_buf_printf(gp, "\n");
-    ns_gp_layer_axis(gp, 1, L, "block l");
-    /* cells are centred on integers: the axes run half a cell past the first and last */
-    ns_buf_printf(gp, "set xrange [0.5:%d.5]\nset ylabel \"expert e\"\nset yrange [0.5:%d.5]\n",
-                  L, E);
-    if (E <= 16)
-        ns_buf_printf(gp, "set ytics 1, 1\n");
-    ns_gp_viridis(gp);
+    ns_gp_heatmap_head(gp, name, "expert load per block and expert", "1 block, 2 expert, 3 load",
+                       f->source, title, L, "expert e", E);
     ns_buf_printf(gp, "# one scale for every expert_load heatmap of this plot: 0 to the largest "
                       "cell of any (at least 2/E)\nset cbrange [0:%.12g]\n", top);
     ns_buf_printf(gp, "set cbtics add (\"1/E\" %.12g)\n", 1.0 / E);

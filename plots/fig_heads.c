@@ -52,25 +52,8 @@ static int one_heatmap(const ns_plot_file *f, const ns_plot_style *st, const ns_
     char context[512], title[700];
     ns_style_file_context(f, context, sizeof context);
     snprintf(title, sizeof title, "Attention entropy per head, mean over seeds\n%s", context);
-    ns_buf_printf(gp, "# %s.gp: attention entropy per block and head, one input run\n", name);
-    ns_buf_printf(gp, "# Written by normscope plot. Edit freely, then re-render from this "
-                      "directory:\n#   gnuplot %s.gp                  -> %s.png\n"
-                      "#   gnuplot -e \"fmt='pdf'\" %s.gp   -> %s.pdf (fmt='svg': %s.svg)\n"
-                      "# Data: %s.dat, columns 1 block, 2 head, 3 entropy (nats)\n# ",
-                  name, name, name, name, name, name);
-    ns_gp_comment(gp, f->source);
-    ns_buf_printf(gp, "\n\n");
-    ns_gp_terminal(gp, name);
-    ns_buf_printf(gp, "set tics out scale 0.6\nunset key\nset title ");
-    ns_gp_quoted(gp, title);
-    ns_buf_printf(gp, "\n");
-    ns_gp_layer_axis(gp, 1, L, "block l");
-    /* cells are centred on integers: the axes run half a cell past the first and last */
-    ns_buf_printf(gp, "set xrange [0.5:%d.5]\nset ylabel \"head h\"\nset yrange [0.5:%d.5]\n",
-                  L, H);
-    if (H <= 16)
-        ns_buf_printf(gp, "set ytics 1, 1\n");
-    ns_gp_viridis(gp);
+    ns_gp_heatmap_head(gp, name, "attention entropy per block and head",
+                       "1 block, 2 head, 3 entropy (nats)", f->source, title, L, "head h", H);
     if (isfinite(top)) {
         ns_buf_printf(gp, "# top of the scale: uniform causal attention at T=%d, the maximum\n"
                           "set cbrange [0:%.12g]\n", f->seq, top);

@@ -529,3 +529,28 @@ void ns_gp_viridis(ns_buf *gp)
         ns_buf_printf(gp, "%s%d \"%s\"", i ? ", " : "", i, viridis[i]);
     ns_buf_printf(gp, ")\n");
 }
+
+void ns_gp_heatmap_head(ns_buf *gp, const char *name, const char *what, const char *columns,
+                        const char *source, const char *title, int L, const char *ylabel,
+                        int ny)
+{
+    ns_buf_printf(gp, "# %s.gp: %s, one input run\n", name, what);
+    ns_buf_printf(gp, "# Written by normscope plot. Edit freely, then re-render from this "
+                      "directory:\n#   gnuplot %s.gp                  -> %s.png\n"
+                      "#   gnuplot -e \"fmt='pdf'\" %s.gp   -> %s.pdf (fmt='svg': %s.svg)\n"
+                      "# Data: %s.dat, columns %s\n# ",
+                  name, name, name, name, name, name, columns);
+    ns_gp_comment(gp, source);
+    ns_buf_printf(gp, "\n\n");
+    ns_gp_terminal(gp, name);
+    ns_buf_printf(gp, "set tics out scale 0.6\nunset key\nset title ");
+    ns_gp_quoted(gp, title);
+    ns_buf_printf(gp, "\n");
+    ns_gp_layer_axis(gp, 1, L, "block l");
+    /* cells are centred on integers: the axes run half a cell past the first and last */
+    ns_buf_printf(gp, "set xrange [0.5:%d.5]\nset ylabel \"%s\"\nset yrange [0.5:%d.5]\n", L,
+                  ylabel, ny);
+    if (ny <= 16)
+        ns_buf_printf(gp, "set ytics 1, 1\n");
+    ns_gp_viridis(gp);
+}

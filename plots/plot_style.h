@@ -48,6 +48,11 @@ void ns_gp_layer_axis(ns_buf *gp, int first, int last, const char *xlabel);
 void ns_gp_log_depth_axis(ns_buf *gp, const int *depths, int n, const char *xlabel);
 /* the viridis palette (`set palette defined`), for heatmaps */
 void ns_gp_viridis(ns_buf *gp);
+/* the opening of a block x (head or expert) heatmap script: header comment naming `what` and
+ * the .dat columns, terminal, title, the block axis and the ny-cell y axis, the palette */
+void ns_gp_heatmap_head(ns_buf *gp, const char *name, const char *what, const char *columns,
+                        const char *source, const char *title, int L, const char *ylabel,
+                        int ny);
 /* a log y axis over [lo, hi] (positive, finite) with readable ticks, and clip(y) which raises a
  * band's lower edge to the bottom of the axis (where it would otherwise vanish) */
 void ns_gp_log_y(ns_buf *gp, double lo, double hi);
