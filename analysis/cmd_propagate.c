@@ -4,14 +4,21 @@
  * writes /config. Every option but --out and --threads may take a comma list (--depth 8,16,32
  * --scheme pre,post,span); the Cartesian product of the lists runs, first option slowest, into
  * one file: /sweep (one row per point) and /runs/<i>/ in the single-run layout. A single point
- * keeps the single-run layout at the root. Every point is validated before any work starts. */
+ * keeps the single-run layout at the root. Every point is validated before any work starts.
+ * A sweep's points run into a store (sweep_store.h) saved beside the output as OUT.partial-sweep,
+ * so a rerun of an interrupted sweep resumes; under mpirun they are shared among the ranks
+ * (sweep_run.h) and rank 0 writes the one file. Either way the file is assembled from the store
+ * at the end, so it holds the same numbers however the points were run. */
 #define _GNU_SOURCE
 #include "cli.h"
 #include "fit.h"
 #include "h5out.h"
+#include "mpi_sweep.h"
 #include "options.h"
 #include "progress.h"
 #include "propagate.h"
+#include "sweep_run.h"
+#include "sweep_store.h"
 #include "theory.h"
 #include <errno.h>
 #include <limits.h>
@@ -53,6 +60,8 @@ static int resolve(const point *p, ns_propagate_opts *po, const char **scale_ini
     ns_config c;
     if (ns_model_opts_resolve(&p->model, &c, scale_init, err, errlen) != 0)
         return -1;
+    /* a stack too deep to keep whole walks in segments: the same numbers, bounded memory */
+    c.window = ns_propagate_auto_window(&c, NS_PROPAGATE_MEMORY_BUDGET);
     *po = (ns_propagate_opts){.model = c, .seeds = p->seeds, .seed = (uint64_t)p->seed,
                               .input = (ns_input_kind)p->input, .vocab = p->vocab};
     return 0;
@@ -82,28 +91,6 @@ static int predict(const ns_propagate_opts *po, ns_theory *t)
                              .attn = NS_THEORY_ATTN_SOFTMAX, .experts = c->experts,
                              .top_k = c->top_k};
     return ns_theory_transformer(&ti, t);
-}
-
-typedef struct {
-    ns_progress bar;
-    long done_before, total; /* blocks of the points already run, and of the whole sweep */
-} tick_ctx;
-
-static int tick(void *ctx, long done, long total)
-{
-    tick_ctx *t = ctx;
-    (void)total;
-    ns_progress_update(&t->bar, t->done_before + done, t->total);
-    return ns_cli_interrupted();
-}
-
-/* a sweep point's prefix: "" for a single run, "/runs/<i>" in a sweep */
-static void prefix_of(char *out, size_t n, long npoints, long i)
-{
-    if (npoints == 1)
-        out[0] = 0;
-    else
-        snprintf(out, n, "/runs/%ld", i);
 }
 
 /* /sweep: attribute `parameters` naming the options given as lists, and one dataset per such
@@ -197,35 +184,341 @@ static int write_fits(ns_h5 *h, const ns_opt_given *g, long npoints, const doubl
     return st;
 }
 
+/* point i of the command line, resolved: the thread count is this process's */
+static void point_of(const ns_opt_given *g, long i, int threads, point *p, ns_propagate_opts *po,
+                     const char **scale_init)
+{
+    char err[256];
+    memset(p, 0, sizeof *p);
+    ns_opt_point_at(g, i, p);
+    p->threads = threads;
+    resolve(p, po, scale_init, err, sizeof err); /* every point was validated up front */
+}
+
+/* point i run and written at prefix of h in the single-run layout (config, propagate, theory);
+ * on failure a one-line message in err */
+static int write_point(ns_h5 *h, const char *prefix, const ns_opt_given *g, long i, int threads,
+                       ns_tick_fn tick, void *tick_ctx, char *err, size_t errlen)
+{
+    point p;
+    ns_propagate_opts po;
+    const char *si;
+    ns_propagate_result r;
+    ns_theory t = {0};
+    char path[64];
+    point_of(g, i, threads, &p, &po, &si);
+    int st = ns_propagate(&po, &r, tick, tick_ctx);
+    if (st != NS_OK) {
+        snprintf(err, errlen, st == NS_ERR_INTERRUPTED ? "interrupted" : "propagate failed: %s",
+                 ns_strerror(st));
+        return st;
+    }
+    snprintf(path, sizeof path, "%s/config", prefix);
+    if (!(st = ns_opt_write_config(h, path, g, &p, si)) &&
+        !(st = ns_model_write_derived(h, path, &po.model)) &&
+        !(st = ns_propagate_write(h, prefix, &r))) {
+        int th = predict(&po, &t);
+        if (th == NS_OK)
+            st = ns_theory_write(h, prefix, &po, &t);
+        else if (th != NS_ERR_INVALID)
+            st = th; /* a theory that applies but failed numerically */
+    }
+    if (st == NS_ERR_IO)
+        snprintf(err, errlen, "%s", ns_h5_error(h));
+    else if (st != NS_OK)
+        snprintf(err, errlen, "propagate failed: %s", ns_strerror(st));
+    ns_theory_free(&t);
+    ns_propagate_result_free(&r);
+    return st;
+}
+
+/* the work of a point in multiply-adds per token and block, up to a constant factor: the
+ * branch's GEMMs (d x hidden twice; attention's four d x d and its T-long rows; top-k experts
+ * and the router), forward and backward alike. It only has to rank points and add up. */
+static double point_cost(const point *p)
+{
+    const ns_model_opts *m = &p->model;
+    double d = m->width, T = m->seq, per_token = 2 * m->mlp_ratio * d * d;
+    if (m->block != NS_BLOCK_MLP)
+        per_token += 4 * d * d + 2 * T * d;
+    if (m->block == NS_BLOCK_MOE)
+        per_token += m->top_k * 2 * m->expert_ratio * d * d + m->experts * d -
+                     2 * m->mlp_ratio * d * d;
+    return per_token * m->depth * (double)m->seq * m->batch * p->seeds;
+}
+
+typedef struct {
+    const ns_opt_given *g;
+    int threads;
+} point_ctx;
+
+static int run_point(void *ctx, long i, ns_h5 *out, ns_tick_fn tick, void *tick_ctx, char *err,
+                     size_t errlen)
+{
+    const point_ctx *c = ctx;
+    return write_point(out, "", c->g, i, c->threads, tick, tick_ctx, err, errlen);
+}
+
+/* the seed means behind /sweep/fits, read back from the stored points: final act_ms, gradient
+ * ratio p_0/p_L, and the theory's (NaN where none applies). Read back rather than kept, so a
+ * resumed or distributed sweep computes them from the very numbers its file holds. */
+static int summaries(ns_h5 *store, const ns_opt_given *g, long npoints, double *act_L,
+                     double *ratio, double *act_L_th, double *ratio_th)
+{
+    int st = NS_OK;
+    for (long i = 0; st == NS_OK && i < npoints; i++) {
+        point p;
+        ns_propagate_opts po;
+        const char *si;
+        char path[96];
+        point_of(g, i, 1, &p, &po, &si);
+        int L = p.model.depth, S = p.seeds;
+        size_t n = (size_t)S * (L + 1);
+        double *a = malloc(2 * n * sizeof *a), *gr = a + n;
+        if (!a)
+            return NS_ERR_NOMEM;
+        snprintf(path, sizeof path, "/runs/%ld/propagate/act_ms", i);
+        st = ns_h5_read_f64(store, path, a, n);
+        snprintf(path, sizeof path, "/runs/%ld/propagate/grad_ms", i);
+        if (st == NS_OK)
+            st = ns_h5_read_f64(store, path, gr, n);
+        act_L[i] = ratio[i] = 0;
+        for (int s = 0; st == NS_OK && s < S; s++) { /* as the run alone would sum them */
+            act_L[i] += a[(size_t)s * (L + 1) + L] / S;
+            ratio[i] += gr[(size_t)s * (L + 1)] / gr[(size_t)s * (L + 1) + L] / S;
+        }
+        act_L_th[i] = ratio_th[i] = NAN;
+        snprintf(path, sizeof path, "/runs/%ld/theory", i);
+        if (st == NS_OK && ns_h5_exists(store, path)) {
+            snprintf(path, sizeof path, "/runs/%ld/theory/act_ms", i);
+            st = ns_h5_read_f64(store, path, a, (size_t)L + 1);
+            snprintf(path, sizeof path, "/runs/%ld/theory/grad_ms", i);
+            if (st == NS_OK)
+                st = ns_h5_read_f64(store, path, gr, (size_t)L + 1);
+            if (st == NS_OK) {
+                act_L_th[i] = a[L];
+                ratio_th[i] = gr[0] / gr[L];
+            }
+        }
+        free(a);
+    }
+    return st;
+}
+
+/* the sweep's file from the store: root attributes, /runs, /sweep, /sweep/fits; written aside
+ * and renamed onto the output. A message in err on failure. */
+static int assemble(const char *out, const char *command_line, ns_sweep_store *store,
+                    const ns_opt_given *g, long npoints, double seconds, char *err,
+                    size_t errlen)
+{
+    ns_h5 *h = NULL;
+    double *act_L = calloc(4 * (size_t)npoints, sizeof(double));
+    double *ratio = act_L + npoints, *act_L_th = ratio + npoints, *ratio_th = act_L_th + npoints;
+    int st = act_L ? ns_h5_create(&h, out) : NS_ERR_NOMEM;
+    if (st == NS_OK && !(st = ns_h5_write_root_attrs(h, command_line)) &&
+        !(st = ns_h5_group(h, "/runs")) && !(st = ns_h5_group(h, "/sweep"))) {
+        if ((st = ns_sweep_store_copy_runs(store, h)) != NS_OK)
+            snprintf(err, errlen, "%s", ns_sweep_store_error(store));
+        else if ((st = summaries(ns_sweep_store_h5(store), g, npoints, act_L, ratio, act_L_th,
+                                 ratio_th)) != NS_OK)
+            snprintf(err, errlen, "%s", ns_h5_error(ns_sweep_store_h5(store)));
+        else if (!(st = write_sweep_table(h, npoints, g)) &&
+                 !(st = write_fits(h, g, npoints, act_L, ratio, act_L_th, ratio_th)) &&
+                 !(st = ns_h5_attr_double(h, "/", "wall_seconds", seconds)))
+            st = ns_h5_commit(h);
+        if (st == NS_ERR_IO && !err[0])
+            snprintf(err, errlen, "%s", ns_h5_error(h));
+    }
+    if (st != NS_OK && !err[0])
+        snprintf(err, errlen, "%s", st == NS_ERR_NOMEM ? "out of memory" : ns_h5_error(h));
+    ns_h5_free(h);
+    free(act_L);
+    return st;
+}
+
+static int tick_progress(void *ctx, long done, long total)
+{
+    ns_progress_update(ctx, done, total);
+    return ns_cli_interrupted();
+}
+
+/* one point: the single-run layout at the root of the output */
+static int run_single(const ns_opt_given *g, const point *p0, const char *command_line)
+{
+    ns_h5 *h = NULL;
+    ns_progress bar;
+    char err[512] = "";
+    int st;
+    ns_cli_install_signals(); /* before the output exists: a signal must never leave a partial */
+    if (ns_h5_create(&h, p0->out) != NS_OK) { /* before any work: a bad path costs nothing */
+        ns_cli_error("%s", ns_h5_error(h));
+        ns_h5_free(h);
+        return NS_EXIT_USAGE;
+    }
+    ns_progress_start(&bar, "propagate", "blocks");
+    double t0 = ns_now();
+    st = ns_h5_write_root_attrs(h, command_line);
+    if (st == NS_OK)
+        st = write_point(h, "", g, 0, p0->threads, tick_progress, &bar, err, sizeof err);
+    else
+        snprintf(err, sizeof err, "%s", ns_h5_error(h));
+    ns_progress_finish(&bar);
+    double seconds = ns_now() - t0;
+    if (st == NS_OK)
+        st = ns_h5_attr_double(h, "/", "wall_seconds", seconds);
+    if (st == NS_OK)
+        st = ns_h5_commit(h);
+    if (st != NS_OK && !err[0])
+        snprintf(err, sizeof err, "%s", ns_h5_error(h));
+    ns_h5_free(h);
+    if (st == NS_ERR_INTERRUPTED)
+        ns_cli_error("interrupted; no output written to %s", p0->out);
+    else if (st != NS_OK)
+        ns_cli_error("%s", err);
+    if (st != NS_OK)
+        return NS_EXIT_RUNTIME;
+    printf("wrote %s: %s %s, L=%d d=%d T=%d B=%d, %d seed%s, %.2f s\n", p0->out,
+           ns_opt_blocks[p0->model.block], ns_opt_schemes[p0->model.scheme], p0->model.depth,
+           p0->model.width, p0->model.seq, p0->model.batch, p0->seeds, p0->seeds == 1 ? "" : "s",
+           seconds);
+    return NS_EXIT_OK;
+}
+
+/* rank 0 before a sweep: the output path and the progress file, checked before any work; a
+ * usage error (exit 2) or 0 */
+static int open_sweep(const ns_opt_given *g, const point *p0, const char *command_line,
+                      long npoints, ns_sweep_store **store)
+{
+    ns_h5 *h = NULL;
+    char err[1024], *config = malloc(65536);
+    int bad = ns_h5_create(&h, p0->out) != NS_OK; /* a bad path costs nothing */
+    if (bad)
+        ns_cli_error("%s", ns_h5_error(h));
+    ns_h5_free(h); /* the output is written at the end, from the store */
+    if (!bad && !config) {
+        ns_cli_error("out of memory");
+        bad = 1;
+    }
+    if (!bad && ns_opt_describe(g, "threads", config, 65536) != 0) {
+        ns_cli_error("the sweep's configuration is too long to record");
+        bad = 1;
+    }
+    if (!bad && ns_sweep_store_open(store, p0->out, config, command_line, npoints, err,
+                                    sizeof err) != NS_OK) {
+        ns_cli_error("%s", err);
+        bad = 1;
+    }
+    free(config);
+    return bad ? NS_EXIT_USAGE : NS_EXIT_OK;
+}
+
+/* several points: shared among the MPI ranks (one rank without MPI), into one file */
+static int run_sweep(const ns_opt_given *g, const point *p0, const char *command_line,
+                     long npoints, ns_mpi *mpi)
+{
+    ns_sweep_store *store = NULL;
+    double *cost = malloc((size_t)npoints * sizeof *cost);
+    long *blocks = malloc((size_t)npoints * sizeof *blocks);
+    unsigned char *done = calloc((size_t)npoints, 1);
+    int status = NS_EXIT_OK;
+    char err[1024] = "";
+    if (!cost || !blocks || !done) { /* a rank that cannot follow the plan ends the job */
+        ns_cli_error("out of memory");
+        ns_mpi_abort(mpi, NS_EXIT_RUNTIME);
+        status = NS_EXIT_RUNTIME;
+        goto done;
+    }
+    ns_cli_install_signals(); /* before the progress file can exist */
+    if (mpi->rank == 0)
+        status = open_sweep(g, p0, command_line, npoints, &store);
+    ns_mpi_bcast(mpi, &status, sizeof status);
+    if (status != NS_EXIT_OK)
+        goto done;
+    if (mpi->rank == 0)
+        memcpy(done, ns_sweep_store_done(store), (size_t)npoints);
+    ns_mpi_bcast(mpi, done, (size_t)npoints); /* what the progress file already holds */
+    for (long i = 0; i < npoints; i++) {
+        point p;
+        ns_propagate_opts po;
+        const char *si;
+        point_of(g, i, p0->threads, &p, &po, &si);
+        cost[i] = point_cost(&p);
+        blocks[i] = 2L * p.model.depth * p.seeds;
+    }
+    point_ctx pc = {.g = g, .threads = p0->threads};
+    ns_sweep_job job = {.npoints = npoints, .cost = cost, .blocks = blocks, .done = done,
+                        .run = run_point, .ctx = &pc, .mpi = mpi, .store = store};
+    double t0 = ns_now();
+    int st = ns_sweep_run(&job, err, sizeof err);
+    if (mpi->rank > 0) {
+        status = ns_sweep_end(mpi, NS_EXIT_OK) != NS_EXIT_OK || st != NS_OK ? NS_EXIT_RUNTIME
+                                                                            : NS_EXIT_OK;
+        goto done;
+    }
+    long resumed = 0, saved = ns_sweep_store_count(store);
+    for (long i = 0; i < npoints; i++)
+        resumed += done[i];
+    if (st == NS_OK) {
+        st = assemble(p0->out, command_line, store, g, npoints, ns_now() - t0, err, sizeof err);
+        if (st != NS_OK)
+            ns_sweep_store_save(store); /* the points stay: a rerun only assembles */
+    }
+    if (st == NS_OK) {
+        ns_sweep_store_remove(store);
+        printf("wrote %s: a sweep of %ld points", p0->out, npoints);
+        if (mpi->size > 1 || resumed)
+            printf(" (");
+        if (mpi->size > 1)
+            printf("%d MPI ranks%s", mpi->size, resumed ? ", " : ")");
+        if (resumed)
+            printf("%ld resumed from %s)", resumed, ns_sweep_store_path(store));
+        printf(", %.2f s\n", ns_now() - t0);
+    } else {
+        int kept = saved > 0 && access(ns_sweep_store_path(store), F_OK) == 0;
+        if (kept)
+            ns_cli_error("%s; %ld of %ld points kept in %s: rerun the same command to resume",
+                         err, saved, npoints, ns_sweep_store_path(store));
+        else if (st == NS_ERR_INTERRUPTED)
+            ns_cli_error("interrupted; no output written to %s", p0->out);
+        else
+            ns_cli_error("%s", err);
+        status = NS_EXIT_RUNTIME;
+    }
+    ns_sweep_end(mpi, status);
+done:
+    ns_sweep_store_free(store);
+    free(cost);
+    free(blocks);
+    free(done);
+    return status;
+}
+
 int ns_cmd_propagate(int argc, char **argv)
 {
     static ns_opt_spec specs[NS_OPT_MAX_SPECS];
     int nspecs = ns_opt_table(specs, run_specs, (int)(sizeof run_specs / sizeof run_specs[0]));
     const char *command_line = ns_cli_command_line(argc, argv);
+    int launch_rank, launch_size, status = NS_EXIT_OK;
+    ns_mpi mpi = {.rank = 0, .size = 1};
+    ns_mpi_launch_env(&launch_rank, &launch_size);
+    if (launch_rank > 0)
+        ns_mpi_quiet(1); /* every rank parses the same line: rank 0 reports its errors */
     ns_opt_given g;
     memset(&g, 0, sizeof g);
     g.specs = specs, g.nspecs = nspecs;
     if (ns_opt_parse_argv(&g, "normscope propagate",
                           "Run the propagate protocol at initialization and write per-layer "
-                          "metrics (and the mean-field theory where it applies) to an HDF5 file.",
+                          "metrics (and the mean-field theory where it applies) to an HDF5 file. "
+                          "Under mpirun a sweep's points are shared among the ranks.",
                           argc, argv) != 0) {
         ns_opt_free(&g);
         return NS_EXIT_USAGE;
     }
 
     /* every point, checked before any work */
-    long npoints = ns_opt_npoints(&g), total_blocks = 0;
-    int status = NS_EXIT_OK;
-    ns_h5 *h = NULL;
-    double *act_L = calloc(4 * (size_t)npoints, sizeof(double));
-    double *ratio = act_L + npoints, *act_L_th = ratio + npoints, *ratio_th = act_L_th + npoints;
+    long npoints = ns_opt_npoints(&g);
     point p0 = {0};
     ns_opt_point_at(&g, 0, &p0);
-    if (!act_L) {
-        ns_cli_error("out of memory");
-        status = NS_EXIT_RUNTIME;
-        goto done;
-    }
     for (long i = 0; i < npoints; i++) {
         point p = {0};
         ns_propagate_opts po;
@@ -237,94 +530,24 @@ int ns_cmd_propagate(int argc, char **argv)
             status = NS_EXIT_USAGE;
             goto done;
         }
-        total_blocks += 2L * p.model.depth * p.seeds;
     }
-    ns_cli_install_signals(); /* before the output exists: a signal must never leave a partial */
-    if (ns_h5_create(&h, p0.out) != NS_OK) { /* before any work: a bad path costs nothing */
-        ns_cli_error("%s", ns_h5_error(h));
+    if (ns_mpi_start(&mpi) != NS_OK) {
+        ns_cli_error("this normscope was built without MPI: run it without mpirun, or rebuild "
+                     "with MPI (apt-get install libopenmpi-dev; cmake -DNS_MPI=ON)");
         status = NS_EXIT_USAGE;
         goto done;
     }
+    ns_mpi_quiet(0); /* a worker's stdout stays silent; its stderr may carry MPI's own errors */
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    ns_set_threads(p0.threads ? p0.threads : (ncpu > 0 ? (int)ncpu : 1));
     if (!p0.threads)
         p0.threads = ncpu > 0 ? (int)ncpu : 1;
-
-    tick_ctx tc = {.done_before = 0, .total = total_blocks};
-    ns_progress_start(&tc.bar, "propagate", "blocks");
-    double t0 = ns_now();
-    int st = ns_h5_write_root_attrs(h, command_line);
-    if (!st && npoints > 1 && !(st = ns_h5_group(h, "/runs")))
-        st = ns_h5_group(h, "/sweep");
-    for (long i = 0; st == NS_OK && i < npoints; i++) {
-        point p = {0};
-        ns_propagate_opts po;
-        const char *si;
-        char err[256], pre[32], path[64];
-        ns_opt_point_at(&g, i, &p);
-        p.threads = p0.threads;
-        resolve(&p, &po, &si, err, sizeof err);
-        ns_propagate_result r;
-        ns_theory t = {0};
-        prefix_of(pre, sizeof pre, npoints, i);
-        if ((st = ns_propagate(&po, &r, tick, &tc)))
-            break;
-        tc.done_before += 2L * p.model.depth * p.seeds;
-        int L = p.model.depth, S = p.seeds;
-        for (int s = 0; s < S; s++) { /* the seed means of the depth-sweep quantities */
-            act_L[i] += r.act_ms[(size_t)s * (L + 1) + L] / S;
-            ratio[i] += r.grad_ms[(size_t)s * (L + 1)] / r.grad_ms[(size_t)s * (L + 1) + L] / S;
-        }
-        act_L_th[i] = ratio_th[i] = NAN;
-        snprintf(path, sizeof path, "%s/config", pre);
-        if (pre[0] && (st = ns_h5_group(h, pre)))
-            goto point_done;
-        if ((st = ns_opt_write_config(h, path, &g, &p, si)) ||
-            (st = ns_model_write_derived(h, path, &po.model)) ||
-            (st = ns_propagate_write(h, pre, &r)))
-            goto point_done;
-        int th = predict(&po, &t);
-        if (th == NS_OK) {
-            act_L_th[i] = t.act_ms[L];
-            ratio_th[i] = t.grad_ms[0] / t.grad_ms[L];
-            st = ns_theory_write(h, pre, &po, &t);
-        } else if (th != NS_ERR_INVALID) {
-            st = th; /* a theory that applies but failed numerically */
-        }
-    point_done:
-        ns_theory_free(&t);
-        ns_propagate_result_free(&r);
-    }
-    ns_progress_finish(&tc.bar);
-    double seconds = ns_now() - t0;
-    if (st == NS_OK && npoints > 1)
-        st = write_sweep_table(h, npoints, &g);
-    if (st == NS_OK && npoints > 1)
-        st = write_fits(h, &g, npoints, act_L, ratio, act_L_th, ratio_th);
-    if (st == NS_OK)
-        st = ns_h5_attr_double(h, "/", "wall_seconds", seconds);
-    if (st == NS_OK)
-        st = ns_h5_commit(h);
-    if (st != NS_OK) {
-        if (st == NS_ERR_INTERRUPTED)
-            ns_cli_error("interrupted; no output written to %s", p0.out);
-        else if (st == NS_ERR_IO)
-            ns_cli_error("%s", ns_h5_error(h));
-        else
-            ns_cli_error("propagate failed: %s", ns_strerror(st));
-        status = NS_EXIT_RUNTIME;
-        goto done;
-    }
-    if (npoints == 1)
-        printf("wrote %s: %s %s, L=%d d=%d T=%d B=%d, %d seed%s, %.2f s\n", p0.out,
-               ns_opt_blocks[p0.model.block], ns_opt_schemes[p0.model.scheme], p0.model.depth,
-               p0.model.width, p0.model.seq, p0.model.batch, p0.seeds, p0.seeds == 1 ? "" : "s",
-               seconds);
-    else
-        printf("wrote %s: a sweep of %ld points, %.2f s\n", p0.out, npoints, seconds);
+    ns_set_threads(p0.threads);
+    if (npoints > 1)
+        status = run_sweep(&g, &p0, command_line, npoints, &mpi);
+    else if (mpi.rank == 0) /* one point: rank 0 runs it, any other rank has nothing to do */
+        status = run_single(&g, &p0, command_line);
+    ns_mpi_finish(&mpi);
 done:
-    ns_h5_free(h);
-    free(act_L);
     ns_opt_free(&g);
     return status;
 }

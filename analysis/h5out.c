@@ -233,9 +233,20 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
+/* path gets exactly these bytes, on disk (fsync); 0 or an errno */
+static int write_file(const char *path, const unsigned char *image, size_t size)
+{
+    int err = 0, fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || (err = write_all(fd, image, size)) != 0 || fsync(fd) != 0)
+        err = err ? err : errno;
+    if (fd >= 0 && close(fd) != 0 && !err)
+        err = errno;
+    return err;
+}
+
 int ns_h5_commit(ns_h5 *h)
 {
-    int status = NS_OK, err = 0;
+    int status = NS_OK, err;
     unsigned char *image = NULL;
     ssize_t size = H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0
                        ? -1 : H5Fget_file_image(h->file, NULL, 0);
@@ -247,15 +258,8 @@ int ns_h5_commit(ns_h5 *h)
     if (H5Fclose(h->file) < 0 && status == NS_OK)
         status = fail(h, "cannot close the in-memory HDF5 file of %s", h->path);
     h->file = H5I_INVALID_HID;
-    if (status == NS_OK) {
-        int fd = open(h->tmp, O_WRONLY | O_TRUNC);
-        if (fd < 0 || (err = write_all(fd, image, (size_t)size)) != 0 || fsync(fd) != 0)
-            err = err ? err : errno;
-        if (fd >= 0 && close(fd) != 0 && !err)
-            err = errno;
-        if (err)
-            status = fail(h, "cannot write %s: %s", h->path, strerror(err));
-    }
+    if (status == NS_OK && (err = write_file(h->tmp, image, (size_t)size)) != 0)
+        status = fail(h, "cannot write %s: %s", h->path, strerror(err));
     free(image);
     if (status == NS_OK && rename(h->tmp, h->path) != 0)
         status = fail(h, "cannot move %s to %s: %s", h->tmp, h->path, strerror(errno));
@@ -285,7 +289,8 @@ void ns_h5_free(ns_h5 *h)
 
 /* read-only; a log that is being written, or whose writer was killed, still has its
  * "open for writing" mark, and opens only as a SWMR reader */
-static hid_t open_readonly(const char *path)
+_Static_assert(sizeof(hid_t) == sizeof(int64_t), "ns_h5_open_readonly returns an hid_t");
+int64_t ns_h5_open_readonly(const char *path)
 {
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     return f >= 0 ? f : H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
@@ -302,7 +307,7 @@ int ns_h5_check_readable(const char *path, char *msg, size_t msglen)
         snprintf(msg, msglen, "%s is not an HDF5 file (or it is truncated)", path);
         return NS_ERR_IO;
     }
-    hid_t f = open_readonly(path);
+    hid_t f = ns_h5_open_readonly(path);
     if (f < 0) {
         snprintf(msg, msglen, "cannot open %s as HDF5 (truncated or corrupt?)", path);
         return NS_ERR_IO;
@@ -530,7 +535,7 @@ int ns_h5_open_read(ns_h5 **out, const char *path)
     char msg[400];
     if (ns_h5_check_readable(path, msg, sizeof msg) != NS_OK)
         return fail(h, "%s", msg);
-    if ((h->file = open_readonly(path)) < 0)
+    if ((h->file = ns_h5_open_readonly(path)) < 0)
         return fail(h, "cannot open %s", path);
     return NS_OK;
 }
@@ -596,4 +601,142 @@ int ns_h5_read_attr_string(ns_h5 *h, const char *obj, const char *name, char *bu
     if (a >= 0)
         H5Aclose(a);
     return status;
+}
+
+/* ---- in-memory files ------------------------------------------------------------------------ */
+
+static ns_h5 *new_handle(const char *name)
+{
+    quiet_hdf5();
+    ns_h5 *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->file = H5I_INVALID_HID;
+    h->path = strdup(name);
+    return h;
+}
+
+/* the core driver without a backing store: the file is never written by HDF5 itself */
+static hid_t memory_fapl(void)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0 && H5Pset_fapl_core(fapl, 1 << 20, 0) < 0) {
+        H5Pclose(fapl);
+        return H5I_INVALID_HID;
+    }
+    return fapl;
+}
+
+int ns_h5_create_memory(ns_h5 **out, const char *name)
+{
+    ns_h5 *h = *out = new_handle(name);
+    if (!h)
+        return NS_ERR_NOMEM;
+    if (!h->path)
+        return fail(h, "out of memory");
+    hid_t fapl = memory_fapl();
+    if (fapl >= 0) {
+        h->file = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+        H5Pclose(fapl);
+    }
+    return h->file < 0 ? fail(h, "cannot create an in-memory HDF5 file for %s", name) : NS_OK;
+}
+
+int ns_h5_load_memory(ns_h5 **out, const char *path)
+{
+    ns_h5 *h = *out = new_handle(path);
+    if (!h)
+        return NS_ERR_NOMEM;
+    if (!h->path)
+        return fail(h, "out of memory");
+    if (H5Fis_hdf5(path) <= 0)
+        return fail(h, "%s is not an HDF5 file (or it is truncated)", path);
+    hid_t fapl = memory_fapl();
+    if (fapl >= 0) {
+        h->file = H5Fopen(path, H5F_ACC_RDWR, fapl);
+        H5Pclose(fapl);
+    }
+    return h->file < 0 ? fail(h, "cannot read %s (truncated or corrupt?)", path) : NS_OK;
+}
+
+int ns_h5_open_image(ns_h5 **out, const void *image, size_t size, const char *name)
+{
+    ns_h5 *h = *out = new_handle(name);
+    if (!h)
+        return NS_ERR_NOMEM;
+    if (!h->path)
+        return fail(h, "out of memory");
+    h->file = H5LTopen_file_image((void *)image, size, 0); /* read-only, on a copy */
+    return h->file < 0 ? fail(h, "%s is not a readable HDF5 image", name) : NS_OK;
+}
+
+int ns_h5_image(ns_h5 *h, void **image, size_t *size)
+{
+    *image = NULL;
+    *size = 0;
+    ssize_t n = H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(h->file, NULL, 0);
+    unsigned char *buf = n > 0 ? malloc((size_t)n) : NULL;
+    if (!buf || H5Fget_file_image(h->file, buf, (size_t)n) != n) {
+        free(buf);
+        return fail(h, "cannot assemble the HDF5 image of %s", h->path);
+    }
+    *image = buf;
+    *size = (size_t)n;
+    return NS_OK;
+}
+
+int ns_h5_save(ns_h5 *h, const char *path)
+{
+    void *image;
+    size_t size;
+    int status = ns_h5_image(h, &image, &size), err;
+    size_t n = strlen(path) + 40;
+    char *tmp = status == NS_OK ? malloc(n) : NULL;
+    if (status == NS_OK && !tmp)
+        status = fail(h, "out of memory");
+    if (tmp) {
+        snprintf(tmp, n, "%s.partial-%ld", path, (long)getpid());
+        if ((err = write_file(tmp, image, size)) != 0)
+            status = fail(h, "cannot write %s: %s", path, strerror(err));
+        else if (rename(tmp, path) != 0)
+            status = fail(h, "cannot move %s to %s: %s", tmp, path, strerror(errno));
+        if (status != NS_OK)
+            unlink(tmp);
+    }
+    free(tmp);
+    free(image);
+    return status;
+}
+
+int ns_h5_copy(ns_h5 *h, const char *dst_path, ns_h5 *src, const char *src_path)
+{
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    int status = NS_OK;
+    if (lcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0 ||
+        H5Ocopy(src->file, src_path, h->file, dst_path, H5P_DEFAULT, lcpl) < 0)
+        status = fail(h, "cannot copy %s of %s to %s of %s", src_path, src->path, dst_path,
+                      h->path);
+    if (lcpl >= 0)
+        H5Pclose(lcpl);
+    return status;
+}
+
+int ns_h5_exists(ns_h5 *h, const char *path)
+{
+    /* H5Lexists wants every parent to exist: walk down the path */
+    char buf[256];
+    if (strlen(path) >= sizeof buf || path[0] != '/')
+        return 0;
+    strcpy(buf, path);
+    for (char *q = buf + 1;; q++) {
+        if (*q == '/' || *q == 0) {
+            char c = *q;
+            *q = 0;
+            if (H5Lexists(h->file, buf, H5P_DEFAULT) <= 0)
+                return 0;
+            if (!c)
+                return 1;
+            *q = c;
+        }
+    }
 }

@@ -6,6 +6,7 @@
 #ifndef NS_H5OUT_H
 #define NS_H5OUT_H
 #include <stddef.h>
+#include <stdint.h>
 
 #define NS_SCHEMA "normscope/1"
 
@@ -69,7 +70,27 @@ int ns_h5_set(ns_h5 *h, const char *path, size_t idx, double value);
 int ns_h5_start_swmr(ns_h5 *h);
 int ns_h5_flush(ns_h5 *h);
 
+/* ---- in-memory files: one sweep point, and a sweep's progress (sweep_store.h) ------------ */
+/* a file that lives in memory only; name is used in messages */
+int ns_h5_create_memory(ns_h5 **out, const char *name);
+/* a file on disk read into memory, writable there; nothing goes back to disk but ns_h5_save */
+int ns_h5_load_memory(ns_h5 **out, const char *path);
+/* an image (ns_h5_image, perhaps from another process) opened read-only; the bytes are copied */
+int ns_h5_open_image(ns_h5 **out, const void *image, size_t size, const char *name);
+/* the bytes of a file as it stands (malloc'd, the caller frees them) */
+int ns_h5_image(ns_h5 *h, void **image, size_t *size);
+/* writes the file's image to path atomically: path.partial-<pid>, fsync, rename */
+int ns_h5_save(ns_h5 *h, const char *path);
+/* copies the object src_path of src (a group with everything under it, or a dataset) to
+ * dst_path of h, creating missing parent groups */
+int ns_h5_copy(ns_h5 *h, const char *dst_path, ns_h5 *src, const char *src_path);
+/* 1 if path names an object (every parent must exist or the answer is 0) */
+int ns_h5_exists(ns_h5 *h, const char *path);
+
 /* a complete, readable normscope file? (used before reading one, and by resume logic later) */
 int ns_h5_check_readable(const char *path, char *msg, size_t msglen);
+/* H5Fopen read-only, as a SWMR reader if the file is a log still (or last) open for writing:
+ * an hid_t (hdf5.h), negative on failure, for readers that use the HDF5 API themselves */
+int64_t ns_h5_open_readonly(const char *path);
 
 #endif

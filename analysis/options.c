@@ -208,6 +208,23 @@ void ns_opt_point_at(const ns_opt_given *g, long idx, void *record)
     }
 }
 
+int ns_opt_describe(const ns_opt_given *g, const char *skip, char *buf, size_t n)
+{
+    size_t k = (size_t)snprintf(buf, n, "normscope=%s\n", ns_version());
+    for (int i = 0; k < n && i < g->nspecs; i++) {
+        const ns_opt_spec *s = &g->specs[i];
+        if (skip && strcmp(s->option, skip) == 0)
+            continue;
+        k += (size_t)snprintf(buf + k, n - k, "%s=", s->option);
+        for (int j = 0; k < n && j < (g->n[i] ? g->n[i] : 1); j++)
+            k += (size_t)snprintf(buf + k, n - k, "%s%s", j ? "," : "",
+                                  g->n[i] ? g->values[i][j] : s->dflt ? s->dflt : "");
+        if (k < n)
+            k += (size_t)snprintf(buf + k, n - k, "\n");
+    }
+    return k < n ? 0 : -1;
+}
+
 void ns_opt_free(ns_opt_given *g)
 {
     for (int i = 0; i < g->nspecs; i++)

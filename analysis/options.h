@@ -62,6 +62,10 @@ void ns_opt_point_at(const ns_opt_given *g, long idx, void *record);
 long ns_opt_stride(const ns_opt_given *g, int i);
 int ns_opt_find(const ns_opt_given *g, const char *option);
 void ns_opt_free(ns_opt_given *g);
+/* what the command line asks for, as text: the version, then one line "option=value,value" per
+ * option (its default when not given) except the option named skip; nonzero if n is too small.
+ * Equal texts mean the same points with the same values. */
+int ns_opt_describe(const ns_opt_given *g, const char *skip, char *buf, size_t n);
 /* one attribute per option on group (created), from the record; resolved_scale_init replaces a
  * NULL --scale-init */
 int ns_opt_write_config(ns_h5 *h, const char *group, const ns_opt_given *g, const void *record,
