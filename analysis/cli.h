@@ -23,6 +23,12 @@ const char *ns_cli_command_line(int argc, char **argv);
 void ns_cli_install_signals(void);
 int ns_cli_interrupted(void);
 
+/* Before anything else in main: on a CPU with AVX-512 whose OpenBLAS loaded AVX2 kernels,
+ * re-executes the program with OPENBLAS_CORETYPE=SkylakeX (kernels.c); returns otherwise */
+void ns_cli_choose_kernels(char **argv);
+/* why the kernels in use are these, for --version and bench */
+const char *ns_cli_kernels_note(void);
+
 /* "normscope: <message>" on stderr */
 void ns_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -30,5 +36,6 @@ int ns_cmd_propagate(int argc, char **argv);
 int ns_cmd_verify(int argc, char **argv);
 int ns_cmd_plot(int argc, char **argv);
 int ns_cmd_train(int argc, char **argv);
+int ns_cmd_bench(int argc, char **argv);
 
 #endif

@@ -16,6 +16,8 @@ static const struct {
     {"verify", "the mean-field theory against simulation over a battery of cases", ns_cmd_verify},
     {"plot", "figures (PNG/PDF/SVG, with their data and gnuplot scripts) from normscope files",
      ns_cmd_plot},
+    {"bench", "time the standard workloads against the machine's sgemm; peak memory",
+     ns_cmd_bench},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 
@@ -30,12 +32,14 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    ns_cli_choose_kernels(argv);
     if (argc < 2) {
         usage(stderr);
         return NS_EXIT_USAGE;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
-        printf("normscope %s\nBLAS: %s\n", ns_version(), ns_blas_info());
+        printf("normscope %s\nBLAS: %s\nkernels: %s\n", ns_version(), ns_blas_info(),
+               ns_cli_kernels_note());
         return NS_EXIT_OK;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

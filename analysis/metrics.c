@@ -205,6 +205,10 @@ static int seq_eff_rank(const float *xs, int seq, int width, int m, const EffRan
     size_t mat = (size_t)seq * (size_t)width;
     /* The Gram matrix is formed in double: forming it in float would square the float rounding. */
     for (size_t i = 0; i < mat; i++) {
+        if (!isfinite(xs[i])) { /* a diverged run: no rank, and dsyev would fail on it */
+            *erank = NAN;
+            return 0;
+        }
         ws->xd[i] = (double)xs[i];
     }
     /* Row-major X [seq x width] is, bit for bit, column-major A = X^T [width x seq] with ld width.

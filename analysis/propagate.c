@@ -1,6 +1,7 @@
 /* propagate.c: forward and backward through the stack at init, metrics per layer and seed. */
 #include "propagate.h"
 #include "metrics.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,13 @@ static int forward_metrics(ns_propagate_result *r, ns_model *m, int s, int l, in
     return NS_OK;
 }
 
+/* block l's forward; a windowed model first draws block l's weights into its slot */
+static int forward_block(ns_model *m, int windowed, uint64_t sd, int l)
+{
+    int st = windowed ? ns_model_init_block(m, sd, l) : NS_OK;
+    return st ? st : ns_model_block_forward(m, l);
+}
+
 int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn tick,
                  void *tick_ctx)
 {
@@ -120,6 +128,12 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
     int heads = cfg->block != NS_BLOCK_MLP ? cfg->heads : 0;
     int experts = cfg->block == NS_BLOCK_MOE ? cfg->experts : 0;
     size_t nd = (size_t)cfg->ntok * cfg->width;
+    /* Segments of K blocks: with every block resident (K = L) one segment. Otherwise the
+     * forward keeps x at the start of each segment, and the backward walks the segments from
+     * the top, redrawing each one's weights and recomputing its forward from the kept x before
+     * its backward: the forward runs twice, memory does not grow with L, and the results are
+     * bit for bit those of K = L (the same operations on the same numbers). */
+    int K = ns_model_window(m), nseg = (L + K - 1) / K, windowed = K < L;
     if (P > NS_MAX_PARAM_NAMES) {
         ns_model_free(m);
         return NS_ERR_INVALID;
@@ -128,21 +142,27 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
         goto done;
     for (int i = 0; i < P; i++)
         snprintf(r->param_names[i], sizeof r->param_names[i], "%s", ns_model_param_info(m, i)->name);
-    g = malloc(2 * nd * sizeof(float)); /* ping-pong dLoss/dx_l */
+    /* ping-pong dLoss/dx_l, then the kept x of each segment but the last */
+    g = malloc((2 + (size_t)(windowed ? nseg - 1 : 0)) * nd * sizeof(float));
     if (!g) {
         status = NS_ERR_NOMEM;
         goto done;
     }
+    float *kept = g + 2 * nd;
     long done = 0, total = 2L * L * seeds;
     for (int s = 0; s < seeds; s++) {
         uint64_t sd = o->seed + (uint64_t)s;
-        if ((status = ns_model_init(m, sd)) || (status = draw_input(o, ns_model_stream(m, 0), sd)) ||
+        if ((!windowed && (status = ns_model_init(m, sd))) ||
+            (status = draw_input(o, ns_model_stream(m, 0), sd)) ||
             (status = ns_fill_gaussian(g, nd, 1.0, sd, -1, "cotangent")) ||
-            (status = forward_metrics(r, m, s, 0, seq)))
+            (!o->no_metrics && (status = forward_metrics(r, m, s, 0, seq))))
             goto done;
         for (int l = 1; l <= L; l++) {
-            if ((status = ns_model_block_forward(m, l)) ||
-                (status = forward_metrics(r, m, s, l, seq)))
+            if (windowed && (l - 1) % K == 0 && (l - 1) / K < nseg - 1)
+                memcpy(kept + (size_t)((l - 1) / K) * nd, ns_model_stream(m, l - 1),
+                       nd * sizeof(float));
+            if ((status = forward_block(m, windowed, sd, l)) ||
+                (!o->no_metrics && (status = forward_metrics(r, m, s, l, seq))))
                 goto done;
             if (tick && tick(tick_ctx, ++done, total)) {
                 status = NS_ERR_INTERRUPTED;
@@ -150,24 +170,34 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
             }
         }
         /* Loss = sum(x_L * G), so dLoss/dx_L = G */
-        ns_model_zero_grad(m);
         float *dy = g, *dx = g + nd;
         r->grad_ms[(size_t)s * (L + 1) + L] = ns_metric_mean_square(dy, nd);
-        for (int l = L; l >= 1; l--) {
-            memset(dx, 0, nd * sizeof(float));
-            if ((status = ns_model_block_backward(m, l, dx, dy)))
-                goto done;
-            r->grad_ms[(size_t)s * (L + 1) + l - 1] = ns_metric_mean_square(dx, nd);
-            for (int i = 0; i < P; i++) {
-                const ns_param_info *pi = ns_model_param_info(m, i);
-                r->param_grad_ms[((size_t)s * L + (l - 1)) * P + i] = ns_metric_mean_square(
-                    ns_model_param_grad(m, l, i), (size_t)pi->rows * pi->cols);
+        for (int seg = nseg - 1; seg >= 0; seg--) {
+            int first = seg * K + 1, last = seg == nseg - 1 ? L : first + K - 1;
+            if (seg < nseg - 1) { /* the last segment is still resident from the forward */
+                memcpy(ns_model_stream(m, first - 1), kept + (size_t)seg * nd,
+                       nd * sizeof(float));
+                for (int l = first; l <= last; l++)
+                    if ((status = forward_block(m, windowed, sd, l)))
+                        goto done;
             }
-            float *t = dx;
-            dx = dy, dy = t;
-            if (tick && tick(tick_ctx, ++done, total)) {
-                status = NS_ERR_INTERRUPTED;
-                goto done;
+            ns_model_zero_grad(m);
+            for (int l = last; l >= first; l--) {
+                memset(dx, 0, nd * sizeof(float));
+                if ((status = ns_model_block_backward(m, l, dx, dy)))
+                    goto done;
+                r->grad_ms[(size_t)s * (L + 1) + l - 1] = ns_metric_mean_square(dx, nd);
+                for (int i = 0; i < P && !o->no_metrics; i++) {
+                    const ns_param_info *pi = ns_model_param_info(m, i);
+                    r->param_grad_ms[((size_t)s * L + (l - 1)) * P + i] = ns_metric_mean_square(
+                        ns_model_param_grad(m, l, i), (size_t)pi->rows * pi->cols);
+                }
+                float *t = dx;
+                dx = dy, dy = t;
+                if (tick && tick(tick_ctx, ++done, total)) {
+                    status = NS_ERR_INTERRUPTED;
+                    goto done;
+                }
             }
         }
     }
@@ -177,6 +207,18 @@ done:
     if (status)
         ns_propagate_result_free(r);
     return status;
+}
+
+int ns_propagate_auto_window(const ns_config *c, size_t budget)
+{
+    size_t per_block, per_stream, fixed;
+    if (ns_model_bytes(c, &per_block, &per_stream, &fixed) != NS_OK)
+        return 0; /* ns_model_create will refuse c, and say so */
+    double L = c->depth;
+    if (L * per_block + (L + 1) * per_stream + fixed <= (double)budget)
+        return 0;
+    int K = (int)lround(sqrt(L * (double)per_stream / (double)per_block));
+    return K < 1 ? 1 : K >= c->depth ? 0 : K;
 }
 
 /* Gaussian input with cfg->seq set from seq: kept while callers move to ns_propagate */

@@ -24,6 +24,8 @@ typedef struct {
     uint64_t seed;
     ns_input_kind input;
     int vocab;           /* for NS_INPUT_TOKENS */
+    int no_metrics;      /* 1: forward and backward only, nothing recorded (what `normscope
+                          * bench` compares the metrics' cost against) */
 } ns_propagate_opts;
 
 typedef struct {
@@ -51,6 +53,13 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
 int ns_propagate_run(const ns_config *cfg, int seq, int seeds, uint64_t seed,
                      ns_propagate_result *r, ns_tick_fn tick, void *tick_ctx);
 void ns_propagate_result_free(ns_propagate_result *r);
+
+/* What a propagate run may allocate for the model before it walks the stack in segments. */
+#define NS_PROPAGATE_MEMORY_BUDGET ((size_t)3 << 30)
+/* The window (ns_config.window) for c: 0 (every block resident) if that fits in budget bytes,
+ * else the number of blocks K that makes K blocks plus the L/K kept streams smallest,
+ * about sqrt(L x stream / block). The results do not depend on it (bit for bit). */
+int ns_propagate_auto_window(const ns_config *c, size_t budget);
 /* writes the group <prefix>/propagate with every dataset, its description and dimension
  * labels; prefix "" for a single run, "/runs/<i>" in a sweep */
 int ns_propagate_write(ns_h5 *h, const char *prefix, const ns_propagate_result *r);

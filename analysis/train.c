@@ -387,24 +387,50 @@ int ns_trainer_resume(ns_trainer *t, const char *path, const char *signature, ns
 
 /* ---- the loop ------------------------------------------------------------------------------- */
 
+/* step s's batch, forward and backward: its loss and gradient norm (before clipping) */
+static int forward_backward(ns_trainer *t, long s, double *loss, double *gn)
+{
+    const ns_config *c = &t->o.lm.blocks;
+    int st = ns_data_batch(t->data, t->ids, t->targets, c->ntok / c->seq, c->seq, t->o.seed, s, 0);
+    if (st)
+        return st;
+    ns_lm_zero_grad(t->lm);
+    if ((st = ns_lm_forward(t->lm, t->ids, t->targets, loss)) ||
+        (st = ns_lm_backward(t->lm, NULL)))
+        return st;
+    *gn = sqrt(grad_norm2(t));
+    return NS_OK;
+}
+
+static double clip_scale(const ns_train_opts *o, double gn)
+{
+    return o->clip > 0 && gn > o->clip ? o->clip / gn : 1;
+}
+
+int ns_trainer_step(ns_trainer *t, long s, double *loss)
+{
+    double gn, du2, w2;
+    int st = forward_backward(t, s, loss, &gn);
+    if (st == NS_OK)
+        update(t, ns_lr_at(s, t->o.warmup, t->o.steps, t->o.lr, t->o.min_lr),
+               clip_scale(&t->o, gn), &du2, &w2);
+    return st;
+}
+
 int ns_trainer_run(ns_trainer *t, ns_h5 *log, const char *ckpt_path, const char *signature,
                    int (*interrupt)(void), ns_progress *bar, ns_train_result *r)
 {
     const ns_train_opts *o = &t->o;
     const ns_config *c = &o->lm.blocks;
-    int B = c->ntok / c->seq, W = o->spike_window, st = NS_OK;
+    int W = o->spike_window, st = NS_OK;
     *r = (ns_train_result){.status = NS_RUN_RUNNING, .diverged_at = -1, .last_eval = NAN};
     long first = t->step + 1;
     double t0 = ns_now();
     for (long s = first; s <= o->steps; s++) {
-        double loss, du2 = 0, w2 = 0;
-        if ((st = ns_data_batch(t->data, t->ids, t->targets, B, c->seq, o->seed, s, 0)))
+        double loss, gn, du2 = 0, w2 = 0;
+        if ((st = forward_backward(t, s, &loss, &gn)))
             break;
-        ns_lm_zero_grad(t->lm);
-        if ((st = ns_lm_forward(t->lm, t->ids, t->targets, &loss)) ||
-            (st = ns_lm_backward(t->lm, NULL)))
-            break;
-        double gn = sqrt(grad_norm2(t)), lr = ns_lr_at(s, o->warmup, o->steps, o->lr, o->min_lr);
+        double lr = ns_lr_at(s, o->warmup, o->steps, o->lr, o->min_lr);
         int bad_loss = !isfinite(loss), bad_grad = !isfinite(gn), diverged = bad_loss || bad_grad;
         if (bad_loss && (st = event(log, s, NS_EVENT_NAN_LOSS, loss)))
             break;
@@ -412,7 +438,7 @@ int ns_trainer_run(ns_trainer *t, ns_h5 *log, const char *ckpt_path, const char 
             break;
         if (diverged && r->diverged_at < 0)
             r->diverged_at = s;
-        double scale = o->clip > 0 && gn > o->clip ? o->clip / gn : 1;
+        double scale = clip_scale(o, gn);
         int apply = !diverged || o->on_divergence == NS_DIV_CONTINUE;
         if (apply)
             update(t, lr, scale, &du2, &w2);

@@ -54,6 +54,9 @@ int ns_trainer_log_layout(ns_trainer *t, ns_h5 *log);
  * checkpoint_every steps and when it stops early. signature names the configuration. */
 int ns_trainer_run(ns_trainer *t, ns_h5 *log, const char *ckpt_path, const char *signature,
                    int (*interrupt)(void), ns_progress *bar, ns_train_result *r);
+/* One training step s without any record: the batch, forward, backward, gradient norm,
+ * clipping and the AdamW update (what `normscope bench` times). *loss receives the loss. */
+int ns_trainer_step(ns_trainer *t, long s, double *loss);
 /* restores weights, optimizer state, step and detector window from a checkpoint whose
  * signature must equal this one's (a one-line message in err otherwise), and cuts the log back
  * to what it held at that step */

@@ -42,7 +42,9 @@ int ns_lm_create(ns_lm **out, const ns_lm_config *c)
 {
     *out = NULL;
     const ns_config *b = &c->blocks;
-    if (c->vocab < 2 || b->seq < 1 || b->ntok % b->seq != 0 || !b->placement)
+    /* training keeps every block resident: an optimizer step updates all of them */
+    if (c->vocab < 2 || b->seq < 1 || b->ntok % b->seq != 0 || !b->placement ||
+        (b->window > 0 && b->window < b->depth))
         return NS_ERR_INVALID;
     ns_lm *lm = calloc(1, sizeof *lm);
     if (!lm)

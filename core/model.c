@@ -11,8 +11,9 @@
  *     AGGREGATE: y = x + N_span(sum_j bn_j) (SpanNorm; alpha on the span norm's gain)
  * The forward and the backward read the placement here and nowhere else.
  *
- * Memory, one allocation per family (llm.c style): params [L, P], grads [L, P],
- * activations = streams [L+1, ntok, d] then per-block caches [L, A], and backward scratch. */
+ * Memory, one allocation per family (llm.c style): params [K, P], grads [K, P],
+ * activations = streams [K+1 or L+1, ntok, d] then per-block caches [K, A], and backward
+ * scratch, where K = L, or the window (ns_config.window) of blocks resident at once. */
 #include "internal.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,7 @@ struct ns_model {
     double init_value[MAX_PARAMS]; /* vectors: constant */
 
     size_t block_params, block_acts, block_ints, nd, nh;
+    int nslots, nstreams; /* blocks and streams resident: L and L + 1, or K and K + 1 */
     ns_real *params, *grads, *acts, *scratch;
     int *ints; /* integer activations (MoE routing) [L, block_ints], then [experts] of scratch */
     ns_moe_scratch moe_s;
@@ -188,10 +190,9 @@ static void layout(ns_model *m)
     }
 }
 
-int ns_model_create(ns_model **out, const ns_config *cfg)
+static int config_ok(const ns_config *cfg)
 {
-    *out = NULL;
-    if (!cfg || !cfg->placement ||
+    if (!cfg || !cfg->placement || cfg->window < 0 ||
         (cfg->block != NS_BLOCK_MLP && cfg->block != NS_BLOCK_TRANSFORMER &&
          cfg->block != NS_BLOCK_MOE) || cfg->depth < 1 ||
         cfg->width < 1 || cfg->hidden < 1 || cfg->ntok < 1 || !(cfg->norm_eps > 0) ||
@@ -207,27 +208,62 @@ int ns_model_create(ns_model **out, const ns_config *cfg)
          cfg->top_k > cfg->experts || !(cfg->capacity >= 0) || !(cfg->aux_coef >= 0) ||
          !(cfg->zloss_coef >= 0)))
         return NS_ERR_INVALID;
-    ns_model *m = calloc(1, sizeof *m);
-    if (!m)
-        return NS_ERR_NOMEM;
-    ns_set_threads(0); /* keep the OpenMP count, make the BLAS single-threaded (threads.c) */
+    return NS_OK;
+}
+
+/* the sizes of everything but the allocations themselves */
+static void size_model(ns_model *m, const ns_config *cfg, size_t *nscratch)
+{
     m->cfg = *cfg;
     m->nd = (size_t)cfg->ntok * cfg->width;
     m->nh = (size_t)cfg->ntok * cfg->hidden;
     if (cfg->block != NS_BLOCK_MLP)
         m->nprobs = (size_t)(cfg->ntok / cfg->seq) * cfg->heads * cfg->seq * cfg->seq;
     layout(m);
-
-    size_t L = (size_t)cfg->depth;
-    m->params = calloc(L * m->block_params, sizeof(ns_real));
-    m->grads = calloc(L * m->block_params, sizeof(ns_real));
-    m->acts = calloc((L + 1) * m->nd + L * m->block_acts, sizeof(ns_real));
+    m->nslots = cfg->window > 0 && cfg->window < cfg->depth ? cfg->window : cfg->depth;
+    m->nstreams = m->nslots == cfg->depth ? cfg->depth + 1 : m->nslots + 1;
     size_t nattn = m->nprobs ? 4 * m->nd + m->nprobs : 0;
     size_t nk = cfg->block == NS_BLOCK_MOE ? (size_t)cfg->ntok * cfg->top_k : 0;
     size_t nmoe = nk ? nk * (2 * (size_t)cfg->width + 2 * (size_t)cfg->expert_hidden + 1) +
                            (size_t)cfg->ntok * cfg->experts
                      : 0;
-    size_t nscratch = 7 * m->nd + 2 * m->nh + nattn + nmoe;
+    *nscratch = 7 * m->nd + 2 * m->nh + nattn + nmoe;
+}
+
+int ns_model_bytes(const ns_config *cfg, size_t *per_block, size_t *per_stream, size_t *fixed)
+{
+    if (config_ok(cfg) != NS_OK)
+        return NS_ERR_INVALID;
+    ns_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return NS_ERR_NOMEM;
+    size_t nscratch;
+    size_model(m, cfg, &nscratch);
+    *per_block = (2 * m->block_params + m->block_acts) * sizeof(ns_real) +
+                 m->block_ints * sizeof(int);
+    *per_stream = m->nd * sizeof(ns_real);
+    *fixed = nscratch * sizeof(ns_real) + (size_t)cfg->experts * sizeof(int) + sizeof *m;
+    free(m);
+    return NS_OK;
+}
+
+int ns_model_create(ns_model **out, const ns_config *cfg)
+{
+    *out = NULL;
+    if (config_ok(cfg) != NS_OK)
+        return NS_ERR_INVALID;
+    ns_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return NS_ERR_NOMEM;
+    ns_set_threads(0); /* keep the OpenMP count, make the BLAS single-threaded (threads.c) */
+    size_t nscratch;
+    size_model(m, cfg, &nscratch);
+    size_t L = (size_t)m->nslots; /* from here on: the blocks resident */
+    size_t nattn = m->nprobs ? 4 * m->nd + m->nprobs : 0;
+    size_t nk = cfg->block == NS_BLOCK_MOE ? (size_t)cfg->ntok * cfg->top_k : 0;
+    m->params = calloc(L * m->block_params, sizeof(ns_real));
+    m->grads = calloc(L * m->block_params, sizeof(ns_real));
+    m->acts = calloc((size_t)m->nstreams * m->nd + L * m->block_acts, sizeof(ns_real));
     m->scratch = calloc(nscratch, sizeof(ns_real));
     m->ints = calloc(L * m->block_ints + (nk ? (size_t)cfg->experts : 0) + 1, sizeof(int));
     if (!m->params || !m->grads || !m->acts || !m->scratch || !m->ints) {
@@ -272,7 +308,12 @@ void ns_model_free(ns_model *m)
 
 const ns_config *ns_model_config(const ns_model *m) { return &m->cfg; }
 int ns_model_nparams(const ns_model *m) { return m->nparams; }
-size_t ns_model_param_count(const ns_model *m) { return m->cfg.depth * m->block_params; }
+size_t ns_model_param_count(const ns_model *m) { return m->nslots * m->block_params; }
+int ns_model_window(const ns_model *m) { return m->nslots; }
+
+/* the slot of block l (1..L) among the resident ones, and of stream x_l (0..L) */
+static size_t block_slot(const ns_model *m, int layer) { return (size_t)((layer - 1) % m->nslots); }
+static size_t stream_slot(const ns_model *m, int layer) { return (size_t)(layer % m->nstreams); }
 
 const ns_param_info *ns_model_param_info(const ns_model *m, int i)
 {
@@ -283,26 +324,26 @@ ns_real *ns_model_param(ns_model *m, int layer, int i)
 {
     if (layer < 1 || layer > m->cfg.depth || i < 0 || i >= m->nparams)
         return NULL;
-    return m->params + (size_t)(layer - 1) * m->block_params + m->info[i].offset;
+    return m->params + block_slot(m, layer) * m->block_params + m->info[i].offset;
 }
 
 ns_real *ns_model_param_grad(ns_model *m, int layer, int i)
 {
     if (layer < 1 || layer > m->cfg.depth || i < 0 || i >= m->nparams)
         return NULL;
-    return m->grads + (size_t)(layer - 1) * m->block_params + m->info[i].offset;
+    return m->grads + block_slot(m, layer) * m->block_params + m->info[i].offset;
 }
 
 ns_real *ns_model_stream(ns_model *m, int layer)
 {
     if (layer < 0 || layer > m->cfg.depth)
         return NULL;
-    return m->acts + (size_t)layer * m->nd;
+    return m->acts + stream_slot(m, layer) * m->nd;
 }
 
 static ns_real *block_cache(const ns_model *m, int layer)
 {
-    return m->acts + (size_t)(m->cfg.depth + 1) * m->nd + (size_t)(layer - 1) * m->block_acts;
+    return m->acts + (size_t)m->nstreams * m->nd + block_slot(m, layer) * m->block_acts;
 }
 
 const ns_real *ns_model_branch_out(const ns_model *m, int layer)
@@ -329,8 +370,8 @@ const ns_real *ns_model_mid_stream(const ns_model *m, int layer)
 /* the MoE cache of block l as views into the activation families */
 static ns_moe_cache moe_cache(const ns_model *m, const sublayer *sl, int layer)
 {
-    ns_real *A = m->acts + (size_t)(m->cfg.depth + 1) * m->nd + (size_t)(layer - 1) * m->block_acts;
-    int *ints = m->ints + (size_t)(layer - 1) * m->block_ints;
+    ns_real *A = block_cache(m, layer);
+    int *ints = m->ints + block_slot(m, layer) * m->block_ints;
     return (ns_moe_cache){.probs = A + sl->moe_probs, .lse = A + sl->moe_lse,
                           .gates = A + sl->moe_gates, .expert = ints + sl->moe_expert,
                           .row = ints + sl->moe_row, .offset = ints + sl->moe_offset,
@@ -368,23 +409,24 @@ const ns_real *ns_model_attn_probs(const ns_model *m, int layer)
 
 ns_real *ns_model_params_all(ns_model *m, size_t *n)
 {
-    *n = (size_t)m->cfg.depth * m->block_params;
+    *n = (size_t)m->nslots * m->block_params;
     return m->params;
 }
 
 void ns_model_zero_grad(ns_model *m)
 {
-    memset(m->grads, 0, (size_t)m->cfg.depth * m->block_params * sizeof(ns_real));
+    memset(m->grads, 0, (size_t)m->nslots * m->block_params * sizeof(ns_real));
 }
 
-int ns_model_init(ns_model *m, uint64_t seed)
+/* blocks first..last, each into its slot */
+static int init_blocks(ns_model *m, uint64_t seed, int first, int last)
 {
-    int L = m->cfg.depth, P = m->nparams;
+    int P = m->nparams, ntasks = (last - first + 1) * P;
     int status = NS_OK;
     /* every (layer, tensor) pair is its own task with its own stream: thread-count independent */
 #pragma omp parallel for schedule(dynamic)
-    for (int t = 0; t < L * P; t++) {
-        int layer = 1 + t / P, i = t % P;
+    for (int t = 0; t < ntasks; t++) {
+        int layer = first + t / P, i = t % P;
         ns_real *w = ns_model_param(m, layer, i);
         size_t n = (size_t)m->info[i].rows * m->info[i].cols;
         if (m->info[i].is_matrix) {
@@ -399,6 +441,15 @@ int ns_model_init(ns_model *m, uint64_t seed)
         }
     }
     return status;
+}
+
+int ns_model_init(ns_model *m, uint64_t seed) { return init_blocks(m, seed, 1, m->nslots); }
+
+int ns_model_init_block(ns_model *m, uint64_t seed, int layer)
+{
+    if (layer < 1 || layer > m->cfg.depth)
+        return NS_ERR_INVALID;
+    return init_blocks(m, seed, layer, layer);
 }
 
 /* ---- block forward/backward -------------------------------------------------------------- */
@@ -483,7 +534,7 @@ int ns_model_block_forward(ns_model *m, int layer)
         return NS_ERR_INVALID;
     const ns_placement *pl = c->placement;
     int N = c->ntok, d = c->width;
-    ns_real *P = m->params + (size_t)(layer - 1) * m->block_params;
+    ns_real *P = m->params + block_slot(m, layer) * m->block_params;
     ns_real *A = block_cache(m, layer);
     const ns_real *x = ns_model_stream(m, layer - 1);
     ns_real *y = ns_model_stream(m, layer);
@@ -549,8 +600,8 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
     const ns_placement *pl = c->placement;
     int N = c->ntok, d = c->width;
     size_t nd = m->nd, bytes_nd = nd * sizeof(ns_real);
-    ns_real *P = m->params + (size_t)(layer - 1) * m->block_params;
-    ns_real *G = m->grads + (size_t)(layer - 1) * m->block_params;
+    ns_real *P = m->params + block_slot(m, layer) * m->block_params;
+    ns_real *G = m->grads + block_slot(m, layer) * m->block_params;
     ns_real *A = block_cache(m, layer);
     const ns_real *x = ns_model_stream(m, layer - 1);
 

@@ -143,6 +143,12 @@ typedef struct {
     ns_norm_kind norm;
     double norm_eps;
     double alpha;       /* the Scale Init factor, applied where the placement says */
+    /* Blocks resident at once (0: all L). With 0 < window < L the model keeps the parameters,
+     * gradients and caches of `window` blocks (block l in slot (l-1) % window) and window + 1
+     * residual streams (x_l in slot l % (window + 1)): a caller walking the stack in segments
+     * draws each block's weights with ns_model_init_block and recomputes a segment's forward
+     * before its backward, in memory independent of L. */
+    int window;
 } ns_config;
 
 /* Scale Init names: "none" (1), "sqrtL" (1/sqrt(L)), "sqrt2L" (1/sqrt(2L)) or a positive number */
@@ -159,6 +165,9 @@ typedef struct {
 } ns_param_info;
 
 int ns_model_create(ns_model **out, const ns_config *cfg);
+/* the bytes ns_model_create would allocate for cfg: per resident block (parameters, gradients,
+ * caches), per resident stream, and the rest (scratch); NS_ERR_INVALID for a bad cfg */
+int ns_model_bytes(const ns_config *cfg, size_t *per_block, size_t *per_stream, size_t *fixed);
 void ns_model_free(ns_model *m); /* accepts NULL */
 const ns_config *ns_model_config(const ns_model *m);
 
@@ -167,13 +176,19 @@ int ns_model_nparams(const ns_model *m);
 const ns_param_info *ns_model_param_info(const ns_model *m, int i);
 ns_real *ns_model_param(ns_model *m, int layer, int i);      /* layer 1..L */
 ns_real *ns_model_param_grad(ns_model *m, int layer, int i);
-size_t ns_model_param_count(const ns_model *m);              /* all layers */
+size_t ns_model_param_count(const ns_model *m);              /* all resident blocks */
 
 /* draw every parameter from its (seed, layer, name) stream; norms start at gain 1 (or alpha
- * where the placement puts it) and bias 0 */
+ * where the placement puts it) and bias 0. A windowed model (ns_config.window) draws the blocks
+ * of its first window. */
 int ns_model_init(ns_model *m, uint64_t seed);
+/* draw block l's parameters, the same values ns_model_init gives it, into its slot */
+int ns_model_init_block(ns_model *m, uint64_t seed, int layer);
+/* blocks resident at once: L, or the window */
+int ns_model_window(const ns_model *m);
 
-/* The residual stream x_0..x_L, each [ntok x width]; x_0 is written by the caller. */
+/* The residual stream x_0..x_L, each [ntok x width]; x_0 is written by the caller. In a
+ * windowed model x_l shares its buffer with x_{l + window + 1}. */
 ns_real *ns_model_stream(ns_model *m, int layer);
 /* block l (1..L): x_l = block(x_{l-1}); caches what the backward needs */
 int ns_model_block_forward(ns_model *m, int layer);

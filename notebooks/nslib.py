@@ -11,6 +11,15 @@ notebooks do that in the open, from the arrays.
     run["theory"]["act_ms"]         # [depth + 1]  (MLP stacks only; {} otherwise)
     run["config"]["alpha"]
 
+Training runs (`normscope train`) the same way; `start_train` returns the running process, so a
+notebook can read the file while it is written (h5py.File(path, "r", swmr=True)):
+
+    path = nslib.train("run.h5", scheme="span", depth=8, steps=300)      # waits
+    proc, path = nslib.start_train("run.h5", scheme="pre", depth=8)       # returns at once
+    nslib.wait(proc)
+    run = nslib.load_train(path)
+    run["train"]["loss"], run["probe"]["grad_ms"], run["train_attrs"]["loss_floor"]
+
 The binary: $NORMSCOPE if set, else ../build/release/analysis/normscope (relative to this file,
 which sits beside the notebooks), else `normscope` on PATH. Output files go to
 $NORMSCOPE_SCRATCH if set, else notebooks/scratch/ (git-ignored). Runs use all cores with
@@ -59,30 +68,71 @@ def scratch():
     return d
 
 
-def propagate(out, **options):
-    """Run `normscope propagate --OPTION VALUE ... --out scratch()/out` and return the path.
-
-    Option names use _ for - (scale_init="sqrtL"); a list or tuple value is a comma list, which
-    makes a sweep. Prints the command and the tool's one-line summary. Raises RuntimeError with
-    the tool's message and exit status if it fails."""
+def _command(command, out, options):
+    """The argument list of `normscope COMMAND --OPTION VALUE ... --out scratch()/out`, the path,
+    the command as shown, and the environment to run it in."""
     path = scratch() / out
-    args = [find_normscope(), "propagate"]
+    args = [find_normscope(), command]
     for key, value in options.items():
         if isinstance(value, (list, tuple)):
             value = ",".join(str(v) for v in value)
         args += ["--" + key.replace("_", "-"), str(value)]
     args += ["--out", str(path)]
     shown = "normscope " + " ".join(shlex.quote(a) for a in args[1:-2])
-    print("$", shown)
     # OpenMP threads that sleep rather than spin while waiting: on a busy laptop (a browser, the
     # kernel, other jobs) spinning threads made runs 3-5 times slower; set it yourself to override
     env = dict(os.environ)
     env.setdefault("OMP_WAIT_POLICY", "passive")
+    return args, path, shown, env
+
+
+def propagate(out, **options):
+    """Run `normscope propagate --OPTION VALUE ... --out scratch()/out` and return the path.
+
+    Option names use _ for - (scale_init="sqrtL"); a list or tuple value is a comma list, which
+    makes a sweep. Prints the command and the tool's one-line summary. Raises RuntimeError with
+    the tool's message and exit status if it fails."""
+    args, path, shown, env = _command("propagate", out, options)
+    print("$", shown)
     done = subprocess.run(args, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"normscope failed (exit status {done.returncode}): "
                            f"{done.stderr.strip() or '(no message)'}\n  command: {shown}")
     print(" ", done.stdout.strip())
+    return path
+
+
+def start_train(out, **options):
+    """Start `normscope train --OPTION VALUE ... --out scratch()/out` in the background and return
+    (process, path) at once; finish it with wait(process). Options as for propagate(). A file
+    (and checkpoint) left by an earlier run at that path is removed first, so that a reader
+    polling for the file never opens the old one."""
+    args, path, shown, env = _command("train", out, options)
+    for old in (path, path.with_name(path.name + ".ckpt")):
+        old.unlink(missing_ok=True)
+    print("$", shown)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    proc.shown = shown
+    return proc, path
+
+
+def wait(proc):
+    """Wait for a process from start_train and print the tool's summary line. A run that
+    diverged (exit status 3) is a result, not an error: its file is complete. Raises
+    RuntimeError with the tool's message for any other failure. Returns the exit status."""
+    stdout, stderr = proc.communicate()
+    if proc.returncode not in (0, 3):
+        raise RuntimeError(f"normscope failed (exit status {proc.returncode}): "
+                           f"{stderr.strip() or '(no message)'}\n  command: {proc.shown}")
+    print(" ", (stdout.strip() or stderr.strip()))
+    return proc.returncode
+
+
+def train(out, **options):
+    """Run `normscope train` to the end (start_train, then wait) and return the path."""
+    proc, path = start_train(out, **options)
+    wait(proc)
     return path
 
 
@@ -146,6 +196,23 @@ def load(path):
         if "fits" in f["sweep"]:
             out["fits"] = _group(f["sweep/fits"])
         return out
+
+
+def load_train(path):
+    """Read a `normscope train` file, complete or still being written (opened as a SWMR reader):
+    {"path", "attrs", "config", "train": the per-step columns (step, loss, lr, grad_norm,
+    update_ratio, clipped, status), "train_attrs": loss_floor, entropy_rate, ..., "probe": the
+    probe records (step, eval_loss, per-layer [records, L+1] and per-block [records, L] arrays),
+    "events": step, kind, value, "event_kinds": the names of the kinds}."""
+    with h5py.File(path, "r", swmr=True) as f:
+        attrs = _attrs(f)
+        if attrs.get("schema") != SCHEMA:
+            raise ValueError(f"{path}: not a {SCHEMA} file (schema {attrs.get('schema')!r})")
+        t = f["train"]
+        return {"path": str(path), "attrs": attrs, "config": _attrs(f["config"]),
+                "train": _group(t), "train_attrs": _attrs(t), "probe": _group(t["probe"]),
+                "events": _group(t["events"]),
+                "event_kinds": _value(t["events"].attrs.get("kinds", []))}
 
 
 # Student's t quantile t_{0.975, df} for the 95% interval of a seed mean (df = seeds - 1)

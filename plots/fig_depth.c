@@ -210,12 +210,8 @@ static void item(ns_buf *gp, int *items)
 static void script(const depth_fig *fg, ns_buf *gp)
 {
     const char *name = fg->sp->name;
-    ns_buf_printf(gp, "# %s.gp: %s\n", name, fg->sp->title);
-    ns_buf_printf(gp, "# Written by normscope plot. Edit freely, then re-render from this "
-                      "directory:\n#   gnuplot %s.gp                  -> %s.png\n"
-                      "#   gnuplot -e \"fmt='pdf'\" %s.gp   -> %s.pdf (fmt='svg': %s.svg)\n"
-                      "# Data: %s.dat, one block per depth series:\n",
-                  name, name, name, name, name, name);
+    ns_gp_header(gp, name, fg->sp->title);
+    ns_buf_printf(gp, "# Data: %s.dat, one block per depth series:\n", name);
     for (int i = 0; i < fg->n; i++) {
         ns_buf_printf(gp, "#   index %d: %s <- ", i, fg->styles[i].label);
         ns_gp_comment(gp, fg->set->files[fg->v[i].runs[0]].path);

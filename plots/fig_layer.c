@@ -176,12 +176,8 @@ static void script_head(const layer_fig *fg, int logy, ns_buf *gp)
 {
     const char *name = fg->sp->name;
     const ns_plot_set *set = fg->set;
-    ns_buf_printf(gp, "# %s.gp: %s\n", name, fg->sp->title);
-    ns_buf_printf(gp, "# Written by normscope plot. Edit freely, then re-render from this "
-                      "directory:\n#   gnuplot %s.gp                  -> %s.png\n"
-                      "#   gnuplot -e \"fmt='pdf'\" %s.gp   -> %s.pdf (fmt='svg': %s.svg)\n"
-                      "# Data: %s.dat, one block per input run:\n",
-                  name, name, name, name, name, name);
+    ns_gp_header(gp, name, fg->sp->title);
+    ns_buf_printf(gp, "# Data: %s.dat, one block per input run:\n", name);
     for (int i = 0; i < set->n; i++)
         if (fg->dr[i].block >= 0) {
             ns_buf_printf(gp, "#   index %d: %s <- ", fg->dr[i].block, set->styles[i].label);

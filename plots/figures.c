@@ -1,6 +1,6 @@
 /* figures.c: the figures `normscope plot` knows, in the order it writes them. Each row is a
  * builder and its spec; a row whose data no input file has produces nothing. A new figure
- * (training curves next) is a row here, plus a builder in its own file if no existing one fits. */
+ * is a row here, plus a builder in its own file if no existing one fits. */
 #include "plot_figure.h"
 
 static const ns_layer_spec act_ms = {
@@ -105,5 +105,6 @@ const ns_figure_entry ns_figure_table[] = {
     {ns_fig_expert_heatmap, NULL},
     {ns_fig_depth, &depth_act_ms},
     {ns_fig_depth, &depth_grad_ratio},
+    {ns_fig_train, NULL},
 };
 const int ns_figure_count = (int)(sizeof ns_figure_table / sizeof ns_figure_table[0]);

@@ -100,6 +100,12 @@ typedef struct {
 } ns_depth_spec;
 int ns_fig_depth(const ns_plot_set *set, const void *spec, ns_plot_figs *out);
 
+/* Training runs (/train): train_loss (training loss per step, held-out loss per probe, the
+ * loss floor, divergence events), train_grad_norm (log y, the clipping threshold, events), and
+ * per run train_grad_ms_<tag>, log10 grad_ms as a (probe step, layer) heatmap on one shared
+ * colour scale. spec is unused. */
+int ns_fig_train(const ns_plot_set *set, const void *spec, ns_plot_figs *out);
+
 /* mean over query positions i = 0..T-1 of ln(i + 1): the entropy of uniform causal attention,
  * the largest any causal attention can have */
 double ns_uniform_causal_entropy(int seq);

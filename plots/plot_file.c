@@ -203,12 +203,14 @@ static int read_config(hid_t file, const char *config, ns_plot_file *f, char *ms
         int *out;
     } ints[] = {{"depth", &f->depth}, {"width", &f->width}, {"seq", &f->seq},
                 {"batch", &f->batch}, {"heads", &f->heads}, {"seeds", &f->seeds},
-                {"experts", &f->experts}, {"top_k", &f->top_k}};
+                {"experts", &f->experts}, {"top_k", &f->top_k}, {"vocab", &f->vocab},
+                {"steps", &f->steps}};
     struct {
         const char *name;
         double *out;
     } doubles[] = {{"alpha", &f->alpha}, {"mlp_ratio", &f->mlp_ratio}, {"norm_eps", &f->norm_eps},
-                   {"capacity", &f->capacity}, {"expert_ratio", &f->expert_ratio}};
+                   {"capacity", &f->capacity}, {"expert_ratio", &f->expert_ratio},
+                   {"lr", &f->lr}, {"clip", &f->clip}};
     const char *bad = NULL;
     for (size_t i = 0; !bad && i < sizeof strings / sizeof strings[0]; i++)
         if (read_string_attr(file, config, strings[i].name, strings[i].out, 32) < 0)
@@ -252,7 +254,7 @@ static hid_t open_normscope(const char *path, char *msg, size_t msglen)
     /* missing, unreadable, not HDF5, truncated, no schema attribute: one message each */
     if (ns_h5_check_readable(path, msg, msglen) != NS_OK)
         return H5I_INVALID_HID;
-    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t file = ns_h5_open_readonly(path); /* a training log may still be being written */
     if (file < 0) {
         snprintf(msg, msglen, "cannot open %s as HDF5 (truncated or corrupt?)", path);
         return H5I_INVALID_HID;
@@ -307,10 +309,109 @@ done:
     return status;
 }
 
+/* ---- training records ------------------------------------------------------------------- */
+
+/* A series of /train: rank 1, or rank 2 with `cols` columns when cols > 0; zero rows is fine
+ * (a run that has not reached its first probe). *rows receives the row count. */
+static int read_series(hid_t file, const char *path, size_t cols, size_t *rows, double **out,
+                       const ns_plot_file *f, char *msg, size_t msglen)
+{
+    int status = NS_ERR_INVALID;
+    hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
+    hid_t t = d < 0 ? H5I_INVALID_HID : H5Dget_type(d);
+    hid_t space = d < 0 ? H5I_INVALID_HID : H5Dget_space(d);
+    hsize_t dims[2] = {0, 0};
+    int rank = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
+    if (t < 0 || rank != (cols ? 2 : 1) ||
+        (H5Tget_class(t) != H5T_FLOAT && H5Tget_class(t) != H5T_INTEGER) ||
+        H5Sget_simple_extent_dims(space, dims, NULL) != rank || (cols && dims[1] != cols)) {
+        snprintf(msg, msglen, "%s: %s is not a numeric %s", f->source, path,
+                 cols ? "[records, L+1] array (L from /config)" : "vector");
+        goto done;
+    }
+    *rows = (size_t)dims[0];
+    size_t count = (size_t)dims[0] * (cols ? cols : 1);
+    status = NS_ERR_NOMEM;
+    if (!(*out = malloc((count ? count : 1) * sizeof **out))) {
+        snprintf(msg, msglen, "out of memory reading %s from %s", path, f->source);
+        goto done;
+    }
+    status = NS_ERR_INVALID;
+    if (count && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0) {
+        snprintf(msg, msglen, "%s: cannot read %s (truncated?)", f->source, path);
+        goto done;
+    }
+    status = NS_OK;
+done:
+    if (space >= 0)
+        H5Sclose(space);
+    if (t >= 0)
+        H5Tclose(t);
+    if (d >= 0)
+        H5Dclose(d);
+    return status;
+}
+
+/* /train, if the file has it. A writer appends a step's series one after another and flushes
+ * them together, so a reader may see one series a row ahead: each family is cut to its
+ * shortest member. */
+static int read_train(hid_t file, ns_plot_file *f, char *msg, size_t msglen)
+{
+    ns_plot_train *t = &f->train;
+    htri_t has = H5LTpath_valid(file, "/train", 1);
+    if (has <= 0) {
+        if (has < 0)
+            snprintf(msg, msglen, "%s: cannot look up /train (corrupt file?)", f->source);
+        return has < 0 ? NS_ERR_INVALID : NS_OK;
+    }
+    if (f->depth < 1) {
+        snprintf(msg, msglen, "%s: has /train but no /config depth", f->source);
+        return NS_ERR_INVALID;
+    }
+    const struct {
+        const char *path;
+        double **out;
+        int family; /* 0 per step, 1 per probe, 2 per event */
+        size_t cols;
+    } series[] = {
+        {"/train/step", &t->step, 0, 0},
+        {"/train/loss", &t->loss, 0, 0},
+        {"/train/grad_norm", &t->grad_norm, 0, 0},
+        {"/train/probe/step", &t->probe_step, 1, 0},
+        {"/train/probe/eval_loss", &t->eval_loss, 1, 0},
+        {"/train/probe/grad_ms", &t->grad_ms, 1, (size_t)f->depth + 1},
+        {"/train/events/step", &t->ev_step, 2, 0},
+        {"/train/events/kind", &t->ev_kind, 2, 0},
+        {"/train/events/value", &t->ev_value, 2, 0},
+    };
+    size_t *len[3] = {&t->nsteps, &t->nrecords, &t->nevents};
+    for (int k = 0; k < 3; k++)
+        *len[k] = (size_t)-1;
+    for (size_t i = 0; i < sizeof series / sizeof series[0]; i++) {
+        size_t rows = 0;
+        int st = read_series(file, series[i].path, series[i].cols, &rows, series[i].out, f, msg,
+                             msglen);
+        if (st != NS_OK)
+            return st; /* the caller frees what was read */
+        if (rows < *len[series[i].family])
+            *len[series[i].family] = rows;
+    }
+    double floor;
+    int r = read_number_attr(file, "/train", "loss_floor", &floor);
+    if (r < 0) {
+        snprintf(msg, msglen, "%s: /train has a malformed attribute loss_floor", f->source);
+        return NS_ERR_INVALID;
+    }
+    t->loss_floor = r ? floor : NAN;
+    t->present = 1;
+    return NS_OK;
+}
+
 int ns_plot_file_read(ns_plot_file *f, const char *path, int run, char *msg, size_t msglen)
 {
     memset(f, 0, sizeof *f);
     f->alpha = f->mlp_ratio = f->norm_eps = f->capacity = f->expert_ratio = NAN;
+    f->lr = f->clip = f->train.loss_floor = NAN;
     f->run = run;
     char prefix[32] = "", group[64], dp[128];
     if (run >= 0)
@@ -377,6 +478,8 @@ int ns_plot_file_read(ns_plot_file *f, const char *path, int run, char *msg, siz
             goto fail;
         }
     }
+    if (run < 0 && (status = read_train(file, f, msg, msglen)) != NS_OK)
+        goto fail;
     if (H5Fclose(file) < 0) {
         file = H5I_INVALID_HID;
         snprintf(msg, msglen, "cannot close %s", path);
@@ -394,9 +497,15 @@ void ns_plot_file_free(ns_plot_file *f)
 {
     for (int d = 0; d < NS_DS_COUNT; d++)
         free(f->ds[d].v);
+    ns_plot_train *t = &f->train;
+    double *series[] = {t->step,     t->loss,    t->grad_norm, t->probe_step, t->eval_loss,
+                        t->grad_ms,  t->ev_step, t->ev_kind,   t->ev_value};
+    for (size_t i = 0; i < sizeof series / sizeof series[0]; i++)
+        free(series[i]);
     free(f->path);
     memset(f, 0, sizeof *f);
     f->alpha = f->mlp_ratio = f->norm_eps = f->capacity = f->expert_ratio = NAN;
+    f->lr = f->clip = f->train.loss_floor = NAN;
 }
 
 /* ---- depth-sweep fits ------------------------------------------------------------------- */

@@ -1,7 +1,8 @@
 /* plot_file.h: one normscope run (schema normscope/1) read into memory for plotting.
  *
- * A run is a single-run file (/config, /propagate, /theory at the root) or one point of a sweep
- * file (the same layout under /runs/<i>). Everything a figure may need is read up front, so that
+ * A run is a single-run file (/config, /propagate, /theory at the root), one point of a sweep
+ * file (the same layout under /runs/<i>), or a training file (/config, /train; it may still be
+ * being written, and is then read as a SWMR reader). Everything a figure may need is read up front, so that
  * a bad file is reported before any figure is written. Datasets come from a catalog
  * (plot_file.c): each is optional, and when present its shape must agree with /config (seeds S,
  * depth L, heads H). Adding a dataset for a new figure is one enum value here and one catalog
@@ -42,6 +43,23 @@ typedef struct {
     char model[256]; /* theory: attribute `model`, "" if absent */
 } ns_plot_array;
 
+/* A training run's records (/train, written by `normscope train`), possibly of a run that is
+ * still being written: each family of series is cut to the length all its members have. */
+typedef struct {
+    int present;         /* the file has /train */
+    size_t nsteps;       /* per-step series */
+    double *step, *loss, *grad_norm;
+    size_t nrecords;     /* probes, every --probe-every steps */
+    double *probe_step, *eval_loss;
+    double *grad_ms;     /* [nrecords, L+1] on the probe batch */
+    size_t nevents;      /* /train/events */
+    double *ev_step, *ev_kind, *ev_value;
+    double loss_floor;   /* the data's optimal loss (attribute), NAN if absent */
+} ns_plot_train;
+
+/* the kinds of /train/events/kind */
+enum { NS_EVENT_NAN_LOSS, NS_EVENT_NAN_GRAD, NS_EVENT_LOSS_SPIKE };
+
 typedef struct {
     char *path;        /* the file */
     int run;           /* -1 for a single-run file, else the sweep point i of /runs/<i> */
@@ -51,7 +69,10 @@ typedef struct {
     char scale_init[32];
     int depth, width, seq, batch, heads, seeds, experts, top_k;
     double alpha, mlp_ratio, norm_eps, capacity, expert_ratio;
+    int vocab, steps;  /* training runs; 0 otherwise */
+    double lr, clip;   /* training runs; NAN otherwise */
     ns_plot_array ds[NS_DS_COUNT];
+    ns_plot_train train;
 } ns_plot_file;
 
 /* How many runs path holds: 0 for a single-run file, n for a sweep of n points (/runs/0 ..

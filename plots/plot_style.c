@@ -89,7 +89,25 @@ static void t_input(const ns_plot_file *f, char *o, size_t n)
 }
 static void t_seeds(const ns_plot_file *f, char *o, size_t n)
 {
-    snprintf(o, n, "%d seed%s", f->seeds, f->seeds == 1 ? "" : "s");
+    if (f->seeds > 0) /* a training run has one seed and no /config seeds */
+        snprintf(o, n, "%d seed%s", f->seeds, f->seeds == 1 ? "" : "s");
+    else
+        o[0] = 0;
+}
+/* a training run: the vocabulary and the peak learning rate */
+static void t_vocab(const ns_plot_file *f, char *o, size_t n)
+{
+    if (f->train.present && f->vocab > 0)
+        snprintf(o, n, "V=%d", f->vocab);
+    else
+        o[0] = 0;
+}
+static void t_lr(const ns_plot_file *f, char *o, size_t n)
+{
+    if (f->train.present && isfinite(f->lr))
+        snprintf(o, n, "lr %g", f->lr);
+    else
+        o[0] = 0;
 }
 /* the mixture of experts: only for MoE blocks (the attributes exist for every file) */
 static void t_experts(const ns_plot_file *f, char *o, size_t n)
@@ -140,7 +158,8 @@ static const trait traits[] = {{t_block, 1, 1},   {t_heads, 1, 1},    {t_experts
                                {t_topk, 1, 1},    {t_capacity, 1, 1}, {t_expert_ratio, 0, 0},
                                {t_width, 1, 0},   {t_seq, 1, 0},      {t_batch, 1, 0},
                                {t_ratio, 0, 0},   {t_act, 1, 0},      {t_norm, 1, 0},
-                               {t_eps, 0, 0},     {t_input, 1, 0},    {t_seeds, 1, 0}};
+                               {t_eps, 0, 0},     {t_input, 1, 0},    {t_seeds, 1, 0},
+                               {t_vocab, 1, 0},   {t_lr, 1, 0}};
 #define NTRAITS (int)(sizeof traits / sizeof traits[0])
 
 static void append(char *out, size_t n, const char *sep, const char *s)
@@ -403,6 +422,15 @@ void ns_gp_comment(ns_buf *b, const char *s)
         ns_buf_printf(b, "%c", (unsigned char)*s < 0x20 ? '?' : *s);
 }
 
+void ns_gp_header(ns_buf *gp, const char *name, const char *what)
+{
+    ns_buf_printf(gp, "# %s.gp: %s\n", name, what);
+    ns_buf_printf(gp, "# Written by normscope plot. Edit freely, then re-render from this "
+                      "directory:\n#   gnuplot %s.gp                  -> %s.png\n"
+                      "#   gnuplot -e \"fmt='pdf'\" %s.gp   -> %s.pdf (fmt='svg': %s.svg)\n",
+                  name, name, name, name, name);
+}
+
 void ns_gp_terminal(ns_buf *gp, const char *name)
 {
     /* One script renders every format: `fmt` picks the terminal, `out` the file. normscope plot
@@ -534,12 +562,10 @@ void ns_gp_heatmap_head(ns_buf *gp, const char *name, const char *what, const ch
                         const char *source, const char *title, int L, const char *ylabel,
                         int ny)
 {
-    ns_buf_printf(gp, "# %s.gp: %s, one input run\n", name, what);
-    ns_buf_printf(gp, "# Written by normscope plot. Edit freely, then re-render from this "
-                      "directory:\n#   gnuplot %s.gp                  -> %s.png\n"
-                      "#   gnuplot -e \"fmt='pdf'\" %s.gp   -> %s.pdf (fmt='svg': %s.svg)\n"
-                      "# Data: %s.dat, columns %s\n# ",
-                  name, name, name, name, name, name, columns);
+    char whole[256];
+    snprintf(whole, sizeof whole, "%s, one input run", what);
+    ns_gp_header(gp, name, whole);
+    ns_buf_printf(gp, "# Data: %s.dat, columns %s\n# ", name, columns);
     ns_gp_comment(gp, source);
     ns_buf_printf(gp, "\n\n");
     ns_gp_terminal(gp, name);

@@ -38,6 +38,8 @@ void ns_gp_quoted(ns_buf *b, const char *s);
 /* s with control characters replaced, for a # comment line */
 void ns_gp_comment(ns_buf *b, const char *s);
 
+/* a script's opening comment: what it draws, and how to re-render it after an edit */
+void ns_gp_header(ns_buf *gp, const char *name, const char *what);
 /* `fmt` and `out` (overridable with gnuplot -e), the terminal for png, pdf or svg, set output */
 void ns_gp_terminal(ns_buf *gp, const char *name);
 /* grid, border, tics, a legend below the plot that cannot cover data */

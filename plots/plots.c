@@ -285,9 +285,12 @@ int ns_plot_run(const ns_plot_request *rq, char *msg, size_t msglen)
         snprintf(msg, msglen, "no output format");
         return NS_ERR_INVALID;
     }
-    /* 1. every input, checked before anything is written */
-    if ((st = read_inputs(rq, &set, msg, msglen)) != NS_OK)
+    /* 1. every input, checked before anything is written; a file that cannot be read or is
+     * not what it should be is a runtime failure (exit 1), not a usage error */
+    if ((st = read_inputs(rq, &set, msg, msglen)) != NS_OK) {
+        st = st == NS_ERR_INVALID ? NS_ERR_IO : st;
         goto done;
+    }
     ns_style_assign(set.files, set.n, set.styles, set.context, sizeof set.context);
     if ((st = restyle_depth_series(&set)) != NS_OK) {
         snprintf(msg, msglen, "out of memory");
@@ -300,9 +303,10 @@ int ns_plot_run(const ns_plot_request *rq, char *msg, size_t msglen)
             goto done;
         }
     if (figs.n == 0) {
-        snprintf(msg, msglen, "nothing to plot: %s%s has no propagate metrics",
+        snprintf(msg, msglen, "nothing to plot: %s%s has no propagate metrics and no training "
+                              "records",
                  rq->files[0], rq->nfiles > 1 ? " (nor any other input)" : "");
-        st = NS_ERR_INVALID;
+        st = NS_ERR_IO;
         goto done;
     }
     /* 3. the tools and the place */

@@ -64,6 +64,27 @@ D3=(--depth 3,5,8 --width 32 --seq 8 --batch 2 --seeds 3 --threads 1)
 "$BIN" propagate --scheme post,span "${D3[@]}" --out dps.h5 >/dev/null || fail "propagate depth sweep post,span"
 "$BIN" propagate --block transformer --scheme span --heads 2 --depth 2,3,4 --width 16 --seq 4 \
     --batch 1 --seeds 2 --threads 1 --out dtr.h5 >/dev/null || fail "propagate depth sweep transformer"
+# training runs: three placements; one that diverges (NaN, stops with status 3); one killed
+# mid-run (its log keeps the "open for writing" mark and opens only as a SWMR reader)
+TRAIN=(--block transformer --depth 3 --width 16 --heads 2 --seq 8 --batch 2 --vocab 8 --steps 30
+       --warmup 5 --probe-every 10 --threads 1)
+for s in pre post span; do
+    "$BIN" train --scheme "$s" "${TRAIN[@]}" --out "train_$s.h5" >/dev/null || fail "train $s"
+done
+"$BIN" train --scheme post "${TRAIN[@]}" --lr 1e6 --clip 0 --warmup 1 --probe-every 1 --out train_div.h5 \
+    >/dev/null 2>&1
+[ $? -eq 3 ] || fail "train: a divergent run should stop with status 3"
+"$BIN" train --scheme span "${TRAIN[@]}" --steps 100000 --probe-every 5 --out train_killed.h5 \
+    >/dev/null 2>&1 &
+killed=$!
+for _ in $(seq 100); do
+    "$PY" -c 'import h5py, sys
+with h5py.File(sys.argv[1], "r", swmr=True) as f:
+    sys.exit(len(f["train/probe/step"]) < 3)' train_killed.h5 2>/dev/null && break
+    sleep 0.1
+done
+kill -9 "$killed"
+wait "$killed" 2>/dev/null
 mkdir -p other && cp pre.h5 other/pre.h5
 "$PY" "$CHECK" add-theory pre.h5 pre_th.h5 1 || fail "add theory to pre"
 "$PY" "$CHECK" add-theory span.h5 span_th.h5 0 || fail "add theory to span"
@@ -239,7 +260,28 @@ run_plot out8b sweep.h5 dtr.h5 --out out8b --format png
 grep -c 'data index [0-9] using 1:2 with linespoints' out8b/depth_act_ms.gp | grep -qx 1 ||
     fail "only the Transformer sweep is a depth series"
 
-# ---- 8. bad input: exit 2, one line, nothing written ---------------------------------------
+# ---- training runs: curves, events, heatmaps; a log whose writer was killed ------------------
+CASE=train
+TFIGS=(train_loss train_grad_norm train_grad_ms_pre train_grad_ms_post train_grad_ms_span)
+run_plot out9 train_pre.h5 train_post.h5 train_span.h5 --out out9 --format png,svg
+expect_ok out9 png,svg "${TFIGS[@]}"
+"$PY" "$CHECK" data out9 train_pre.h5 train_post.h5 train_span.h5 || fail "data check (training)"
+grep -q 'title "loss floor of the data: ' out9/train_loss.gp || fail "no loss floor in the legend"
+grep -q 'clipping threshold 1' out9/train_grad_norm.gp || fail "no clipping threshold"
+grep -q 'NaN/Inf' out9/train_loss.gp && fail "events drawn for runs without any"
+CASE=train-divergence
+run_plot out10 train_div.h5 train_killed.h5 --out out10 --format png
+expect_ok out10 png train_loss train_grad_norm train_grad_ms_post train_grad_ms_span
+"$PY" "$CHECK" data out10 train_div.h5 train_killed.h5 || fail "data check (divergence, killed)"
+grep -q 'title "NaN/Inf loss or gradient' out10/train_loss.gp &&
+    grep -q 'first divergence (step' out10/train_grad_ms_post.gp ||
+    fail "divergence events are not marked"
+CASE=train-rerender
+check
+(cd out10 && gnuplot train_loss.gp && gnuplot train_grad_ms_span.gp) 2>out10.rr ||
+    fail "a training .gp does not render on its own: $(head -c 300 out10.rr)"
+
+# ---- 8. bad input: exit 2 (usage) or 1 (the input files), one line, nothing written ---------------------------------------
 # expect_fail CASE STATUS NEEDLE ARGS...: runs in a fresh directory, output to bad/out. Exactly
 # one line on stderr, except that argp may follow an unknown option with its "Try ..." hint.
 expect_fail() {
@@ -269,12 +311,12 @@ cp pre.h5 shape.h5
 with h5py.File(sys.argv[1], "a") as f:
     del f["propagate/act_ms"]
     f["propagate/act_ms"] = [[1.0] * 5] * 3' shape.h5
-expect_fail missing-file 2 "nothing.h5" "$ROOT/nothing.h5" --out out
-expect_fail truncated 2 "trunc.h5" "$ROOT/trunc.h5" --out out
-expect_fail text-file 2 "x.h5" "$ROOT/x.h5" --out out
-expect_fail not-normscope 2 "plain.h5" "$ROOT/plain.h5" --out out
-expect_fail wrong-shape 2 "/propagate/act_ms has shape [3, 5], expected [3, 7]" "$ROOT/shape.h5" --out out
-expect_fail good-then-bad 2 "x.h5" "$ROOT/pre.h5" "$ROOT/x.h5" --out out
+expect_fail missing-file 1 "nothing.h5" "$ROOT/nothing.h5" --out out
+expect_fail truncated 1 "trunc.h5" "$ROOT/trunc.h5" --out out
+expect_fail text-file 1 "x.h5" "$ROOT/x.h5" --out out
+expect_fail not-normscope 1 "plain.h5" "$ROOT/plain.h5" --out out
+expect_fail wrong-shape 1 "/propagate/act_ms has shape [3, 5], expected [3, 7]" "$ROOT/shape.h5" --out out
+expect_fail good-then-bad 1 "x.h5" "$ROOT/pre.h5" "$ROOT/x.h5" --out out
 expect_fail unknown-format 2 "jpeg" "$ROOT/pre.h5" --out out --format png,jpeg
 expect_fail empty-format 2 "format" "$ROOT/pre.h5" --out out --format ""
 expect_fail no-files 2 "no input files" --out out
@@ -285,10 +327,10 @@ cp moe.h5 moeshape.h5
 with h5py.File(sys.argv[1], "a") as f:
     del f["runs/1/propagate/expert_load"]
     f["runs/1/propagate/expert_load"] = [[[0.125] * 7] * 6] * 3' moeshape.h5
-expect_fail expert-load-shape 2 "/propagate/expert_load has shape [3, 6, 7], expected [3, 6, 8]" \
+expect_fail expert-load-shape 1 "/propagate/expert_load has shape [3, 6, 7], expected [3, 6, 8]" \
     "$ROOT/moeshape.h5" --out out
-expect_fail scrambled-fits 2 "/sweep/fits/first_point does not lay out 2 series" "$ROOT/badfits.h5" --out out
-expect_fail mixed-series 2 "differ in width, not only in depth" "$ROOT/pre.h5" "$ROOT/mixed.h5" --out out
+expect_fail scrambled-fits 1 "/sweep/fits/first_point does not lay out 2 series" "$ROOT/badfits.h5" --out out
+expect_fail mixed-series 1 "differ in width, not only in depth" "$ROOT/pre.h5" "$ROOT/mixed.h5" --out out
 
 # ---- 9. runtime failures: exit 1, one line, no image ----------------------------------------
 CASE=no-gnuplot

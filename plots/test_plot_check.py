@@ -86,11 +86,19 @@ def strip_theory(src, dst):
             del f["theory"]
 
 
+def open_ro(p):
+    """read-only; a training log whose writer is running or was killed opens only as SWMR"""
+    try:
+        return h5py.File(p, "r")
+    except OSError:
+        return h5py.File(p, "r", swmr=True)
+
+
 def runs_of(paths):
     """(source as the .dat comments name it, path, group prefix) per run, in plotting order"""
     out = []
     for p in paths:
-        with h5py.File(p, "r") as f:
+        with open_ro(p) as f:
             if "runs" in f:
                 out += [(f"{p}:/runs/{i}", p, f"/runs/{i}") for i in range(len(f["runs"]))]
             else:
@@ -157,7 +165,7 @@ def check_layer(d, name, runs):
     having = []
     applies = LAYER_APPLIES.get(name, lambda cfg: True)
     for src, p, pre in runs:
-        with h5py.File(p, "r") as f:
+        with open_ro(p) as f:
             if pre + "/" + dset in f and applies(f[pre + "/config"].attrs):
                 having.append((src, p, pre))
     path = os.path.join(d, f"{name}.dat")
@@ -173,7 +181,7 @@ def check_layer(d, name, runs):
         where = f"{path} index {k}"
         if f"# file: {src}" not in comments:
             problem(f"{where}: block is not for {src} (inputs in command-line order)")
-        with h5py.File(p, "r") as f:
+        with open_ro(p) as f:
             g = f[pre] if pre else f
             x = g[dset][:]
             S, N = x.shape
@@ -205,7 +213,7 @@ def check_layer(d, name, runs):
 def check_heatmaps(d, runs):
     having = {}
     for src, p, pre in runs:
-        with h5py.File(p, "r") as f:
+        with open_ro(p) as f:
             if pre + "/propagate/attn_entropy_head" in f:
                 having[src] = f[pre + "/propagate/attn_entropy_head"][:].mean(axis=0)  # [L, H]
     dats = sorted(x for x in os.listdir(d) if x.startswith("attn_entropy_head_") and x.endswith(".dat"))
@@ -247,7 +255,7 @@ def check_moe_references(d, runs):
                                                        (c["top_k"] * c["batch"] * c["seq"])))):
         want = set()
         for src, p, pre in runs:
-            with h5py.File(p, "r") as f:
+            with open_ro(p) as f:
                 if pre + "/propagate/" + name in f:
                     want.add(round(ref(config_of(f[pre] if pre else f)), 9))
         path = os.path.join(d, f"{name}.gp")
@@ -265,7 +273,7 @@ def check_moe_references(d, runs):
 def check_expert_heatmaps(d, runs):
     having = {}
     for src, p, pre in runs:
-        with h5py.File(p, "r") as f:
+        with open_ro(p) as f:
             if pre + "/propagate/expert_load" in f:
                 having[src] = f[pre + "/propagate/expert_load"][:].mean(axis=0)  # [L, E]
     dats = sorted(x for x in os.listdir(d) if x.startswith("expert_load_") and x.endswith(".dat"))
@@ -322,7 +330,7 @@ def depth_series(paths):
     everything but depth, out and alpha (which follows from depth under sqrtL)."""
     out = []
     for p in paths:
-        with h5py.File(p, "r") as f:
+        with open_ro(p) as f:
             if "sweep/fits/first_point" not in f:
                 continue
             key = {}
@@ -359,7 +367,7 @@ def check_depth(d, paths):
             if header != ["depth"] + COLUMNS[:5] + ["run"]:
                 problem(f"{where}: header {header}")
                 continue
-            with h5py.File(p, "r") as f:
+            with open_ro(p) as f:
                 fits = {c: float(f[f"sweep/fits/{col}{c}"][row])
                         for c in ("", "_se", "_theory", "_theory_se")}
                 depth, mean, sd, lo, hi, th = [], [], [], [], [], []
@@ -410,6 +418,106 @@ def check_depth(d, paths):
                 problem(f"{name}.gp: index {k} theory curve {'drawn' if has_theory else 'missing'}")
 
 
+def train_of(p):
+    """a training file's series as the plot reads them: each family cut to its shortest member"""
+    with open_ro(p) as f:
+        if "train" not in f:
+            return None
+        t = f["train"]
+        n = min(len(t[k]) for k in ("step", "loss", "grad_norm"))
+        r = min(len(t["probe/step"]), len(t["probe/eval_loss"]), len(t["probe/grad_ms"]))
+        e = min(len(t["events/" + k]) for k in ("step", "kind", "value"))
+        return dict(step=t["step"][:n], loss=t["loss"][:n], grad_norm=t["grad_norm"][:n],
+                    probe_step=t["probe/step"][:r], eval_loss=t["probe/eval_loss"][:r],
+                    grad_ms=t["probe/grad_ms"][:r], ev=np.stack([t["events/" + k][:e] for k in
+                                                                 ("step", "kind", "value")], 1),
+                    depth=int(f["config"].attrs["depth"]))
+
+
+def check_events(blocks, tr, curve, where):
+    """the next block is the run's events, if it has any: step kind value, and y on the curve"""
+    if not len(tr["ev"]):
+        return
+    if not blocks or blocks[0][1] != ["step", "kind", "value", "y"]:
+        problem(f"{where}: no events block")
+        return
+    rows = blocks.pop(0)[2]
+    close(rows[:, :3], tr["ev"], "events", where)
+    for (s, _, _, y) in rows:
+        # drawn on the curve at its step, or at the top of the axis when the curve is not
+        # finite there or runs above the axis
+        at = tr[curve][tr["step"] == s]
+        if len(at) and np.isfinite(at[0]) and y != at[0] and not y < at[0]:
+            problem(f"{where}: event at step {s} drawn at {y}, the curve is at {at[0]}")
+
+
+def check_train(d, paths):
+    runs = [(p, tr) for p in paths for tr in [train_of(p)] if tr is not None and len(tr["step"])]
+    if not runs:
+        return
+    for fig, cols in (("train_loss", ("loss",)), ("train_grad_norm", ("grad_norm",))):
+        blocks = parse_blocks(os.path.join(d, fig + ".dat"))
+        for p, tr in runs:
+            where = f"{fig}.dat ({p})"
+            if not blocks or blocks[0][1] != ["step", cols[0]]:
+                problem(f"{where}: expected a block 'step {cols[0]}'")
+                return
+            comments, _, rows = blocks.pop(0)
+            if not any(c.endswith(p) for c in comments):
+                problem(f"{where}: the block does not name its file")
+            close(rows[:, 0], tr["step"], "step", where)
+            close(rows[:, 1], tr[cols[0]], cols[0], where)
+            if fig == "train_loss" and len(tr["probe_step"]):
+                comments, header, rows = blocks.pop(0)
+                if header != ["step", "eval_loss"]:
+                    problem(f"{where}: expected the held-out block, got {header}")
+                    continue
+                close(rows[:, 0], tr["probe_step"], "probe step", where)
+                close(rows[:, 1], tr["eval_loss"], "eval_loss", where)
+            check_events(blocks, tr, cols[0], where)
+        if blocks:
+            problem(f"{fig}.dat: {len(blocks)} blocks left over")
+    heat = sorted(x for x in os.listdir(d) if x.startswith("train_grad_ms_") and x.endswith(".dat"))
+    drawable = [tr for _, tr in runs if np.any(np.isfinite(tr["grad_ms"]) & (tr["grad_ms"] > 0))]
+    if len(heat) != len(drawable):
+        problem(f"{d}: {len(heat)} gradient heatmaps for {len(runs)} runs")
+    for name in heat:
+        path = os.path.join(d, name)
+        text = open(path, encoding="utf-8").read()
+        src = [ln.split(" <- ", 1)[1] for ln in text.split("\n") if ln.startswith("#") and " <- " in ln]
+        match = [tr for p, tr in runs if src and src[0] == p]
+        if len(match) != 1:
+            problem(f"{path}: names no input run ({src})")
+            continue
+        tr = match[0]
+        rows = np.array([[float(v) for v in ln.split()] for ln in text.split("\n")
+                         if ln and not ln.startswith("#")])
+        R, L1 = tr["grad_ms"].shape
+        if rows.shape != (R * L1, 6):
+            problem(f"{path}: shape {rows.shape}, expected ({R * L1}, 6)")
+            continue
+        close(rows[:, 0], np.repeat(tr["probe_step"], L1), "step", path)
+        close(rows[:, 1], np.tile(np.arange(L1), R), "layer", path)
+        close(rows[:, 3], tr["grad_ms"].reshape(-1), "grad_ms", path)
+        g = tr["grad_ms"].reshape(-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            close(rows[:, 2], np.where(np.isfinite(g) & (g > 0), np.log10(g), np.nan),
+                  "log10 grad_ms", path)
+        # the colour scale takes in every cell drawn
+        scale = [ln for ln in text.split("\n") if ln.startswith("# colour scale ")]
+        if len(scale) != 1:
+            problem(f"{path}: no colour scale line")
+        else:
+            lo, hi = (float(v) for v in scale[0].split()[3:6:2])
+            v = rows[:, 2][np.isfinite(rows[:, 2])]
+            if len(v) and (v.min() < lo or v.max() > hi):
+                problem(f"{path}: cells {v.min()} .. {v.max()} outside the scale {lo} .. {hi}")
+        # cells tile the step axis: each ends where the next begins
+        lo, hi = rows[::L1, 4], rows[::L1, 5]
+        if R > 1 and not np.allclose(hi[:-1], lo[1:]):
+            problem(f"{path}: cells overlap or leave gaps")
+
+
 def corrupt_fits(src, dst):
     shutil.copyfile(src, dst)
     with h5py.File(dst, "a") as f:
@@ -442,6 +550,7 @@ def main(argv):
         check_expert_heatmaps(argv[1], runs)
         check_moe_references(argv[1], runs)
         check_depth(argv[1], argv[2:])
+        check_train(argv[1], argv[2:])
     else:
         print(__doc__)
         return 2

@@ -309,6 +309,20 @@ static void test_closed_forms(void) {
         check_close(er, 1.0, 1e-12, 0.0, "eff_rank rank-1 (seq > width) is 1");
     }
 
+    /* A diverged stream (NaN or Inf anywhere) has no rank: NAN, not a LAPACK failure that would
+     * end a training run's probe. */
+    {
+        enum { S = 4, W = 6 };
+        float x[S * W];
+        for (int i = 0; i < S * W; i++) x[i] = (float)(i % 5) - 2.0f;
+        x[7] = INFINITY;
+        er = 0.0;
+        check(ns_metric_eff_rank(x, 1, S, W, &er) == 0 && isnan(er), "eff_rank of Inf is NAN");
+        x[7] = NAN;
+        er = 0.0;
+        check(ns_metric_eff_rank(x, 1, S, W, &er) == 0 && isnan(er), "eff_rank of NaN is NAN");
+    }
+
     /* Exact rank-2 integer matrix: the Gram route's noise-level eigenvalues must not count. */
     {
         enum { S = 7, W = 5, R = 2 };

@@ -319,7 +319,7 @@ def main():
             os.unlink(os.path.join(outdir, fn))
 
     st, so, se = run(binary, ["--version"])
-    m = re.fullmatch(r"normscope (\S+)\nBLAS: (.+)\n", so)
+    m = re.fullmatch(r"normscope (\S+)\nBLAS: (.+)\nkernels: (.+)\n", so)
     if not check(st == 0 and m is not None and se == "",
                  "normscope --version: exit %d, stdout %r, stderr %r" % (st, so, se)):
         version = blas = None

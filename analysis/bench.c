@@ -1,0 +1,369 @@
+/* bench.c: the workloads of `normscope bench` (bench.h). */
+#define _GNU_SOURCE
+#include "bench.h"
+#include "cli.h"
+#include "progress.h"
+#include "propagate.h"
+#include "train.h"
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void openblas_set_num_threads(int num_threads);
+
+typedef enum { W_PROPAGATE, W_TRAIN } wkind;
+
+typedef struct {
+    const char *id;
+    wkind kind;
+    ns_block_kind block;
+    const char *scheme;
+    int depth, width, heads, seq, batch, vocab;
+    int metrics;
+    int window;    /* -1: chosen by ns_propagate_auto_window, else as given (0: all) */
+    double target; /* rate / ceiling to reach, 0: none */
+} workload;
+
+/* the workloads; the quick set has the same structure at toy sizes */
+static const workload full_set[] = {
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, "pre", 64, 256, 4, 128, 8, 0, 1, 0, 0.60},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, "post", 64, 256, 4, 128, 8, 0, 1, 0, 0.60},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, "span", 64, 256, 4, 128, 8, 0, 1, 0, 0.60},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, "pre", 64, 256, 4, 128, 8, 0, 0, 0, 0},
+    {"W2", W_TRAIN, NS_BLOCK_TRANSFORMER, "span", 64, 256, 4, 128, 8, 256, 0, 0, 0.60},
+    {"W3", W_PROPAGATE, NS_BLOCK_MLP, "pre", 64, 512, 0, 128, 8, 0, 1, 0, 0.75},
+    {"W4", W_PROPAGATE, NS_BLOCK_MLP, "pre", 256, 512, 0, 128, 8, 0, 1, -1, 0},
+    {"W4", W_PROPAGATE, NS_BLOCK_MLP, "pre", 512, 512, 0, 128, 8, 0, 1, -1, 0},
+    {"W4", W_PROPAGATE, NS_BLOCK_MLP, "pre", 1024, 512, 0, 128, 8, 0, 1, -1, 0},
+};
+static const workload quick_set[] = {
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, "pre", 4, 64, 2, 32, 2, 0, 1, 0, 0},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, "post", 4, 64, 2, 32, 2, 0, 1, 0, 0},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, "span", 4, 64, 2, 32, 2, 0, 1, 0, 0},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, "pre", 4, 64, 2, 32, 2, 0, 0, 0, 0},
+    {"W2", W_TRAIN, NS_BLOCK_TRANSFORMER, "span", 4, 64, 2, 32, 2, 64, 0, 0, 0},
+    {"W3", W_PROPAGATE, NS_BLOCK_MLP, "pre", 4, 64, 0, 32, 2, 0, 1, 0, 0},
+    {"W4", W_PROPAGATE, NS_BLOCK_MLP, "pre", 16, 64, 0, 32, 2, 0, 1, 4, 0},
+    {"W4", W_PROPAGATE, NS_BLOCK_MLP, "pre", 32, 64, 0, 32, 2, 0, 1, 4, 0},
+    {"W4", W_PROPAGATE, NS_BLOCK_MLP, "pre", 64, 64, 0, 32, 2, 0, 1, 4, 0},
+};
+#define NSET (int)(sizeof full_set / sizeof full_set[0])
+
+static ns_config config_of(const workload *w)
+{
+    return (ns_config){.block = w->block, .placement = ns_placement_find(w->scheme),
+                       .depth = w->depth, .width = w->width, .hidden = 4 * w->width,
+                       .ntok = w->seq * w->batch, .seq = w->seq, .heads = w->heads,
+                       .act = NS_ACT_GELU, .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5,
+                       .alpha = 1, .window = w->window > 0 ? w->window : 0};
+}
+
+/* ---- the matrix products of a workload ----------------------------------------------------- */
+
+typedef struct {
+    int M, N, K, ta, tb;
+    double count; /* per repeat */
+} product;
+
+#define MAX_PRODUCTS 24 /* the most a workload has: 18 (W2) */
+
+static int add(product *p, int n, int M, int N, int K, int ta, int tb, double count)
+{
+    p[n] = (product){M, N, K, ta, tb, count};
+    return n + 1;
+}
+
+/* y = x W [rows, nin] -> [rows, nout], and its backward (dx = dy W^T, dW = x^T dy) */
+static int linear(product *p, int n, int rows, int nin, int nout, double count)
+{
+    n = add(p, n, rows, nout, nin, 0, 0, count);
+    n = add(p, n, rows, nin, nout, 0, 1, count);
+    return add(p, n, nin, nout, rows, 1, 0, count);
+}
+
+/* every product of one repeat, forward and backward (ops_linear.c, ops_attention.c, lm.c) */
+static int products_of(const workload *w, product *p)
+{
+    int n = 0, N = w->seq * w->batch, d = w->width, h = 4 * d, L = w->depth;
+    n = linear(p, n, N, d, h, L); /* MLP: w1, w2 */
+    n = linear(p, n, N, h, d, L);
+    if (w->block != NS_BLOCK_MLP) {
+        int T = w->seq, dh = d / w->heads;
+        double per = (double)L * w->batch * w->heads; /* per sequence and head */
+        n = linear(p, n, N, d, d, 4.0 * L);           /* W_Q, W_K, W_V, W_O */
+        n = add(p, n, T, T, dh, 0, 1, per);           /* Q K^T */
+        n = add(p, n, T, dh, T, 0, 0, per);           /* P V */
+        n = add(p, n, T, T, dh, 0, 1, per);           /* dP = dO V^T */
+        n = add(p, n, T, dh, T, 1, 0, per);           /* dV = P^T dO */
+        n = add(p, n, T, dh, T, 0, 0, per);           /* dQ = dS K */
+        n = add(p, n, T, dh, T, 1, 0, per);           /* dK = dS^T Q */
+    }
+    if (w->kind == W_TRAIN)
+        n = linear(p, n, N, d, w->vocab, 1); /* the LM head */
+    return n;
+}
+
+static double gflop_of(const product *p, int n)
+{
+    double f = 0;
+    for (int i = 0; i < n; i++)
+        f += 2.0 * p[i].M * p[i].N * p[i].K * p[i].count;
+    return f * 1e-9;
+}
+
+/* OpenBLAS's threaded sgemm on each product shape: the best of a few calls of each, weighted
+ * by the shape's count; GFLOP/s */
+static double sgemm_ceiling(const product *p, int n, int threads)
+{
+    size_t most = 0;
+    for (int i = 0; i < n; i++) {
+        size_t a = (size_t)p[i].M * p[i].K, b = (size_t)p[i].K * p[i].N;
+        size_t c = (size_t)p[i].M * p[i].N;
+        most = a > most ? a : most, most = b > most ? b : most, most = c > most ? c : most;
+    }
+    float *buf = malloc(3 * most * sizeof *buf);
+    if (!buf)
+        return NAN;
+    for (size_t i = 0; i < 3 * most; i++)
+        buf[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+    float *A = buf, *B = buf + most, *C = buf + 2 * most;
+    openblas_set_num_threads(threads);
+    double flop = 0, seconds = 0;
+    for (int i = 0; i < n; i++) {
+        const product *q = &p[i];
+        int lda = q->ta ? q->M : q->K, ldb = q->tb ? q->K : q->N;
+        double best = INFINITY, spent = 0, one = 2.0 * q->M * q->N * q->K;
+        /* enough calls for a steady best: at least 3, and about 50 ms */
+        for (int r = 0; r < 3 || (spent < 0.05 && r < 1000); r++) {
+            double t0 = ns_now();
+            cblas_sgemm(CblasRowMajor, q->ta ? CblasTrans : CblasNoTrans,
+                        q->tb ? CblasTrans : CblasNoTrans, q->M, q->N, q->K, 1, A, lda, B, ldb,
+                        0, C, q->N);
+            double dt = ns_now() - t0;
+            spent += dt;
+            best = dt < best ? dt : best;
+        }
+        flop += one * q->count, seconds += best * q->count;
+    }
+    openblas_set_num_threads(1); /* the core's setting (threads.c) */
+    free(buf);
+    return seconds > 0 ? flop / seconds * 1e-9 : NAN;
+}
+
+/* ---- one workload, in the child ------------------------------------------------------------ */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int run_propagate(const workload *w, int repeats, double *times, int *window)
+{
+    ns_propagate_opts o = {.model = config_of(w), .seeds = 1, .seed = 1,
+                           .no_metrics = !w->metrics};
+    if (w->window < 0)
+        o.model.window = ns_propagate_auto_window(&o.model, NS_PROPAGATE_MEMORY_BUDGET);
+    *window = o.model.window;
+    for (int r = 0; r < repeats; r++) {
+        ns_propagate_result res;
+        double t0 = ns_now();
+        int st = ns_propagate(&o, &res, NULL, NULL);
+        times[r] = ns_now() - t0;
+        if (st)
+            return st;
+        ns_propagate_result_free(&res);
+    }
+    return NS_OK;
+}
+
+static int run_train(const workload *w, int repeats, double *times)
+{
+    ns_data *data = NULL;
+    ns_trainer *t = NULL;
+    int st = ns_data_markov(&data, w->vocab, 1, 4, 0.05, 1);
+    ns_train_opts o = {.lm = {.blocks = config_of(w), .vocab = w->vocab},
+                       .steps = repeats + 1, .warmup = 1, .lr = 1e-3, .min_lr = 1e-4,
+                       .weight_decay = 0.1, .clip = 1,
+                       .adam = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8}, .seed = 1,
+                       .probe_every = 0, .eval_batches = 1, .spike_window = 50, .spike_z = 6};
+    o.lm.blocks.alpha = 1 / sqrt(w->depth); /* SpanNorm's Scale Init */
+    if (!st)
+        st = ns_trainer_create(&t, &o, data); /* takes data */
+    else
+        ns_data_free(data);
+    double loss;
+    /* step 1 warms up (first touch of the activations and the optimizer state) */
+    for (int s = 1; !st && s <= repeats + 1; s++) {
+        double t0 = ns_now();
+        st = ns_trainer_step(t, s, &loss);
+        if (s > 1)
+            times[s - 2] = ns_now() - t0;
+    }
+    ns_trainer_free(t);
+    return st;
+}
+
+typedef struct {
+    int status;
+    char msg[160];
+    ns_bench_row row;
+} child_report;
+
+static void child(const workload *w, const ns_bench_opts *o, int fd)
+{
+    child_report rep = {0};
+    ns_bench_row *row = &rep.row;
+    product p[MAX_PRODUCTS];
+    int np = products_of(w, p);
+    double *times = calloc((size_t)o->repeats, sizeof *times);
+    ns_set_threads(o->threads);
+    snprintf(row->id, sizeof row->id, "%s", w->id);
+    row->depth = w->depth, row->repeats = o->repeats, row->target = o->quick ? 0 : w->target;
+    row->metrics = w->metrics;
+    if (w->kind == W_TRAIN)
+        snprintf(row->name, sizeof row->name, "train step %s L=%d d=%d H=%d T=%d B=%d V=%d",
+                 w->scheme, w->depth, w->width, w->heads, w->seq, w->batch, w->vocab);
+    else {
+        char heads[16] = "";
+        if (w->block != NS_BLOCK_MLP)
+            snprintf(heads, sizeof heads, " H=%d", w->heads);
+        snprintf(row->name, sizeof row->name, "%s propagate %s L=%d d=%d%s T=%d B=%d%s",
+                 w->block == NS_BLOCK_MLP ? "MLP" : "transformer", w->scheme, w->depth,
+                 w->width, heads, w->seq, w->batch, w->metrics ? "" : " (no metrics)");
+    }
+    rep.status = !times ? NS_ERR_NOMEM
+                 : w->kind == W_TRAIN ? run_train(w, o->repeats, times)
+                                      : run_propagate(w, o->repeats, times, &row->window);
+    if (rep.status == NS_OK) {
+        qsort(times, (size_t)o->repeats, sizeof *times, cmp_double);
+        row->seconds = o->repeats % 2 ? times[o->repeats / 2]
+                                      : (times[o->repeats / 2 - 1] + times[o->repeats / 2]) / 2;
+        row->gflop = gflop_of(p, np);
+        row->gflops = row->gflop / row->seconds;
+        row->sgemm_gflops = sgemm_ceiling(p, np, o->threads);
+        row->ratio = row->gflops / row->sgemm_gflops;
+    } else {
+        snprintf(rep.msg, sizeof rep.msg, "%s: %s", row->name, ns_strerror(rep.status));
+    }
+    free(times);
+    ssize_t n = write(fd, &rep, sizeof rep);
+    _exit(n == (ssize_t)sizeof rep ? 0 : 1);
+}
+
+/* runs w in a child; its row, with the child's peak resident set */
+static int run_child(const workload *w, const ns_bench_opts *o, ns_bench_row *row, char *msg,
+                     size_t msglen)
+{
+    int fds[2];
+    if (pipe(fds) != 0) {
+        snprintf(msg, msglen, "cannot create a pipe: %s", strerror(errno));
+        return NS_ERR_IO;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        snprintf(msg, msglen, "cannot fork: %s", strerror(errno));
+        return NS_ERR_IO;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        child(w, o, fds[1]);
+    }
+    close(fds[1]);
+    child_report rep;
+    size_t got = 0;
+    while (got < sizeof rep) {
+        ssize_t n = read(fds[0], (char *)&rep + got, sizeof rep - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fds[0]);
+    int wst = 0;
+    struct rusage ru;
+    while (wait4(pid, &wst, 0, &ru) < 0 && errno == EINTR)
+        ;
+    if (got != sizeof rep || !WIFEXITED(wst) || WEXITSTATUS(wst) != 0) {
+        snprintf(msg, msglen, "workload %s (%s L=%d) died%s", w->id, w->scheme, w->depth,
+                 WIFSIGNALED(wst) ? " on a signal" : "");
+        return NS_ERR_IO;
+    }
+    if (rep.status != NS_OK) {
+        snprintf(msg, msglen, "%s", rep.msg);
+        return rep.status;
+    }
+    *row = rep.row;
+    row->peak_rss_mib = (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
+    return NS_OK;
+}
+
+static int selected(const char *only, const char *id)
+{
+    if (!only)
+        return 1;
+    size_t n = strlen(id);
+    for (const char *p = only; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == n && strncasecmp(p, id, n) == 0)
+            return 1;
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
+int ns_bench_run(const ns_bench_opts *o, ns_bench_result *r, ns_bench_note_fn note, void *ctx,
+                 char *msg, size_t msglen)
+{
+    const workload *set = o->quick ? quick_set : full_set;
+    memset(r, 0, sizeof *r);
+    r->metrics_overhead = NAN;
+    for (int k = 0; k < 3; k++)
+        r->w4_per_block[k] = NAN;
+    snprintf(r->kernels, sizeof r->kernels, "%s; %s", ns_blas_info(), ns_cli_kernels_note());
+    if (o->only) { /* every id named must exist */
+        for (const char *p = o->only; *p;) {
+            size_t len = strcspn(p, ",");
+            int found = 0;
+            for (int i = 0; i < NSET && !found; i++)
+                found = len == strlen(set[i].id) && strncasecmp(p, set[i].id, len) == 0;
+            if (!found) {
+                snprintf(msg, msglen, "--only: unknown workload '%.*s' (W1, W2, W3, W4)",
+                         (int)(len > 20 ? 20 : len), p);
+                return NS_ERR_INVALID;
+            }
+            p += len + (p[len] == ',');
+        }
+    }
+    int n = 0;
+    for (int i = 0; i < NSET; i++)
+        n += selected(o->only, set[i].id);
+    double with = NAN, without = NAN;
+    for (int i = 0, k = 0, w4 = 0; i < NSET; i++) {
+        if (!selected(o->only, set[i].id))
+            continue;
+        if (note)
+            note(ctx, k++, n, set[i].id);
+        ns_bench_row *row = &r->rows[r->nrows];
+        int st = run_child(&set[i], o, row, msg, msglen);
+        if (st)
+            return st;
+        r->nrows++;
+        if (strcmp(set[i].id, "W1") == 0 && strcmp(set[i].scheme, "pre") == 0)
+            *(set[i].metrics ? &with : &without) = row->seconds;
+        if (strcmp(set[i].id, "W4") == 0 && w4 < 3)
+            r->w4_per_block[w4++] = row->seconds / row->depth;
+    }
+    r->metrics_overhead = with / without - 1;
+    return NS_OK;
+}

@@ -1,0 +1,55 @@
+/* bench.h: the standard workloads of `normscope bench`, each timed in a child process of its
+ * own so that its peak resident memory is its own.
+ *
+ * A workload's rate counts the FLOPs of its matrix products, forward and backward (2 M N K per
+ * product; attention's T x T products in full, as they are computed; norms, activations,
+ * softmax and metrics not at all), divided by the median wall time of its repeats. Its ceiling
+ * is OpenBLAS's sgemm, threaded over the same number of threads, timed in the same child on
+ * every product shape of the workload and weighted by how often the workload computes each:
+ * the rate the machine reaches on exactly that arithmetic and nothing else. */
+#ifndef NS_BENCH_H
+#define NS_BENCH_H
+#include <stddef.h>
+
+#define NS_BENCH_MAX_ROWS 16
+
+typedef struct {
+    char id[8];          /* "W1", ... */
+    char name[96];       /* what ran, e.g. "transformer propagate pre L=64 d=256 H=4 T=128 B=8" */
+    int depth;
+    int window;          /* blocks resident at once (propagate), 0: all */
+    int repeats;
+    double seconds;      /* median wall time of the repeats */
+    double gflop;        /* matrix-product GFLOP per repeat, forward and backward */
+    double gflops;       /* gflop / seconds */
+    double sgemm_gflops; /* the sgemm ceiling at the workload's shapes */
+    double ratio;        /* gflops / sgemm_gflops */
+    double peak_rss_mib; /* the child's peak resident set */
+    double target;       /* the ratio to reach (0: none) */
+    int metrics;         /* propagate: 1 with every metric, 0 forward and backward only */
+} ns_bench_row;
+
+typedef struct {
+    int quick;           /* small shapes: a smoke test of the machinery, no targets */
+    int threads;
+    int repeats;
+    const char *only;    /* NULL, or a comma list of workload ids ("W1,W3") */
+} ns_bench_opts;
+
+typedef struct {
+    int nrows;
+    ns_bench_row rows[NS_BENCH_MAX_ROWS];
+    double metrics_overhead; /* W1 pre: seconds with metrics / without - 1 (NAN if not run) */
+    double w4_per_block[3];  /* W4: seconds per block at each depth (NAN if not run) */
+    char kernels[256];       /* the BLAS and its kernels */
+} ns_bench_result;
+
+/* progress: called before each workload with its index and the count; may be NULL */
+typedef void (*ns_bench_note_fn)(void *ctx, int i, int n, const char *what);
+
+/* Runs the workloads. NS_OK; NS_ERR_INVALID for an unknown id in `only`; NS_ERR_NOMEM or
+ * NS_ERR_IO (a child failed: msg says which) otherwise. */
+int ns_bench_run(const ns_bench_opts *o, ns_bench_result *r, ns_bench_note_fn note, void *ctx,
+                 char *msg, size_t msglen);
+
+#endif

@@ -1,0 +1,90 @@
+#!/usr/bin/python3
+"""bench_quick.py NORMSCOPE: `normscope bench --quick --json` end to end.
+
+Runs the toy-sized workloads and checks the JSON against independent arithmetic: each row's
+matrix-product FLOPs against a count written out here from the model's shapes (the second
+computation: forward y = xW is 2 N d_in d_out, the backward twice that; attention's T x T
+products per sequence and head), GFLOP/s = GFLOP / seconds, ratio = GFLOP/s / sgemm GFLOP/s,
+the metrics overhead from the two W1 pre rows, the W4 per-block times, W4 run in windows of 4
+blocks, every child's peak RSS present and plausible. Bad options exit 2 with one line."""
+import json
+import subprocess
+import sys
+
+failures = 0
+
+
+def check(cond, what):
+    global failures
+    if not cond:
+        failures += 1
+        print("FAIL:", what)
+    return cond
+
+
+def close(a, b, rel=1e-4):
+    return abs(a - b) <= rel * max(abs(a), abs(b))
+
+
+def flops(block, L, d, T, B, H=0, V=0):
+    """matrix-product FLOPs of one forward and backward, counted from the shapes"""
+    N, h = T * B, 4 * d
+    per_linear = lambda nin, nout: 3 * 2 * N * nin * nout  # forward, dx, dW
+    f = L * (per_linear(d, h) + per_linear(h, d))
+    if block != "mlp":
+        f += L * 4 * per_linear(d, d)
+        f += L * B * H * 6 * 2 * T * T * (d // H)  # QK^T, PV and their four backward products
+    if V:
+        f += per_linear(d, V)
+    return f * 1e-9
+
+
+def main(binary):
+    p = subprocess.run([binary, "bench", "--quick", "--json", "--repeats", "1", "--threads", "2"],
+                       capture_output=True, text=True, timeout=240)
+    if not check(p.returncode == 0, "bench --quick: exit %d %r" % (p.returncode, p.stderr[-300:])):
+        return
+    check(p.stderr == "", "stderr not empty when not a terminal: %r" % p.stderr[:200])
+    r = json.loads(p.stdout)
+    rows = r["workloads"]
+    check([w["id"] for w in rows] == ["W1"] * 4 + ["W2", "W3"] + ["W4"] * 3, "workload ids")
+    check("kernels" in r["blas"] and r["threads"] == 2 and r["quick"] is True, "header")
+    want = [flops("transformer", 4, 64, 32, 2, 2)] * 4 + [
+        flops("transformer", 4, 64, 32, 2, 2, V=64), flops("mlp", 4, 64, 32, 2)] + [
+        flops("mlp", L, 64, 32, 2) for L in (16, 32, 64)]
+    for w, f in zip(rows, want):
+        where = w["name"]
+        check(close(w["gflop"], f), "%s: %g GFLOP, counted %g" % (where, w["gflop"], f))
+        check(w["seconds"] > 0 and close(w["gflops"], w["gflop"] / w["seconds"]), where + " rate")
+        check(w["sgemm_gflops"] > 0 and close(w["ratio"], w["gflops"] / w["sgemm_gflops"]),
+              where + " ratio")
+        check(5 < w["peak_rss_mib"] < 2048, "%s: peak RSS %s MiB" % (where, w["peak_rss_mib"]))
+        check(w["target"] is None and w["met"] is None, where + ": no targets in --quick")
+    check([w["metrics"] for w in rows[:4]] == [True, True, True, False], "W1 metrics flags")
+    check(close(r["metrics_overhead"], rows[0]["seconds"] / rows[3]["seconds"] - 1),
+          "metrics overhead")
+    check([w["window"] for w in rows[6:]] == [4, 4, 4] and [w["depth"] for w in rows[6:]] ==
+          [16, 32, 64], "W4 windows and depths")
+    per = r["w4_seconds_per_block"]
+    check(len(per) == 3 and all(close(a, w["seconds"] / w["depth"]) for a, w in zip(per, rows[6:])),
+          "W4 per-block times")
+
+    # only a subset; bad options
+    p = subprocess.run([binary, "bench", "--quick", "--json", "--repeats", "1", "--only", "w3"],
+                       capture_output=True, text=True, timeout=60)
+    check(p.returncode == 0 and [w["id"] for w in json.loads(p.stdout)["workloads"]] == ["W3"],
+          "--only w3")
+    for args, needle in ((["--only", "W9"], "W9"), (["--repeats", "0"], "--repeats"),
+                         (["--threads", "x"], "--threads")):
+        p = subprocess.run([binary, "bench", "--quick"] + args, capture_output=True, text=True,
+                           timeout=60)
+        lines = p.stderr.strip().splitlines()
+        check(p.returncode == 2 and p.stdout == "" and lines and needle in lines[0]
+              and (len(lines) == 1 or lines[1].startswith("Try")),
+              "bench %s: exit %d %r" % (" ".join(args), p.returncode, p.stderr))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
+    print("bench_quick: %s" % ("ok" if not failures else "%d failure(s)" % failures))
+    sys.exit(1 if failures else 0)

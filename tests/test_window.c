@@ -1,0 +1,115 @@
+/* test_window.c: propagating a deep stack in segments (ns_config.window) gives, bit for bit,
+ * what keeping every block resident gives, in less memory.
+ *
+ * For each block kind and placement, ns_propagate with window K (blocks resident at once; the
+ * backward redraws each segment's weights and recomputes its forward from the x kept at the
+ * segment's start) is compared with window 0 (all L resident) on every recorded array: the
+ * same operations on the same numbers must round the same way. Windows of 1, a divisor of L, a
+ * non-divisor (a short last segment) and L - 1 are tried. ns_model_bytes is checked against
+ * the window: resident memory must not grow with L. */
+#include "check.h"
+#include "propagate.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* every array of the result, as (pointer, count) pairs; NULL arrays are absent ones */
+static int same(const ns_propagate_result *a, const ns_propagate_result *b)
+{
+    size_t S = (size_t)a->seeds, L = (size_t)a->depth;
+    size_t n1 = S * (L + 1), n0 = S * L;
+    const struct {
+        const double *x, *y;
+        size_t n;
+    } arrays[] = {
+        {a->act_ms, b->act_ms, n1},         {a->act_var, b->act_var, n1},
+        {a->grad_ms, b->grad_ms, n1},       {a->cos_tokens, b->cos_tokens, n1},
+        {a->eff_rank, b->eff_rank, n1},     {a->cos_layer, b->cos_layer, n0},
+        {a->branch_ms, b->branch_ms, n0},   {a->param_grad_ms, b->param_grad_ms, n0 * a->nparams},
+        {a->attn_entropy, b->attn_entropy, n0},
+        {a->attn_entropy_head, b->attn_entropy_head, n0 * a->heads},
+        {a->expert_load, b->expert_load, n0 * a->experts},
+        {a->load_cv, b->load_cv, n0},       {a->aux_loss, b->aux_loss, n0},
+    };
+    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) {
+        if (!arrays[i].x != !arrays[i].y)
+            return 0;
+        if (arrays[i].x && memcmp(arrays[i].x, arrays[i].y, arrays[i].n * sizeof(double)) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static ns_propagate_opts opts(ns_block_kind block, const char *scheme, int depth, int window)
+{
+    ns_propagate_opts o = {.seeds = 2, .seed = 3};
+    o.model = (ns_config){.block = block, .placement = ns_placement_find(scheme),
+                          .depth = depth, .width = 16, .hidden = 32, .ntok = 12, .seq = 6,
+                          .heads = 2, .experts = 4, .expert_hidden = 16, .top_k = 2,
+                          .act = NS_ACT_GELU, .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5,
+                          .alpha = 0.5, .window = window};
+    return o;
+}
+
+int main(void)
+{
+    const ns_block_kind blocks[] = {NS_BLOCK_MLP, NS_BLOCK_TRANSFORMER, NS_BLOCK_MOE};
+    const char *schemes[] = {"pre", "post", "span", "span-wrapped"};
+    const int L = 7, windows[] = {1, 2, 3, 6};
+    for (int b = 0; b < 3; b++)
+        for (int p = 0; p < 4; p++) {
+            ns_propagate_opts full = opts(blocks[b], schemes[p], L, 0);
+            ns_propagate_result want;
+            if (ns_propagate(&full, &want, NULL, NULL) != NS_OK) {
+                CHECK(0, "propagate block %d %s", b, schemes[p]);
+                continue;
+            }
+            for (int w = 0; w < 4; w++) {
+                ns_propagate_opts o = opts(blocks[b], schemes[p], L, windows[w]);
+                ns_propagate_result got;
+                int st = ns_propagate(&o, &got, NULL, NULL);
+                CHECK(st == NS_OK && same(&want, &got),
+                      "block %d %s window %d: not bit-identical to every block resident", b,
+                      schemes[p], windows[w]);
+                if (st == NS_OK)
+                    ns_propagate_result_free(&got);
+            }
+            ns_propagate_result_free(&want);
+        }
+
+    /* a mutation the comparison must catch: a different seed for one run */
+    {
+        ns_propagate_opts a = opts(NS_BLOCK_MLP, "pre", L, 0), c = opts(NS_BLOCK_MLP, "pre", L, 3);
+        c.seed = 4;
+        ns_propagate_result ra, rc;
+        if (ns_propagate(&a, &ra, NULL, NULL) == NS_OK && ns_propagate(&c, &rc, NULL, NULL) == NS_OK) {
+            CHECK(!same(&ra, &rc), "the comparison cannot tell two seeds apart");
+            ns_propagate_result_free(&ra);
+            ns_propagate_result_free(&rc);
+        } else {
+            CHECK(0, "propagate (mutation)");
+        }
+    }
+
+    /* resident memory: K blocks and K + 1 streams, whatever L */
+    {
+        ns_config c = opts(NS_BLOCK_MLP, "pre", 1024, 8).model;
+        size_t per_block, per_stream, fixed;
+        CHECK(ns_model_bytes(&c, &per_block, &per_stream, &fixed) == NS_OK, "ns_model_bytes");
+        /* a PreNorm MLP block: the norm's gain and bias, w1, w2; their gradients, and at least
+         * the hidden pre-activation */
+        size_t params = 2 * (size_t)c.width * c.hidden + 2 * (size_t)c.width;
+        CHECK(per_block >= 2 * params * sizeof(float) + (size_t)c.ntok * c.hidden * sizeof(float),
+              "per-block bytes %zu too small", per_block);
+        CHECK(per_stream == (size_t)c.ntok * c.width * sizeof(float), "per-stream bytes %zu",
+              per_stream);
+        ns_model *m = NULL;
+        CHECK(ns_model_create(&m, &c) == NS_OK && ns_model_window(m) == 8, "window 8 of 1024");
+        CHECK(m && ns_model_param_count(m) == 8 * params, "resident parameters: 8 blocks' worth");
+        ns_model_free(m);
+        c.window = -1;
+        CHECK(ns_model_create(&m, &c) == NS_ERR_INVALID, "a negative window is refused");
+    }
+
+    printf("test_window: %d checks, %d failed\n", checks, failures);
+    return failures != 0;
+}
