@@ -56,6 +56,16 @@ static double finite_quantile(const double *v, size_t n, double q, int *nomem)
     return r;
 }
 
+/* rows "x y" of two series, x an integer (a step) */
+static void two_columns(ns_buf *dat, const double *x, const double *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        ns_buf_printf(dat, "%.0f ", x[i]);
+        ns_buf_num(dat, y[i]);
+        ns_buf_printf(dat, "\n");
+    }
+}
+
 /* "plot \" before the first item, ", \" between items */
 static void item(ns_buf *gp, int *items)
 {
@@ -207,20 +217,12 @@ static int fig_loss(const ns_plot_set *set, ns_plot_figs *out)
         ns_buf_printf(dat, "\n# loss floor (/train loss_floor): ");
         ns_buf_num(dat, t->loss_floor);
         ns_buf_printf(dat, "\n# step loss\n");
-        for (size_t s = 0; s < t->nsteps; s++) {
-            ns_buf_printf(dat, "%.0f ", t->step[s]);
-            ns_buf_num(dat, t->loss[s]);
-            ns_buf_printf(dat, "\n");
-        }
+        two_columns(dat, t->step, t->loss, t->nsteps);
         blk[i] = k++;
         if (t->nrecords) {
             ns_buf_printf(dat, "\n\n# index %d: %s, held-out loss at each probe\n"
                                "# step eval_loss\n", k, set->styles[i].label);
-            for (size_t r = 0; r < t->nrecords; r++) {
-                ns_buf_printf(dat, "%.0f ", t->probe_step[r]);
-                ns_buf_num(dat, t->eval_loss[r]);
-                ns_buf_printf(dat, "\n");
-            }
+            two_columns(dat, t->probe_step, t->eval_loss, t->nrecords);
             probes[i] = k++;
         }
         events[i] = events_block(t, t->loss, yhi, &k, dat, &kinds);
@@ -336,11 +338,7 @@ static int fig_grad_norm(const ns_plot_set *set, ns_plot_figs *out)
         ns_buf_printf(dat, "\n# clip threshold (/config clip, 0: none): ");
         ns_buf_num(dat, f->clip);
         ns_buf_printf(dat, "\n# step grad_norm\n");
-        for (size_t s = 0; s < t->nsteps; s++) {
-            ns_buf_printf(dat, "%.0f ", t->step[s]);
-            ns_buf_num(dat, t->grad_norm[s]);
-            ns_buf_printf(dat, "\n");
-        }
+        two_columns(dat, t->step, t->grad_norm, t->nsteps);
         blk[i] = k++;
         events[i] = events_block(t, t->grad_norm, yhi, &k, dat, &kinds);
     }

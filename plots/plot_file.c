@@ -118,8 +118,9 @@ static int read_number_attr(hid_t file, const char *obj, const char *name, doubl
     return result;
 }
 
-/* a float or integer dataset of any rank up to 3, converted to double */
-static int read_dataset(hid_t file, const char *path, ns_plot_array *out)
+/* a float or integer dataset of any rank up to 3, converted to double; an empty one only if
+ * allow_empty (then out->v is a valid, empty allocation) */
+static int read_dataset(hid_t file, const char *path, ns_plot_array *out, int allow_empty)
 {
     int status = NS_ERR_INVALID;
     hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
@@ -135,13 +136,13 @@ static int read_dataset(hid_t file, const char *path, ns_plot_array *out)
     out->rank = rank;
     for (int i = 0; i < rank; i++)
         out->dims[i] = (size_t)dims[i], count *= (size_t)dims[i];
-    if (count == 0)
+    if (count == 0 && !allow_empty)
         goto done;
-    if (!(out->v = malloc(count * sizeof *out->v))) {
+    if (!(out->v = malloc((count ? count : 1) * sizeof *out->v))) {
         status = NS_ERR_NOMEM;
         goto done;
     }
-    if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->v) < 0) {
+    if (count && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->v) < 0) {
         free(out->v);
         out->v = NULL;
         goto done;
@@ -316,40 +317,22 @@ done:
 static int read_series(hid_t file, const char *path, size_t cols, size_t *rows, double **out,
                        const ns_plot_file *f, char *msg, size_t msglen)
 {
-    int status = NS_ERR_INVALID;
-    hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
-    hid_t t = d < 0 ? H5I_INVALID_HID : H5Dget_type(d);
-    hid_t space = d < 0 ? H5I_INVALID_HID : H5Dget_space(d);
-    hsize_t dims[2] = {0, 0};
-    int rank = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
-    if (t < 0 || rank != (cols ? 2 : 1) ||
-        (H5Tget_class(t) != H5T_FLOAT && H5Tget_class(t) != H5T_INTEGER) ||
-        H5Sget_simple_extent_dims(space, dims, NULL) != rank || (cols && dims[1] != cols)) {
+    ns_plot_array a = {0};
+    int st = read_dataset(file, path, &a, 1);
+    if (st == NS_OK && (a.rank != (cols ? 2 : 1) || (cols && a.dims[1] != cols)))
+        st = NS_ERR_INVALID;
+    if (st == NS_ERR_NOMEM)
+        snprintf(msg, msglen, "out of memory reading %s from %s", path, f->source);
+    else if (st != NS_OK)
         snprintf(msg, msglen, "%s: %s is not a numeric %s", f->source, path,
                  cols ? "[records, L+1] array (L from /config)" : "vector");
-        goto done;
+    if (st != NS_OK) {
+        free(a.v);
+        return st;
     }
-    *rows = (size_t)dims[0];
-    size_t count = (size_t)dims[0] * (cols ? cols : 1);
-    status = NS_ERR_NOMEM;
-    if (!(*out = malloc((count ? count : 1) * sizeof **out))) {
-        snprintf(msg, msglen, "out of memory reading %s from %s", path, f->source);
-        goto done;
-    }
-    status = NS_ERR_INVALID;
-    if (count && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0) {
-        snprintf(msg, msglen, "%s: cannot read %s (truncated?)", f->source, path);
-        goto done;
-    }
-    status = NS_OK;
-done:
-    if (space >= 0)
-        H5Sclose(space);
-    if (t >= 0)
-        H5Tclose(t);
-    if (d >= 0)
-        H5Dclose(d);
-    return status;
+    *rows = a.dims[0];
+    *out = a.v;
+    return NS_OK;
 }
 
 /* /train, if the file has it. A writer appends a step's series one after another and flushes
@@ -452,7 +435,7 @@ int ns_plot_file_read(ns_plot_file *f, const char *path, int run, char *msg, siz
         }
         ns_plot_array *a = &f->ds[d];
         a->exact = -1;
-        if ((status = read_dataset(file, dp, a)) != NS_OK) {
+        if ((status = read_dataset(file, dp, a, 0)) != NS_OK) {
             if (status == NS_ERR_NOMEM)
                 snprintf(msg, msglen, "out of memory reading %s from %s", dp, path);
             else
@@ -536,7 +519,7 @@ static int read_column(hid_t file, const char *path, const char *fname, size_t *
                        char *msg, size_t msglen)
 {
     ns_plot_array a = {0};
-    int st = read_dataset(file, path, &a);
+    int st = read_dataset(file, path, &a, 0);
     if (st == NS_OK && (a.rank != 1 || (*n && a.dims[0] != *n)))
         st = NS_ERR_INVALID;
     if (st == NS_ERR_NOMEM)
