@@ -149,7 +149,7 @@ static double time_product(const product *q, const float *A, const float *B, flo
 /* The sgemm ceiling at a workload's product shapes, GFLOP/s: for each shape the better of
  * OpenBLAS's own threading over `threads` on one product, and `threads` single-threaded
  * products running at once (how the core runs its row blocks and attention heads), as the best
- * of enough calls for a steady minimum (at least 5, about 0.2 s, after a first pass that only
+ * of enough calls for a steady minimum (at least 5, about 0.1 s, after a first pass that only
  * wakes the threads and caches); then the shapes weighted by their counts. */
 static double sgemm_ceiling(const product *p, int n, int threads)
 {
@@ -166,25 +166,30 @@ static double sgemm_ceiling(const product *p, int n, int threads)
     for (size_t i = 0; i < 2 * most + (size_t)threads * most_c; i++)
         buf[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
     float *A = buf, *B = buf + most, *C = buf + 2 * most;
-    double flop = 0, seconds = 0;
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < n; i++) {
-            const product *q = &p[i];
-            double one = 2.0 * q->M * q->N * q->K, best_rate = 0;
-            for (int concurrent = 0; concurrent < 2; concurrent++) {
-                openblas_set_num_threads(concurrent ? 1 : threads);
+    double best_rate[MAX_PRODUCTS] = {0};
+    /* all shapes one way, then all the other way: OpenBLAS's worker threads and OpenMP's spin a
+     * while after their last job, and would steal a core from a measurement of the other kind
+     * that followed at once */
+    for (int concurrent = 0; concurrent < 2; concurrent++) {
+        openblas_set_num_threads(concurrent ? 1 : threads);
+        for (int pass = 0; pass < 2; pass++)
+            for (int i = 0; i < n; i++) {
                 double best = INFINITY, spent = 0;
                 for (int r = 0; r < (pass ? 5 : 1) || (pass && spent < 0.1 && r < 10000); r++) {
-                    double dt = time_product(q, A, B, C, most_c, threads, concurrent);
+                    double dt = time_product(&p[i], A, B, C, most_c, threads, concurrent);
                     spent += dt;
                     best = dt < best ? dt : best;
                 }
-                double rate = (concurrent ? threads : 1) * one / best;
-                best_rate = rate > best_rate ? rate : best_rate;
+                double rate = (concurrent ? threads : 1) * 2.0 * p[i].M * p[i].N * p[i].K / best;
+                if (pass && rate > best_rate[i])
+                    best_rate[i] = rate;
             }
-            if (pass)
-                flop += one * q->count, seconds += one * q->count / best_rate;
-        }
+    }
+    double flop = 0, seconds = 0;
+    for (int i = 0; i < n; i++) {
+        double one = 2.0 * p[i].M * p[i].N * p[i].K;
+        flop += one * p[i].count, seconds += one * p[i].count / best_rate[i];
+    }
     openblas_set_num_threads(1); /* the core's setting (threads.c) */
     free(buf);
     return seconds > 0 ? flop / seconds * 1e-9 : NAN;

@@ -83,7 +83,7 @@ static void print_table(const ns_bench_opts *o, const ns_bench_result *r)
     printf("\nsgemm: OpenBLAS's own threaded sgemm at each workload's product shapes, weighted "
            "as the workload computes them.\n");
     if (isfinite(r->metrics_overhead))
-        printf("metrics on W1 pre: +%.1f%% wall time over forward and backward alone%s\n",
+        printf("metrics on W1 pre: %+.1f%% wall time over forward and backward alone%s\n",
                100 * r->metrics_overhead,
                o->quick ? "" : r->metrics_overhead <= 0.15 ? " (target <= 15%: met)"
                                                              : " (target <= 15%: missed)");
