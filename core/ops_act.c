@@ -45,10 +45,12 @@ static inline float exp_vec(float z)
 static inline float gelu_sigmoid(float x)
 {
     float z = -2.0f * (float)GELU_K * (x + (float)GELU_C * x * x * x);
-    /* below z = -87 the sigmoid is 1 in float; above z = 88, e^z overflows and it is 0 */
-    float zc = z < -87.0f ? -87.0f : z > 88.0f ? 88.0f : z;
+    /* below z = -87 the sigmoid is 1 in float; above z = 88, e^z overflows and it is 0. A NaN
+     * (a diverged run) goes through as -87, since converting it to an integer in exp_vec
+     * would be undefined, and comes out as NaN. */
+    float zc = z >= -87.0f && z <= 88.0f ? z : z > 88.0f ? 88.0f : -87.0f;
     float s = 1.0f / (1.0f + exp_vec(zc)); /* computed either way: the loop has no branch */
-    return z > 88.0f ? 0.0f : s;
+    return z > 88.0f ? 0.0f : z == z ? s : z;
 }
 #endif
 

@@ -108,10 +108,15 @@ static void check_gelu(void)
         worst_f = fmax(worst_f, fabs(y[i] - f) / fmax(fabs(f), 1e-6));
         worst_b = fmax(worst_b, fabs(d[i] - b) / fmax(fabs(b), 1e-3));
     }
+    /* a diverged stream: NaN in, NaN out (and no undefined behaviour on the way: UBSan) */
+    float nan_in = NAN, nan_out = 0, nan_d = 0, one = 1;
+    ns_act_forward(&nan_out, &nan_in, 1, NS_ACT_GELU);
+    ns_act_backward(&nan_d, &one, &nan_in, 1, NS_ACT_GELU);
+    bad += !isnan(nan_out) + !isnan(nan_d);
     checks++;
     if (bad || !(worst_f < 1e-5 && worst_b < 1e-4)) {
         failures++;
-        printf("FAIL gelu: %d non-finite, worst relative error forward %.2e backward %.2e\n", bad,
+        printf("FAIL gelu: %d non-finite (or NaN not kept), worst relative error forward %.2e backward %.2e\n", bad,
                worst_f, worst_b);
     }
     free(x);
