@@ -1,19 +1,4 @@
 #!/usr/bin/env bash
-# init_depth128.sh [NORMSCOPE [OUTDIR]]: variance and gradients at initialization for the three
-# placements (pre, post, span at their default Scale Init: alpha = 1, 1, 1/sqrt(L)) at depth 128,
-# MLP blocks and Transformer blocks (H = 4), d = 256, T = 64, B = 4, GELU, LayerNorm, 8 seeds.
-# Writes OUTDIR/init_depth128/{mlp,transformer}/ (figures) and OUTDIR/init_depth128/data/ (HDF5).
-# The MLP and the Transformer file are made side by side, one thread each.
-set -euo pipefail
-source "$(dirname "$0")/common.sh"
-L=128
-DIR=$OUT/init_depth$L
-mkdir -p "$DIR/data"
-for block in mlp transformer; do
-    in_background run "$NS" propagate --block $block --scheme pre,post,span --depth $L \
-        --seeds 8 --threads 1 --out "$DIR/data/$block.h5"
-done
-wait_all
-for block in mlp transformer; do
-    run "$NS" plot "$DIR/data/$block.h5" --out "$DIR/$block"
-done
+# init_depth128.sh [NORMSCOPE [OUTDIR]]: the standard figures at initialization at depth 128
+# (init_depth.sh 128).
+exec "$(dirname "$0")/init_depth.sh" 128 "$@"
