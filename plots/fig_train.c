@@ -56,6 +56,18 @@ static double finite_quantile(const double *v, size_t n, double q, int *nomem)
     return r;
 }
 
+#define MAX_LINES 8 /* distinct reference lines (loss floors, clipping thresholds) drawn */
+
+/* adds v to the n distinct values of vals (at most MAX_LINES), if it is not there already */
+static void add_distinct(double *vals, int *n, double v)
+{
+    for (int j = 0; j < *n; j++)
+        if (fabs(vals[j] - v) <= 1e-9 * fmax(1, fabs(v)))
+            return;
+    if (*n < MAX_LINES)
+        vals[(*n)++] = v;
+}
+
 /* rows "x y" of two series, x an integer (a step) */
 static void two_columns(ns_buf *dat, const double *x, const double *y, size_t n)
 {
@@ -93,6 +105,28 @@ static void colours(const ns_plot_set *set, const int *block, ns_buf *gp)
         if (block[i] >= 0)
             ns_buf_printf(gp, "c%d = \"%s\"; ct%d = \"#80%s\"  # %s\n", i, set->styles[i].color,
                           i, set->styles[i].color + 1, set->styles[i].label);
+}
+
+/* the opening of a training figure's script, up to its axes: header comment naming the .dat
+ * layout, terminal, frame, colours, the title (first line, then what the runs share) and the
+ * step axis */
+static void script_open(const ns_plot_set *set, const int *blk, const char *name,
+                        const char *what, const char *layout, const char *title_line, double xmax,
+                        ns_buf *gp)
+{
+    ns_gp_header(gp, name, what);
+    ns_buf_printf(gp, "# Data: %s.dat; %s:\n", name, layout);
+    script_runs(set, blk, gp);
+    ns_buf_printf(gp, "\n");
+    ns_gp_terminal(gp, name);
+    ns_gp_frame(gp);
+    colours(set, blk, gp);
+    char title[512];
+    snprintf(title, sizeof title, "%s\n%s", title_line, set->context);
+    ns_buf_printf(gp, "\nset title ");
+    ns_gp_quoted(gp, title);
+    ns_buf_printf(gp, "\nset xlabel \"optimizer step\"\n");
+    ns_buf_printf(gp, "set xrange [0:%.0f]\n", fmax(xmax, 1));
 }
 
 /* an events block of the .dat: step kind value y, y where the marker is drawn (the curve's
@@ -149,7 +183,7 @@ static void event_keys(ns_buf *gp, int *items, unsigned kinds)
 static int fig_loss(const ns_plot_set *set, ns_plot_figs *out)
 {
     int n = 0, k = 0, nomem = 0, items = 0, status = NS_ERR_NOMEM;
-    double ylo = INFINITY, yhi = -INFINITY, xmax = 0, floors[8];
+    double ylo = INFINITY, yhi = -INFINITY, xmax = 0, floors[MAX_LINES];
     int nfloors = 0;
     unsigned kinds = 0;
     for (int i = 0; i < set->n; i++)
@@ -178,11 +212,7 @@ static int fig_loss(const ns_plot_set *set, ns_plot_figs *out)
                 ylo = fmin(ylo, t->eval_loss[r]), yhi = fmax(yhi, t->eval_loss[r]);
         if (isfinite(t->loss_floor)) {
             ylo = fmin(ylo, t->loss_floor);
-            int seen = 0;
-            for (int j = 0; j < nfloors; j++)
-                seen |= fabs(floors[j] - t->loss_floor) <= 1e-9;
-            if (!seen && nfloors < 8)
-                floors[nfloors++] = t->loss_floor;
+            add_distinct(floors, &nfloors, t->loss_floor);
         }
     }
     if (nomem)
@@ -228,23 +258,12 @@ static int fig_loss(const ns_plot_set *set, ns_plot_figs *out)
         events[i] = events_block(t, t->loss, yhi, &k, dat, &kinds);
     }
 
-    ns_gp_header(gp, "train_loss", "training and held-out loss against step");
-    ns_buf_printf(gp, "# Data: train_loss.dat; per run an index of steps (1 step, 2 loss), one "
-                      "of probes (1 step, 2 eval_loss) if any, one of events (1 step, 2 kind, "
-                      "3 value, 4 y) if any:\n");
-    script_runs(set, blk, gp);
-    ns_buf_printf(gp, "\n");
-    ns_gp_terminal(gp, "train_loss");
-    ns_gp_frame(gp);
-    colours(set, blk, gp);
-    char title[512];
-    snprintf(title, sizeof title, "Training loss (thin: every step) and held-out loss (points)\n%s",
-             set->context);
-    ns_buf_printf(gp, "\nset title ");
-    ns_gp_quoted(gp, title);
-    ns_buf_printf(gp, "\nset xlabel \"optimizer step\"\nset ylabel \"cross-entropy (nats per "
-                      "token)\"\nset xrange [0:%.0f]\nset yrange [%.6g:%.6g]\nset offsets 0, 0, "
-                      "0, 0\ndata = \"train_loss.dat\"\n\n", fmax(xmax, 1), ylo, yhi);
+    script_open(set, blk, "train_loss", "training and held-out loss against step",
+                "per run an index of steps (1 step, 2 loss), one of probes (1 step, 2 eval_loss) "
+                "if any, one of events (1 step, 2 kind, 3 value, 4 y) if any",
+                "Training loss (thin: every step) and held-out loss (points)", xmax, gp);
+    ns_buf_printf(gp, "set ylabel \"cross-entropy (nats per token)\"\nset yrange [%.6g:%.6g]\n"
+                      "set offsets 0, 0, 0, 0\ndata = \"train_loss.dat\"\n\n", ylo, yhi);
     for (int j = 0; j < nfloors; j++) {
         item(gp, &items);
         ns_buf_printf(gp, "%.12g with lines lc rgb \"%s\" dt (8,5) lw 1.6 notitle", floors[j],
@@ -288,7 +307,7 @@ done:
 static int fig_grad_norm(const ns_plot_set *set, ns_plot_figs *out)
 {
     int n = 0, k = 0, items = 0, nclips = 0, status = NS_ERR_NOMEM;
-    double ylo = INFINITY, yhi = -INFINITY, xmax = 0, clips[8];
+    double ylo = INFINITY, yhi = -INFINITY, xmax = 0, clips[MAX_LINES];
     unsigned kinds = 0;
     for (int i = 0; i < set->n; i++)
         n += has_steps(&set->files[i]);
@@ -309,13 +328,8 @@ static int fig_grad_norm(const ns_plot_set *set, ns_plot_figs *out)
                 ylo = fmin(ylo, g), yhi = fmax(yhi, g);
             xmax = fmax(xmax, f->train.step[s]);
         }
-        if (isfinite(f->clip) && f->clip > 0) {
-            int seen = 0;
-            for (int j = 0; j < nclips; j++)
-                seen |= clips[j] == f->clip;
-            if (!seen && nclips < 8)
-                clips[nclips++] = f->clip;
-        }
+        if (isfinite(f->clip) && f->clip > 0)
+            add_distinct(clips, &nclips, f->clip);
     }
     for (int j = 0; j < nclips; j++)
         ylo = fmin(ylo, clips[j]), yhi = fmax(yhi, clips[j]);
@@ -343,21 +357,11 @@ static int fig_grad_norm(const ns_plot_set *set, ns_plot_figs *out)
         events[i] = events_block(t, t->grad_norm, yhi, &k, dat, &kinds);
     }
 
-    ns_gp_header(gp, "train_grad_norm", "global gradient norm against step");
-    ns_buf_printf(gp, "# Data: train_grad_norm.dat; per run an index of steps (1 step, "
-                      "2 grad_norm), one of events (1 step, 2 kind, 3 value, 4 y) if any:\n");
-    script_runs(set, blk, gp);
-    ns_buf_printf(gp, "\n");
-    ns_gp_terminal(gp, "train_grad_norm");
-    ns_gp_frame(gp);
-    colours(set, blk, gp);
-    char title[512];
-    snprintf(title, sizeof title, "Global gradient norm before clipping, every step\n%s",
-             set->context);
-    ns_buf_printf(gp, "\nset title ");
-    ns_gp_quoted(gp, title);
-    ns_buf_printf(gp, "\nset xlabel \"optimizer step\"\nset ylabel \"‖∇Loss‖ (all parameters)\"\n"
-                      "set xrange [0:%.0f]\n", fmax(xmax, 1));
+    script_open(set, blk, "train_grad_norm", "global gradient norm against step",
+                "per run an index of steps (1 step, 2 grad_norm), one of events (1 step, 2 kind, "
+                "3 value, 4 y) if any",
+                "Global gradient norm before clipping, every step", xmax, gp);
+    ns_buf_printf(gp, "set ylabel \"‖∇Loss‖ (all parameters)\"\n");
     ns_gp_log_y(gp, ylo, yhi);
     ns_buf_printf(gp, "data = \"train_grad_norm.dat\"\n\n");
     for (int j = 0; j < nclips; j++) {
