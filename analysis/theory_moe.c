@@ -146,19 +146,7 @@ static int node(ns_tf_gates *g, int n, const double **v)
 /* cubic Lagrange in theta on one node's table */
 static void interp_theta(const double *v, double th, double *nu, double *r)
 {
-    double x = th / PI * (G_NTHETA - 1);
-    int k0 = (int)floor(x) - 1;
-    k0 = k0 < 0 ? 0 : k0 > G_NTHETA - 4 ? G_NTHETA - 4 : k0;
-    double f = x - k0;
-    *nu = *r = 0;
-    for (int a = 0; a < 4; a++) {
-        double w = 1;
-        for (int b = 0; b < 4; b++)
-            if (b != a)
-                w *= (f - b) / (double)(a - b);
-        *nu += w * v[k0 + a];
-        *r += w * v[G_NTHETA + k0 + a];
-    }
+    ns_tf_lagrange4(v, G_NTHETA, th / PI * (G_NTHETA - 1), nu, r);
 }
 
 int ns_tf_gates_at(ns_tf_gates *g, double s, double rho, double *nu, double *r)

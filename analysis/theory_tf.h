@@ -48,4 +48,9 @@ void ns_tf_gates_free(ns_tf_gates *g);
  * (d g_ix / d l_ie)(d g_jx / d l_je)]; rho = 1 gives the single-token values */
 int ns_tf_gates_at(ns_tf_gates *g, double s, double rho, double *nu, double *r);
 
+/* ---- tables (theory_transformer.c) ------------------------------------------------------------ */
+/* cubic Lagrange interpolation at grid coordinate x in [0, n - 1] of two tables of n values on a
+ * uniform grid, v[0..n-1] and v[n..2n-1]: the four nodes around x (kept inside the table) */
+void ns_tf_lagrange4(const double *v, int n, double x, double *a, double *b);
+
 #endif

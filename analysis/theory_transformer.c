@@ -174,18 +174,22 @@ static void kernel_pair(ctx *c, int same, double zi, double zj, double z, double
     }
     double rho = z / zi;
     rho = rho > 1 ? 1 : rho < -1 ? -1 : rho;
-    double x = (rho + 1) * 0.5 * (KTAB - 1);
+    ns_tf_lagrange4(c->ktab, KTAB, (rho + 1) * 0.5 * (KTAB - 1), K, Kd);
+}
+
+void ns_tf_lagrange4(const double *v, int n, double x, double *a, double *b)
+{
     int k0 = (int)floor(x) - 1;
-    k0 = k0 < 0 ? 0 : k0 > KTAB - 4 ? KTAB - 4 : k0;
+    k0 = k0 < 0 ? 0 : k0 > n - 4 ? n - 4 : k0;
     double f = x - k0;
-    *K = *Kd = 0;
-    for (int a = 0; a < 4; a++) {
+    *a = *b = 0;
+    for (int i = 0; i < 4; i++) {
         double w = 1;
-        for (int b = 0; b < 4; b++)
-            if (b != a)
-                w *= (f - b) / (double)(a - b);
-        *K += w * c->ktab[k0 + a];
-        *Kd += w * c->ktab[KTAB + k0 + a];
+        for (int j = 0; j < 4; j++)
+            if (j != i)
+                w *= (f - j) / (double)(i - j);
+        *a += w * v[k0 + i];
+        *b += w * v[n + k0 + i];
     }
 }
 
