@@ -121,7 +121,10 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
         return NS_ERR_INVALID;
     ns_model *m = NULL;
     float *g = NULL;
-    int status = ns_model_create(&m, cfg);
+    /* the metrics read each block's parameter gradients right after its backward */
+    ns_config shared = *cfg;
+    shared.shared_grads = 1;
+    int status = ns_model_create(&m, &shared);
     if (status)
         return status;
     int L = cfg->depth, P = ns_model_nparams(m);
@@ -181,7 +184,6 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
                     if ((status = forward_block(m, windowed, sd, l)))
                         goto done;
             }
-            ns_model_zero_grad(m);
             for (int l = last; l >= first; l--) {
                 memset(dx, 0, nd * sizeof(float));
                 if ((status = ns_model_block_backward(m, l, dx, dy)))
@@ -212,7 +214,9 @@ done:
 int ns_propagate_auto_window(const ns_config *c, size_t budget)
 {
     size_t per_block, per_stream, fixed;
-    if (ns_model_bytes(c, &per_block, &per_stream, &fixed) != NS_OK)
+    ns_config shared = *c; /* as ns_propagate creates the model */
+    shared.shared_grads = 1;
+    if (ns_model_bytes(&shared, &per_block, &per_stream, &fixed) != NS_OK)
         return 0; /* ns_model_create will refuse c, and say so */
     double L = c->depth;
     if (L * per_block + (L + 1) * per_stream + fixed <= (double)budget)

@@ -42,9 +42,9 @@ int ns_lm_create(ns_lm **out, const ns_lm_config *c)
 {
     *out = NULL;
     const ns_config *b = &c->blocks;
-    /* training keeps every block resident: an optimizer step updates all of them */
+    /* training keeps every block and its gradients resident: an optimizer step updates all */
     if (c->vocab < 2 || b->seq < 1 || b->ntok % b->seq != 0 || !b->placement ||
-        (b->window > 0 && b->window < b->depth))
+        (b->window > 0 && b->window < b->depth) || b->shared_grads)
         return NS_ERR_INVALID;
     ns_lm *lm = calloc(1, sizeof *lm);
     if (!lm)

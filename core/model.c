@@ -11,7 +11,7 @@
  *     AGGREGATE: y = x + N_span(sum_j bn_j) (SpanNorm; alpha on the span norm's gain)
  * The forward and the backward read the placement here and nowhere else.
  *
- * Memory, one allocation per family (llm.c style): params [K, P], grads [K, P],
+ * Memory, one allocation per family (llm.c style): params [K, P], grads [K or 1, P],
  * activations = streams [K+1 or L+1, ntok, d] then per-block caches [K, A], and backward
  * scratch, where K = L, or the window (ns_config.window) of blocks resident at once. */
 #include "internal.h"
@@ -60,6 +60,7 @@ struct ns_model {
 
     size_t block_params, block_acts, block_ints, nd, nh;
     int nslots, nstreams; /* blocks and streams resident: L and L + 1, or K and K + 1 */
+    int ngrad_slots;      /* gradient slices: nslots, or 1 (ns_config.shared_grads) */
     ns_real *params, *grads, *acts, *scratch;
     int *ints; /* integer activations (MoE routing) [L, block_ints], then [experts] of scratch */
     ns_moe_scratch moe_s;
@@ -192,7 +193,7 @@ static void layout(ns_model *m)
 
 static int config_ok(const ns_config *cfg)
 {
-    if (!cfg || !cfg->placement || cfg->window < 0 ||
+    if (!cfg || !cfg->placement || cfg->window < 0 || (cfg->shared_grads & ~1) ||
         (cfg->block != NS_BLOCK_MLP && cfg->block != NS_BLOCK_TRANSFORMER &&
          cfg->block != NS_BLOCK_MOE) || cfg->depth < 1 ||
         cfg->width < 1 || cfg->hidden < 1 || cfg->ntok < 1 || !(cfg->norm_eps > 0) ||
@@ -222,6 +223,7 @@ static void size_model(ns_model *m, const ns_config *cfg, size_t *nscratch)
     layout(m);
     m->nslots = cfg->window > 0 && cfg->window < cfg->depth ? cfg->window : cfg->depth;
     m->nstreams = m->nslots == cfg->depth ? cfg->depth + 1 : m->nslots + 1;
+    m->ngrad_slots = cfg->shared_grads ? 1 : m->nslots;
     size_t nattn = m->nprobs ? 4 * m->nd + m->nprobs : 0;
     size_t nk = cfg->block == NS_BLOCK_MOE ? (size_t)cfg->ntok * cfg->top_k : 0;
     size_t nmoe = nk ? nk * (2 * (size_t)cfg->width + 2 * (size_t)cfg->expert_hidden + 1) +
@@ -239,10 +241,12 @@ int ns_model_bytes(const ns_config *cfg, size_t *per_block, size_t *per_stream, 
         return NS_ERR_NOMEM;
     size_t nscratch;
     size_model(m, cfg, &nscratch);
-    *per_block = (2 * m->block_params + m->block_acts) * sizeof(ns_real) +
+    size_t grads_per_block = cfg->shared_grads ? 0 : m->block_params;
+    *per_block = (m->block_params + grads_per_block + m->block_acts) * sizeof(ns_real) +
                  m->block_ints * sizeof(int);
     *per_stream = m->nd * sizeof(ns_real);
-    *fixed = nscratch * sizeof(ns_real) + (size_t)cfg->experts * sizeof(int) + sizeof *m;
+    *fixed = (nscratch + m->block_params - grads_per_block) * sizeof(ns_real) +
+             (size_t)cfg->experts * sizeof(int) + sizeof *m;
     free(m);
     return NS_OK;
 }
@@ -262,7 +266,7 @@ int ns_model_create(ns_model **out, const ns_config *cfg)
     size_t nattn = m->nprobs ? 4 * m->nd + m->nprobs : 0;
     size_t nk = cfg->block == NS_BLOCK_MOE ? (size_t)cfg->ntok * cfg->top_k : 0;
     m->params = calloc(L * m->block_params, sizeof(ns_real));
-    m->grads = calloc(L * m->block_params, sizeof(ns_real));
+    m->grads = calloc((size_t)m->ngrad_slots * m->block_params, sizeof(ns_real));
     m->acts = calloc((size_t)m->nstreams * m->nd + L * m->block_acts, sizeof(ns_real));
     m->scratch = calloc(nscratch, sizeof(ns_real));
     m->ints = calloc(L * m->block_ints + (nk ? (size_t)cfg->experts : 0) + 1, sizeof(int));
@@ -314,6 +318,10 @@ int ns_model_window(const ns_model *m) { return m->nslots; }
 /* the slot of block l (1..L) among the resident ones, and of stream x_l (0..L) */
 static size_t block_slot(const ns_model *m, int layer) { return (size_t)((layer - 1) % m->nslots); }
 static size_t stream_slot(const ns_model *m, int layer) { return (size_t)(layer % m->nstreams); }
+static size_t grad_slot(const ns_model *m, int layer)
+{
+    return m->ngrad_slots == 1 ? 0 : block_slot(m, layer);
+}
 
 const ns_param_info *ns_model_param_info(const ns_model *m, int i)
 {
@@ -331,7 +339,7 @@ ns_real *ns_model_param_grad(ns_model *m, int layer, int i)
 {
     if (layer < 1 || layer > m->cfg.depth || i < 0 || i >= m->nparams)
         return NULL;
-    return m->grads + block_slot(m, layer) * m->block_params + m->info[i].offset;
+    return m->grads + grad_slot(m, layer) * m->block_params + m->info[i].offset;
 }
 
 ns_real *ns_model_stream(ns_model *m, int layer)
@@ -415,7 +423,7 @@ ns_real *ns_model_params_all(ns_model *m, size_t *n)
 
 void ns_model_zero_grad(ns_model *m)
 {
-    memset(m->grads, 0, (size_t)m->nslots * m->block_params * sizeof(ns_real));
+    memset(m->grads, 0, (size_t)m->ngrad_slots * m->block_params * sizeof(ns_real));
 }
 
 /* blocks first..last, each into its slot */
@@ -601,9 +609,11 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
     int N = c->ntok, d = c->width;
     size_t nd = m->nd, bytes_nd = nd * sizeof(ns_real);
     ns_real *P = m->params + block_slot(m, layer) * m->block_params;
-    ns_real *G = m->grads + block_slot(m, layer) * m->block_params;
+    ns_real *G = m->grads + grad_slot(m, layer) * m->block_params;
     ns_real *A = block_cache(m, layer);
     const ns_real *x = ns_model_stream(m, layer - 1);
+    if (c->shared_grads)
+        memset(G, 0, m->block_params * sizeof(ns_real));
 
     const ns_real *ds = dy;   /* gradient of the last sublayer's output stream; NULL = zero */
     const ns_real *dacc = NULL; /* gradient of the span norm's input, the sum of branch outputs */

@@ -149,6 +149,11 @@ typedef struct {
      * draws each block's weights with ns_model_init_block and recomputes a segment's forward
      * before its backward, in memory independent of L. */
     int window;
+    /* 0: each resident block has its own parameter-gradient slice, and the backward
+     * accumulates into it. 1: every block shares one slice, and each block's backward first
+     * zeroes it: for callers that read a block's gradients before the next block's backward
+     * (propagate's per-layer metrics), saving the memory of every other block's gradients. */
+    int shared_grads;
 } ns_config;
 
 /* Scale Init names: "none" (1), "sqrtL" (1/sqrt(L)), "sqrt2L" (1/sqrt(2L)) or a positive number */
@@ -193,7 +198,8 @@ ns_real *ns_model_stream(ns_model *m, int layer);
 /* block l (1..L): x_l = block(x_{l-1}); caches what the backward needs */
 int ns_model_block_forward(ns_model *m, int layer);
 /* block l: given dy = dLoss/dx_l, *accumulate* dLoss/dx_{l-1} into dx and the block's parameter
- * gradients into its gradient slice; dx and dy are [ntok x width] and must not alias */
+ * gradients into its gradient slice (with shared_grads: overwrite the shared slice); dx and dy
+ * are [ntok x width] and must not alias */
 int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *dy);
 /* the output of the last branch of block l before it enters any norm or sum (F(.)) */
 const ns_real *ns_model_branch_out(const ns_model *m, int layer);
