@@ -6,7 +6,11 @@
  * segment's start) is compared with window 0 (all L resident) on every recorded array: the
  * same operations on the same numbers must round the same way. Windows of 1, a divisor of L, a
  * non-divisor (a short last segment) and L - 1 are tried. ns_model_bytes is checked against
- * the window: resident memory must not grow with L. */
+ * the window: resident memory must not grow with L.
+ *
+ * A model whose blocks share one gradient slice (ns_config.shared_grads, as propagate creates
+ * it) must give, block by block right after each backward, the gradients a model with a slice
+ * per block gives. */
 #include "check.h"
 #include "propagate.h"
 #include <stdlib.h>
@@ -50,6 +54,46 @@ static ns_propagate_opts opts(ns_block_kind block, const char *scheme, int depth
     return o;
 }
 
+/* shared_grads 1 against 0: every gradient of block l right after its backward, and dx */
+static int shared_grads_same(ns_block_kind block, const char *scheme, int L)
+{
+    ns_config c[2] = {opts(block, scheme, L, 0).model, opts(block, scheme, L, 0).model};
+    c[1].shared_grads = 1;
+    ns_model *m[2] = {NULL, NULL};
+    size_t nd = (size_t)c[0].ntok * c[0].width;
+    float *g = malloc(4 * nd * sizeof *g);
+    int ok = g != NULL;
+    for (int k = 0; k < 2 && ok; k++) {
+        ok = ns_model_create(&m[k], &c[k]) == NS_OK && ns_model_init(m[k], 5) == NS_OK &&
+             ns_fill_gaussian(ns_model_stream(m[k], 0), nd, 1.0, 5, -1, "input") == NS_OK;
+        for (int l = 1; ok && l <= L; l++)
+            ok = ns_model_block_forward(m[k], l) == NS_OK;
+    }
+    if (ok)
+        ok = ns_fill_gaussian(g, nd, 1.0, 5, -1, "cotangent") == NS_OK;
+    if (ok)
+        memcpy(g + 2 * nd, g, nd * sizeof *g);
+    for (int l = L; ok && l >= 1; l--) {
+        float *dy[2] = {g, g + 2 * nd}, *dx[2] = {g + nd, g + 3 * nd};
+        for (int k = 0; k < 2 && ok; k++) {
+            memset(dx[k], 0, nd * sizeof(float));
+            ok = ns_model_block_backward(m[k], l, dx[k], dy[k]) == NS_OK;
+        }
+        ok = ok && memcmp(dx[0], dx[1], nd * sizeof(float)) == 0;
+        for (int i = 0; ok && i < ns_model_nparams(m[0]); i++) {
+            const ns_param_info *pi = ns_model_param_info(m[0], i);
+            ok = memcmp(ns_model_param_grad(m[0], l, i), ns_model_param_grad(m[1], l, i),
+                        (size_t)pi->rows * pi->cols * sizeof(float)) == 0;
+        }
+        memcpy(g, dx[0], nd * sizeof(float));
+        memcpy(g + 2 * nd, dx[1], nd * sizeof(float));
+    }
+    ns_model_free(m[0]);
+    ns_model_free(m[1]);
+    free(g);
+    return ok;
+}
+
 int main(void)
 {
     const ns_block_kind blocks[] = {NS_BLOCK_MLP, NS_BLOCK_TRANSFORMER, NS_BLOCK_MOE};
@@ -74,6 +118,9 @@ int main(void)
                     ns_propagate_result_free(&got);
             }
             ns_propagate_result_free(&want);
+            CHECK(shared_grads_same(blocks[b], schemes[p], L),
+                  "block %d %s: a shared gradient slice differs from one slice per block", b,
+                  schemes[p]);
         }
 
     /* a mutation the comparison must catch: a different seed for one run */
@@ -108,6 +155,20 @@ int main(void)
         ns_model_free(m);
         c.window = -1;
         CHECK(ns_model_create(&m, &c) == NS_ERR_INVALID, "a negative window is refused");
+        /* one shared gradient slice: a block's worth of gradients moves out of per_block */
+        c.window = 8, c.shared_grads = 1;
+        size_t per_block1, per_stream1, fixed1;
+        CHECK(ns_model_bytes(&c, &per_block1, &per_stream1, &fixed1) == NS_OK &&
+                  per_block1 == per_block - params * sizeof(float) &&
+                  fixed1 == fixed + params * sizeof(float),
+              "shared gradients: per-block %zu, fixed %zu", per_block1, fixed1);
+        c.shared_grads = 2;
+        CHECK(ns_model_create(&m, &c) == NS_ERR_INVALID, "shared_grads 2 is refused");
+        ns_lm_config lc = {.blocks = opts(NS_BLOCK_TRANSFORMER, "pre", 4, 0).model, .vocab = 8};
+        lc.blocks.shared_grads = 1;
+        ns_lm *lm = NULL;
+        CHECK(ns_lm_create(&lm, &lc) == NS_ERR_INVALID && !lm,
+              "a language model (trained: every block's gradients at once) refuses shared_grads");
     }
 
     printf("test_window: %d checks, %d failed\n", checks, failures);
