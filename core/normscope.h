@@ -45,8 +45,12 @@ const char *ns_version(void);
  * not depend on the order tensors are built, on the depth of the stack or on the thread count.
  * layer = -1 names model-level tensors (the propagate input and cotangent, embeddings). */
 uint64_t ns_stream_key(uint64_t seed, int layer, const char *name);
-/* n values N(0, std^2) from stream (seed, layer, name) */
+/* n values N(0, std^2) from stream (seed, layer, name): MT19937 seeded with the key folded to
+ * 32 bits (key ^ key >> 32, 0 -> 1), then gsl_ran_gaussian_ziggurat's numbers, bit for bit */
 int ns_fill_gaussian(ns_real *out, size_t n, double std, uint64_t seed, int layer, const char *name);
+/* 1 when ns_fill_gaussian draws inline (about 4x faster than through GSL), 0 when it fell back
+ * to calling gsl_ran_gaussian_ziggurat because this GSL's ziggurat did not give its numbers */
+int ns_rng_inline(void);
 /* n integers uniform in 0..bound-1 from stream (seed, layer, name) */
 int ns_fill_uniform_int(int *out, size_t n, int bound, uint64_t seed, int layer, const char *name);
 

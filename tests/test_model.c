@@ -2,6 +2,8 @@
  * (seed, layer, name), initialization statistics, the placement table, Scale Init parsing,
  * argument validation, and bit-identical results across thread counts. */
 #include "normscope.h"
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -67,6 +69,36 @@ static double sample_var(const ns_real *x, size_t n)
 
 /* W1 ~ N(0, 1/d); W2 ~ N(0, alpha^2/H) where the placement puts alpha on W2; gains at alpha
  * where it puts alpha there */
+/* ns_fill_gaussian against GSL itself: MT19937 seeded with the folded stream key (rng.c), then
+ * gsl_ran_gaussian_ziggurat. Lengths around MT19937's block of 624 words, and 2M draws, which
+ * take the ziggurat's wedges and its tail thousands of times. */
+static void test_fill_matches_gsl(void)
+{
+    CHECK(ns_rng_inline(), "ns_fill_gaussian fell back to GSL: the inline draws are untested");
+    const size_t lengths[] = {1, 623, 624, 625, 1249, 2000000};
+    const char *names[] = {"mlp.w1", "input", "attn.wq"};
+    size_t most = 2000000;
+    ns_real *got = malloc(most * sizeof *got);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    for (int t = 0; t < 6 && got && r; t++) {
+        uint64_t seed = 11 + t;
+        int layer = t % 2 ? -1 : t;
+        double std = t % 3 ? 0.03125 : 1.7;
+        uint64_t key = ns_stream_key(seed, layer, names[t % 3]);
+        unsigned long fold = (unsigned long)((key ^ (key >> 32)) & 0xffffffffUL);
+        gsl_rng_set(r, fold ? fold : 1);
+        CHECK(ns_fill_gaussian(got, lengths[t], std, seed, layer, names[t % 3]) == NS_OK, "fill");
+        size_t first_diff = lengths[t];
+        for (size_t i = 0; i < lengths[t]; i++)
+            if ((ns_real)gsl_ran_gaussian_ziggurat(r, std) != got[i] && first_diff == lengths[t])
+                first_diff = i;
+        CHECK(first_diff == lengths[t], "%zu draws of %s: draw %zu differs from GSL's",
+              lengths[t], names[t % 3], first_diff);
+    }
+    gsl_rng_free(r);
+    free(got);
+}
+
 static void test_init(void)
 {
     const int d = 256;
@@ -260,6 +292,7 @@ int main(void)
 {
     ns_set_threads(2);
     test_streams();
+    test_fill_matches_gsl();
     test_init();
     test_table_and_parsing();
     test_thread_determinism();
