@@ -20,6 +20,8 @@ typedef struct {
     int window;          /* blocks resident at once (propagate), 0: all */
     int repeats;
     double seconds;      /* median wall time of the repeats */
+    double first_seconds; /* the first run, on fresh memory (propagate: the repeats after it
+                           * reuse its workspace; train: the warm-up step, not a repeat) */
     double gflop;        /* matrix-product GFLOP per repeat, forward and backward */
     double gflops;       /* gflop / seconds */
     double sgemm_gflops; /* the sgemm ceiling at the workload's shapes */

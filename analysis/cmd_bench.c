@@ -64,8 +64,8 @@ static void print_table(const ns_bench_opts *o, const ns_bench_result *r)
     printf("normscope %s bench: %d thread%s, median of %d run%s%s\nBLAS: %s\n\n", ns_version(),
            o->threads, o->threads == 1 ? "" : "s", o->repeats, o->repeats == 1 ? "" : "s",
            o->quick ? " (--quick: toy sizes, no targets)" : "", r->kernels);
-    printf("%-3s %-56s %7s %9s %8s %8s %8s %6s %12s %9s\n", "id", "workload", "window", "seconds",
-           "GFLOP", "GFLOP/s", "sgemm", "ratio", "target", "peak MiB");
+    printf("%-3s %-56s %7s %9s %8s %8s %8s %8s %6s %12s %9s\n", "id", "workload", "window",
+           "seconds", "first s", "GFLOP", "GFLOP/s", "sgemm", "ratio", "target", "peak MiB");
     for (int i = 0; i < r->nrows; i++) {
         const ns_bench_row *w = &r->rows[i];
         char window[16], target[32] = "";
@@ -76,12 +76,15 @@ static void print_table(const ns_bench_opts *o, const ns_bench_result *r)
         if (w->target > 0)
             snprintf(target, sizeof target, ">= %.2f %s", w->target,
                      verdict(w->ratio, w->target));
-        printf("%-3s %-56s %7s %9.3f %8.2f %8.1f %8.1f %6.2f %12s %9.0f\n", w->id, w->name,
-               window, w->seconds, w->gflop, w->gflops, w->sgemm_gflops, w->ratio, target,
-               w->peak_rss_mib);
+        printf("%-3s %-56s %7s %9.3f %8.3f %8.2f %8.1f %8.1f %6.2f %12s %9.0f\n", w->id, w->name,
+               window, w->seconds, w->first_seconds, w->gflop, w->gflops, w->sgemm_gflops,
+               w->ratio, target, w->peak_rss_mib);
     }
-    printf("\nsgemm: OpenBLAS's own threaded sgemm at each workload's product shapes, weighted "
-           "as the workload computes them.\n");
+    printf("\nseconds: the median run; first s: the first, on fresh memory (the others reuse its "
+           "pages, as a sweep's points do; for W2 the warm-up step).\n"
+           "sgemm: the better of OpenBLAS's threaded sgemm and one single-threaded sgemm per "
+           "thread at once, at each of the workload's product shapes, weighted as it computes "
+           "them.\n");
     if (isfinite(r->metrics_overhead))
         printf("metrics on W1 pre: %+.1f%% wall time over forward and backward alone%s\n",
                100 * r->metrics_overhead,
@@ -137,6 +140,8 @@ static void print_json(const ns_bench_opts *o, const ns_bench_result *r)
         printf(", \"depth\": %d, \"window\": %d, \"metrics\": %s, \"seconds\": ", w->depth,
                w->window, w->metrics ? "true" : "false");
         json_number(w->seconds);
+        printf(", \"first_seconds\": ");
+        json_number(w->first_seconds);
         printf(", \"gflop\": ");
         json_number(w->gflop);
         printf(", \"gflops\": ");

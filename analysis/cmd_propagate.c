@@ -195,6 +195,9 @@ static void point_of(const ns_opt_given *g, long i, int threads, point *p, ns_pr
     resolve(p, po, scale_init, err, sizeof err); /* every point was validated up front */
 }
 
+/* the points' models, one after another, in the same memory: the pages are touched once */
+static ns_workspace *points_workspace;
+
 /* point i run and written at prefix of h in the single-run layout (config, propagate, theory);
  * on failure a one-line message in err */
 static int write_point(ns_h5 *h, const char *prefix, const ns_opt_given *g, long i, int threads,
@@ -207,6 +210,9 @@ static int write_point(ns_h5 *h, const char *prefix, const ns_opt_given *g, long
     ns_theory t = {0};
     char path[64];
     point_of(g, i, threads, &p, &po, &si);
+    if (!points_workspace && ns_workspace_create(&points_workspace) != NS_OK)
+        points_workspace = NULL; /* then each model allocates its own */
+    po.workspace = points_workspace;
     int st = ns_propagate(&po, &r, tick, tick_ctx);
     if (st != NS_OK) {
         snprintf(err, errlen, st == NS_ERR_INTERRUPTED ? "interrupted" : "propagate failed: %s",
@@ -548,6 +554,8 @@ int ns_cmd_propagate(int argc, char **argv)
         status = run_single(&g, &p0, command_line);
     ns_mpi_finish(&mpi);
 done:
+    ns_workspace_free(points_workspace);
+    points_workspace = NULL;
     ns_opt_free(&g);
     return status;
 }

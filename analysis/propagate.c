@@ -124,7 +124,7 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
     /* the metrics read each block's parameter gradients right after its backward */
     ns_config shared = *cfg;
     shared.shared_grads = 1;
-    int status = ns_model_create(&m, &shared);
+    int status = ns_model_create_in(&m, &shared, o->workspace);
     if (status)
         return status;
     int L = cfg->depth, P = ns_model_nparams(m);

@@ -26,6 +26,7 @@ typedef struct {
     int vocab;           /* for NS_INPUT_TOKENS */
     int no_metrics;      /* 1: forward and backward only, nothing recorded (what `normscope
                           * bench` compares the metrics' cost against) */
+    ns_workspace *workspace; /* the model's memory, reused across runs (NULL: its own) */
 } ns_propagate_opts;
 
 typedef struct {

@@ -17,6 +17,11 @@
 
 #define NS_NONE ((size_t)-1) /* an absent buffer or parameter slot */
 
+/* workspace.c: `bytes` zeroed bytes of ws for one model, growing it if needed (NS_ERR_INVALID
+ * while another model holds it, NS_ERR_NOMEM); and giving them back */
+int ns_workspace_take(ns_workspace *ws, size_t bytes, void **base);
+void ns_workspace_give_back(ns_workspace *ws);
+
 /* Below this many elements of work a loop runs serially: opening a parallel region costs a
  * barrier, and when other processes hold the cores, libgomp's spin-waiting at that barrier can
  * cost far more than the loop (small runs were 10x slower in parallel on a loaded machine). */

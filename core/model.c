@@ -63,6 +63,7 @@ struct ns_model {
     int ngrad_slots;      /* gradient slices: nslots, or 1 (ns_config.shared_grads) */
     ns_real *params, *grads, *acts, *scratch;
     int *ints; /* integer activations (MoE routing) [L, block_ints], then [experts] of scratch */
+    ns_workspace *ws; /* where the families live, or NULL: allocated one by one */
     ns_moe_scratch moe_s;
     /* backward scratch, views into `scratch` */
     ns_real *g_v, *g_bn, *g_b, *g_z, *g_s[2], *g_acc, *g_a, *g_h;
@@ -251,7 +252,10 @@ int ns_model_bytes(const ns_config *cfg, size_t *per_block, size_t *per_stream, 
     return NS_OK;
 }
 
-int ns_model_create(ns_model **out, const ns_config *cfg)
+/* each family 64-byte aligned within a workspace */
+static size_t aligned(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+int ns_model_create_in(ns_model **out, const ns_config *cfg, ns_workspace *ws)
 {
     *out = NULL;
     if (config_ok(cfg) != NS_OK)
@@ -265,12 +269,33 @@ int ns_model_create(ns_model **out, const ns_config *cfg)
     size_t L = (size_t)m->nslots; /* from here on: the blocks resident */
     size_t nattn = m->nprobs ? 4 * m->nd + m->nprobs : 0;
     size_t nk = cfg->block == NS_BLOCK_MOE ? (size_t)cfg->ntok * cfg->top_k : 0;
-    m->params = calloc(L * m->block_params, sizeof(ns_real));
-    m->grads = calloc((size_t)m->ngrad_slots * m->block_params, sizeof(ns_real));
-    m->acts = calloc((size_t)m->nstreams * m->nd + L * m->block_acts, sizeof(ns_real));
-    m->scratch = calloc(nscratch, sizeof(ns_real));
-    m->ints = calloc(L * m->block_ints + (nk ? (size_t)cfg->experts : 0) + 1, sizeof(int));
-    if (!m->params || !m->grads || !m->acts || !m->scratch || !m->ints) {
+    size_t counts[] = {L * m->block_params, (size_t)m->ngrad_slots * m->block_params,
+                       (size_t)m->nstreams * m->nd + L * m->block_acts, nscratch,
+                       L * m->block_ints + (nk ? (size_t)cfg->experts : 0) + 1};
+    void **families[] = {(void **)&m->params, (void **)&m->grads, (void **)&m->acts,
+                         (void **)&m->scratch, (void **)&m->ints};
+    size_t sizes[] = {sizeof(ns_real), sizeof(ns_real), sizeof(ns_real), sizeof(ns_real),
+                      sizeof(int)};
+    int missing = 0;
+    if (ws) {
+        size_t total = 0;
+        for (int f = 0; f < 5; f++)
+            total += aligned(counts[f] * sizes[f]);
+        void *base;
+        int st = ns_workspace_take(ws, total, &base);
+        if (st) {
+            free(m);
+            return st;
+        }
+        m->ws = ws;
+        char *p = base;
+        for (int f = 0; f < 5; p += aligned(counts[f] * sizes[f]), f++)
+            *families[f] = p;
+    } else {
+        for (int f = 0; f < 5; f++)
+            missing |= !(*families[f] = calloc(counts[f], sizes[f]));
+    }
+    if (missing) {
         ns_model_free(m);
         return NS_ERR_NOMEM;
     }
@@ -298,10 +323,20 @@ int ns_model_create(ns_model **out, const ns_config *cfg)
     return NS_OK;
 }
 
+int ns_model_create(ns_model **out, const ns_config *cfg)
+{
+    return ns_model_create_in(out, cfg, NULL);
+}
+
 void ns_model_free(ns_model *m)
 {
     if (!m)
         return;
+    if (m->ws) {
+        ns_workspace_give_back(m->ws);
+        free(m);
+        return;
+    }
     free(m->params);
     free(m->grads);
     free(m->acts);

@@ -174,6 +174,16 @@ typedef struct {
 } ns_param_info;
 
 int ns_model_create(ns_model **out, const ns_config *cfg);
+/* Memory a caller reuses from one model to the next (sweep points, repeats): a model created in
+ * a workspace takes its families from it, growing it when too small, and gives them back on
+ * ns_model_free. The kernel zeroes a fresh page on its first touch at about 1.5 GB/s here (a
+ * second of a 64-block run); a reused page is zeroed at memset speed. One model at a time:
+ * creating a second while the first lives is NS_ERR_INVALID. */
+typedef struct ns_workspace ns_workspace;
+int ns_workspace_create(ns_workspace **out);
+void ns_workspace_free(ns_workspace *ws); /* accepts NULL; after its model is freed */
+/* ns_model_create in ws (NULL: the model allocates its own) */
+int ns_model_create_in(ns_model **out, const ns_config *cfg, ns_workspace *ws);
 /* the bytes ns_model_create would allocate for cfg: per resident block (parameters, gradients,
  * caches), per resident stream, and the rest (scratch); NS_ERR_INVALID for a bad cfg */
 int ns_model_bytes(const ns_config *cfg, size_t *per_block, size_t *per_stream, size_t *fixed);

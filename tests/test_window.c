@@ -10,7 +10,10 @@
  *
  * A model whose blocks share one gradient slice (ns_config.shared_grads, as propagate creates
  * it) must give, block by block right after each backward, the gradients a model with a slice
- * per block gives. */
+ * per block gives.
+ *
+ * Runs in one workspace (ns_workspace: memory reused from model to model) must give what runs
+ * with their own memory give, whatever ran in it before, bigger or smaller. */
 #include "check.h"
 #include "propagate.h"
 #include <stdlib.h>
@@ -135,6 +138,37 @@ int main(void)
         } else {
             CHECK(0, "propagate (mutation)");
         }
+    }
+
+    /* one workspace through runs of growing and shrinking size, against runs on their own */
+    {
+        ns_workspace *ws = NULL;
+        CHECK(ns_workspace_create(&ws) == NS_OK, "workspace");
+        const ns_block_kind kinds[] = {NS_BLOCK_MOE, NS_BLOCK_MLP, NS_BLOCK_TRANSFORMER,
+                                       NS_BLOCK_MLP};
+        const int depths[] = {3, 9, 5, 2};
+        for (int k = 0; k < 4 && ws; k++) {
+            ns_propagate_opts own = opts(kinds[k], "span", depths[k], k == 1 ? 4 : 0);
+            ns_propagate_opts in = own;
+            in.workspace = ws;
+            ns_propagate_result a, b;
+            int sa = ns_propagate(&own, &a, NULL, NULL), sb = ns_propagate(&in, &b, NULL, NULL);
+            CHECK(sa == NS_OK && sb == NS_OK && same(&a, &b),
+                  "run %d in a workspace differs from the run on its own", k);
+            if (sa == NS_OK)
+                ns_propagate_result_free(&a);
+            if (sb == NS_OK)
+                ns_propagate_result_free(&b);
+        }
+        ns_model *m1 = NULL, *m2 = NULL;
+        ns_config c = opts(NS_BLOCK_MLP, "pre", 4, 0).model;
+        CHECK(ns_model_create_in(&m1, &c, ws) == NS_OK &&
+                  ns_model_create_in(&m2, &c, ws) == NS_ERR_INVALID && !m2,
+              "a second model in a workspace that holds one is refused");
+        ns_model_free(m1);
+        CHECK(ns_model_create_in(&m2, &c, ws) == NS_OK, "the workspace is free again");
+        ns_model_free(m2);
+        ns_workspace_free(ws);
     }
 
     /* resident memory: K blocks and K + 1 streams, whatever L */

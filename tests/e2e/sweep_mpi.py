@@ -23,9 +23,10 @@ import h5compare  # noqa: E402
 failures = []
 SMALL = ["propagate", "--block", "mlp", "--depth", "4,8,16", "--scheme", "pre,span", "--width",
          "64", "--seq", "8", "--batch", "2", "--seeds", "2", "--threads", "1", "--out", "s.h5"]
-# a few seconds of work, so that signals land mid-sweep
+# a few seconds of work, so that signals land mid-sweep (4 s serially in November 2026; with 2
+# seeds it became 1.3 s when weight draws got 4x faster, and a SIGINT found the sweep done)
 LONG = ["propagate", "--depth", "16,24,32", "--scheme", "pre,post,span",
-        "--act", "relu,gelu", "--width", "96", "--seq", "16", "--batch", "4", "--seeds", "2",
+        "--act", "relu,gelu", "--width", "96", "--seq", "16", "--batch", "4", "--seeds", "8",
         "--threads", "1", "--out", "sweep.h5"]
 SIDECAR = "sweep.h5.partial-sweep"
 
