@@ -563,7 +563,7 @@ int main(int argc, char **argv)
     if (nseeds < 2 || nseeds > MAX_SEEDS)
         return printf("--seeds must be in 2..%d\n", MAX_SEEDS), 2;
     gsl_set_error_handler_off(); /* the reference quadrature reports, it does not abort */
-    /* One thread: at 64 tokens a GEMM is a single 128-row block, so a second OpenMP thread only
+    /* One thread: at 64 tokens a GEMM is a single row block, so a second OpenMP thread only
      * spins; on the 2-core CI kind of machine it made each run three times slower. */
     ns_set_threads(1);
     test_quadrature();
