@@ -123,6 +123,13 @@ static void json_number(double x)
         printf("null");
 }
 
+/* , "name": x */
+static void json_field(const char *name, double x)
+{
+    printf(", \"%s\": ", name);
+    json_number(x);
+}
+
 static void print_json(const ns_bench_opts *o, const ns_bench_result *r)
 {
     printf("{\"version\": ");
@@ -137,29 +144,22 @@ static void print_json(const ns_bench_opts *o, const ns_bench_result *r)
         json_string(w->id);
         printf(", \"name\": ");
         json_string(w->name);
-        printf(", \"depth\": %d, \"window\": %d, \"metrics\": %s, \"seconds\": ", w->depth,
-               w->window, w->metrics ? "true" : "false");
-        json_number(w->seconds);
-        printf(", \"first_seconds\": ");
-        json_number(w->first_seconds);
-        printf(", \"gflop\": ");
-        json_number(w->gflop);
-        printf(", \"gflops\": ");
-        json_number(w->gflops);
-        printf(", \"sgemm_gflops\": ");
-        json_number(w->sgemm_gflops);
-        printf(", \"ratio\": ");
-        json_number(w->ratio);
-        printf(", \"target\": ");
-        json_number(w->target > 0 ? w->target : NAN);
+        printf(", \"depth\": %d, \"window\": %d, \"metrics\": %s", w->depth, w->window,
+               w->metrics ? "true" : "false");
+        json_field("seconds", w->seconds);
+        json_field("first_seconds", w->first_seconds);
+        json_field("gflop", w->gflop);
+        json_field("gflops", w->gflops);
+        json_field("sgemm_gflops", w->sgemm_gflops);
+        json_field("ratio", w->ratio);
+        json_field("target", w->target > 0 ? w->target : NAN);
         printf(", \"met\": %s", w->target > 0 ? (w->ratio >= w->target ? "true" : "false")
                                                  : "null");
-        printf(", \"peak_rss_mib\": ");
-        json_number(w->peak_rss_mib);
+        json_field("peak_rss_mib", w->peak_rss_mib);
         printf("}");
     }
-    printf("\n], \"metrics_overhead\": ");
-    json_number(r->metrics_overhead);
+    printf("\n]");
+    json_field("metrics_overhead", r->metrics_overhead);
     printf(", \"w4_seconds_per_block\": [");
     for (int i = 0, k = 0; i < r->nrows; i++)
         if (strcmp(r->rows[i].id, "W4") == 0) {

@@ -104,6 +104,15 @@ static int forward_metrics(ns_propagate_result *r, ns_model *m, int s, int l, in
     return NS_OK;
 }
 
+/* the model propagate creates for c: the metrics read each block's parameter gradients right
+ * after its backward, so the blocks share one gradient slice */
+static ns_config model_config(const ns_config *c)
+{
+    ns_config shared = *c;
+    shared.shared_grads = 1;
+    return shared;
+}
+
 /* block l's forward; a windowed model first draws block l's weights into its slot */
 static int forward_block(ns_model *m, int windowed, uint64_t sd, int l)
 {
@@ -121,9 +130,7 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
         return NS_ERR_INVALID;
     ns_model *m = NULL;
     float *g = NULL;
-    /* the metrics read each block's parameter gradients right after its backward */
-    ns_config shared = *cfg;
-    shared.shared_grads = 1;
+    ns_config shared = model_config(cfg);
     int status = ns_model_create_in(&m, &shared, o->workspace);
     if (status)
         return status;
@@ -214,8 +221,7 @@ done:
 int ns_propagate_auto_window(const ns_config *c, size_t budget)
 {
     size_t per_block, per_stream, fixed;
-    ns_config shared = *c; /* as ns_propagate creates the model */
-    shared.shared_grads = 1;
+    ns_config shared = model_config(c);
     if (ns_model_bytes(&shared, &per_block, &per_stream, &fixed) != NS_OK)
         return 0; /* ns_model_create will refuse c, and say so */
     double L = c->depth;

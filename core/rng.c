@@ -147,7 +147,6 @@ static int fast_path(int i, uint32_t j, double *x)
 static void zig_read_tables(void)
 {
     double x;
-    zig_ok = 0;
     for (int i = 0; i < 128; i++) {
         if (!fast_path(i, 1, &zig_w[i])) { /* ktab[i] is 0 or 1: only j = 0 can be fast, */
             zig_k[i] = fast_path(i, 0, &x) ? 1 : 0;
