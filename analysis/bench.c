@@ -203,9 +203,20 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* the repeats run in one workspace, as a sweep's points do: the first touches fresh pages */
-static int run_propagate(const workload *w, int repeats, double *times, double *first,
-                         int *window)
+/* sorts x */
+static double median(double *x, int n)
+{
+    qsort(x, (size_t)n, sizeof *x, cmp_double);
+    return n % 2 ? x[n / 2] : (x[n / 2 - 1] + x[n / 2]) / 2;
+}
+
+/* the repeats run in one workspace, as a sweep's points do: the first touches fresh pages.
+ * With `paired`, every repeat also runs once with every metric on, in the same workspace, the
+ * two in turn (in alternating order), so that the metrics' cost is measured under the same
+ * conditions as the run without them: separate workloads minutes apart differed by more than
+ * that cost on this VM. */
+static int run_propagate(const workload *w, int repeats, double *times, double *paired,
+                         double *first, int *window)
 {
     ns_propagate_opts o = {.model = config_of(w), .seeds = 1, .seed = 1,
                            .no_metrics = !w->metrics};
@@ -213,14 +224,17 @@ static int run_propagate(const workload *w, int repeats, double *times, double *
         o.model.window = ns_propagate_auto_window(&o.model, NS_PROPAGATE_MEMORY_BUDGET);
     *window = o.model.window;
     int st = ns_workspace_create(&o.workspace);
-    for (int r = 0; r < repeats && st == NS_OK; r++) {
-        ns_propagate_result res;
-        double t0 = ns_now();
-        st = ns_propagate(&o, &res, NULL, NULL);
-        times[r] = ns_now() - t0;
-        if (st == NS_OK)
-            ns_propagate_result_free(&res);
-    }
+    for (int r = 0; r < repeats && st == NS_OK; r++)
+        for (int k = 0; k < (paired ? 2 : 1) && st == NS_OK; k++) {
+            int metrics_run = paired && k != r % 2; /* even repeats run without metrics first */
+            ns_propagate_result res;
+            o.no_metrics = !w->metrics && !metrics_run;
+            double t0 = ns_now();
+            st = ns_propagate(&o, &res, NULL, NULL);
+            *(metrics_run ? &paired[r] : &times[r]) = ns_now() - t0;
+            if (st == NS_OK)
+                ns_propagate_result_free(&res);
+        }
     *first = times[0];
     ns_workspace_free(o.workspace);
     return st;
@@ -264,7 +278,11 @@ static void child(const workload *w, const ns_bench_opts *o, int fd)
     ns_bench_row *row = &rep.row;
     product p[MAX_PRODUCTS];
     int np = products_of(w, p);
-    double *times = calloc((size_t)o->repeats, sizeof *times);
+    /* the W1 run without metrics is paired with runs with them (run_propagate) */
+    int paired = w->kind == W_PROPAGATE && !w->metrics;
+    double *times = calloc(2 * (size_t)o->repeats, sizeof *times), *paired_times = NULL;
+    if (times && paired)
+        paired_times = times + o->repeats;
     ns_set_threads(o->threads);
     snprintf(row->id, sizeof row->id, "%s", w->id);
     row->depth = w->depth, row->repeats = o->repeats, row->target = o->quick ? 0 : w->target;
@@ -287,11 +305,13 @@ static void child(const workload *w, const ns_bench_opts *o, int fd)
     rep.status = !times ? NS_ERR_NOMEM
                  : w->kind == W_TRAIN
                      ? run_train(w, o->repeats, times, &row->first_seconds)
-                     : run_propagate(w, o->repeats, times, &row->first_seconds, &row->window);
+                     : run_propagate(w, o->repeats, times, paired_times, &row->first_seconds,
+                                     &row->window);
+    row->with_metrics_seconds = NAN;
     if (rep.status == NS_OK) {
-        qsort(times, (size_t)o->repeats, sizeof *times, cmp_double);
-        row->seconds = o->repeats % 2 ? times[o->repeats / 2]
-                                      : (times[o->repeats / 2 - 1] + times[o->repeats / 2]) / 2;
+        row->seconds = median(times, o->repeats);
+        if (paired_times)
+            row->with_metrics_seconds = median(paired_times, o->repeats);
         row->gflop = gflop_of(p, np);
         row->gflops = row->gflop / row->seconds;
         double ceiling_after = sgemm_ceiling(p, np, o->threads);
@@ -398,7 +418,6 @@ int ns_bench_run(const ns_bench_opts *o, ns_bench_result *r, ns_bench_note_fn no
     int n = 0;
     for (int i = 0; i < NSET; i++)
         n += selected(o->only, set[i].id);
-    double with = NAN, without = NAN;
     for (int i = 0, k = 0, w4 = 0; i < NSET; i++) {
         if (!selected(o->only, set[i].id))
             continue;
@@ -409,11 +428,10 @@ int ns_bench_run(const ns_bench_opts *o, ns_bench_result *r, ns_bench_note_fn no
         if (st)
             return st;
         r->nrows++;
-        if (strcmp(set[i].id, "W1") == 0 && strcmp(set[i].scheme, "pre") == 0)
-            *(set[i].metrics ? &with : &without) = row->seconds;
+        if (isfinite(row->with_metrics_seconds))
+            r->metrics_overhead = row->with_metrics_seconds / row->seconds - 1;
         if (strcmp(set[i].id, "W4") == 0 && w4 < 3)
             r->w4_per_block[w4++] = row->seconds / row->depth;
     }
-    r->metrics_overhead = with / without - 1;
     return NS_OK;
 }

@@ -29,6 +29,8 @@ typedef struct {
     double peak_rss_mib; /* the child's peak resident set */
     double target;       /* the ratio to reach (0: none) */
     int metrics;         /* propagate: 1 with every metric, 0 forward and backward only */
+    double with_metrics_seconds; /* a run without metrics: the median of runs with every
+                                  * metric, interleaved with its own repeats (else NAN) */
 } ns_bench_row;
 
 typedef struct {
@@ -41,7 +43,8 @@ typedef struct {
 typedef struct {
     int nrows;
     ns_bench_row rows[NS_BENCH_MAX_ROWS];
-    double metrics_overhead; /* W1 pre: seconds with metrics / without - 1 (NAN if not run) */
+    double metrics_overhead; /* W1 pre, interleaved runs: seconds with metrics / without - 1
+                              * (NAN if not run) */
     double w4_per_block[3];  /* W4: seconds per block at each depth (NAN if not run) */
     char kernels[256];       /* the BLAS and its kernels */
 } ns_bench_result;

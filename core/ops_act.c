@@ -1,4 +1,5 @@
 /* ops_act.c: elementwise activations phi and their derivatives. */
+#include "clones.h"
 #include "internal.h"
 #include <stdint.h>
 #include <string.h>
@@ -59,11 +60,6 @@ static inline float gelu_sigmoid(float x)
  * one this CPU runs. Elementwise, without FMA (-std=c11 contracts nothing), so both give the
  * same numbers. */
 #define GELU_CHUNK 8192
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define NS_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define NS_CLONES
-#endif
 
 NS_CLONES static void gelu_forward_chunk(ns_real *out, const ns_real *inp, size_t n)
 {
