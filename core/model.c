@@ -497,6 +497,23 @@ int ns_model_init_block(ns_model *m, uint64_t seed, int layer)
 
 /* ---- block forward/backward -------------------------------------------------------------- */
 
+/* out = in, or out = 0 for in == NULL: memcpy and memset in chunks that the threads share. A
+ * block's backward clears and copies 20-30 MB of buffers (W3), and single-threaded the other
+ * threads waited through it. */
+static void copy_or_zero(ns_real *out, const ns_real *in, size_t n)
+{
+    enum { CHUNK = 16384 };
+    size_t nchunks = (n + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(static) if (n >= NS_PAR_MIN)
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t i0 = c * CHUNK, len = n - i0 < CHUNK ? n - i0 : CHUNK;
+        if (in)
+            memcpy(out + i0, in + i0, len * sizeof *out);
+        else
+            memset(out + i0, 0, len * sizeof *out);
+    }
+}
+
 static void add_into(ns_real *out, const ns_real *a, const ns_real *b, size_t n)
 {
 #pragma omp parallel for schedule(static) if (n >= NS_PAR_MIN)
@@ -540,7 +557,6 @@ static void branch_backward(ns_model *m, const sublayer *sl, const ns_real *P, n
 {
     const ns_config *c = &m->cfg;
     int N = c->ntok, d = c->width;
-    size_t bytes_nd = m->nd * sizeof(ns_real);
     if (sl->kind == BRANCH_MOE) {
         ns_moe_cache mc = moe_cache(m, sl, layer);
         ns_moe_backward(dz, PARAM(G, sl->w[0]), PARAM(G, sl->w[1]), PARAM(G, sl->w[2]), db, &mc,
@@ -551,18 +567,18 @@ static void branch_backward(ns_model *m, const sublayer *sl, const ns_real *P, n
     }
     if (sl->kind == BRANCH_MLP) {
         int H = c->hidden;
-        memset(m->g_a, 0, m->nh * sizeof(ns_real));
+        copy_or_zero(m->g_a, NULL, m->nh);
         ns_linear_backward(m->g_a, PARAM(G, sl->w[1]), db, A + sl->a, PARAM(P, sl->w[1]), N, H, d);
-        memset(m->g_h, 0, m->nh * sizeof(ns_real));
+        copy_or_zero(m->g_h, NULL, m->nh);
         ns_act_backward(m->g_h, m->g_a, A + sl->h, m->nh, c->act);
         ns_linear_backward(dz, PARAM(G, sl->w[0]), m->g_h, z, PARAM(P, sl->w[0]), N, d, H);
         return;
     }
-    memset(m->g_cat, 0, bytes_nd);
+    copy_or_zero(m->g_cat, NULL, m->nd);
     ns_linear_backward(m->g_cat, PARAM(G, sl->w[3]), db, A + sl->cat, PARAM(P, sl->w[3]), N, d, d);
-    memset(m->g_q, 0, bytes_nd);
-    memset(m->g_k, 0, bytes_nd);
-    memset(m->g_vv, 0, bytes_nd);
+    copy_or_zero(m->g_q, NULL, m->nd);
+    copy_or_zero(m->g_k, NULL, m->nd);
+    copy_or_zero(m->g_vv, NULL, m->nd);
     ns_attention_backward(m->g_q, m->g_k, m->g_vv, m->g_probs, m->g_cat, A + sl->probs, A + sl->q,
                           A + sl->k, A + sl->v, N / c->seq, c->seq, d, c->heads);
     ns_linear_backward(dz, PARAM(G, sl->w[0]), m->g_q, z, PARAM(P, sl->w[0]), N, d, d);
@@ -604,7 +620,7 @@ int ns_model_block_forward(ns_model *m, int layer)
             if (m->nsub == 1)
                 acc = bn;
             else if (j == 0)
-                memcpy(A + m->acc, bn, m->nd * sizeof(ns_real)), acc = A + m->acc;
+                copy_or_zero(A + m->acc, bn, m->nd), acc = A + m->acc;
             else
                 add_into(A + m->acc, A + m->acc, bn, m->nd);
             if (last)
@@ -642,13 +658,13 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
         return NS_ERR_INVALID;
     const ns_placement *pl = c->placement;
     int N = c->ntok, d = c->width;
-    size_t nd = m->nd, bytes_nd = nd * sizeof(ns_real);
+    size_t nd = m->nd;
     ns_real *P = m->params + block_slot(m, layer) * m->block_params;
     ns_real *G = m->grads + grad_slot(m, layer) * m->block_params;
     ns_real *A = block_cache(m, layer);
     const ns_real *x = ns_model_stream(m, layer - 1);
     if (c->shared_grads)
-        memset(G, 0, m->block_params * sizeof(ns_real));
+        copy_or_zero(G, NULL, m->block_params);
 
     const ns_real *ds = dy;   /* gradient of the last sublayer's output stream; NULL = zero */
     const ns_real *dacc = NULL; /* gradient of the span norm's input, the sum of branch outputs */
@@ -657,7 +673,7 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
     if (pl->span == NS_SPAN_AGGREGATE) {
         const ns_real *acc = m->nsub == 1 ? A + (pl->norm_out ? m->sub[0].bn : m->sub[0].b)
                                           : A + m->acc;
-        memset(m->g_acc, 0, bytes_nd);
+        copy_or_zero(m->g_acc, NULL, nd);
         ns_norm_backward(m->g_acc, PARAM(G, m->span_g), PARAM(G, m->span_b), dy, acc,
                          PARAM(P, m->span_g), A + m->span_mean, A + m->span_rstd, N, d, c->norm);
         dacc = m->g_acc;
@@ -672,24 +688,21 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
         /* through norm_sum to the sum v = s_in + bn */
         const ns_real *dv = ds;
         if (pl->norm_sum && ds) {
-            memset(m->g_v, 0, bytes_nd);
+            copy_or_zero(m->g_v, NULL, nd);
             ns_norm_backward(m->g_v, PARAM(G, sl->norm_sum_g), PARAM(G, sl->norm_sum_b), ds,
                              A + sl->v_sum, PARAM(P, sl->norm_sum_g), A + sl->sum_mean,
                              A + sl->sum_rstd, N, d, c->norm);
             dv = m->g_v;
         }
         /* the skip carries dv to the input; the branch gets dv plus the span norm's gradient */
-        if (dv)
-            memcpy(ds_in, dv, bytes_nd);
-        else
-            memset(ds_in, 0, bytes_nd);
+        copy_or_zero(ds_in, dv, nd);
         if (dv && dacc)
             add_into(m->g_bn, dv, dacc, nd);
         else
-            memcpy(m->g_bn, dv ? dv : dacc, bytes_nd);
+            copy_or_zero(m->g_bn, dv ? dv : dacc, nd);
         const ns_real *db = m->g_bn;
         if (pl->norm_out) {
-            memset(m->g_b, 0, bytes_nd);
+            copy_or_zero(m->g_b, NULL, nd);
             ns_norm_backward(m->g_b, PARAM(G, sl->norm_out_g), PARAM(G, sl->norm_out_b), m->g_bn,
                              A + sl->b, PARAM(P, sl->norm_out_g), A + sl->out_mean,
                              A + sl->out_rstd, N, d, c->norm);
@@ -698,7 +711,7 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
         /* the branch, then norm_in, into the input stream's gradient */
         const ns_real *z = pl->norm_in ? A + sl->z : s_in;
         if (pl->norm_in) {
-            memset(m->g_z, 0, bytes_nd);
+            copy_or_zero(m->g_z, NULL, nd);
             branch_backward(m, sl, P, G, A, z, db, m->g_z, layer);
             ns_norm_backward(ds_in, PARAM(G, sl->norm_in_g), PARAM(G, sl->norm_in_b), m->g_z, s_in,
                              PARAM(P, sl->norm_in_g), A + sl->in_mean, A + sl->in_rstd, N, d,
