@@ -203,7 +203,7 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* sorts x */
+/* the median of x[0..n), which it sorts in place */
 static double median(double *x, int n)
 {
     qsort(x, (size_t)n, sizeof *x, cmp_double);

@@ -3,9 +3,9 @@
  * Determinism: every parallel loop writes one double per independent unit of work (a fixed-size
  * chunk, a token or a sequence) into a scratch array, and the array is then summed serially in
  * index order. The rounding of each result therefore depends only on the input shape, never on
- * the thread count or the schedule. */
+ * the thread count or the schedule. Long sums run in lanes (simd.h). */
 #include "metrics.h"
-#include "clones.h"
+#include "simd.h"
 
 #include <float.h>
 #include <math.h>
@@ -43,16 +43,6 @@ static int thread_id(void) {
 #endif
 }
 
-/* Long sums run in NS_LANES interleaved accumulators (element i into lane i % NS_LANES), added
- * up in a fixed order at the end. One chain of dependent double adds waits out the add latency
- * at every element; independent lanes vectorize and ran 4-6x faster here. The rounding still
- * depends only on the length. */
-#define NS_LANES 8
-
-static double lanes_total(const double *acc) {
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
 /* Sums the index-ordered partials serially; this is the only place results are combined. */
 static double serial_sum(const double *partial, size_t n) {
     double total = 0.0;
@@ -82,7 +72,7 @@ NS_CLONES static double sum_squares(const float *x, size_t n) {
         double v = (double)x[i];
         acc[i % NS_LANES] += v * v;
     }
-    return lanes_total(acc);
+    return ns_lanes_total(acc);
 }
 
 double ns_metric_mean_square(const float *x, size_t n) {
@@ -121,7 +111,7 @@ NS_CLONES static double token_var(const float *t, int width) {
     for (; k < width; k++) {
         sum[k % NS_LANES] += (double)t[k];
     }
-    double mean = lanes_total(sum) / (double)width;
+    double mean = ns_lanes_total(sum) / (double)width;
     for (k = 0; k + NS_LANES <= width; k += NS_LANES) {
         for (int j = 0; j < NS_LANES; j++) {
             double d = (double)t[k + j] - mean;
@@ -132,7 +122,7 @@ NS_CLONES static double token_var(const float *t, int width) {
         double d = (double)t[k] - mean;
         ss[k % NS_LANES] += d * d;
     }
-    return lanes_total(ss) / (double)width;
+    return ns_lanes_total(ss) / (double)width;
 }
 
 double ns_metric_act_var(const float *x, int ntok, int width) {
@@ -187,7 +177,7 @@ NS_CLONES static double seq_cos_tokens(const float *xs, int seq, int width, doub
     for (int k = 0; k < width; k++) {
         total_sq[k % NS_LANES] += usum[k] * usum[k];
     }
-    return (lanes_total(total_sq) - lanes_total(self)) / ((double)seq * (double)(seq - 1));
+    return (ns_lanes_total(total_sq) - ns_lanes_total(self)) / ((double)seq * (double)(seq - 1));
 }
 
 double ns_metric_cos_tokens(const float *x, int nseq, int seq, int width) {
@@ -377,7 +367,7 @@ NS_CLONES static double token_cos(const float *a, const float *b, int width) {
         na_l[k % NS_LANES] += va * va;
         nb_l[k % NS_LANES] += vb * vb;
     }
-    double dot = lanes_total(dot_l), na = lanes_total(na_l), nb = lanes_total(nb_l);
+    double dot = ns_lanes_total(dot_l), na = ns_lanes_total(na_l), nb = ns_lanes_total(nb_l);
     if (na == 0.0 || nb == 0.0) {
         return 0.0; /* a zero token has no direction */
     }

@@ -1,5 +1,5 @@
 /* ops_act.c: elementwise activations phi and their derivatives. */
-#include "clones.h"
+#include "simd.h"
 #include "internal.h"
 #include <stdint.h>
 #include <string.h>
