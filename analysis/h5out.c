@@ -350,15 +350,27 @@ static int open_log(ns_h5 **out, const char *path, int create)
         return fail(h, "the output path is empty");
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return fail(h, "output path %s is a directory", path);
-    if (create) { /* a plain open first: HDF5's error stack does not keep errno */
-        int fd = open(path, O_WRONLY | O_CREAT, 0644);
-        if (fd < 0)
-            return fail(h, "cannot create output file %s: %s", path, strerror(errno));
+    if (create) {
+        /* A new log is laid out under a temporary name and renamed once SWMR writing has
+         * started (ns_h5_start_swmr): a reader polling the path (h5py, a notebook) never finds
+         * a log half laid out, nor takes a file lock that makes H5Fcreate or the start of SWMR
+         * fail, as it did in e2e_train. A plain open first: HDF5's error stack drops errno. */
+        size_t n = strlen(path) + 40;
+        if (!(h->tmp = malloc(n)))
+            return fail(h, "out of memory");
+        snprintf(h->tmp, n, "%s.partial-%ld", path, (long)getpid());
+        int fd = open(h->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0) {
+            int err = errno;
+            free(h->tmp);
+            h->tmp = NULL;
+            return fail(h, "cannot create output file %s: %s", path, strerror(err));
+        }
         close(fd);
     }
     hid_t fapl = latest_format_fapl();
     if (fapl >= 0)
-        h->file = create ? H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
+        h->file = create ? H5Fcreate(h->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
                          : H5Fopen(path, H5F_ACC_RDWR, fapl);
     if (fapl >= 0)
         H5Pclose(fapl);
@@ -493,8 +505,15 @@ int ns_h5_set(ns_h5 *h, const char *path, size_t idx, double value)
 
 int ns_h5_start_swmr(ns_h5 *h)
 {
-    return H5Fstart_swmr_write(h->file) < 0 ? fail(h, "cannot start SWMR writing on %s", h->path)
-                                            : NS_OK;
+    if (H5Fstart_swmr_write(h->file) < 0)
+        return fail(h, "cannot start SWMR writing on %s", h->path);
+    if (h->tmp) { /* a new log: under its own name from now on (open_log) */
+        if (rename(h->tmp, h->path) != 0)
+            return fail(h, "cannot move %s to %s: %s", h->tmp, h->path, strerror(errno));
+        free(h->tmp);
+        h->tmp = NULL;
+    }
+    return NS_OK;
 }
 
 int ns_h5_flush(ns_h5 *h)

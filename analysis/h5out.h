@@ -50,10 +50,11 @@ int ns_h5_read_attr_f64(ns_h5 *h, const char *obj, const char *name, double *val
 int ns_h5_read_attr_string(ns_h5 *h, const char *obj, const char *name, char *buf, size_t len);
 
 /* ---- logs: files that grow on disk while readers watch them (SWMR) ---------------------- */
-/* A log is written in place (no temporary name): create its groups, attributes and series
- * first, then ns_h5_start_swmr; after that only appends and overwrites of existing data are
- * allowed, and readers (h5py with swmr=True, the notebooks, normscope plot) see everything up to
- * the last ns_h5_flush, even if the writer is killed. ns_h5_free closes it. */
+/* A log grows in place: create its groups, attributes and series first, then
+ * ns_h5_start_swmr; after that only appends and overwrites of existing data are allowed, and
+ * readers (h5py with swmr=True, the notebooks, normscope plot) see everything up to the last
+ * ns_h5_flush, even if the writer is killed. Until ns_h5_start_swmr a new log lies under a
+ * temporary name (PATH.partial-PID), which ns_h5_free removes if it never got that far. */
 int ns_h5_create_log(ns_h5 **out, const char *path);
 /* reopens an existing log for appending (resume) */
 int ns_h5_open_log(ns_h5 **out, const char *path);

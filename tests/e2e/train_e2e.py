@@ -2,7 +2,8 @@
 """train_e2e.py BIN DIR: `normscope train` end to end.
 
 - a short run: the /train layout, status complete, the loss falls toward the entropy floor;
-- the log is readable with h5py (SWMR) while the run writes it;
+- the log is readable with h5py (SWMR) while the run writes it, and a reader polling the path
+  from the start neither breaks the writer nor finds a log half laid out;
 - Ctrl-C mid-run, then --resume: the losses are bit-identical to an uninterrupted run;
 - kill -9 mid-run leaves the log readable up to the last flush;
 - divergence (a huge learning rate): exit 3, status diverged, a NaN event, file readable;
@@ -122,6 +123,28 @@ def main():
     p = run(binary, args + ["--out", trunc, "--resume"])
     check(p.returncode == 2 and "ckpt" in p.stderr, "truncated checkpoint: %d %r"
           % (p.returncode, p.stderr))
+
+    # ---- a reader polling the path from the start: the writer never fails on its file lock,
+    # and the reader never finds a log half laid out (new logs appear once SWMR has started)
+    for attempt in range(3):
+        race = os.path.join(d, "race%d.h5" % attempt)
+        proc = subprocess.Popen([binary, "train"] + SMALL + ["--steps", "40", "--out", race],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        opened, half = 0, 0
+        while proc.poll() is None:
+            try:
+                with h5py.File(race, "r", swmr=True) as f:
+                    opened += 1
+                    half += "train/step" not in f
+            except (OSError, KeyError):
+                pass
+        se = proc.communicate()[1]
+        check(proc.returncode == 0, "a run with a reader polling its log: exit %d, %r"
+              % (proc.returncode, se))
+        check(opened > 0 and half == 0, "the reader found the log without its layout %d times"
+              " of %d" % (half, opened))
+        check(not [n for n in os.listdir(d) if n.startswith("race%d.h5.partial" % attempt)],
+              "a temporary log was left behind")
 
     # ---- kill -9: the log stays readable up to the last flush
     k9 = os.path.join(d, "k9.h5")
