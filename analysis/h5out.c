@@ -45,6 +45,25 @@ static void quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 const char *ns_h5_error(const ns_h5 *h) { return h ? h->err : "out of memory"; }
 
+/* h->tmp = PATH.partial-PID for h->path, created empty now: an unwritable path fails before any
+ * work is done, and with errno in the message (HDF5's error stack drops it) */
+static int create_partial(ns_h5 *h)
+{
+    size_t n = strlen(h->path) + 40;
+    if (!(h->tmp = malloc(n)))
+        return fail(h, "out of memory");
+    snprintf(h->tmp, n, "%s.partial-%ld", h->path, (long)getpid());
+    int fd = open(h->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        int err = errno;
+        free(h->tmp);
+        h->tmp = NULL;
+        return fail(h, "cannot create output file %s: %s", h->path, strerror(err));
+    }
+    close(fd);
+    return NS_OK;
+}
+
 int ns_h5_create(ns_h5 **out, const char *path)
 {
     quiet_hdf5();
@@ -58,21 +77,11 @@ int ns_h5_create(ns_h5 **out, const char *path)
         return fail(h, "the output path is empty");
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return fail(h, "output path %s is a directory", path);
-    size_t n = strlen(path) + 40;
-    h->path = strdup(path);
-    h->tmp = malloc(n);
-    if (!h->path || !h->tmp)
+    if (!(h->path = strdup(path)))
         return fail(h, "out of memory");
-    snprintf(h->tmp, n, "%s.partial-%ld", path, (long)getpid());
-    /* create the temporary file now: an unwritable path fails before any work is done */
-    int fd = open(h->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        int err = errno;
-        free(h->tmp);
-        h->tmp = NULL;
-        return fail(h, "cannot create output file %s: %s", path, strerror(err));
-    }
-    close(fd);
+    int status = create_partial(h);
+    if (status)
+        return status;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl >= 0 && H5Pset_fapl_core(fapl, 1 << 20, 0) >= 0)
         h->file = H5Fcreate(h->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
@@ -354,19 +363,10 @@ static int open_log(ns_h5 **out, const char *path, int create)
         /* A new log is laid out under a temporary name and renamed once SWMR writing has
          * started (ns_h5_start_swmr): a reader polling the path (h5py, a notebook) never finds
          * a log half laid out, nor takes a file lock that makes H5Fcreate or the start of SWMR
-         * fail, as it did in e2e_train. A plain open first: HDF5's error stack drops errno. */
-        size_t n = strlen(path) + 40;
-        if (!(h->tmp = malloc(n)))
-            return fail(h, "out of memory");
-        snprintf(h->tmp, n, "%s.partial-%ld", path, (long)getpid());
-        int fd = open(h->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0) {
-            int err = errno;
-            free(h->tmp);
-            h->tmp = NULL;
-            return fail(h, "cannot create output file %s: %s", path, strerror(err));
-        }
-        close(fd);
+         * fail, as it did in e2e_train. */
+        int status = create_partial(h);
+        if (status)
+            return status;
     }
     hid_t fapl = latest_format_fapl();
     if (fapl >= 0)
