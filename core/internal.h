@@ -21,6 +21,10 @@
  * while another model holds it, NS_ERR_NOMEM); and giving them back */
 int ns_workspace_take(ns_workspace *ws, size_t bytes, void **base);
 void ns_workspace_give_back(ns_workspace *ws);
+/* memcpy(out, in, bytes), or memset(out, 0, bytes) for in == NULL, in chunks that the threads
+ * share: a block's backward clears and copies 20-30 MB of buffers (W3), a reused workspace
+ * 1.4 GiB, and on one thread the others waited through it */
+void ns_copy_or_zero(void *out, const void *in, size_t bytes);
 
 /* Below this many elements of work a loop runs serially: opening a parallel region costs a
  * barrier, and when other processes hold the cores, libgomp's spin-waiting at that barrier can

@@ -458,7 +458,7 @@ ns_real *ns_model_params_all(ns_model *m, size_t *n)
 
 void ns_model_zero_grad(ns_model *m)
 {
-    memset(m->grads, 0, (size_t)m->ngrad_slots * m->block_params * sizeof(ns_real));
+    ns_copy_or_zero(m->grads, NULL, (size_t)m->ngrad_slots * m->block_params * sizeof(ns_real));
 }
 
 /* blocks first..last, each into its slot */
@@ -497,21 +497,10 @@ int ns_model_init_block(ns_model *m, uint64_t seed, int layer)
 
 /* ---- block forward/backward -------------------------------------------------------------- */
 
-/* out = in, or out = 0 for in == NULL: memcpy and memset in chunks that the threads share. A
- * block's backward clears and copies 20-30 MB of buffers (W3), and single-threaded the other
- * threads waited through it. */
+/* in n elements, over the threads (workspace.c) */
 static void copy_or_zero(ns_real *out, const ns_real *in, size_t n)
 {
-    enum { CHUNK = 16384 };
-    size_t nchunks = (n + CHUNK - 1) / CHUNK;
-#pragma omp parallel for schedule(static) if (n >= NS_PAR_MIN)
-    for (size_t c = 0; c < nchunks; c++) {
-        size_t i0 = c * CHUNK, len = n - i0 < CHUNK ? n - i0 : CHUNK;
-        if (in)
-            memcpy(out + i0, in + i0, len * sizeof *out);
-        else
-            memset(out + i0, 0, len * sizeof *out);
-    }
+    ns_copy_or_zero(out, in, n * sizeof(ns_real));
 }
 
 static void add_into(ns_real *out, const ns_real *a, const ns_real *b, size_t n)

@@ -55,10 +55,8 @@ static inline float gelu_sigmoid(float x)
 }
 #endif
 
-/* GELU runs in chunks of elements that OpenMP threads share; each chunk's loop is compiled
- * twice, for AVX2 (8 floats a vector) and for the baseline x86-64 (4), and the loader picks the
- * one this CPU runs. Elementwise, without FMA (-std=c11 contracts nothing), so both give the
- * same numbers. */
+/* GELU runs in chunks of elements that OpenMP threads share, each chunk's loop cloned for AVX2
+ * (simd.h: elementwise, so both clones give the same numbers) */
 #define GELU_CHUNK 8192
 
 NS_CLONES static void gelu_forward_chunk(ns_real *out, const ns_real *inp, size_t n)

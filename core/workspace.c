@@ -39,7 +39,7 @@ int ns_workspace_take(ns_workspace *ws, size_t bytes, void **base)
             return NS_ERR_NOMEM;
         ws->bytes = bytes;
     } else {
-        memset(ws->base, 0, bytes); /* what a fresh model finds: calloc's zeros */
+        ns_copy_or_zero(ws->base, NULL, bytes); /* what a fresh model finds: calloc's zeros */
     }
     ws->in_use = 1;
     *base = ws->base;
@@ -47,3 +47,17 @@ int ns_workspace_take(ns_workspace *ws, size_t bytes, void **base)
 }
 
 void ns_workspace_give_back(ns_workspace *ws) { ws->in_use = 0; }
+
+void ns_copy_or_zero(void *out, const void *in, size_t bytes)
+{
+    enum { CHUNK = 65536 };
+    size_t nchunks = (bytes + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(static) if (bytes >= NS_PAR_MIN * sizeof(float))
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t i0 = c * CHUNK, len = bytes - i0 < CHUNK ? bytes - i0 : CHUNK;
+        if (in)
+            memcpy((char *)out + i0, (const char *)in + i0, len);
+        else
+            memset((char *)out + i0, 0, len);
+    }
+}
