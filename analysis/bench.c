@@ -146,53 +146,86 @@ static double time_product(const product *q, const float *A, const float *B, flo
     return ns_now() - t0;
 }
 
-/* The sgemm ceiling at a workload's product shapes, GFLOP/s: for each shape the better of
- * OpenBLAS's own threading over `threads` on one product, and `threads` single-threaded
- * products running at once (how the core runs its row blocks and attention heads), as the best
- * of enough calls for a steady minimum (at least 5, about 0.1 s, after a first pass that only
- * wakes the threads and caches); then the shapes weighted by their counts. */
-static double sgemm_ceiling(const product *p, int n, int threads)
+/* The sgemm ceiling at a workload's product shapes. One reading, GFLOP/s: for each shape the
+ * better of OpenBLAS's own threading over `threads` on one product, and `threads`
+ * single-threaded products running at once (how the core runs its row blocks and attention
+ * heads), each as the best of enough calls for a steady minimum (at least 3, and `window`
+ * seconds, 0.05 but for --quick's toy shapes, after one that only wakes the threads and caches);
+ * then the shapes weighted by their counts.
+ * Readings are taken before each of the workload's runs and after the last, and the ceiling is
+ * their median, the statistic the workload's time gets: on this VM the rate at one shape moves
+ * by 20-30% over seconds, and the best of readings minutes apart set every run against the
+ * fastest moment of the session. */
+typedef struct {
+    const product *p;
+    int n, threads;
+    double window;
+    float *buf, *A, *B, *C;
+    size_t most_c;
+    double *reading; /* GFLOP/s, one per reading */
+    int nreadings, most_readings;
+} ceiling;
+
+static int ceiling_init(ceiling *c, const product *p, int n, int threads, double window,
+                        int most_readings)
 {
     size_t most = 0, most_c = 0;
     for (int i = 0; i < n; i++) {
         size_t a = (size_t)p[i].M * p[i].K, b = (size_t)p[i].K * p[i].N;
-        size_t c = (size_t)p[i].M * p[i].N;
+        size_t cc = (size_t)p[i].M * p[i].N;
         most = a > most ? a : most, most = b > most ? b : most;
-        most_c = c > most_c ? c : most_c;
+        most_c = cc > most_c ? cc : most_c;
     }
-    float *buf = malloc((2 * most + (size_t)threads * most_c) * sizeof *buf);
-    if (!buf)
-        return NAN;
-    for (size_t i = 0; i < 2 * most + (size_t)threads * most_c; i++)
-        buf[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
-    float *A = buf, *B = buf + most, *C = buf + 2 * most;
+    size_t total = 2 * most + (size_t)threads * most_c;
+    *c = (ceiling){.p = p, .n = n, .threads = threads, .window = window, .most_c = most_c,
+                   .most_readings = most_readings};
+    c->buf = malloc(total * sizeof *c->buf);
+    c->reading = calloc((size_t)most_readings, sizeof *c->reading);
+    if (!c->buf || !c->reading)
+        return NS_ERR_NOMEM;
+    for (size_t i = 0; i < total; i++)
+        c->buf[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+    c->A = c->buf, c->B = c->buf + most, c->C = c->buf + 2 * most;
+    return NS_OK;
+}
+
+static void ceiling_free(ceiling *c)
+{
+    free(c->buf);
+    free(c->reading);
+}
+
+static void ceiling_read(ceiling *c)
+{
+    if (c->nreadings >= c->most_readings)
+        return;
+    const product *p = c->p;
     double best_rate[MAX_PRODUCTS] = {0};
     /* all shapes one way, then all the other way: OpenBLAS's worker threads and OpenMP's spin a
      * while after their last job, and would steal a core from a measurement of the other kind
-     * that followed at once */
+     * that followed at once; the concurrent kind goes last, as the workload runs the same way */
     for (int concurrent = 0; concurrent < 2; concurrent++) {
-        openblas_set_num_threads(concurrent ? 1 : threads);
-        for (int pass = 0; pass < 2; pass++)
-            for (int i = 0; i < n; i++) {
-                double best = INFINITY, spent = 0;
-                for (int r = 0; r < (pass ? 5 : 1) || (pass && spent < 0.1 && r < 10000); r++) {
-                    double dt = time_product(&p[i], A, B, C, most_c, threads, concurrent);
-                    spent += dt;
-                    best = dt < best ? dt : best;
-                }
-                double rate = (concurrent ? threads : 1) * 2.0 * p[i].M * p[i].N * p[i].K / best;
-                if (pass && rate > best_rate[i])
-                    best_rate[i] = rate;
+        openblas_set_num_threads(concurrent ? 1 : c->threads);
+        for (int i = 0; i < c->n; i++) {
+            double best = INFINITY, spent = 0;
+            time_product(&p[i], c->A, c->B, c->C, c->most_c, c->threads, concurrent);
+            for (int r = 0; r < 3 || (spent < c->window && r < 10000); r++) {
+                double dt = time_product(&p[i], c->A, c->B, c->C, c->most_c, c->threads,
+                                         concurrent);
+                spent += dt;
+                best = dt < best ? dt : best;
             }
+            double rate = (concurrent ? c->threads : 1) * 2.0 * p[i].M * p[i].N * p[i].K / best;
+            best_rate[i] = rate > best_rate[i] ? rate : best_rate[i];
+        }
     }
+    openblas_set_num_threads(1); /* the core's setting (threads.c) */
     double flop = 0, seconds = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < c->n; i++) {
         double one = 2.0 * p[i].M * p[i].N * p[i].K;
         flop += one * p[i].count, seconds += one * p[i].count / best_rate[i];
     }
-    openblas_set_num_threads(1); /* the core's setting (threads.c) */
-    free(buf);
-    return seconds > 0 ? flop / seconds * 1e-9 : NAN;
+    c->reading[c->nreadings++] = flop / seconds * 1e-9;
 }
 
 /* ---- one workload, in the child ------------------------------------------------------------ */
@@ -210,13 +243,14 @@ static double median(double *x, int n)
     return n % 2 ? x[n / 2] : (x[n / 2 - 1] + x[n / 2]) / 2;
 }
 
-/* the repeats run in one workspace, as a sweep's points do: the first touches fresh pages.
- * With `paired`, every repeat also runs once with every metric on, in the same workspace, the
+/* A first run on fresh memory (*first), not one of the repeats: the repeats reuse its workspace,
+ * as a sweep's points do, and the median is their steady time, as W2's is after its warm-up
+ * step. A reading of the ceiling c comes before each repeat. With `paired`, every repeat also runs once with every metric on, in the same workspace, the
  * two in turn (in alternating order), so that the metrics' cost is measured under the same
  * conditions as the run without them: separate workloads minutes apart differed by more than
  * that cost on this VM. */
-static int run_propagate(const workload *w, int repeats, double *times, double *paired,
-                         double *first, int *window)
+static int run_propagate(const workload *w, ceiling *c, int repeats, double *times,
+                         double *paired, double *first, int *window)
 {
     ns_propagate_opts o = {.model = config_of(w), .seeds = 1, .seed = 1,
                            .no_metrics = !w->metrics};
@@ -224,23 +258,25 @@ static int run_propagate(const workload *w, int repeats, double *times, double *
         o.model.window = ns_propagate_auto_window(&o.model, NS_PROPAGATE_MEMORY_BUDGET);
     *window = o.model.window;
     int st = ns_workspace_create(&o.workspace);
-    for (int r = 0; r < repeats && st == NS_OK; r++)
-        for (int k = 0; k < (paired ? 2 : 1) && st == NS_OK; k++) {
-            int metrics_run = paired && k != r % 2; /* even repeats run without metrics first */
+    for (int r = -1; r < repeats && st == NS_OK; r++) {
+        if (r >= 0)
+            ceiling_read(c);
+        for (int k = 0; k < (paired && r >= 0 ? 2 : 1) && st == NS_OK; k++) {
+            int metrics_run = paired && r >= 0 && k != r % 2; /* even repeats: without first */
             ns_propagate_result res;
             o.no_metrics = !w->metrics && !metrics_run;
             double t0 = ns_now();
             st = ns_propagate(&o, &res, NULL, NULL);
-            *(metrics_run ? &paired[r] : &times[r]) = ns_now() - t0;
+            *(r < 0 ? first : metrics_run ? &paired[r] : &times[r]) = ns_now() - t0;
             if (st == NS_OK)
                 ns_propagate_result_free(&res);
         }
-    *first = times[0];
+    }
     ns_workspace_free(o.workspace);
     return st;
 }
 
-static int run_train(const workload *w, int repeats, double *times, double *first)
+static int run_train(const workload *w, ceiling *c, int repeats, double *times, double *first)
 {
     ns_data *data = NULL;
     ns_trainer *t = NULL;
@@ -258,6 +294,8 @@ static int run_train(const workload *w, int repeats, double *times, double *firs
     double loss;
     /* step 1 warms up (first touch of the activations and the optimizer state) */
     for (int s = 1; !st && s <= repeats + 1; s++) {
+        if (s > 1)
+            ceiling_read(c);
         double t0 = ns_now();
         st = ns_trainer_step(t, s, &loss);
         *(s > 1 ? &times[s - 2] : first) = ns_now() - t0;
@@ -298,30 +336,32 @@ static void child(const workload *w, const ns_bench_opts *o, int fd)
                  w->block == NS_BLOCK_MLP ? "MLP" : "transformer", w->scheme, w->depth,
                  w->width, heads, w->seq, w->batch, w->metrics ? "" : " (no metrics)");
     }
-    /* the ceiling before the workload and after it, the better of the two: on this VM one
-     * measurement alone scattered from 131 to 176 GFLOP/s at the same shapes, and a low one
-     * flatters the ratio */
-    double ceiling_before = times ? sgemm_ceiling(p, np, o->threads) : NAN;
-    rep.status = !times ? NS_ERR_NOMEM
-                 : w->kind == W_TRAIN
-                     ? run_train(w, o->repeats, times, &row->first_seconds)
-                     : run_propagate(w, o->repeats, times, paired_times, &row->first_seconds,
-                                     &row->window);
+    /* readings before each repeat (run_propagate, run_train) and after the last */
+    ceiling c;
+    rep.status = !times ? NS_ERR_NOMEM : ceiling_init(&c, p, np, o->threads, o->quick ? 0.002 : 0.05,
+                                               o->repeats + 1);
+    if (rep.status == NS_OK)
+        rep.status = w->kind == W_TRAIN
+                         ? run_train(w, &c, o->repeats, times, &row->first_seconds)
+                         : run_propagate(w, &c, o->repeats, times, paired_times,
+                                         &row->first_seconds, &row->window);
     row->with_metrics_seconds = NAN;
     if (rep.status == NS_OK) {
+        ceiling_read(&c);
         row->seconds = median(times, o->repeats);
         if (paired_times)
             row->with_metrics_seconds = median(paired_times, o->repeats);
         row->gflop = gflop_of(p, np);
         row->gflops = row->gflop / row->seconds;
-        double ceiling_after = sgemm_ceiling(p, np, o->threads);
-        row->sgemm_gflops = ceiling_after > ceiling_before || !(ceiling_before > 0)
-                                ? ceiling_after
-                                : ceiling_before;
+        row->sgemm_gflops = median(c.reading, c.nreadings); /* sorts them */
+        row->sgemm_low_gflops = c.reading[0];
+        row->sgemm_high_gflops = c.reading[c.nreadings - 1];
         row->ratio = row->gflops / row->sgemm_gflops;
     } else {
         snprintf(rep.msg, sizeof rep.msg, "%s: %s", row->name, ns_strerror(rep.status));
     }
+    if (times)
+        ceiling_free(&c);
     free(times);
     ssize_t n = write(fd, &rep, sizeof rep);
     _exit(n == (ssize_t)sizeof rep ? 0 : 1);

@@ -6,7 +6,9 @@
  * softmax and metrics not at all), divided by the median wall time of its repeats. Its ceiling
  * is OpenBLAS's sgemm, threaded over the same number of threads, timed in the same child on
  * every product shape of the workload and weighted by how often the workload computes each:
- * the rate the machine reaches on exactly that arithmetic and nothing else. */
+ * the rate the machine reaches on exactly that arithmetic and nothing else. It is read before
+ * each repeat and after the last, and the median reading is the ceiling, so that both sides
+ * of the ratio are medians over the same stretch of time. */
 #ifndef NS_BENCH_H
 #define NS_BENCH_H
 #include <stddef.h>
@@ -20,11 +22,14 @@ typedef struct {
     int window;          /* blocks resident at once (propagate), 0: all */
     int repeats;
     double seconds;      /* median wall time of the repeats */
-    double first_seconds; /* the first run, on fresh memory (propagate: the repeats after it
-                           * reuse its workspace; train: the warm-up step, not a repeat) */
+    double first_seconds; /* the first run, on fresh memory, before the repeats and not one of
+                           * them (propagate: the repeats reuse its workspace; train: the
+                           * warm-up step) */
     double gflop;        /* matrix-product GFLOP per repeat, forward and backward */
     double gflops;       /* gflop / seconds */
-    double sgemm_gflops; /* the sgemm ceiling at the workload's shapes */
+    double sgemm_gflops; /* the sgemm ceiling at the workload's shapes: the median of the
+                          * readings before each repeat and after the last */
+    double sgemm_low_gflops, sgemm_high_gflops; /* the lowest and highest reading */
     double ratio;        /* gflops / sgemm_gflops */
     double peak_rss_mib; /* the child's peak resident set */
     double target;       /* the ratio to reach (0: none) */

@@ -80,11 +80,13 @@ static void print_table(const ns_bench_opts *o, const ns_bench_result *r)
                window, w->seconds, w->first_seconds, w->gflop, w->gflops, w->sgemm_gflops,
                w->ratio, target, w->peak_rss_mib);
     }
-    printf("\nseconds: the median run; first s: the first, on fresh memory (the others reuse its "
-           "pages, as a sweep's points do; for W2 the warm-up step).\n"
-           "sgemm: the better of OpenBLAS's threaded sgemm and one single-threaded sgemm per "
-           "thread at once, at each of the workload's product shapes, weighted as it computes "
-           "them.\n");
+    printf("\nseconds: the median of the repeats; first s: a first run before them, on fresh "
+           "memory (the repeats reuse its pages, as a sweep's points do; for W2 the warm-up "
+           "step).\n"
+           "sgemm: the median of readings taken before each run and after the last; a reading "
+           "takes, at each of the workload's product shapes, the better of OpenBLAS's threaded "
+           "sgemm and one single-threaded sgemm per thread at once, weighted as the workload "
+           "computes them (--json: the lowest and highest reading too).\n");
     if (isfinite(r->metrics_overhead))
         printf("metrics on W1 pre: %+.1f%% wall time over forward and backward alone (runs "
                "with and without them in turn, medians)%s\n",
@@ -152,6 +154,8 @@ static void print_json(const ns_bench_opts *o, const ns_bench_result *r)
         json_field("gflop", w->gflop);
         json_field("gflops", w->gflops);
         json_field("sgemm_gflops", w->sgemm_gflops);
+        json_field("sgemm_low_gflops", w->sgemm_low_gflops);
+        json_field("sgemm_high_gflops", w->sgemm_high_gflops);
         json_field("ratio", w->ratio);
         json_field("target", w->target > 0 ? w->target : NAN);
         printf(", \"met\": %s", w->target > 0 ? (w->ratio >= w->target ? "true" : "false")

@@ -5,6 +5,7 @@ Runs the toy-sized workloads and checks the JSON against independent arithmetic:
 matrix-product FLOPs against a count written out here from the model's shapes (the second
 computation: forward y = xW is 2 N d_in d_out, the backward twice that; attention's T x T
 products per sequence and head), GFLOP/s = GFLOP / seconds, ratio = GFLOP/s / sgemm GFLOP/s,
+the sgemm ceiling the median of its readings (with one repeat, two: their mean),
 the metrics overhead from the two W1 pre rows, the W4 per-block times, W4 run in windows of 4
 blocks, every child's peak RSS present and plausible. Bad options exit 2 with one line."""
 import json
@@ -58,6 +59,10 @@ def main(binary):
         check(w["seconds"] > 0 and close(w["gflops"], w["gflop"] / w["seconds"]), where + " rate")
         check(w["sgemm_gflops"] > 0 and close(w["ratio"], w["gflops"] / w["sgemm_gflops"]),
               where + " ratio")
+        low, high = w["sgemm_low_gflops"], w["sgemm_high_gflops"]
+        check(0 < low <= high and close(w["sgemm_gflops"], (low + high) / 2),
+              "%s: sgemm %r, not the median of readings %r and %r"
+              % (where, w["sgemm_gflops"], low, high))
         check(5 < w["peak_rss_mib"] < 2048, "%s: peak RSS %s MiB" % (where, w["peak_rss_mib"]))
         check(w["target"] is None and w["met"] is None, where + ": no targets in --quick")
     check([w["metrics"] for w in rows[:4]] == [True, True, True, False], "W1 metrics flags")
