@@ -245,10 +245,10 @@ static double median(double *x, int n)
 
 /* A first run on fresh memory (*first), not one of the repeats: the repeats reuse its workspace,
  * as a sweep's points do, and the median is their steady time, as W2's is after its warm-up
- * step. A reading of the ceiling c comes before each repeat. With `paired`, every repeat also runs once with every metric on, in the same workspace, the
- * two in turn (in alternating order), so that the metrics' cost is measured under the same
- * conditions as the run without them: separate workloads minutes apart differed by more than
- * that cost on this VM. */
+ * step. A reading of the ceiling c comes before each repeat. With `paired`, every repeat also
+ * runs once with every metric on, in the same workspace, the two in turn (in alternating
+ * order), so that the metrics' cost is measured under the same conditions as the run without
+ * them: separate workloads minutes apart differed by more than that cost on this VM. */
 static int run_propagate(const workload *w, ceiling *c, int repeats, double *times,
                          double *paired, double *first, int *window)
 {
@@ -338,8 +338,9 @@ static void child(const workload *w, const ns_bench_opts *o, int fd)
     }
     /* readings before each repeat (run_propagate, run_train) and after the last */
     ceiling c;
-    rep.status = !times ? NS_ERR_NOMEM : ceiling_init(&c, p, np, o->threads, o->quick ? 0.002 : 0.05,
-                                               o->repeats + 1);
+    double window = o->quick ? 0.002 : 0.05; /* seconds per shape and kind of a reading */
+    rep.status = !times ? NS_ERR_NOMEM
+                        : ceiling_init(&c, p, np, o->threads, window, o->repeats + 1);
     if (rep.status == NS_OK)
         rep.status = w->kind == W_TRAIN
                          ? run_train(w, &c, o->repeats, times, &row->first_seconds)
