@@ -243,6 +243,19 @@ static double median(double *x, int n)
     return n % 2 ? x[n / 2] : (x[n / 2 - 1] + x[n / 2]) / 2;
 }
 
+/* one propagate in o's workspace, with or without the metrics; its wall seconds */
+static int timed_propagate(ns_propagate_opts *o, int no_metrics, double *seconds)
+{
+    ns_propagate_result res;
+    o->no_metrics = no_metrics;
+    double t0 = ns_now();
+    int st = ns_propagate(o, &res, NULL, NULL);
+    *seconds = ns_now() - t0;
+    if (st == NS_OK)
+        ns_propagate_result_free(&res);
+    return st;
+}
+
 /* A first run on fresh memory (*first), not one of the repeats: the repeats reuse its workspace,
  * as a sweep's points do, and the median is their steady time, as W2's is after its warm-up
  * step. A reading of the ceiling c comes before each repeat. With `paired`, every repeat also
@@ -252,24 +265,19 @@ static double median(double *x, int n)
 static int run_propagate(const workload *w, ceiling *c, int repeats, double *times,
                          double *paired, double *first, int *window)
 {
-    ns_propagate_opts o = {.model = config_of(w), .seeds = 1, .seed = 1,
-                           .no_metrics = !w->metrics};
+    ns_propagate_opts o = {.model = config_of(w), .seeds = 1, .seed = 1};
     if (w->window < 0)
         o.model.window = ns_propagate_auto_window(&o.model, NS_PROPAGATE_MEMORY_BUDGET);
     *window = o.model.window;
     int st = ns_workspace_create(&o.workspace);
-    for (int r = -1; r < repeats && st == NS_OK; r++) {
-        if (r >= 0)
-            ceiling_read(c);
-        for (int k = 0; k < (paired && r >= 0 ? 2 : 1) && st == NS_OK; k++) {
-            int metrics_run = paired && r >= 0 && k != r % 2; /* even repeats: without first */
-            ns_propagate_result res;
-            o.no_metrics = !w->metrics && !metrics_run;
-            double t0 = ns_now();
-            st = ns_propagate(&o, &res, NULL, NULL);
-            *(r < 0 ? first : metrics_run ? &paired[r] : &times[r]) = ns_now() - t0;
-            if (st == NS_OK)
-                ns_propagate_result_free(&res);
+    if (st == NS_OK)
+        st = timed_propagate(&o, !w->metrics, first);
+    for (int r = 0; r < repeats && st == NS_OK; r++) {
+        ceiling_read(c);
+        for (int k = 0; k < (paired ? 2 : 1) && st == NS_OK; k++) {
+            int metrics_run = paired && k != r % 2; /* even repeats run without metrics first */
+            st = timed_propagate(&o, !w->metrics && !metrics_run,
+                                 metrics_run ? &paired[r] : &times[r]);
         }
     }
     ns_workspace_free(o.workspace);
@@ -337,7 +345,7 @@ static void child(const workload *w, const ns_bench_opts *o, int fd)
                  w->width, heads, w->seq, w->batch, w->metrics ? "" : " (no metrics)");
     }
     /* readings before each repeat (run_propagate, run_train) and after the last */
-    ceiling c;
+    ceiling c = {0};
     double window = o->quick ? 0.002 : 0.05; /* seconds per shape and kind of a reading */
     rep.status = !times ? NS_ERR_NOMEM
                         : ceiling_init(&c, p, np, o->threads, window, o->repeats + 1);
@@ -361,8 +369,7 @@ static void child(const workload *w, const ns_bench_opts *o, int fd)
     } else {
         snprintf(rep.msg, sizeof rep.msg, "%s: %s", row->name, ns_strerror(rep.status));
     }
-    if (times)
-        ceiling_free(&c);
+    ceiling_free(&c);
     free(times);
     ssize_t n = write(fd, &rep, sizeof rep);
     _exit(n == (ssize_t)sizeof rep ? 0 : 1);
