@@ -26,6 +26,47 @@ void ns_workspace_give_back(ns_workspace *ws);
  * 1.4 GiB, and on one thread the others waited through it */
 void ns_copy_or_zero(void *out, const void *in, size_t bytes);
 
+/* c[m,n] = alpha op(a)[m,k] op(b)[k,n] + beta c, row-major, one BLAS call on the calling
+ * thread (ops_linear.c) */
+void ns_matmul(int trans_a, int trans_b, int m, int n, int k, ns_real alpha, const ns_real *a,
+               int lda, const ns_real *b, int ldb, ns_real beta, ns_real *c, int ldc);
+
+/* ---- jobs: steps over blocks of rows that the threads share (ops_linear.c) ---------------- */
+/* A job is a chain of steps over the rows 0..m-1 of its outputs, run block of rows by block of
+ * rows; each step on a block sees the earlier steps' results for the same rows only. The blocks
+ * are fixed by m alone, so the numbers do not depend on the thread count (ops_linear.c). */
+typedef enum {
+    NS_STEP_GEMM,        /* c[rows, n] = op(a)[rows, k] op(b) + beta c[rows] */
+    NS_STEP_ACT_FORWARD, /* c[rows, n] = phi(a[rows, n]) */
+    NS_STEP_ACT_BACKWARD /* c[rows, n] = beta c[rows, n] + phi'(a[rows, n]) b[rows, n], beta 0 or 1 */
+} ns_step_kind;
+
+typedef struct {
+    ns_step_kind kind;
+    int trans_a, trans_b, n, k, lda, ldb, ldc; /* row-major; lda etc. for GEMM steps only */
+    const ns_real *a, *b;
+    ns_real beta, *c;
+    ns_act_kind act;
+} ns_step;
+
+#define NS_JOB_STEPS 3
+typedef struct {
+    int m, nsteps;
+    ns_step step[NS_JOB_STEPS];
+} ns_job;
+
+/* Runs the jobs' blocks as one set of tasks that the threads take in turn (one barrier for all,
+ * and the faster thread takes more). Jobs must be independent: none writes what another reads
+ * or writes. */
+void ns_jobs_run(const ns_job *jobs, int njobs);
+/* a one-GEMM step */
+ns_step ns_gemm_step(int trans_a, int trans_b, int n, int k, const ns_real *a, int lda,
+                     const ns_real *b, int ldb, ns_real beta, ns_real *c, int ldc);
+/* the activations over n values on the calling thread (ops_act.c) */
+void ns_act_forward_serial(ns_real *out, const ns_real *inp, size_t n, ns_act_kind kind);
+void ns_act_backward_serial(ns_real *dinp, const ns_real *dout, const ns_real *inp, size_t n,
+                            ns_act_kind kind);
+
 /* Below this many elements of work a loop runs serially: opening a parallel region costs a
  * barrier, and when other processes hold the cores, libgomp's spin-waiting at that barrier can
  * cost far more than the loop (small runs were 10x slower in parallel on a loaded machine). */

@@ -525,15 +525,23 @@ static void branch_forward(const ns_model *m, const sublayer *sl, const ns_real 
                        c->capacity, c->act);
         return;
     }
-    if (sl->kind == BRANCH_MLP) {
-        ns_linear_forward(A + sl->h, z, PARAM(P, sl->w[0]), N, d, c->hidden);
-        ns_act_forward(A + sl->a, A + sl->h, m->nh, c->act);
-        ns_linear_forward(A + sl->b, A + sl->a, PARAM(P, sl->w[1]), N, c->hidden, d);
+    if (sl->kind == BRANCH_MLP) { /* h = z W1, a = phi(h), b = a W2, block of rows by block */
+        int H = c->hidden;
+        ns_job mlp = {N, 3,
+                      {ns_gemm_step(0, 0, H, d, z, d, PARAM(P, sl->w[0]), H, 0, A + sl->h, H),
+                       {.kind = NS_STEP_ACT_FORWARD, .n = H, .a = A + sl->h, .c = A + sl->a,
+                        .act = c->act},
+                       ns_gemm_step(0, 0, d, H, A + sl->a, H, PARAM(P, sl->w[1]), d, 0, A + sl->b,
+                                    d)}};
+        ns_jobs_run(&mlp, 1);
         return;
     }
-    ns_linear_forward(A + sl->q, z, PARAM(P, sl->w[0]), N, d, d);
-    ns_linear_forward(A + sl->k, z, PARAM(P, sl->w[1]), N, d, d);
-    ns_linear_forward(A + sl->v, z, PARAM(P, sl->w[2]), N, d, d);
+    ns_job qkv[3];
+    for (int i = 0; i < 3; i++) {
+        ns_real *out = A + (i == 0 ? sl->q : i == 1 ? sl->k : sl->v);
+        qkv[i] = (ns_job){N, 1, {ns_gemm_step(0, 0, d, d, z, d, PARAM(P, sl->w[i]), d, 0, out, d)}};
+    }
+    ns_jobs_run(qkv, 3);
     ns_attention_forward(A + sl->cat, A + sl->probs, A + sl->q, A + sl->k, A + sl->v, N / c->seq,
                          c->seq, d, c->heads);
     ns_linear_forward(A + sl->b, A + sl->cat, PARAM(P, sl->w[3]), N, d, d);
@@ -556,23 +564,35 @@ static void branch_backward(ns_model *m, const sublayer *sl, const ns_real *P, n
     }
     if (sl->kind == BRANCH_MLP) {
         int H = c->hidden;
-        copy_or_zero(m->g_a, NULL, m->nh);
-        ns_linear_backward(m->g_a, PARAM(G, sl->w[1]), db, A + sl->a, PARAM(P, sl->w[1]), N, H, d);
-        copy_or_zero(m->g_h, NULL, m->nh);
-        ns_act_backward(m->g_h, m->g_a, A + sl->h, m->nh, c->act);
-        ns_linear_backward(dz, PARAM(G, sl->w[0]), m->g_h, z, PARAM(P, sl->w[0]), N, d, H);
+        const ns_real *w1 = PARAM(P, sl->w[0]), *w2 = PARAM(P, sl->w[1]);
+        /* g_a = db W2^T and at once g_h = phi'(h) g_a on its rows; dW2 += a^T db */
+        ns_job back2[2] = {
+            {N, 2,
+             {ns_gemm_step(0, 1, H, d, db, d, w2, d, 0, m->g_a, H),
+              {.kind = NS_STEP_ACT_BACKWARD, .n = H, .a = A + sl->h, .b = m->g_a, .beta = 0,
+               .c = m->g_h, .act = c->act}}},
+            {H, 1, {ns_gemm_step(1, 0, d, N, A + sl->a, H, db, d, 1, PARAM(G, sl->w[1]), d)}}};
+        ns_jobs_run(back2, 2);
+        ns_linear_backward(dz, PARAM(G, sl->w[0]), m->g_h, z, w1, N, d, H);
         return;
     }
-    copy_or_zero(m->g_cat, NULL, m->nd);
-    ns_linear_backward(m->g_cat, PARAM(G, sl->w[3]), db, A + sl->cat, PARAM(P, sl->w[3]), N, d, d);
-    copy_or_zero(m->g_q, NULL, m->nd);
-    copy_or_zero(m->g_k, NULL, m->nd);
-    copy_or_zero(m->g_vv, NULL, m->nd);
+    /* g_cat = db W_O^T (written, not added), dW_O += cat^T db */
+    ns_job back_o[2] = {
+        {N, 1, {ns_gemm_step(0, 1, d, d, db, d, PARAM(P, sl->w[3]), d, 0, m->g_cat, d)}},
+        {d, 1, {ns_gemm_step(1, 0, d, N, A + sl->cat, d, db, d, 1, PARAM(G, sl->w[3]), d)}}};
+    ns_jobs_run(back_o, 2);
     ns_attention_backward(m->g_q, m->g_k, m->g_vv, m->g_probs, m->g_cat, A + sl->probs, A + sl->q,
                           A + sl->k, A + sl->v, N / c->seq, c->seq, d, c->heads);
-    ns_linear_backward(dz, PARAM(G, sl->w[0]), m->g_q, z, PARAM(P, sl->w[0]), N, d, d);
-    ns_linear_backward(dz, PARAM(G, sl->w[1]), m->g_k, z, PARAM(P, sl->w[1]), N, d, d);
-    ns_linear_backward(dz, PARAM(G, sl->w[2]), m->g_vv, z, PARAM(P, sl->w[2]), N, d, d);
+    /* dz += g_q Wq^T + g_k Wk^T + g_v Wv^T, added in that order on each block of rows as when
+     * they were three GEMMs; dWq, dWk, dWv += z^T g_q, g_k, g_v */
+    const ns_real *gqkv[3] = {m->g_q, m->g_k, m->g_vv};
+    ns_job back_qkv[4] = {{N, 3, {{0}}}};
+    for (int i = 0; i < 3; i++) {
+        back_qkv[0].step[i] = ns_gemm_step(0, 1, d, d, gqkv[i], d, PARAM(P, sl->w[i]), d, 1, dz, d);
+        back_qkv[1 + i] = (ns_job){
+            d, 1, {ns_gemm_step(1, 0, d, N, z, d, gqkv[i], d, 1, PARAM(G, sl->w[i]), d)}};
+    }
+    ns_jobs_run(back_qkv, 4);
 }
 
 int ns_model_block_forward(ns_model *m, int layer)

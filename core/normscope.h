@@ -78,8 +78,8 @@ void ns_act_backward(ns_real *dinp, const ns_real *dout, const ns_real *inp, siz
 
 /* causal multi-head attention on projected q, k, v [nseq*T, d] (head h in columns h*d/H ..):
  * cat = softmax(q k^T / sqrt(d/H), causal) v per (sequence, head); probs [nseq, H, T, T] is
- * cached for the backward. The backward accumulates into dq, dk, dv and uses dprobs (the size
- * of probs) as scratch. */
+ * cached for the backward. The backward writes dq, dk, dv and uses dprobs (the size of probs)
+ * as scratch. */
 void ns_attention_forward(ns_real *cat, ns_real *probs, const ns_real *q, const ns_real *k,
                           const ns_real *v, int nseq, int T, int d, int H);
 void ns_attention_backward(ns_real *dq, ns_real *dk, ns_real *dv, ns_real *dprobs,

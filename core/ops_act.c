@@ -55,10 +55,7 @@ static inline float gelu_sigmoid(float x)
 }
 #endif
 
-/* GELU runs in chunks of elements that OpenMP threads share, each chunk's loop cloned for AVX2
- * (simd.h: elementwise, so both clones give the same numbers) */
-#define GELU_CHUNK 8192
-
+/* GELU's loops are cloned for AVX2 (simd.h: elementwise, so both clones give the same numbers) */
 NS_CLONES static void gelu_forward_chunk(ns_real *out, const ns_real *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -75,19 +72,14 @@ NS_CLONES static void gelu_backward_chunk(ns_real *dinp, const ns_real *dout, co
     }
 }
 
-void ns_act_forward(ns_real *out, const ns_real *inp, size_t n, ns_act_kind kind)
+/* serially over n values: the steps of a job (ops_linear.c) run inside a parallel region */
+void ns_act_forward_serial(ns_real *out, const ns_real *inp, size_t n, ns_act_kind kind)
 {
-    size_t nchunks = (n + GELU_CHUNK - 1) / GELU_CHUNK;
     switch (kind) {
     case NS_ACT_GELU:
-#pragma omp parallel for schedule(static) if (n >= NS_PAR_MIN)
-        for (size_t c = 0; c < nchunks; c++) {
-            size_t i = c * GELU_CHUNK;
-            gelu_forward_chunk(out + i, inp + i, n - i < GELU_CHUNK ? n - i : GELU_CHUNK);
-        }
+        gelu_forward_chunk(out, inp, n);
         break;
     case NS_ACT_RELU:
-#pragma omp parallel for schedule(static) if (n >= NS_PAR_MIN)
         for (size_t i = 0; i < n; i++)
             out[i] = inp[i] > 0 ? inp[i] : 0;
         break;
@@ -99,22 +91,14 @@ void ns_act_forward(ns_real *out, const ns_real *inp, size_t n, ns_act_kind kind
     }
 }
 
-/* dinp += phi'(inp) * dout */
-void ns_act_backward(ns_real *dinp, const ns_real *dout, const ns_real *inp, size_t n,
-                     ns_act_kind kind)
+void ns_act_backward_serial(ns_real *dinp, const ns_real *dout, const ns_real *inp, size_t n,
+                            ns_act_kind kind)
 {
-    size_t nchunks = (n + GELU_CHUNK - 1) / GELU_CHUNK;
     switch (kind) {
     case NS_ACT_GELU:
-#pragma omp parallel for schedule(static) if (n >= NS_PAR_MIN)
-        for (size_t c = 0; c < nchunks; c++) {
-            size_t i = c * GELU_CHUNK;
-            gelu_backward_chunk(dinp + i, dout + i, inp + i,
-                                n - i < GELU_CHUNK ? n - i : GELU_CHUNK);
-        }
+        gelu_backward_chunk(dinp, dout, inp, n);
         break;
     case NS_ACT_RELU:
-#pragma omp parallel for schedule(static) if (n >= NS_PAR_MIN)
         for (size_t i = 0; i < n; i++)
             dinp[i] += inp[i] > 0 ? dout[i] : 0;
         break;
@@ -122,5 +106,31 @@ void ns_act_backward(ns_real *dinp, const ns_real *dout, const ns_real *inp, siz
         for (size_t i = 0; i < n; i++)
             dinp[i] += dout[i];
         break;
+    }
+}
+
+/* Elementwise, so any cut gives the same numbers: chunks that the OpenMP threads share. */
+#define ACT_CHUNK 8192
+
+void ns_act_forward(ns_real *out, const ns_real *inp, size_t n, ns_act_kind kind)
+{
+    size_t nchunks = (n + ACT_CHUNK - 1) / ACT_CHUNK;
+#pragma omp parallel for schedule(static) if (n >= NS_PAR_MIN)
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t i = c * ACT_CHUNK;
+        ns_act_forward_serial(out + i, inp + i, n - i < ACT_CHUNK ? n - i : ACT_CHUNK, kind);
+    }
+}
+
+/* dinp += phi'(inp) * dout */
+void ns_act_backward(ns_real *dinp, const ns_real *dout, const ns_real *inp, size_t n,
+                     ns_act_kind kind)
+{
+    size_t nchunks = (n + ACT_CHUNK - 1) / ACT_CHUNK;
+#pragma omp parallel for schedule(static) if (n >= NS_PAR_MIN)
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t i = c * ACT_CHUNK;
+        ns_act_backward_serial(dinp + i, dout + i, inp + i, n - i < ACT_CHUNK ? n - i : ACT_CHUNK,
+                               kind);
     }
 }

@@ -40,16 +40,14 @@ void ns_attention_forward(ns_real *cat, ns_real *probs, const ns_real *q, const 
         size_t off = (size_t)b * T * d + (size_t)h * dh;
         ns_real *p = probs + (size_t)bh * T * T;
         /* scores = scale Q K^T */
-        ns_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, dh, scale, q + off, d, k + off, d,
-                0, p, T);
+        ns_matmul(0, 1, T, T, dh, scale, q + off, d, k + off, d, 0, p, T);
         causal_softmax(p, T);
         /* out = P V */
-        ns_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, dh, T, 1, p, T, v + off, d, 0,
-                cat + off, d);
+        ns_matmul(0, 0, T, dh, T, 1, p, T, v + off, d, 0, cat + off, d);
     }
 }
 
-/* Accumulates dq, dk, dv. dprobs is scratch of the size of probs. With dS the gradient of the
+/* Writes dq, dk, dv (each element belongs to one (sequence, head) pair). dprobs is scratch of the size of probs. With dS the gradient of the
  * scores: dP = dO V^T; dV += P^T dO; dS = P * (dP - rowsum(P * dP)); dQ += scale dS K;
  * dK += scale dS^T Q. Masked entries have P = 0 and so dS = 0. */
 void ns_attention_backward(ns_real *dq, ns_real *dk, ns_real *dv, ns_real *dprobs,
@@ -64,10 +62,8 @@ void ns_attention_backward(ns_real *dq, ns_real *dk, ns_real *dv, ns_real *dprob
         size_t off = (size_t)b * T * d + (size_t)h * dh;
         const ns_real *p = probs + (size_t)bh * T * T;
         ns_real *ds = dprobs + (size_t)bh * T * T;
-        ns_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, dh, 1, dcat + off, d, v + off, d,
-                0, ds, T);
-        ns_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, dh, T, 1, p, T, dcat + off, d, 1,
-                dv + off, d);
+        ns_matmul(0, 1, T, T, dh, 1, dcat + off, d, v + off, d, 0, ds, T);
+        ns_matmul(1, 0, T, dh, T, 1, p, T, dcat + off, d, 0, dv + off, d);
         for (int i = 0; i < T; i++) {
             const ns_real *pr = p + (size_t)i * T;
             ns_real *dr = ds + (size_t)i * T;
@@ -77,9 +73,7 @@ void ns_attention_backward(ns_real *dq, ns_real *dk, ns_real *dv, ns_real *dprob
             for (int j = 0; j < T; j++)
                 dr[j] = j <= i ? pr[j] * (dr[j] - (ns_real)dot) : 0;
         }
-        ns_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, dh, T, scale, ds, T, k + off, d, 1,
-                dq + off, d);
-        ns_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, dh, T, scale, ds, T, q + off, d, 1,
-                dk + off, d);
+        ns_matmul(0, 0, T, dh, T, scale, ds, T, k + off, d, 0, dq + off, d);
+        ns_matmul(1, 0, T, dh, T, scale, ds, T, q + off, d, 0, dk + off, d);
     }
 }

@@ -1,11 +1,19 @@
-/* ops_linear.c: y = x W as GEMMs over the whole residual stream (never per token).
+/* ops_linear.c: y = x W as GEMMs over the whole residual stream (never per token), and the jobs
+ * that run GEMMs and the steps that follow them on the same rows.
  *
  * Determinism. OpenBLAS's own threading, and even a different row split of a single-threaded
  * sgemm, change the rounding of individual elements. So the BLAS runs single-threaded (see
  * threads.c) and every GEMM is cut into fixed blocks of output rows that OpenMP threads share
  * out: the partition depends on the shapes only, and results are bit-identical for any thread
- * count. At our shapes this runs as fast as OpenBLAS's threading. */
+ * count. At our shapes this runs as fast as OpenBLAS's threading.
+ *
+ * Balance. Every parallel region ends in a barrier where the thread that finished first waits,
+ * and on a VM the two cores' speeds wander by several percent from one GEMM to the next: with a
+ * region per GEMM, the master thread waited through about a tenth of a transformer propagate. So
+ * independent GEMMs (the backward's dX and dW; Q, K and V) run as one region whose blocks the
+ * threads take dynamically, and a GEMM and the elementwise step after it (GELU) share a block. */
 #include "internal.h"
+#include <string.h>
 
 /* Rows per block: about a quarter of M (even shares for 1, 2 or 4 threads), in multiples of
  * 32, at least 64. Each block packs all of op(B) again, so fewer, taller blocks pack less: at
@@ -16,34 +24,93 @@ static int block_rows(int M)
     return rows < 64 ? 64 : rows;
 }
 
-/* C[M,N] = alpha op(A) B + beta C, row-major, cut into blocks of rows of C */
-static void gemm_rows(int trans_a, int trans_b, int M, int N, int K, const ns_real *A, int lda,
-                      const ns_real *B, int ldb, ns_real beta, ns_real *C, int ldc)
+ns_step ns_gemm_step(int trans_a, int trans_b, int n, int k, const ns_real *a, int lda,
+                     const ns_real *b, int ldb, ns_real beta, ns_real *c, int ldc)
 {
-    int R = block_rows(M), nblocks = (M + R - 1) / R;
-#pragma omp parallel for schedule(static) if (nblocks > 1 && (double)M * N * K >= 32.0 * NS_PAR_MIN)
-    for (int blk = 0; blk < nblocks; blk++) {
-        int r0 = blk * R, m = M - r0 < R ? M - r0 : R;
-        /* rows r0.. of op(A): row offset in A, or column offset when A is transposed */
-        const ns_real *a = trans_a ? A + r0 : A + (size_t)r0 * lda;
-        ns_gemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, m, N, K, 1, a, lda, B, ldb, beta,
-                C + (size_t)r0 * ldc, ldc);
+    return (ns_step){.kind = NS_STEP_GEMM, .trans_a = trans_a, .trans_b = trans_b, .n = n, .k = k,
+                     .a = a, .lda = lda, .b = b, .ldb = ldb, .beta = beta, .c = c, .ldc = ldc};
+}
+
+void ns_matmul(int trans_a, int trans_b, int m, int n, int k, ns_real alpha, const ns_real *a,
+               int lda, const ns_real *b, int ldb, ns_real beta, ns_real *c, int ldc)
+{
+    /* For beta 0, OpenBLAS zeroes c in a scalar loop and then adds the product to it. The same
+     * zeros from memset and beta 1 give the same numbers, and the loop took 2.5% of a
+     * transformer propagate's CPU time where memset takes under 1%. */
+    if (beta == 0) {
+        for (int i = 0; i < m; i++)
+            memset(c + (size_t)i * ldc, 0, (size_t)n * sizeof(ns_real));
+        beta = 1;
+    }
+    ns_gemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+            trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* rows r0 .. r0 + m - 1 of one step */
+static void step_rows(const ns_step *s, int r0, int m)
+{
+    size_t off = (size_t)r0 * s->n, len = (size_t)m * s->n;
+    switch (s->kind) {
+    case NS_STEP_GEMM: {
+        /* rows r0.. of op(a): a row offset in a, or a column offset when a is transposed */
+        const ns_real *a = s->trans_a ? s->a + r0 : s->a + (size_t)r0 * s->lda;
+        ns_matmul(s->trans_a, s->trans_b, m, s->n, s->k, 1, a, s->lda, s->b, s->ldb, s->beta,
+                  s->c + (size_t)r0 * s->ldc, s->ldc);
+        break;
+    }
+    case NS_STEP_ACT_FORWARD:
+        ns_act_forward_serial(s->c + off, s->a + off, len, s->act);
+        break;
+    case NS_STEP_ACT_BACKWARD:
+        if (s->beta == 0)
+            memset(s->c + off, 0, len * sizeof(ns_real));
+        ns_act_backward_serial(s->c + off, s->b + off, s->a + off, len, s->act);
+        break;
+    }
+}
+
+void ns_jobs_run(const ns_job *jobs, int njobs)
+{
+    int ntasks = 0;
+    double flops = 0;
+    for (int j = 0; j < njobs; j++) {
+        int R = block_rows(jobs[j].m);
+        ntasks += (jobs[j].m + R - 1) / R;
+        for (int s = 0; s < jobs[j].nsteps; s++)
+            flops += (double)jobs[j].m * jobs[j].step[s].n *
+                     (jobs[j].step[s].kind == NS_STEP_GEMM ? jobs[j].step[s].k : 1);
+    }
+#pragma omp parallel for schedule(dynamic) if (ntasks > 1 && flops >= 32.0 * NS_PAR_MIN)
+    for (int t = 0; t < ntasks; t++) {
+        /* task t: the block of its job counting across the jobs in order */
+        int j = 0, blk = t, R = block_rows(jobs[0].m);
+        while (blk >= (jobs[j].m + R - 1) / R) {
+            blk -= (jobs[j].m + R - 1) / R;
+            R = block_rows(jobs[++j].m);
+        }
+        int r0 = blk * R, m = jobs[j].m - r0 < R ? jobs[j].m - r0 : R;
+        for (int s = 0; s < jobs[j].nsteps; s++)
+            step_rows(&jobs[j].step[s], r0, m);
     }
 }
 
 /* out[N,nout] = inp[N,nin] . w[nin,nout] */
 void ns_linear_forward(ns_real *out, const ns_real *inp, const ns_real *w, int N, int nin, int nout)
 {
-    gemm_rows(0, 0, N, nout, nin, inp, nin, w, nout, 0, out, nout);
+    ns_job job = {N, 1, {ns_gemm_step(0, 0, nout, nin, inp, nin, w, nout, 0, out, nout)}};
+    ns_jobs_run(&job, 1);
 }
 
 /* dinp[N,nin] += dout . w^T ;  dw[nin,nout] += inp^T . dout.  Either output may be NULL. */
 void ns_linear_backward(ns_real *dinp, ns_real *dw, const ns_real *dout, const ns_real *inp,
                         const ns_real *w, int N, int nin, int nout)
 {
+    ns_job jobs[2];
+    int n = 0;
     if (dinp)
-        gemm_rows(0, 1, N, nin, nout, dout, nout, w, nout, 1, dinp, nin);
+        jobs[n++] = (ns_job){N, 1, {ns_gemm_step(0, 1, nin, nout, dout, nout, w, nout, 1, dinp, nin)}};
     if (dw)
-        gemm_rows(1, 0, nin, nout, N, inp, nin, dout, nout, 1, dw, nout);
+        jobs[n++] = (ns_job){nin, 1, {ns_gemm_step(1, 0, nout, N, inp, nin, dout, nout, 1, dw, nout)}};
+    if (n)
+        ns_jobs_run(jobs, n);
 }
