@@ -19,34 +19,6 @@ static inline ns_real gelu_sigmoid(ns_real x)
     return u > 40 ? 1 : 1 / (1 + exp(-2 * u));
 }
 #else
-/* e^z for float, z in [-87, 88], in a form the compiler vectorizes (a call to libm's expf
- * would not be, without -ffast-math): z = n ln 2 + r with n = round(z / ln 2) (the 1.5 * 2^23
- * trick rounds to nearest and leaves n in the low bits of t) and ln 2 split in two so that r is
- * exact, e^r by Cephes' expf polynomial (|r| <= ln 2 / 2, relative error about 1e-7), times 2^n
- * built in the exponent bits. Outside [-87, 88] (or for a NaN) the result is meaningless but
- * nothing is undefined: the bits are unsigned integer work, with no float-to-int conversion.
- * Elementwise, so the same for any thread count and any vector width. */
-static inline float exp_vec(float z)
-{
-    float t = z * 1.44269504088896341f + 12582912.0f;
-    float n = t - 12582912.0f;
-    float r = z - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float y = p * r * r + r + 1.0f;
-    uint32_t tbits;
-    memcpy(&tbits, &t, sizeof tbits);
-    uint32_t bits = (tbits - 0x4b400000u + 127u) << 23; /* n + 127 in the exponent */
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return y * scale;
-}
-
 /* Below z = -87 the sigmoid is 1 in float; above z = 88, e^z overflows and it is 0; a NaN (a
  * diverged run) stays NaN. Those cases are picked with bit masks after computing s for every
  * z: GCC does not vectorize a loop with a branch, and turns a select between computed floats
@@ -54,7 +26,7 @@ static inline float exp_vec(float z)
 static inline float gelu_sigmoid(float x)
 {
     float z = -2.0f * (float)GELU_K * (x + (float)GELU_C * x * x * x);
-    float s = 1.0f / (1.0f + exp_vec(z));
+    float s = 1.0f / (1.0f + ns_exp_vec(z));
     uint32_t lo = -(uint32_t)(z < -87.0f), hi = -(uint32_t)(z > 88.0f), nan = -(uint32_t)(z != z);
     uint32_t sbits, zbits, one = 0x3f800000u;
     memcpy(&sbits, &s, sizeof sbits);

@@ -7,20 +7,84 @@
  * per-token loops; the pairs are independent, so OpenMP shares them out and results do not
  * depend on the thread count. Masked entries (key after query) get probability exactly 0. */
 #include "internal.h"
+#include "simd.h"
+
+#ifdef NS_REAL_DOUBLE
+/* row[j] = e^(row[j] - max) for j < n; returns their sum */
+static double exp_shifted(ns_real *row, int n, ns_real max)
+{
+    double sum = 0;
+    for (int j = 0; j < n; j++) {
+        row[j] = exp(row[j] - max);
+        sum += row[j];
+    }
+    return sum;
+}
+
+static ns_real row_max(const ns_real *row, int n)
+{
+    ns_real max = row[0];
+    for (int j = 1; j < n; j++)
+        max = row[j] > max ? row[j] : max;
+    return max;
+}
+#else
+/* The float library's softmax vectorizes (expf is a call per element, and the running max and
+ * sum are chains): e^z by ns_exp_vec, 0 below z = -87 (e^z is then below float's normal range
+ * and far below the row's largest term, 1), a NaN kept, selected with bit masks as in GELU. */
+static inline float exp_nonpositive(float z)
+{
+    float e = ns_exp_vec(z);
+    uint32_t keep = ~-(uint32_t)(z < -87.0f), nan = -(uint32_t)(z != z), ebits, zbits;
+    memcpy(&ebits, &e, sizeof ebits);
+    memcpy(&zbits, &z, sizeof zbits);
+    ebits = (ebits & keep & ~nan) | (zbits & nan);
+    memcpy(&e, &ebits, sizeof e);
+    return e;
+}
+
+NS_CLONES static double exp_shifted(float *row, int n, float max)
+{
+    double acc[NS_LANES] = {0};
+    int j = 0;
+    for (; j + NS_LANES <= n; j += NS_LANES)
+        for (int l = 0; l < NS_LANES; l++) {
+            row[j + l] = exp_nonpositive(row[j + l] - max);
+            acc[l] += row[j + l];
+        }
+    for (; j < n; j++) {
+        row[j] = exp_nonpositive(row[j] - max);
+        acc[j % NS_LANES] += row[j];
+    }
+    return ns_lanes_total(acc);
+}
+
+/* the max is the same numbers for any grouping, so it runs in lanes too */
+NS_CLONES static float row_max(const float *row, int n)
+{
+    float lane[NS_LANES];
+    int j = 0;
+    for (int l = 0; l < NS_LANES; l++)
+        lane[l] = row[0];
+    for (; j + NS_LANES <= n; j += NS_LANES)
+        for (int l = 0; l < NS_LANES; l++)
+            lane[l] = row[j + l] > lane[l] ? row[j + l] : lane[l];
+    for (; j < n; j++)
+        lane[0] = row[j] > lane[0] ? row[j] : lane[0];
+    float max = lane[0];
+    for (int l = 1; l < NS_LANES; l++)
+        max = lane[l] > max ? lane[l] : max;
+    return max;
+}
+#endif
 
 /* row-wise causal softmax of s[T,T] in place: entries j > i become 0 */
 static void causal_softmax(ns_real *s, int T)
 {
     for (int i = 0; i < T; i++) {
         ns_real *row = s + (size_t)i * T;
-        ns_real max = row[0];
-        for (int j = 1; j <= i; j++)
-            max = row[j] > max ? row[j] : max;
-        double sum = 0;
-        for (int j = 0; j <= i; j++) {
-            row[j] = ns_exp(row[j] - max); /* stable: the largest exponent is 0 */
-            sum += row[j];
-        }
+        ns_real max = row_max(row, i + 1);
+        double sum = exp_shifted(row, i + 1, max); /* stable: the largest exponent is 0 */
         ns_real inv = (ns_real)(1.0 / sum);
         for (int j = 0; j <= i; j++)
             row[j] *= inv;

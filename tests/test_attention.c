@@ -1,7 +1,7 @@
 /* test_attention.c: the float fast paths against naive references written here in double: the
  * attention (strided GEMMs per sequence and head) on several shapes including T = 1 and H = 1,
- * and GELU, whose float loops use their own vectorized exponential (ops_act.c). The references
- * share no code with the library. */
+ * and GELU: the softmax and GELU loops in float use their own vectorized exponential (simd.h).
+ * The references share no code with the library. */
 #include "normscope.h"
 #include <math.h>
 #include <stdio.h>
@@ -53,13 +53,15 @@ static double rel_error(const float *fast, const double *ref, size_t n)
     return diff / mag;
 }
 
-static void check(int nseq, int T, int d, int H)
+/* q_std sets how far apart the scores lie: at 40, most of each row's e^(s - max) are below
+ * float's range, where the float softmax writes 0 */
+static void check(int nseq, int T, int d, int H, double q_std)
 {
     size_t n = (size_t)nseq * T * d, np = (size_t)nseq * H * T * T;
     float *f = malloc((4 * n + np) * sizeof *f);
     double *r = malloc((n + np) * sizeof *r);
     float *q = f, *k = f + n, *v = f + 2 * n, *cat = f + 3 * n, *probs = f + 4 * n;
-    ns_fill_gaussian(q, n, 1.5, 1, -1, "q");
+    ns_fill_gaussian(q, n, q_std, 1, -1, "q");
     ns_fill_gaussian(k, n, 1.5, 1, -1, "k");
     ns_fill_gaussian(v, n, 1.0, 1, -1, "v");
     ns_attention_forward(cat, probs, q, k, v, nseq, T, d, H);
@@ -122,15 +124,38 @@ static void check_gelu(void)
     free(x);
 }
 
+/* a diverged stream: a NaN in one query makes that query's row NaN and leaves the others */
+static void check_nan(void)
+{
+    enum { T = 20, D = 8 };
+    float q[T * D], k[T * D], v[T * D], cat[T * D], probs[T * T];
+    ns_fill_gaussian(q, T * D, 1.0, 2, -1, "q");
+    ns_fill_gaussian(k, T * D, 1.0, 2, -1, "k");
+    ns_fill_gaussian(v, T * D, 1.0, 2, -1, "v");
+    q[12 * D + 3] = NAN;
+    ns_attention_forward(cat, probs, q, k, v, 1, T, D, 1);
+    int bad = 0;
+    for (int i = 0; i < T; i++)
+        for (int j = 0; j <= i; j++)
+            bad += (i == 12) != (isnan(probs[i * T + j]) != 0);
+    checks++;
+    if (bad) {
+        failures++;
+        printf("FAIL nan: %d probabilities NaN where they should not be, or the reverse\n", bad);
+    }
+}
+
 int main(void)
 {
     ns_set_threads(2);
     check_gelu();
-    check(2, 16, 32, 4);
-    check(3, 1, 8, 2);    /* T = 1 */
-    check(2, 37, 24, 1);  /* H = 1, T not a power of two */
-    check(1, 128, 64, 4); /* a long sequence */
-    check(4, 9, 12, 12);  /* head width 1 */
+    check(2, 16, 32, 4, 1.5);
+    check(3, 1, 8, 2, 1.5);    /* T = 1 */
+    check(2, 37, 24, 1, 1.5);  /* H = 1, T not a power of two */
+    check(1, 128, 64, 4, 1.5); /* a long sequence */
+    check(4, 9, 12, 12, 1.5);  /* head width 1 */
+    check(2, 37, 16, 2, 40);   /* scores hundreds apart */
+    check_nan();
     printf("test_attention: %d checks, %d failed\n", checks, failures);
     return failures != 0;
 }
