@@ -226,13 +226,19 @@ typedef struct {
 static int seq_eff_rank(const float *xs, int seq, int width, int m, const EffRankWs *ws,
                         lapack_int lwork, double *erank) {
     size_t mat = (size_t)seq * (size_t)width;
-    /* The Gram matrix is formed in double: forming it in float would square the float rounding. */
+    /* The Gram matrix is formed in double: forming it in float would square the float rounding.
+     * A non-finite value (a diverged run) gives no rank, and dsyev would fail on it; it is
+     * spotted by its all-ones exponent, in a loop without a branch, which vectorizes. */
+    uint32_t nonfinite = 0;
     for (size_t i = 0; i < mat; i++) {
-        if (!isfinite(xs[i])) { /* a diverged run: no rank, and dsyev would fail on it */
-            *erank = NAN;
-            return 0;
-        }
+        uint32_t bits;
+        memcpy(&bits, &xs[i], sizeof bits);
+        nonfinite |= (bits & 0x7f800000u) == 0x7f800000u;
         ws->xd[i] = (double)xs[i];
+    }
+    if (nonfinite) {
+        *erank = NAN;
+        return 0;
     }
     /* Row-major X [seq x width] is, bit for bit, column-major A = X^T [width x seq] with ld width.
      * Working column-major throughout spares LAPACKE its row-major transpose copy (and malloc). */
