@@ -21,8 +21,9 @@ static inline ns_real gelu_sigmoid(ns_real x)
 #else
 /* Below z = -87 the sigmoid is 1 in float; above z = 88, e^z overflows and it is 0; a NaN (a
  * diverged run) stays NaN. Those cases are picked with bit masks after computing s for every
- * z: GCC does not vectorize a loop with a branch, and turns a select between computed floats
- * back into one when it may not run the float work unconditionally (-ftrapping-math). */
+ * z: GCC does not vectorize a loop with a branch, and under its default -ftrapping-math it turns
+ * a select between computed floats back into one (it will not run float work unconditionally
+ * that might trap). Masks need no -fno-trapping-math, as the softmax and the metrics do not. */
 static inline float gelu_sigmoid(float x)
 {
     float z = -2.0f * (float)GELU_K * (x + (float)GELU_C * x * x * x);
