@@ -38,7 +38,7 @@ void ns_matmul(int trans_a, int trans_b, int m, int n, int k, ns_real alpha, con
 typedef enum {
     NS_STEP_GEMM,        /* c[rows, n] = op(a)[rows, k] op(b) + beta c[rows] */
     NS_STEP_ACT_FORWARD, /* c[rows, n] = phi(a[rows, n]) */
-    NS_STEP_ACT_BACKWARD /* c[rows, n] = beta c[rows, n] + phi'(a[rows, n]) b[rows, n], beta 0 or 1 */
+    NS_STEP_ACT_BACKWARD /* c[rows, n] = beta c + phi'(a[rows, n]) b[rows, n], beta 0 or 1 */
 } ns_step_kind;
 
 typedef struct {

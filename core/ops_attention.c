@@ -111,9 +111,10 @@ void ns_attention_forward(ns_real *cat, ns_real *probs, const ns_real *q, const 
     }
 }
 
-/* Writes dq, dk, dv (each element belongs to one (sequence, head) pair). dprobs is scratch of the size of probs. With dS the gradient of the
- * scores: dP = dO V^T; dV += P^T dO; dS = P * (dP - rowsum(P * dP)); dQ += scale dS K;
- * dK += scale dS^T Q. Masked entries have P = 0 and so dS = 0. */
+/* Writes dq, dk, dv (each element belongs to one (sequence, head) pair). dprobs is scratch of
+ * the size of probs. With dS the gradient of the scores: dP = dO V^T; dV = P^T dO;
+ * dS = P * (dP - rowsum(P * dP)); dQ = scale dS K; dK = scale dS^T Q. Masked entries have P = 0
+ * and so dS = 0. */
 void ns_attention_backward(ns_real *dq, ns_real *dk, ns_real *dv, ns_real *dprobs,
                            const ns_real *dcat, const ns_real *probs, const ns_real *q,
                            const ns_real *k, const ns_real *v, int nseq, int T, int d, int H)
