@@ -65,7 +65,7 @@ ns_step ns_gemm_step(int trans_a, int trans_b, int n, int k, const ns_real *a, i
 /* the activations over n values on the calling thread (ops_act.c) */
 void ns_act_forward_serial(ns_real *out, const ns_real *inp, size_t n, ns_act_kind kind);
 void ns_act_backward_serial(ns_real *dinp, const ns_real *dout, const ns_real *inp, size_t n,
-                            ns_act_kind kind);
+                            ns_act_kind kind, int accumulate);
 
 /* Below this many elements of work a loop runs serially: opening a parallel region costs a
  * barrier, and when other processes hold the cores, libgomp's spin-waiting at that barrier can

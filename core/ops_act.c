@@ -45,14 +45,23 @@ NS_CLONES static void gelu_forward_chunk(ns_real *out, const ns_real *inp, size_
         out[i] = inp[i] * gelu_sigmoid(inp[i]);
 }
 
-NS_CLONES static void gelu_backward_chunk(ns_real *dinp, const ns_real *dout, const ns_real *inp,
-                                          size_t n)
+static inline ns_real gelu_derivative(ns_real x)
 {
-    for (size_t i = 0; i < n; i++) {
-        ns_real x = inp[i], s = gelu_sigmoid(x);
-        ns_real du = (ns_real)GELU_K * (1 + (ns_real)(3 * GELU_C) * x * x);
-        dinp[i] += (s + 2 * x * s * (1 - s) * du) * dout[i];
-    }
+    ns_real s = gelu_sigmoid(x), du = (ns_real)GELU_K * (1 + (ns_real)(3 * GELU_C) * x * x);
+    return s + 2 * x * s * (1 - s) * du;
+}
+
+/* dinp = (accumulate ? dinp : 0) + phi'(inp) dout; the 0 + keeps the numbers (and the sign of
+ * a zero) of adding into a cleared buffer, without clearing it first */
+NS_CLONES static void gelu_backward_chunk(ns_real *dinp, const ns_real *dout, const ns_real *inp,
+                                          size_t n, int accumulate)
+{
+    if (accumulate)
+        for (size_t i = 0; i < n; i++)
+            dinp[i] += gelu_derivative(inp[i]) * dout[i];
+    else
+        for (size_t i = 0; i < n; i++)
+            dinp[i] = 0 + gelu_derivative(inp[i]) * dout[i];
 }
 
 /* serially over n values: the steps of a job (ops_linear.c) run inside a parallel region */
@@ -75,19 +84,19 @@ void ns_act_forward_serial(ns_real *out, const ns_real *inp, size_t n, ns_act_ki
 }
 
 void ns_act_backward_serial(ns_real *dinp, const ns_real *dout, const ns_real *inp, size_t n,
-                            ns_act_kind kind)
+                            ns_act_kind kind, int accumulate)
 {
     switch (kind) {
     case NS_ACT_GELU:
-        gelu_backward_chunk(dinp, dout, inp, n);
+        gelu_backward_chunk(dinp, dout, inp, n, accumulate);
         break;
     case NS_ACT_RELU:
         for (size_t i = 0; i < n; i++)
-            dinp[i] += inp[i] > 0 ? dout[i] : 0;
+            dinp[i] = (accumulate ? dinp[i] : 0) + (inp[i] > 0 ? dout[i] : 0);
         break;
     case NS_ACT_LINEAR:
         for (size_t i = 0; i < n; i++)
-            dinp[i] += dout[i];
+            dinp[i] = (accumulate ? dinp[i] : 0) + dout[i];
         break;
     }
 }
@@ -114,6 +123,6 @@ void ns_act_backward(ns_real *dinp, const ns_real *dout, const ns_real *inp, siz
     for (size_t c = 0; c < nchunks; c++) {
         size_t i = c * ACT_CHUNK;
         ns_act_backward_serial(dinp + i, dout + i, inp + i, n - i < ACT_CHUNK ? n - i : ACT_CHUNK,
-                               kind);
+                               kind, 1);
     }
 }

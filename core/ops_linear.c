@@ -62,9 +62,7 @@ static void step_rows(const ns_step *s, int r0, int m)
         ns_act_forward_serial(s->c + off, s->a + off, len, s->act);
         break;
     case NS_STEP_ACT_BACKWARD:
-        if (s->beta == 0)
-            memset(s->c + off, 0, len * sizeof(ns_real));
-        ns_act_backward_serial(s->c + off, s->b + off, s->a + off, len, s->act);
+        ns_act_backward_serial(s->c + off, s->b + off, s->a + off, len, s->act, s->beta != 0);
         break;
     }
 }
