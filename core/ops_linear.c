@@ -67,6 +67,27 @@ static void step_rows(const ns_step *s, int r0, int m)
     }
 }
 
+static ns_idle_fn idle_fn;
+static void *idle_ctx;
+
+void ns_set_idle_work(ns_idle_fn fn, void *ctx)
+{
+    idle_fn = fn, idle_ctx = ctx;
+}
+
+/* task t: the block of its job counting across the jobs in order */
+static void run_task(const ns_job *jobs, int t)
+{
+    int j = 0, blk = t, R = block_rows(jobs[0].m);
+    while (blk >= (jobs[j].m + R - 1) / R) {
+        blk -= (jobs[j].m + R - 1) / R;
+        R = block_rows(jobs[++j].m);
+    }
+    int r0 = blk * R, m = jobs[j].m - r0 < R ? jobs[j].m - r0 : R;
+    for (int s = 0; s < jobs[j].nsteps; s++)
+        step_rows(&jobs[j].step[s], r0, m);
+}
+
 void ns_jobs_run(const ns_job *jobs, int njobs)
 {
     int ntasks = 0;
@@ -78,17 +99,28 @@ void ns_jobs_run(const ns_job *jobs, int njobs)
             flops += (double)jobs[j].m * jobs[j].step[s].n *
                      (jobs[j].step[s].kind == NS_STEP_GEMM ? jobs[j].step[s].k : 1);
     }
-#pragma omp parallel for schedule(dynamic) if (ntasks > 1 && flops >= 32.0 * NS_PAR_MIN)
-    for (int t = 0; t < ntasks; t++) {
-        /* task t: the block of its job counting across the jobs in order */
-        int j = 0, blk = t, R = block_rows(jobs[0].m);
-        while (blk >= (jobs[j].m + R - 1) / R) {
-            blk -= (jobs[j].m + R - 1) / R;
-            R = block_rows(jobs[++j].m);
+    /* the threads take tasks in turn (schedule(dynamic) by hand, so that a thread that finds
+     * none left can do idle work until the last task ends) */
+    int next = 0, finished = 0;
+    ns_idle_fn idle = idle_fn;
+#pragma omp parallel if (ntasks > 1 && flops >= 32.0 * NS_PAR_MIN)
+    {
+        for (;;) {
+            int t;
+#pragma omp atomic capture
+            t = next++;
+            if (t >= ntasks)
+                break;
+            run_task(jobs, t);
+#pragma omp atomic update
+            finished++;
         }
-        int r0 = blk * R, m = jobs[j].m - r0 < R ? jobs[j].m - r0 : R;
-        for (int s = 0; s < jobs[j].nsteps; s++)
-            step_rows(&jobs[j].step[s], r0, m);
+        for (int left = 1; idle && left;) {
+            int f;
+#pragma omp atomic read
+            f = finished;
+            left = f < ntasks && idle(idle_ctx);
+        }
     }
 }
 

@@ -609,6 +609,59 @@ static void test_moe_metrics(void) {
                 "router entropy of a one-hot router = 0");
 }
 
+/* eff_rank as idle work: whichever units the idle calls take before finish (none, some, all, and
+ * more calls than units, whose overshoot a later push must undo), the results are
+ * ns_metric_eff_rank's bit for bit; a non-finite layer gives NAN for that layer only. */
+static void test_eff_rank_queue(void) {
+    enum { NSEQ = 3, SEQ = 16, WIDTH = 24, LAYERS = 4 };
+    size_t n = (size_t)NSEQ * SEQ * WIDTH;
+    float *x = malloc(LAYERS * n * sizeof *x);
+    for (size_t i = 0; i < LAYERS * n; i++) {
+        x[i] = (float)(rng_uniform() * 2.0 - 1.0) * (float)(1 + i / n);
+    }
+    x[2 * n + 5] = NAN; /* layer 2 */
+    double want[LAYERS];
+    for (int l = 0; l < LAYERS; l++) {
+        check(ns_metric_eff_rank(x + l * n, NSEQ, SEQ, WIDTH, &want[l]) == 0, "eff_rank status");
+    }
+    check(isnan(want[2]) && isfinite(want[1]), "eff_rank queue: layer 2 is the NaN one");
+    ns_eff_rank_queue *q = ns_eff_rank_queue_create(NSEQ, SEQ, WIDTH, LAYERS);
+    check(q != NULL, "eff_rank queue created");
+    int idle_calls[] = {0, 2, 9, 20};
+    for (int k = 0; q && k < 4; k++) {
+        double got[LAYERS];
+        for (int l = 0; l < LAYERS; l++) {
+            got[l] = -1;
+        }
+        /* three layers, the idle calls, then the fourth (after any overshoot); the order turns
+         * from round to round, so that no unit's slot holds the right number from before */
+        for (int p = 0; p < LAYERS - 1; p++) {
+            int l = (p + k) % LAYERS;
+            ns_eff_rank_queue_push(q, l, x + l * n);
+        }
+        int ran = 0;
+        for (int c = 0; c < idle_calls[k]; c++) {
+            ran += ns_eff_rank_queue_idle(q);
+        }
+        int last = (LAYERS - 1 + k) % LAYERS;
+        ns_eff_rank_queue_push(q, last, x + last * n);
+        char what[96];
+        int expect_ran = idle_calls[k] < 9 ? idle_calls[k] : 9;
+        snprintf(what, sizeof what, "eff_rank queue: %d idle calls computed %d units", idle_calls[k],
+                 ran);
+        check(ran == expect_ran, what);
+        check(ns_eff_rank_queue_finish(q, got) == 0, "eff_rank queue finish status");
+        for (int l = 0; l < LAYERS; l++) {
+            snprintf(what, sizeof what, "eff_rank queue, %d idle calls: layer %d bit-identical",
+                     idle_calls[k], l);
+            check(memcmp(&got[l], &want[l], sizeof got[l]) == 0, what);
+        }
+    }
+    check(q == NULL || ns_eff_rank_queue_idle(q) == 0, "an emptied queue has no work");
+    ns_eff_rank_queue_free(q);
+    free(x);
+}
+
 int main(void) {
     test_moe_metrics();
     test_attn_entropy();
@@ -617,6 +670,7 @@ int main(void) {
     test_closed_forms();
     test_tolerance_is_meaningful();
     test_thread_invariance();
+    test_eff_rank_queue();
     printf("test_metrics: %d checks, %d failed\n", g_checks, g_failed);
     return g_failed != 0;
 }
