@@ -14,6 +14,9 @@
  * threads take dynamically, and a GEMM and the elementwise step after it (GELU) share a block. */
 #include "internal.h"
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* Rows per block: about a quarter of M (even shares for 1, 2 or 4 threads), in multiples of
  * 32, at least 64. Each block packs all of op(B) again, so fewer, taller blocks pack less: at
@@ -75,17 +78,101 @@ void ns_set_idle_work(ns_idle_fn fn, void *ctx)
     idle_fn = fn, idle_ctx = ctx;
 }
 
-/* task t: the block of its job counting across the jobs in order */
-static void run_task(const ns_job *jobs, int t)
+/* When to do idle work. A unit that outlasts the region's last block keeps the other threads
+ * waiting at the barrier, and at W1's sizes (blocks of a fraction of a millisecond, units of
+ * about one) units started blindly ran past the end of half the regions, as long as the
+ * waiting they filled. So a thread starts a unit only while another thread's block is expected
+ * to run for at least half a unit more: each thread posts when its block should end (its flops
+ * at the seconds per flop of the blocks so far), and units are timed as they run. Timing moves
+ * work between threads only, never a number. */
+#define IDLE_THREADS 64 /* threads beyond these do no idle work */
+static double block_end[IDLE_THREADS];     /* expected end of each thread's block, 0: none */
+static double sec_per_flop, sec_per_unit; /* running estimates, by atomic reads and writes */
+
+static double now(void)
+{
+#ifdef _OPENMP
+    return omp_get_wtime();
+#else
+    return 0;
+#endif
+}
+
+/* flops of task t (and its job's rows) */
+static double task_flops(const ns_job *jobs, int t, int *job, int *r0, int *m)
 {
     int j = 0, blk = t, R = block_rows(jobs[0].m);
     while (blk >= (jobs[j].m + R - 1) / R) {
         blk -= (jobs[j].m + R - 1) / R;
         R = block_rows(jobs[++j].m);
     }
-    int r0 = blk * R, m = jobs[j].m - r0 < R ? jobs[j].m - r0 : R;
+    *job = j, *r0 = blk * R, *m = jobs[j].m - *r0 < R ? jobs[j].m - *r0 : R;
+    double flops = 0;
+    for (int s = 0; s < jobs[j].nsteps; s++)
+        flops += (double)*m * jobs[j].step[s].n *
+                 (jobs[j].step[s].kind == NS_STEP_GEMM ? 2.0 * jobs[j].step[s].k : 1);
+    return flops;
+}
+
+/* task t: the block of its job counting across the jobs in order */
+static void run_task(const ns_job *jobs, int t, int me)
+{
+    int j, r0, m;
+    double flops = task_flops(jobs, t, &j, &r0, &m), t0 = now(), spf;
+#pragma omp atomic read
+    spf = sec_per_flop;
+    if (me < IDLE_THREADS) {
+#pragma omp atomic write
+        block_end[me] = t0 + flops * spf;
+    }
     for (int s = 0; s < jobs[j].nsteps; s++)
         step_rows(&jobs[j].step[s], r0, m);
+    double dt = now() - t0;
+    if (me < IDLE_THREADS) {
+#pragma omp atomic write
+        block_end[me] = 0;
+    }
+    spf = spf > 0 ? 0.9 * spf + 0.1 * dt / flops : dt / flops;
+#pragma omp atomic write
+    sec_per_flop = spf;
+}
+
+/* whether another thread's block should run for at least half a unit more */
+static int worth_a_unit(int me, int nthreads)
+{
+    double t = now(), unit, latest = 0;
+#pragma omp atomic read
+    unit = sec_per_unit;
+    for (int i = 0; i < nthreads && i < IDLE_THREADS; i++) {
+        double e;
+#pragma omp atomic read
+        e = block_end[i];
+        if (i != me && e > latest)
+            latest = e;
+    }
+    return latest - t >= 0.5 * unit;
+}
+
+/* idle work on thread me until the blocks are done or it is not worth it */
+static void idle_until_done(const int *finished, int ntasks, ns_idle_fn idle, int me,
+                            int nthreads)
+{
+    for (;;) {
+        int f;
+#pragma omp atomic read
+        f = *finished;
+        if (f >= ntasks || me >= IDLE_THREADS || !worth_a_unit(me, nthreads))
+            return;
+        double t0 = now();
+        if (!idle(idle_ctx))
+            return;
+        double dt = now() - t0, unit;
+#pragma omp atomic read
+        unit = sec_per_unit;
+        unit = unit > 0 ? 0.9 * unit + 0.1 * dt : dt;
+#pragma omp atomic write
+        sec_per_unit = unit;
+    }
 }
 
 void ns_jobs_run(const ns_job *jobs, int njobs)
@@ -100,27 +187,28 @@ void ns_jobs_run(const ns_job *jobs, int njobs)
                      (jobs[j].step[s].kind == NS_STEP_GEMM ? jobs[j].step[s].k : 1);
     }
     /* the threads take tasks in turn (schedule(dynamic) by hand, so that a thread that finds
-     * none left can do idle work until the last task ends) */
+     * none left can do idle work while the last ones run) */
     int next = 0, finished = 0;
     ns_idle_fn idle = idle_fn;
 #pragma omp parallel if (ntasks > 1 && flops >= 32.0 * NS_PAR_MIN)
     {
+#ifdef _OPENMP
+        int me = omp_get_thread_num(), nthreads = omp_get_num_threads();
+#else
+        int me = 0, nthreads = 1;
+#endif
         for (;;) {
             int t;
 #pragma omp atomic capture
             t = next++;
             if (t >= ntasks)
                 break;
-            run_task(jobs, t);
+            run_task(jobs, t, me);
 #pragma omp atomic update
             finished++;
         }
-        for (int left = 1; idle && left;) {
-            int f;
-#pragma omp atomic read
-            f = finished;
-            left = f < ntasks && idle(idle_ctx);
-        }
+        if (idle)
+            idle_until_done(&finished, ntasks, idle, me, nthreads);
     }
 }
 
