@@ -11,7 +11,8 @@
  * and on a VM the two cores' speeds wander by several percent from one GEMM to the next: with a
  * region per GEMM, the master thread waited through about a tenth of a transformer propagate. So
  * independent GEMMs (the backward's dX and dW; Q, K and V) run as one region whose blocks the
- * threads take dynamically, and a GEMM and the elementwise step after it (GELU) share a block. */
+ * threads take dynamically, and a GEMM and the elementwise step after it (GELU) share a block.
+ * What waiting is left, a thread may fill with idle work (ns_set_idle_work). */
 #include "internal.h"
 #include <string.h>
 #ifdef _OPENMP
