@@ -83,12 +83,12 @@ void ns_set_idle_work(ns_idle_fn fn, void *ctx)
  * waiting at the barrier, and at W1's sizes (blocks of a fraction of a millisecond, units of
  * about one) units started blindly ran past the end of half the regions, as long as the
  * waiting they filled. So a thread starts a unit only while another thread's block is expected
- * to run for at least half a unit more: each thread posts when its block should end (its flops
- * at the seconds per flop of the blocks so far), and units are timed as they run. Timing moves
- * work between threads only, never a number. */
+ * to run for at least half a unit more: each thread posts when its block should end (its work
+ * at the seconds per multiply-add of the blocks so far), and units are timed as they run.
+ * Timing moves work between threads only, never a number. */
 #define IDLE_THREADS 64 /* threads beyond these do no idle work */
 static double block_end[IDLE_THREADS];     /* expected end of each thread's block, 0: none */
-static double sec_per_flop, sec_per_unit; /* running estimates, by atomic reads and writes */
+static double sec_per_work, sec_per_unit; /* running estimates, by atomic reads and writes */
 
 static double now(void)
 {
@@ -99,43 +99,61 @@ static double now(void)
 #endif
 }
 
-/* flops of task t (and its job's rows) */
-static double task_flops(const ns_job *jobs, int t, int *job, int *r0, int *m)
+/* a running average of the timings x, starting from the first */
+static double running(double average, double x)
 {
-    int j = 0, blk = t, R = block_rows(jobs[0].m);
-    while (blk >= (jobs[j].m + R - 1) / R) {
-        blk -= (jobs[j].m + R - 1) / R;
-        R = block_rows(jobs[++j].m);
-    }
-    *job = j, *r0 = blk * R, *m = jobs[j].m - *r0 < R ? jobs[j].m - *r0 : R;
-    double flops = 0;
-    for (int s = 0; s < jobs[j].nsteps; s++)
-        flops += (double)*m * jobs[j].step[s].n *
-                 (jobs[j].step[s].kind == NS_STEP_GEMM ? 2.0 * jobs[j].step[s].k : 1);
-    return flops;
+    return average > 0 ? 0.9 * average + 0.1 * x : x;
 }
 
-/* task t: the block of its job counting across the jobs in order */
+/* the work of `rows` rows of a job: multiply-adds of its GEMM steps, elements of the others */
+static double job_work(const ns_job *job, int rows)
+{
+    double work = 0;
+    for (int s = 0; s < job->nsteps; s++)
+        work += (double)rows * job->step[s].n *
+                (job->step[s].kind == NS_STEP_GEMM ? job->step[s].k : 1);
+    return work;
+}
+
+static int job_blocks(const ns_job *job)
+{
+    int R = block_rows(job->m);
+    return (job->m + R - 1) / R;
+}
+
+/* task t's job, and its block's first row and row count: blocks count across the jobs in order */
+static const ns_job *task_block(const ns_job *jobs, int t, int *r0, int *m)
+{
+    const ns_job *job = jobs;
+    for (; t >= job_blocks(job); job++)
+        t -= job_blocks(job);
+    int R = block_rows(job->m);
+    *r0 = t * R, *m = job->m - *r0 < R ? job->m - *r0 : R;
+    return job;
+}
+
+/* task t on thread me, posting when it should end */
 static void run_task(const ns_job *jobs, int t, int me)
 {
-    int j, r0, m;
-    double flops = task_flops(jobs, t, &j, &r0, &m), t0 = now(), spf;
+    int r0, m;
+    const ns_job *job = task_block(jobs, t, &r0, &m);
+    double work = job_work(job, m), t0 = now(), spw;
 #pragma omp atomic read
-    spf = sec_per_flop;
+    spw = sec_per_work;
     if (me < IDLE_THREADS) {
 #pragma omp atomic write
-        block_end[me] = t0 + flops * spf;
+        block_end[me] = t0 + work * spw;
     }
-    for (int s = 0; s < jobs[j].nsteps; s++)
-        step_rows(&jobs[j].step[s], r0, m);
+    for (int s = 0; s < job->nsteps; s++)
+        step_rows(&job->step[s], r0, m);
     double dt = now() - t0;
     if (me < IDLE_THREADS) {
 #pragma omp atomic write
         block_end[me] = 0;
     }
-    spf = spf > 0 ? 0.9 * spf + 0.1 * dt / flops : dt / flops;
+    spw = running(spw, dt / work);
 #pragma omp atomic write
-    sec_per_flop = spf;
+    sec_per_work = spw;
 }
 
 /* whether another thread's block should run for at least half a unit more */
@@ -170,7 +188,7 @@ static void idle_until_done(const int *finished, int ntasks, ns_idle_fn idle, in
         double dt = now() - t0, unit;
 #pragma omp atomic read
         unit = sec_per_unit;
-        unit = unit > 0 ? 0.9 * unit + 0.1 * dt : dt;
+        unit = running(unit, dt);
 #pragma omp atomic write
         sec_per_unit = unit;
     }
@@ -179,19 +197,16 @@ static void idle_until_done(const int *finished, int ntasks, ns_idle_fn idle, in
 void ns_jobs_run(const ns_job *jobs, int njobs)
 {
     int ntasks = 0;
-    double flops = 0;
+    double work = 0;
     for (int j = 0; j < njobs; j++) {
-        int R = block_rows(jobs[j].m);
-        ntasks += (jobs[j].m + R - 1) / R;
-        for (int s = 0; s < jobs[j].nsteps; s++)
-            flops += (double)jobs[j].m * jobs[j].step[s].n *
-                     (jobs[j].step[s].kind == NS_STEP_GEMM ? jobs[j].step[s].k : 1);
+        ntasks += job_blocks(&jobs[j]);
+        work += job_work(&jobs[j], jobs[j].m);
     }
     /* the threads take tasks in turn (schedule(dynamic) by hand, so that a thread that finds
      * none left can do idle work while the last ones run) */
     int next = 0, finished = 0;
     ns_idle_fn idle = idle_fn;
-#pragma omp parallel if (ntasks > 1 && flops >= 32.0 * NS_PAR_MIN)
+#pragma omp parallel if (ntasks > 1 && work >= 32.0 * NS_PAR_MIN)
     {
 #ifdef _OPENMP
         int me = omp_get_thread_num(), nthreads = omp_get_num_threads();
