@@ -20,7 +20,7 @@ notebook can read the file while it is written (h5py.File(path, "r", swmr=True))
     run = nslib.load_train(path)
     run["train"]["loss"], run["probe"]["grad_ms"], run["train_attrs"]["loss_floor"]
 
-The binary: $NORMSCOPE if set, else ../build/release/analysis/normscope (relative to this file,
+The binary: $NORMSCOPE if set, else ../build/release/normscope (relative to this file,
 which sits beside the notebooks), else `normscope` on PATH. Output files go to
 $NORMSCOPE_SCRATCH if set, else notebooks/scratch/ (git-ignored). Runs use all cores with
 OMP_WAIT_POLICY=passive unless the environment sets it.
@@ -57,7 +57,7 @@ def find_normscope():
         return on_path
     raise FileNotFoundError(
         "normscope not found: set NORMSCOPE=/path/to/normscope, or build it "
-        "(cmake --workflow --preset release) so that build/release/analysis/normscope exists, "
+        "(cmake --workflow --preset release) so that build/release/normscope exists, "
         "or put normscope on PATH")
 
 

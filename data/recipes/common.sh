@@ -2,7 +2,7 @@
 #
 #   recipe.sh [NORMSCOPE [OUTDIR]]
 #
-# NORMSCOPE defaults to build/release/analysis/normscope and OUTDIR to out/figures, both under
+# NORMSCOPE defaults to build/release/normscope and OUTDIR to out/figures, both under
 # the repository root; paths given on the command line are taken as given (relative to the
 # current directory). Each recipe writes its HDF5 files to OUTDIR/<recipe>/data/ and its figures
 # to OUTDIR/<recipe>/..., echoing every command before it runs it.
@@ -12,7 +12,7 @@
 # so a second OpenMP thread gains little, and on a shared, busy machine it spins: measured here
 # under load, --threads 2 was 2.7x (MLP) to 3.9x (Transformer) slower than --threads 1.
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-NS=${1:-$REPO/build/release/analysis/normscope}
+NS=${1:-$REPO/build/release/normscope}
 OUT=${2:-$REPO/out/figures}
 if [ ! -x "$NS" ]; then
     echo "$(basename "$0"): no normscope binary at $NS (build it: cmake --build --preset release)" >&2

@@ -13,7 +13,7 @@
 # while order 1 reached 1.45 (floor 1.41) in the same 400 steps. Order 1 keeps the comparison about
 # the depth and the placement, not about when that head forms.
 set -euo pipefail
-bin=${1:-build/release/analysis/normscope}
+bin=${1:-build/release/normscope}
 out=${2:-out/train_paper}
 mkdir -p "$out"
 common=(--block transformer --width 64 --heads 2 --seq 32 --batch 8 --vocab 32 --markov-order 1

@@ -1,8 +1,7 @@
 /* bench.c: the workloads of `normscope bench` (bench.h). */
 #define _GNU_SOURCE
 #include "bench.h"
-#include "cli.h"
-#include "progress.h"
+#include "clock.h"
 #include "propagate.h"
 #include "train.h"
 #include <cblas.h>
@@ -448,7 +447,8 @@ int ns_bench_run(const ns_bench_opts *o, ns_bench_result *r, ns_bench_note_fn no
     r->metrics_overhead = NAN;
     for (int k = 0; k < 3; k++)
         r->w4_per_block[k] = NAN;
-    snprintf(r->kernels, sizeof r->kernels, "%s; %s", ns_blas_info(), ns_cli_kernels_note());
+    snprintf(r->kernels, sizeof r->kernels, "%s%s%s", ns_blas_info(),
+             o->kernels_note ? "; " : "", o->kernels_note ? o->kernels_note : "");
     if (o->only) { /* every id named must exist */
         for (const char *p = o->only; *p;) {
             size_t len = strcspn(p, ",");

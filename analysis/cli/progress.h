@@ -12,6 +12,5 @@ typedef struct {
 void ns_progress_start(ns_progress *p, const char *label, const char *unit);
 void ns_progress_update(ns_progress *p, long done, long total);
 void ns_progress_finish(ns_progress *p);
-double ns_now(void); /* monotonic seconds */
 
 #endif

@@ -9,6 +9,7 @@
  * P ~ N(0, 0.1^2) [seq, d], so tokens repeat within a sequence as in text. */
 #ifndef NS_PROPAGATE_H
 #define NS_PROPAGATE_H
+#include "clock.h"
 #include "h5out.h"
 #include "normscope.h"
 #include "theory.h"
@@ -44,10 +45,6 @@ typedef struct {
     double *expert_load, *router_entropy, *load_cv, *dropped_frac, *aux_loss;
     char param_names[NS_MAX_PARAM_NAMES][40];
 } ns_propagate_result;
-
-/* called after each block's forward and backward with the units done so far and in all;
- * a nonzero return stops the run with NS_ERR_INTERRUPTED */
-typedef int (*ns_tick_fn)(void *ctx, long done, long total);
 
 int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn tick,
                  void *tick_ctx);

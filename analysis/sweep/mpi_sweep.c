@@ -5,7 +5,6 @@
  * status). Messages between two ranks arrive in the order they were sent. */
 #define _POSIX_C_SOURCE 200809L
 #include "mpi_sweep.h"
-#include "cli.h"
 #include "normscope.h"
 #include <fcntl.h>
 #include <stdint.h>
@@ -114,20 +113,18 @@ void ns_mpi_bcast(const ns_mpi *m, void *buf, size_t size)
         MPI_Bcast(buf, (int)size, MPI_BYTE, 0, MPI_COMM_WORLD);
 }
 
-static void send_work(int kind, long point, int status, const void *data, size_t size)
+static int send_work(int kind, long point, int status, const void *data, size_t size)
 {
     unsigned char *buf = malloc(HEADER + size);
-    if (!buf) {
-        ns_cli_error("out of memory sending point %ld to rank 0", point);
-        MPI_Abort(MPI_COMM_WORLD, NS_EXIT_RUNTIME);
-        return;
-    }
+    if (!buf)
+        return NS_ERR_NOMEM;
     int64_t head[3] = {kind, point, status};
     memcpy(buf, head, HEADER);
     if (size)
         memcpy(buf + HEADER, data, size);
     MPI_Send(buf, (int)(HEADER + size), MPI_BYTE, 0, TAG_WORK, MPI_COMM_WORLD);
     free(buf);
+    return NS_OK;
 }
 
 int ns_mpi_send_result(const ns_mpi *m, long point, const void *image, size_t size)
@@ -135,20 +132,19 @@ int ns_mpi_send_result(const ns_mpi *m, long point, const void *image, size_t si
     (void)m;
     if (size > (size_t)INT_MAX - HEADER)
         return NS_ERR_INVALID;
-    send_work(NS_MPI_RESULT, point, NS_OK, image, size);
-    return NS_OK;
+    return send_work(NS_MPI_RESULT, point, NS_OK, image, size);
 }
 
-void ns_mpi_send_failure(const ns_mpi *m, long point, int status, const char *message)
+int ns_mpi_send_failure(const ns_mpi *m, long point, int status, const char *message)
 {
     (void)m;
-    send_work(NS_MPI_FAILURE, point, status, message, strlen(message) + 1);
+    return send_work(NS_MPI_FAILURE, point, status, message, strlen(message) + 1);
 }
 
-void ns_mpi_send_done(const ns_mpi *m)
+int ns_mpi_send_done(const ns_mpi *m)
 {
     (void)m;
-    send_work(NS_MPI_DONE, -1, NS_OK, NULL, 0);
+    return send_work(NS_MPI_DONE, -1, NS_OK, NULL, 0);
 }
 
 int ns_mpi_stop_asked(ns_mpi *m)
@@ -168,7 +164,7 @@ int ns_mpi_wait_end(const ns_mpi *m)
 {
     (void)m;
     for (;;) { /* a stop may still be on its way: take it, then the verdict */
-        int status = NS_EXIT_RUNTIME, flag = 0;
+        int status = -1, flag = 0;
         MPI_Status s;
         struct timespec nap = {0, 10000000}; /* 10 ms */
         /* Iprobe and a nap rather than a blocking probe, which spins and takes the core that
@@ -199,9 +195,8 @@ int ns_mpi_poll(const ns_mpi *m, ns_mpi_msg *msg)
     MPI_Get_count(&s, MPI_BYTE, &count);
     unsigned char *buf = malloc((size_t)count + 1); /* + 1: a message is NUL-terminated */
     if (!buf) {
-        ns_cli_error("out of memory receiving a point from rank %d", s.MPI_SOURCE);
-        MPI_Abort(MPI_COMM_WORLD, NS_EXIT_RUNTIME);
-        return 0;
+        msg->source = s.MPI_SOURCE;
+        return -1; /* the message stays queued */
     }
     MPI_Recv(buf, count, MPI_BYTE, s.MPI_SOURCE, TAG_WORK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     int64_t head[3];
@@ -247,17 +242,22 @@ int ns_mpi_send_result(const ns_mpi *m, long point, const void *image, size_t si
     return NS_ERR_INVALID;
 }
 
-void ns_mpi_send_failure(const ns_mpi *m, long point, int status, const char *message)
+int ns_mpi_send_failure(const ns_mpi *m, long point, int status, const char *message)
 {
     (void)m, (void)point, (void)status, (void)message;
+    return NS_OK;
 }
 
-void ns_mpi_send_done(const ns_mpi *m) { (void)m; }
+int ns_mpi_send_done(const ns_mpi *m)
+{
+    (void)m;
+    return NS_OK;
+}
 int ns_mpi_stop_asked(ns_mpi *m) { return m->stop; }
 int ns_mpi_wait_end(const ns_mpi *m)
 {
     (void)m;
-    return NS_EXIT_OK;
+    return 0;
 }
 
 int ns_mpi_poll(const ns_mpi *m, ns_mpi_msg *msg)

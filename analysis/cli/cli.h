@@ -22,6 +22,9 @@ const char *ns_cli_command_line(int argc, char **argv);
  * shows up as a failed write that we report */
 void ns_cli_install_signals(void);
 int ns_cli_interrupted(void);
+/* an ns_tick_fn over an ns_progress bar (ctx): draws it (total 0: nothing to draw) and returns
+ * ns_cli_interrupted(), so that a signal stops the run */
+int ns_cli_tick(void *bar, long done, long total);
 
 /* Before anything else in main: on a CPU with AVX-512 whose OpenBLAS loaded AVX2 kernels,
  * re-executes the program with OPENBLAS_CORETYPE=SkylakeX (kernels.c); returns otherwise */

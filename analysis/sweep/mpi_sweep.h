@@ -32,11 +32,12 @@ void ns_mpi_abort(const ns_mpi *m, int status);
 void ns_mpi_bcast(const ns_mpi *m, void *buf, size_t size);
 
 /* ---- workers ---- */
-/* NS_ERR_INVALID if the image is too large for one message (2 GiB) */
+/* NS_ERR_INVALID if the image is too large for one message (2 GiB); NS_ERR_NOMEM if the message
+ * could not be put together (then only ns_mpi_abort ends the job: rank 0 waits for this rank) */
 int ns_mpi_send_result(const ns_mpi *m, long point, const void *image, size_t size);
 /* status: the failure (NS_ERR_INTERRUPTED after a signal or a stop) and a one-line message */
-void ns_mpi_send_failure(const ns_mpi *m, long point, int status, const char *message);
-void ns_mpi_send_done(const ns_mpi *m);
+int ns_mpi_send_failure(const ns_mpi *m, long point, int status, const char *message);
+int ns_mpi_send_done(const ns_mpi *m);
 /* has rank 0 asked this worker to stop? (does not wait) */
 int ns_mpi_stop_asked(ns_mpi *m);
 /* waits for rank 0's verdict: the exit status of the job */
@@ -50,7 +51,8 @@ typedef struct {
     void *data; /* RESULT: the image; FAILURE: the message (NUL-terminated); free() it */
     size_t size;
 } ns_mpi_msg;
-/* the next message from a worker if one is waiting: 1 and msg filled, else 0 */
+/* the next message from a worker if one is waiting: 1 and msg filled, else 0; -1 if there was
+ * no memory to take it (msg->source names the sender) */
 int ns_mpi_poll(const ns_mpi *m, ns_mpi_msg *msg);
 /* asks every worker to stop after its current block */
 void ns_mpi_stop_all(const ns_mpi *m);

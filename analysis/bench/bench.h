@@ -43,6 +43,7 @@ typedef struct {
     int threads;
     int repeats;
     const char *only;    /* NULL, or a comma list of workload ids ("W1,W3") */
+    const char *kernels_note; /* why the BLAS runs the kernels it does (NULL: nothing to say) */
 } ns_bench_opts;
 
 typedef struct {

@@ -418,7 +418,7 @@ int ns_trainer_step(ns_trainer *t, long s, double *loss)
 }
 
 int ns_trainer_run(ns_trainer *t, ns_h5 *log, const char *ckpt_path, const char *signature,
-                   int (*interrupt)(void), ns_progress *bar, ns_train_result *r)
+                   ns_tick_fn tick, void *tick_ctx, ns_train_result *r)
 {
     const ns_train_opts *o = &t->o;
     const ns_config *c = &o->lm.blocks;
@@ -477,9 +477,7 @@ int ns_trainer_run(ns_trainer *t, ns_h5 *log, const char *ckpt_path, const char 
         if (o->checkpoint_every > 0 && s % o->checkpoint_every == 0 &&
             (st = save(t, log, ckpt_path, signature)))
             break;
-        if (bar)
-            ns_progress_update(bar, s - first + 1, o->steps - first + 1);
-        if (interrupt && interrupt()) {
+        if (tick && tick(tick_ctx, s - first + 1, o->steps - first + 1)) {
             r->status = NS_RUN_INTERRUPTED;
             break;
         }

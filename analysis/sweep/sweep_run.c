@@ -1,8 +1,7 @@
 /* sweep_run.c: the points of a sweep, alone or over MPI ranks, into the store (sweep_run.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "sweep_run.h"
-#include "cli.h"
-#include "progress.h"
+#include "clock.h"
 #include "sweep_plan.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,7 +20,6 @@ typedef struct {
     int active;     /* workers that have not reported their end */
     int stopped;    /* the workers were asked to stop */
     double last_save, save_seconds; /* when the last save ended, and what it took */
-    ns_progress bar;
     long blocks_done, blocks_total;
 } lead;
 
@@ -67,7 +65,13 @@ static void take(lead *w, long point, ns_h5 *h)
 static void serve(lead *w)
 {
     ns_mpi_msg msg;
-    while (ns_mpi_poll(w->job->mpi, &msg)) {
+    int got;
+    while ((got = ns_mpi_poll(w->job->mpi, &msg)) != 0) {
+        if (got < 0) {
+            lead_fail(w, NS_ERR_NOMEM, "out of memory receiving a point from rank %d",
+                      msg.source);
+            break;
+        }
         if (msg.kind == NS_MPI_RESULT) {
             char name[64];
             ns_h5 *h = NULL;
@@ -95,13 +99,19 @@ static void serve(lead *w)
     }
 }
 
+/* the caller's progress and stop request */
+static int caller_stops(const ns_sweep_job *job, long done, long total)
+{
+    return job->tick && job->tick(job->tick_ctx, done, total);
+}
+
 static int lead_tick(void *ctx, long done, long total)
 {
     lead *w = ctx;
     (void)total;
-    ns_progress_update(&w->bar, w->blocks_done + done, w->blocks_total);
+    int stop = caller_stops(w->job, w->blocks_done + done, w->blocks_total);
     serve(w);
-    return ns_cli_interrupted() || w->status != NS_OK;
+    return stop || w->status != NS_OK;
 }
 
 static void nap(void)
@@ -118,11 +128,10 @@ static int run_lead(ns_sweep_job *job, const long *mine, long nmine, char *err, 
     for (long i = 0; i < job->npoints; i++)
         if (!job->done[i])
             w.blocks_total += job->blocks[i];
-    ns_progress_start(&w.bar, "propagate", "blocks");
     for (long k = 0; k < nmine && w.status == NS_OK; k++) {
         char perr[512];
         ns_h5 *h = NULL;
-        if (ns_cli_interrupted()) {
+        if (caller_stops(job, w.blocks_done, w.blocks_total)) {
             lead_fail(&w, NS_ERR_INTERRUPTED, "interrupted");
             break;
         }
@@ -142,22 +151,22 @@ static int run_lead(ns_sweep_job *job, const long *mine, long nmine, char *err, 
     }
     while (w.active > 0) { /* the workers' points, or their reports that they stopped */
         serve(&w);
-        if (w.active > 0 && ns_cli_interrupted() && w.status == NS_OK)
+        if (w.active > 0 && caller_stops(job, w.blocks_done, w.blocks_total) &&
+            w.status == NS_OK)
             lead_fail(&w, NS_ERR_INTERRUPTED, "interrupted");
         else if (w.active > 0)
             nap();
     }
-    ns_progress_finish(&w.bar);
     if (w.status != NS_OK)
         maybe_save(&w, 1); /* a failed save keeps the first failure as the message */
     return w.status;
 }
 
-/* a worker's view: stop when rank 0 says so or a signal came */
+/* a worker's view: stop when rank 0 says so or the caller asks */
 static int worker_tick(void *ctx, long done, long total)
 {
-    (void)done, (void)total;
-    return ns_cli_interrupted() || ns_mpi_stop_asked(ctx);
+    ns_sweep_job *job = ctx;
+    return caller_stops(job, done, total) || ns_mpi_stop_asked(job->mpi);
 }
 
 static int run_worker(ns_sweep_job *job, const long *mine, long nmine)
@@ -169,11 +178,11 @@ static int run_worker(ns_sweep_job *job, const long *mine, long nmine)
         void *image = NULL;
         size_t size = 0;
         int st = NS_ERR_INTERRUPTED;
-        if (!ns_cli_interrupted() && !ns_mpi_stop_asked(m)) {
+        if (!worker_tick(job, 0, 0)) {
             if ((st = ns_h5_create_memory(&h, "a sweep point")) != NS_OK)
                 snprintf(perr, sizeof perr, "%s", ns_h5_error(h));
             else
-                st = job->run(job->ctx, mine[k], h, worker_tick, m, perr, sizeof perr);
+                st = job->run(job->ctx, mine[k], h, worker_tick, job, perr, sizeof perr);
             if (st == NS_OK && (st = ns_h5_image(h, &image, &size)) != NS_OK)
                 snprintf(perr, sizeof perr, "%s", ns_h5_error(h));
             if (st == NS_OK && (st = ns_mpi_send_result(m, mine[k], image, size)) != NS_OK)
@@ -186,12 +195,12 @@ static int run_worker(ns_sweep_job *job, const long *mine, long nmine)
             /* a stop from rank 0 is not news to it; a signal here is */
             if (st == NS_ERR_INTERRUPTED)
                 snprintf(perr, sizeof perr, "%s", ns_mpi_stop_asked(m) ? "stopped" : "interrupted");
-            ns_mpi_send_failure(m, mine[k], st, perr);
+            if (ns_mpi_send_failure(m, mine[k], st, perr) != NS_OK)
+                return NS_ERR_NOMEM;
             return st;
         }
     }
-    ns_mpi_send_done(m);
-    return NS_OK;
+    return ns_mpi_send_done(m);
 }
 
 int ns_sweep_run(ns_sweep_job *job, char *err, size_t errlen)

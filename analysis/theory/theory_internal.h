@@ -1,16 +1,17 @@
-/* theory_tf.h: internals shared by the files of the Transformer/MoE theory
+/* theory_internal.h: internals shared by the files of the Transformer/MoE theory
  * (theory_transformer.c: the recursion; theory_attention.c: the attention moments;
  * theory_moe.c: the router's gate statistics). Not part of the API (that is theory.h).
  *
  * Every matrix is a T x T Gram matrix over the token positions of one sequence, row-major, in
  * double: entry (i, j) is the expectation of v_i . v_j / d for the vectors v of a stream (or of a
  * gradient). analysis/README.md section 9 derives every map. */
-#ifndef NS_THEORY_TF_H
-#define NS_THEORY_TF_H
+#ifndef NS_THEORY_INTERNAL_H
+#define NS_THEORY_INTERNAL_H
 #include "theory.h"
 
 #include <stdint.h>
 
+/* ---- quadrature (theory_gauss.c) ---------------------------------------------------------------- */
 /* Gauss-Legendre nodes and weights on [0, 1] for n = 32, 48 or 64 nodes (built once, thread-safe;
  * Newton on the Legendre recurrence to full double precision). NULL pointers for another n. */
 void ns_tf_gauss_legendre(int n, const double **x, const double **w);
@@ -48,7 +49,7 @@ void ns_tf_gates_free(ns_tf_gates *g);
  * (d g_ix / d l_ie)(d g_jx / d l_je)]; rho = 1 gives the single-token values */
 int ns_tf_gates_at(ns_tf_gates *g, double s, double rho, double *nu, double *r);
 
-/* ---- tables (theory_transformer.c) ------------------------------------------------------------ */
+/* ---- tables (theory_gauss.c) ------------------------------------------------------------------- */
 /* cubic Lagrange interpolation at grid coordinate x in [0, n - 1] of two tables of n values on a
  * uniform grid, v[0..n-1] and v[n..2n-1]: the four nodes around x (kept inside the table) */
 void ns_tf_lagrange4(const double *v, int n, double x, double *a, double *b);

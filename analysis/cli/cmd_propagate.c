@@ -11,6 +11,7 @@
  * at the end, so it holds the same numbers however the points were run. */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "clock.h"
 #include "fit.h"
 #include "h5out.h"
 #include "mpi_sweep.h"
@@ -342,12 +343,6 @@ static int assemble(const char *out, const char *command_line, ns_sweep_store *s
     return st;
 }
 
-static int tick_progress(void *ctx, long done, long total)
-{
-    ns_progress_update(ctx, done, total);
-    return ns_cli_interrupted();
-}
-
 /* one point: the single-run layout at the root of the output */
 static int run_single(const ns_opt_given *g, const point *p0, const char *command_line)
 {
@@ -365,7 +360,7 @@ static int run_single(const ns_opt_given *g, const point *p0, const char *comman
     double t0 = ns_now();
     st = ns_h5_write_root_attrs(h, command_line);
     if (st == NS_OK)
-        st = write_point(h, "", g, 0, p0->threads, tick_progress, &bar, err, sizeof err);
+        st = write_point(h, "", g, 0, p0->threads, ns_cli_tick, &bar, err, sizeof err);
     else
         snprintf(err, sizeof err, "%s", ns_h5_error(h));
     ns_progress_finish(&bar);
@@ -452,10 +447,19 @@ static int run_sweep(const ns_opt_given *g, const point *p0, const char *command
         blocks[i] = 2L * p.model.depth * p.seeds;
     }
     point_ctx pc = {.g = g, .threads = p0->threads};
+    ns_progress bar;
+    ns_progress_start(&bar, "propagate", "blocks");
+    bar.enabled &= mpi->rank == 0; /* one line, rank 0's */
     ns_sweep_job job = {.npoints = npoints, .cost = cost, .blocks = blocks, .done = done,
-                        .run = run_point, .ctx = &pc, .mpi = mpi, .store = store};
+                        .run = run_point, .ctx = &pc, .mpi = mpi, .store = store,
+                        .tick = ns_cli_tick, .tick_ctx = &bar};
     double t0 = ns_now();
     int st = ns_sweep_run(&job, err, sizeof err);
+    ns_progress_finish(&bar);
+    if (st == NS_ERR_NOMEM && mpi->size > 1) { /* a lost message: no rank can finish */
+        ns_cli_error("%s", mpi->rank > 0 ? "out of memory" : err);
+        ns_mpi_abort(mpi, NS_EXIT_RUNTIME);
+    }
     if (mpi->rank > 0) {
         status = ns_sweep_end(mpi, NS_EXIT_OK) != NS_EXIT_OK || st != NS_OK ? NS_EXIT_RUNTIME
                                                                             : NS_EXIT_OK;

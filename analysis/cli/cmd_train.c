@@ -198,7 +198,7 @@ int ns_cmd_train(int argc, char **argv)
     ns_progress_start(&bar, "train", "steps");
     ns_train_result res;
     double t0 = ns_now();
-    int st = ns_trainer_run(t, log, ckpt, sig, ns_cli_interrupted, &bar, &res);
+    int st = ns_trainer_run(t, log, ckpt, sig, ns_cli_tick, &bar, &res);
     ns_progress_finish(&bar);
     if (st) {
         ns_cli_error("train failed at step %ld: %s", res.steps_done + 1,

@@ -1,5 +1,5 @@
 /* theory_attention.c: the moments of causal softmax attention at initialization, for the
- * Transformer theory (theory_tf.h; derivations in analysis/README.md section 9.3).
+ * Transformer theory (theory_internal.h; derivations in analysis/README.md section 9.3).
  *
  * One head of one sequence, as d -> infinity with the head width: the input z has the Gram
  * matrix Z over positions; the scores s_ij = q_i . k_j / sqrt(d/H) (j <= i) form a Gaussian field
@@ -22,7 +22,7 @@
  *                integrals (ns_theory_softmax_moments), tabulated in s2 per prediction;
  *   Monte Carlo  the expectations themselves over sampled score matrices, including the
  *                correlation between queries that the softmax model leaves out (a reference). */
-#include "theory_tf.h"
+#include "theory_internal.h"
 
 #include <cblas.h>
 #include <lapacke.h>

@@ -29,12 +29,18 @@ typedef struct {
     void *ctx;
     ns_mpi *mpi;
     ns_sweep_store *store;      /* rank 0; NULL on the workers */
+    /* progress and stop requests: called with the blocks (forward and backward) done and to do
+     * (rank 0; 0 and 0 on the workers); a nonzero return stops the sweep as interrupted. NULL:
+     * no progress, no stop */
+    ns_tick_fn tick;
+    void *tick_ctx;
 } ns_sweep_job;
 
 /* rank 0: NS_OK when every point is in the store; else the first failure's status, a one-line
  * message in err naming it (and where it happened), and the store saved. Workers: NS_OK after
  * sending their points, or the status they stopped with; then ns_sweep_end tells them how the
- * job ended. */
+ * job ended. NS_ERR_NOMEM with more than one rank: a message was lost, and only ns_mpi_abort
+ * ends the job. */
 int ns_sweep_run(ns_sweep_job *job, char *err, size_t errlen);
 /* rank 0: the job's exit status to every worker; workers: wait for it and return it */
 int ns_sweep_end(ns_mpi *mpi, int exit_status);

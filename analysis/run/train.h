@@ -12,7 +12,7 @@
 #define NS_TRAIN_H
 #include "h5out.h"
 #include "normscope.h"
-#include "progress.h"
+#include "clock.h"
 #include "train_data.h"
 
 enum { NS_DIV_STOP = 0, NS_DIV_SKIP = 1, NS_DIV_CONTINUE = 2 };
@@ -49,11 +49,11 @@ void ns_trainer_free(ns_trainer *t);
 const char *ns_trainer_error(const ns_trainer *t);
 /* creates /train with every series (before ns_h5_start_swmr) */
 int ns_trainer_log_layout(ns_trainer *t, ns_h5 *log);
-/* runs steps after the current one up to o->steps; a nonzero interrupt() return stops it with
- * NS_RUN_INTERRUPTED after the step in progress. Checkpoints go to ckpt_path every
+/* runs steps after the current one up to o->steps, calling tick after each (steps done and to
+ * do); a nonzero return stops it with NS_RUN_INTERRUPTED after the step in progress. Checkpoints go to ckpt_path every
  * checkpoint_every steps and when it stops early. signature names the configuration. */
 int ns_trainer_run(ns_trainer *t, ns_h5 *log, const char *ckpt_path, const char *signature,
-                   int (*interrupt)(void), ns_progress *bar, ns_train_result *r);
+                   ns_tick_fn tick, void *tick_ctx, ns_train_result *r);
 /* One training step s without any record: the batch, forward, backward, gradient norm,
  * clipping and the AdamW update (what `normscope bench` times). *loss receives the loss. */
 int ns_trainer_step(ns_trainer *t, long s, double *loss);

@@ -18,7 +18,7 @@
  * GELU is taken in its erf form x Phi(x) here (core runs the tanh form; the moments differ by
  * < 2e-4 relative, README section 4), because its Gaussian smoothing has a closed form, so a
  * kernel with two different variances is one 1-D Gauss-Legendre sum. */
-#include "theory_tf.h"
+#include "theory_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -28,46 +28,6 @@
 
 #define PI 3.14159265358979323846
 #define INV_SQRT_2PI 0.39894228040143267794
-
-/* ---- Gauss-Legendre rules on [0, 1] --------------------------------------------------------- */
-static double gl32_x[32], gl32_w[32], gl48_x[48], gl48_w[48], gl64_x[64], gl64_w[64];
-static once_flag gl_once = ONCE_FLAG_INIT;
-
-static void gl_fill(int n, double *x, double *w)
-{
-    for (int i = 0; i < (n + 1) / 2; i++) {
-        double z = cos(PI * (i + 0.75) / (n + 0.5)), dp = 1;
-        for (int it = 0; it < 100; it++) {
-            double p0 = 1, p1 = z;
-            for (int k = 2; k <= n; k++) {
-                double p2 = ((2.0 * k - 1) * z * p1 - (k - 1.0) * p0) / k;
-                p0 = p1, p1 = p2;
-            }
-            dp = n * (z * p1 - p0) / (z * z - 1);
-            double dz = p1 / dp;
-            z -= dz;
-            if (fabs(dz) < 1e-16)
-                break;
-        }
-        double wt = 2 / ((1 - z * z) * dp * dp);
-        x[i] = 0.5 * (1 - z), w[i] = 0.5 * wt;
-        x[n - 1 - i] = 0.5 * (1 + z), w[n - 1 - i] = 0.5 * wt;
-    }
-}
-
-static void gl_build(void)
-{
-    gl_fill(32, gl32_x, gl32_w);
-    gl_fill(48, gl48_x, gl48_w);
-    gl_fill(64, gl64_x, gl64_w);
-}
-
-void ns_tf_gauss_legendre(int n, const double **x, const double **w)
-{
-    call_once(&gl_once, gl_build);
-    *x = n == 32 ? gl32_x : n == 48 ? gl48_x : n == 64 ? gl64_x : NULL;
-    *w = n == 32 ? gl32_w : n == 48 ? gl48_w : n == 64 ? gl64_w : NULL;
-}
 
 /* ---- kernels with two variances ------------------------------------------------------------- */
 static double Phi(double x) { return 0.5 * erfc(-x / sqrt(2.0)); }
@@ -175,22 +135,6 @@ static void kernel_pair(ctx *c, int same, double zi, double zj, double z, double
     double rho = z / zi;
     rho = rho > 1 ? 1 : rho < -1 ? -1 : rho;
     ns_tf_lagrange4(c->ktab, KTAB, (rho + 1) * 0.5 * (KTAB - 1), K, Kd);
-}
-
-void ns_tf_lagrange4(const double *v, int n, double x, double *a, double *b)
-{
-    int k0 = (int)floor(x) - 1;
-    k0 = k0 < 0 ? 0 : k0 > n - 4 ? n - 4 : k0;
-    double f = x - k0;
-    *a = *b = 0;
-    for (int i = 0; i < 4; i++) {
-        double w = 1;
-        for (int j = 0; j < 4; j++)
-            if (j != i)
-                w *= (f - j) / (double)(i - j);
-        *a += w * v[k0 + i];
-        *b += w * v[n + k0 + i];
-    }
 }
 
 /* the MLP (or MoE) branch on input Gram Z: F, and the backward multiplier Bm (elementwise) */

@@ -1,16 +1,10 @@
 /* progress.c: the terminal progress line. */
 #define _POSIX_C_SOURCE 200809L
 #include "progress.h"
+#include "clock.h"
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
-
-double ns_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 void ns_progress_start(ns_progress *p, const char *label, const char *unit)
 {

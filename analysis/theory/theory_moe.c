@@ -1,4 +1,4 @@
-/* theory_moe.c: the router's gate statistics for the mixture-of-experts theory (theory_tf.h,
+/* theory_moe.c: the router's gate statistics for the mixture-of-experts theory (theory_internal.h,
  * analysis/README.md section 9.5).
  *
  * The router W_r ~ N(0, 1/d) gives two tokens logits l_i, l_j in R^E whose entries are i.i.d.
@@ -11,7 +11,7 @@
  * random numbers (fixed seed), on a grid of theta = arccos(rho) (33 points; the statistics have
  * a sqrt(1 - rho) cusp at rho = 1 that is smooth in theta) and of ln s (step 1/8, a grid node is
  * used as is, between nodes linear interpolation). Standard error of nu about 0.3%. */
-#include "theory_tf.h"
+#include "theory_internal.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,6 +1,7 @@
 /* cli.c: strict parsing and the shared edge of the normscope program. */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "progress.h"
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -87,6 +88,13 @@ void ns_cli_install_signals(void)
 }
 
 int ns_cli_interrupted(void) { return interrupted; }
+
+int ns_cli_tick(void *bar, long done, long total)
+{
+    if (total > 0)
+        ns_progress_update(bar, done, total);
+    return interrupted;
+}
 
 void ns_cli_error(const char *fmt, ...)
 {
