@@ -100,7 +100,9 @@ typedef enum {
 } ns_alpha_site;
 
 typedef struct {
-    const char *name;         /* "pre", "post", "span", "span-wrapped" */
+    const char *name;         /* what --placement takes, e.g. "pre" */
+    const char *title;        /* e.g. "PreNorm" */
+    const char *paper;        /* where the placement comes from */
     const char *equation;     /* the MLP block, for --help and file attributes */
     const char *equation2;    /* the two-sublayer block (A attention, F MLP or mixture) */
     /* per sublayer, on stream s:  z = norm_in ? N(s) : s;  b = F(z);  b = norm_out ? N(b) : b;
@@ -108,14 +110,21 @@ typedef struct {
     int norm_in, norm_out, norm_sum;
     ns_span_kind span;
     ns_alpha_site alpha_site;
+    const char *alpha_on;           /* alpha_site in words, for --help */
     const char *default_scale_init; /* "none", "sqrtL", ... */
     int final_norm;                 /* a language model needs a norm before its head: the stream
                                      * is not normalized at the top (pre, span) */
+    /* /config/scheme and /config/span_variant, the attributes files have carried since before
+     * --placement (which writes /config/placement): the family and the SpanNorm reading */
+    const char *config_scheme, *config_span_variant;
 } ns_placement;
 
-/* the table; returns NULL for an unknown name */
+/* The table, in a fixed order (plots give row i the i-th colour and marker; new rows go at the
+ * end): NULL for an unknown name or an index past the end. */
 const ns_placement *ns_placement_find(const char *name);
-const ns_placement *ns_placement_at(int i); /* NULL past the end */
+const ns_placement *ns_placement_at(int i);
+int ns_placement_count(void);
+int ns_placement_index(const ns_placement *p); /* its row, or -1 if not in the table */
 
 /* ---- models ------------------------------------------------------------------------------ */
 typedef enum {

@@ -1,5 +1,7 @@
 /* plot_style.c: palette, labels and the shared gnuplot preamble. */
 #include "plot_style.h"
+#include "normscope.h"
+#include "plots.h"
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,18 +14,19 @@ static const char *const palette[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7"
 /* filled circle, square, triangle up, diamond, triangle down, pentagon; open ones after */
 static const int points[] = {7, 5, 9, 13, 11, 15, 6, 4};
 
-/* a fixed colour and marker per placement (the rows of core/placement.c) */
-static const struct {
-    const char *placement;
-    int slot; /* index into palette and points */
-} placement_style[] = {{"pre", 0}, {"post", 1}, {"span", 2}, {"span-wrapped", 3}};
-
+/* a fixed colour and marker per placement: row i of the placement table (core/placement.c)
+ * takes slot i (-1: not a placement, or a row past the palette) */
 static int placement_slot(const char *placement)
 {
-    for (size_t i = 0; i < sizeof placement_style / sizeof placement_style[0]; i++)
-        if (strcmp(placement, placement_style[i].placement) == 0)
-            return placement_style[i].slot;
-    return -1;
+    int row = ns_placement_index(ns_placement_find(placement));
+    return row < NPALETTE ? row : -1;
+}
+
+void ns_plot_placement_style(int row, const char **color, int *point)
+{
+    int slot = row >= 0 ? row % NPALETTE : 0;
+    *color = palette[slot];
+    *point = points[slot];
 }
 
 static const char *base_name(const char *path)

@@ -13,33 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const struct {
-    unsigned bit;
-    const char *ext;
-} formats[] = {{NS_PLOT_PNG, "png"}, {NS_PLOT_PDF, "pdf"}, {NS_PLOT_SVG, "svg"}};
-#define NFORMATS (int)(sizeof formats / sizeof formats[0])
-
-int ns_plot_parse_formats(const char *list, unsigned *mask, char *msg, size_t msglen)
-{
-    *mask = 0;
-    for (const char *p = list;;) {
-        size_t len = strcspn(p, ",");
-        int found = 0;
-        for (int i = 0; i < NFORMATS && !found; i++)
-            if (len == strlen(formats[i].ext) && strncmp(p, formats[i].ext, len) == 0) {
-                *mask |= formats[i].bit;
-                found = 1;
-            }
-        if (!found) {
-            snprintf(msg, msglen, "unknown --format '%.*s' in '%s' (choose from png, pdf, svg, "
-                     "comma-separated)", (int)(len > 40 ? 40 : len), p, list);
-            return NS_ERR_INVALID;
-        }
-        if (!p[len])
-            return NS_OK;
-        p += len + 1;
-    }
-}
+const char *const ns_plot_format_names[] = {"png", "pdf", "svg", NULL};
+#define NFORMATS 3
+_Static_assert(NS_PLOT_SVG == 1u << (NFORMATS - 1), "a format name for every format bit");
 
 ns_plot_fig *ns_figs_add(ns_plot_figs *figs, const char *name)
 {
@@ -112,20 +88,20 @@ static int write_figure(const ns_plot_request *rq, const ns_plot_fig *fig, const
     if ((st = ns_write_atomic(rq->dir, name, fig->gp.s, fig->gp.len, msg, msglen)) != NS_OK)
         return st;
     for (int i = 0; i < NFORMATS; i++) {
-        if (!(rq->formats & formats[i].bit))
+        if (!(rq->formats & 1u << i))
             continue;
         if (rq->stop && rq->stop()) {
             snprintf(msg, msglen, "interrupted; the figures reported so far are complete");
             return NS_ERR_INTERRUPTED;
         }
-        st = ns_gnuplot_render(gnuplot, rq->dir, fig->name, formats[i].ext, msg, msglen);
+        st = ns_gnuplot_render(gnuplot, rq->dir, fig->name, ns_plot_format_names[i], msg, msglen);
         if (st != NS_OK && rq->stop && rq->stop()) { /* gnuplot shares our Ctrl-C */
             snprintf(msg, msglen, "interrupted; the figures reported so far are complete");
             return NS_ERR_INTERRUPTED;
         }
         if (st != NS_OK)
             return st;
-        snprintf(name, sizeof name, "%s.%s", fig->name, formats[i].ext);
+        snprintf(name, sizeof name, "%s.%s", fig->name, ns_plot_format_names[i]);
         if (rq->wrote && ns_path_join(path, sizeof path, rq->dir, name) == NS_OK)
             rq->wrote(rq->ctx, path);
     }

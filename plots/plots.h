@@ -9,9 +9,12 @@
 
 enum { NS_PLOT_PNG = 1u, NS_PLOT_PDF = 2u, NS_PLOT_SVG = 4u };
 
-/* "png,pdf,svg" (any non-empty comma-separated subset, repeats allowed) into a mask of
- * NS_PLOT_*; NS_ERR_INVALID naming the bad entry otherwise */
-int ns_plot_parse_formats(const char *list, unsigned *mask, char *msg, size_t msglen);
+/* the formats' names, NULL-terminated: name i is the format of bit 1 << i */
+extern const char *const ns_plot_format_names[];
+
+/* the colour ("#RRGGBB") and gnuplot point type that figures give row `row` of the placement
+ * table */
+void ns_plot_placement_style(int row, const char **color, int *point);
 
 typedef struct {
     const char *const *files; /* normscope HDF5 files, overlaid in this order */

@@ -1,19 +1,10 @@
-/* cli.h: what every subcommand of the normscope program shares: strict option parsing into
- * one-line errors, exit statuses, the recorded command line, and Ctrl-C. */
+/* cli.h: what every subcommand of the normscope program shares: exit statuses, the recorded
+ * command line, Ctrl-C, one-line errors (options: options.h). */
 #ifndef NS_CLI_H
 #define NS_CLI_H
 #include <argp.h>
-#include <stdint.h>
 
 enum { NS_EXIT_OK = 0, NS_EXIT_RUNTIME = 1, NS_EXIT_USAGE = 2 };
-
-/* each calls argp_failure (one line, exit 2) on a bad value, naming the option and the value */
-int ns_cli_positive_int(struct argp_state *st, const char *opt, const char *arg);
-uint64_t ns_cli_seed(struct argp_state *st, const char *opt, const char *arg);
-double ns_cli_positive_double(struct argp_state *st, const char *opt, const char *arg);
-/* index of arg in the NULL-terminated list of choices */
-int ns_cli_choice(struct argp_state *st, const char *opt, const char *arg,
-                  const char *const *choices);
 
 /* "normscope propagate --depth 8 ..." with shell quoting where needed; static storage */
 const char *ns_cli_command_line(int argc, char **argv);
@@ -40,5 +31,6 @@ int ns_cmd_verify(int argc, char **argv);
 int ns_cmd_plot(int argc, char **argv);
 int ns_cmd_train(int argc, char **argv);
 int ns_cmd_bench(int argc, char **argv);
+int ns_cmd_placements(int argc, char **argv);
 
 #endif

@@ -8,44 +8,32 @@
 #define _GNU_SOURCE
 #include "bench.h"
 #include "cli.h"
+#include "options.h"
 #include "normscope.h"
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 typedef struct {
-    ns_bench_opts b;
-    int json;
+    int quick, threads, repeats, json;
+    const char *only;
 } opts;
 
-enum { OPT_QUICK = 1000, OPT_THREADS, OPT_REPEATS, OPT_ONLY, OPT_JSON };
-
-static const struct argp_option options[] = {
-    {"quick", OPT_QUICK, NULL, 0,
-     "toy sizes: checks the machinery in seconds; no targets apply", 0},
-    {"threads", OPT_THREADS, "N", 0, "OpenMP threads, and the sgemm ceiling's (default: all cores)",
-     0},
-    {"repeats", OPT_REPEATS, "N", 0, "runs per workload; the median is reported (default 3)", 0},
-    {"only", OPT_ONLY, "LIST", 0, "comma list of workloads to run, e.g. W1,W3 (default: all)", 0},
-    {"json", OPT_JSON, NULL, 0, "print one JSON object instead of the table", 0},
-    {0}};
-
-static error_t parse(int key, char *arg, struct argp_state *st)
-{
-    opts *o = st->input;
-    switch (key) {
-    case OPT_QUICK: o->b.quick = 1; break;
-    case OPT_THREADS: o->b.threads = ns_cli_positive_int(st, "--threads", arg); break;
-    case OPT_REPEATS: o->b.repeats = ns_cli_positive_int(st, "--repeats", arg); break;
-    case OPT_ONLY: o->b.only = arg; break;
-    case OPT_JSON: o->json = 1; break;
-    case ARGP_KEY_ARG: argp_failure(st, NS_EXIT_USAGE, 0, "unexpected argument '%s'", arg); break;
-    default: return ARGP_ERR_UNKNOWN;
-    }
-    return 0;
-}
+#define F(field) offsetof(opts, field)
+static const ns_opt_spec bench_specs[] = {
+    {"quick", K_FLAG, F(quick), NULL, NULL, NS_ONE, NULL,
+     "toy sizes: checks the machinery in seconds; no targets apply", NULL, NULL},
+    {"threads", K_INT, F(threads), NULL, NULL, NS_ONE, "N",
+     "OpenMP threads, and the sgemm ceiling's (default: all cores)", NULL, NULL},
+    {"repeats", K_INT, F(repeats), NULL, "3", NS_ONE, "N",
+     "runs per workload; the median is reported", NULL, NULL},
+    {"only", K_TEXT, F(only), NULL, NULL, NS_ONE, "LIST",
+     "comma list of workloads to run, e.g. W1,W3 (default: all)", NULL, NULL},
+    {"json", K_FLAG, F(json), NULL, NULL, NS_ONE, NULL, "print one JSON object instead of the table", NULL, NULL},
+};
 
 /* one line per workload on stderr when it is a terminal: a full bench takes minutes */
 static void note(void *ctx, int i, int n, const char *what)
@@ -177,28 +165,33 @@ static void print_json(const ns_bench_opts *o, const ns_bench_result *r)
 
 int ns_cmd_bench(int argc, char **argv)
 {
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    opts o = {.b = {.threads = ncpu > 0 ? (int)ncpu : 1, .repeats = 3}};
-    static const struct argp argp = {
-        options, parse, NULL,
-        "Time the standard workloads (W1 Transformer propagate, W2 a training step, W3 MLP "
-        "propagate, W4 deep MLP propagate in bounded memory) against the machine's sgemm.",
-        NULL, NULL, NULL};
-    argv[1] = "normscope bench";
-    argp_err_exit_status = NS_EXIT_USAGE;
-    if (argp_parse(&argp, argc - 1, argv + 1, 0, NULL, &o) != 0)
+    static const ns_command cmd = {
+        .name = "normscope bench",
+        .doc = "Time the standard workloads (W1 Transformer propagate, W2 a training step, W3 MLP "
+               "propagate, W4 deep MLP propagate in bounded memory) against the machine's sgemm.",
+        .own = bench_specs,
+        .nown = (int)(sizeof bench_specs / sizeof bench_specs[0])};
+    static ns_opt_given g;
+    opts o = {0};
+    if (ns_opt_parse(&g, &cmd, argc, argv) != 0) {
+        ns_opt_free(&g);
         return NS_EXIT_USAGE;
+    }
+    ns_opt_point_at(&g, 0, &o);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    ns_bench_opts b = {.quick = o.quick, .repeats = o.repeats, .only = o.only,
+                       .threads = o.threads ? o.threads : ncpu > 0 ? (int)ncpu : 1,
+                       .kernels_note = ns_cli_kernels_note()};
     ns_bench_result r;
     char msg[512];
     int tty = isatty(STDERR_FILENO);
-    int st = ns_bench_run(&o.b, &r, note, &tty, msg, sizeof msg);
-    if (st != NS_OK) {
+    int st = ns_bench_run(&b, &r, note, &tty, msg, sizeof msg);
+    if (st != NS_OK)
         ns_cli_error("%s", msg);
-        return st == NS_ERR_INVALID ? NS_EXIT_USAGE : NS_EXIT_RUNTIME;
-    }
-    if (o.json)
-        print_json(&o.b, &r);
+    else if (o.json)
+        print_json(&b, &r);
     else
-        print_table(&o.b, &r);
-    return NS_EXIT_OK;
+        print_table(&b, &r);
+    ns_opt_free(&g);
+    return st == NS_OK ? NS_EXIT_OK : st == NS_ERR_INVALID ? NS_EXIT_USAGE : NS_EXIT_RUNTIME;
 }

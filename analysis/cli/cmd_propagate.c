@@ -2,7 +2,7 @@
  *
  * Options come from one table: it makes the argp options, parses and validates values, and
  * writes /config. Every option but --out and --threads may take a comma list (--depth 8,16,32
- * --scheme pre,post,span); the Cartesian product of the lists runs, first option slowest, into
+ * --placement pre,post,span); the Cartesian product of the lists runs, first option slowest, into
  * one file: /sweep (one row per point) and /runs/<i>/ in the single-run layout. A single point
  * keeps the single-run layout at the root. Every point is validated before any work starts.
  * A sweep's points run into a store (sweep_store.h) saved beside the output as OUT.partial-sweep,
@@ -43,15 +43,15 @@ _Static_assert(sizeof(point) <= NS_OPT_MAX_RECORD, "the option record outgrew th
 
 #define F(field) offsetof(point, field)
 static const ns_opt_spec run_specs[] = {
-    {"input", K_CHOICE, F(input), inputs, "gaussian", 1, "KIND",
+    {"input", K_CHOICE, F(input), inputs, "gaussian", NS_SWEEP, "KIND",
      "input x_0: gaussian (N(0,1) i.i.d.) or tokens (random ids through a random embedding "
-     "N(0,1) plus random positions N(0,0.1^2))"},
-    {"vocab", K_INT, F(vocab), NULL, "256", 1, "V", "vocabulary size for --input tokens"},
-    {"seeds", K_INT, F(seeds), NULL, "4", 1, "S",
-     "independent draws of weights, input and cotangent"},
-    {"seed", K_SEED, F(seed), NULL, "0", 1, "N", "first seed; draw s uses seed N+s"},
-    {"threads", K_INT, F(threads), NULL, NULL, 0, "N", "OpenMP threads (default: all cores)"},
-    {"out", K_TEXT, F(out), NULL, "propagate.h5", 0, "FILE", "output HDF5 file"},
+     "N(0,1) plus random positions N(0,0.1^2))", NULL, NULL},
+    {"vocab", K_INT, F(vocab), NULL, "256", NS_SWEEP, "V", "vocabulary size for --input tokens", NULL, NULL},
+    {"seeds", K_INT, F(seeds), NULL, "4", NS_SWEEP, "S",
+     "independent draws of weights, input and cotangent", NULL, NULL},
+    {"seed", K_SEED, F(seed), NULL, "0", NS_SWEEP, "N", "first seed; draw s uses seed N+s", NULL, NULL},
+    {"threads", K_INT, F(threads), NULL, NULL, 0, "N", "OpenMP threads (default: all cores)", NULL, NULL},
+    {"out", K_TEXT, F(out), NULL, "propagate.h5", 0, "FILE", "output HDF5 file", NULL, NULL},
 };
 
 /* the model and run options of a point, or a usage message */
@@ -108,18 +108,20 @@ static int write_sweep_table(ns_h5 *h, long npoints, const ns_opt_given *g)
         const ns_opt_spec *s = &g->specs[i];
         if (g->n[i] < 2)
             continue;
-        swept[nswept++] = s->option;
+        /* named by the option (with its '-'), or by its attribute where that differs: the
+         * name files have carried since before --placement */
+        swept[nswept++] = s->attr ? s->attr : s->option;
         long stride = ns_opt_stride(g, i); /* the digit of option i in the point index */
         for (long p = 0; p < npoints; p++) {
             text[p] = g->values[i][(p / stride) % g->n[i]];
             num[p] = strtod(text[p], NULL);
         }
         char path[64], desc[160];
-        snprintf(path, sizeof path, "/sweep/%s", s->option);
-        snprintf(desc, sizeof desc, "--%s at each point; point i is /runs/i", s->option);
+        snprintf(path, sizeof path, "/sweep/%s", swept[nswept - 1]);
+        snprintf(desc, sizeof desc, "--%s at each point; point i is /runs/i", swept[nswept - 1]);
         size_t dims[] = {(size_t)npoints};
         static const char *const label[] = {"point"};
-        st = s->k == K_CHOICE || s->k == K_TEXT
+        st = s->k == K_CHOICE || s->k == K_PLACEMENT || s->k == K_TEXT
                  ? ns_h5_dataset_strings(h, path, (int)npoints, text, desc)
                  : ns_h5_dataset(h, path, 1, dims, num, desc, label);
     }
@@ -379,7 +381,8 @@ static int run_single(const ns_opt_given *g, const point *p0, const char *comman
     if (st != NS_OK)
         return NS_EXIT_RUNTIME;
     printf("wrote %s: %s %s, L=%d d=%d T=%d B=%d, %d seed%s, %.2f s\n", p0->out,
-           ns_opt_blocks[p0->model.block], ns_opt_schemes[p0->model.scheme], p0->model.depth,
+           ns_opt_blocks[p0->model.block], ns_placement_at(p0->model.placement)->name,
+           p0->model.depth,
            p0->model.width, p0->model.seq, p0->model.batch, p0->seeds, p0->seeds == 1 ? "" : "s",
            seconds);
     return NS_EXIT_OK;
@@ -505,22 +508,23 @@ done:
 
 int ns_cmd_propagate(int argc, char **argv)
 {
-    static ns_opt_spec specs[NS_OPT_MAX_SPECS];
-    int nspecs = ns_opt_table(specs, run_specs, (int)(sizeof run_specs / sizeof run_specs[0]));
+    static const ns_command cmd = {
+        .name = "normscope propagate",
+        .doc = "Run the propagate protocol at initialization and write per-layer metrics (and the "
+               "mean-field theory where it applies) to an HDF5 file. Under mpirun a sweep's "
+               "points are shared among the ranks.",
+        .model = 1,
+        .sweeps = 1,
+        .own = run_specs,
+        .nown = (int)(sizeof run_specs / sizeof run_specs[0])};
     const char *command_line = ns_cli_command_line(argc, argv);
     int launch_rank, launch_size, status = NS_EXIT_OK;
     ns_mpi mpi = {.rank = 0, .size = 1};
     ns_mpi_launch_env(&launch_rank, &launch_size);
     if (launch_rank > 0)
         ns_mpi_quiet(1); /* every rank parses the same line: rank 0 reports its errors */
-    ns_opt_given g;
-    memset(&g, 0, sizeof g);
-    g.specs = specs, g.nspecs = nspecs;
-    if (ns_opt_parse_argv(&g, "normscope propagate",
-                          "Run the propagate protocol at initialization and write per-layer "
-                          "metrics (and the mean-field theory where it applies) to an HDF5 file. "
-                          "Under mpirun a sweep's points are shared among the ranks.",
-                          argc, argv) != 0) {
+    static ns_opt_given g; /* large: not on the stack */
+    if (ns_opt_parse(&g, &cmd, argc, argv) != 0) {
         ns_opt_free(&g);
         return NS_EXIT_USAGE;
     }

@@ -28,44 +28,44 @@ _Static_assert(sizeof(record) <= NS_OPT_MAX_RECORD, "the option record outgrew t
 
 #define F(field) offsetof(record, field)
 static const ns_opt_spec train_specs[] = {
-    {"steps", K_INT, F(steps), NULL, "200", 0, "N", "optimizer steps"},
-    {"lr", K_DOUBLE, F(lr), NULL, "3e-3", 0, "LR", "peak learning rate"},
-    {"min-lr", K_NONNEG, F(min_lr), NULL, "3e-4", 0, "LR", "learning rate at the end of the cosine"},
-    {"warmup", K_INT, F(warmup), NULL, "20", 0, "N", "linear warmup steps"},
+    {"steps", K_INT, F(steps), NULL, "200", 0, "N", "optimizer steps", NULL, NULL},
+    {"lr", K_DOUBLE, F(lr), NULL, "3e-3", 0, "LR", "peak learning rate", NULL, NULL},
+    {"min-lr", K_NONNEG, F(min_lr), NULL, "3e-4", 0, "LR", "learning rate at the end of the cosine", NULL, NULL},
+    {"warmup", K_INT, F(warmup), NULL, "20", 0, "N", "linear warmup steps", NULL, NULL},
     {"weight-decay", K_NONNEG, F(weight_decay), NULL, "0.1", 0, "WD",
-     "decoupled weight decay, on weight matrices only (not norms, not embeddings)"},
-    {"clip", K_NONNEG, F(clip), NULL, "1", 0, "C", "global gradient-norm clipping (0: none)"},
-    {"beta1", K_DOUBLE, F(beta1), NULL, "0.9", 0, "B1", "AdamW beta1"},
-    {"beta2", K_DOUBLE, F(beta2), NULL, "0.95", 0, "B2", "AdamW beta2"},
-    {"adam-eps", K_DOUBLE, F(adam_eps), NULL, "1e-8", 0, "EPS", "AdamW epsilon"},
+     "decoupled weight decay, on weight matrices only (not norms, not embeddings)", NULL, NULL},
+    {"clip", K_NONNEG, F(clip), NULL, "1", 0, "C", "global gradient-norm clipping (0: none)", NULL, NULL},
+    {"beta1", K_DOUBLE, F(beta1), NULL, "0.9", 0, "B1", "AdamW beta1", NULL, NULL},
+    {"beta2", K_DOUBLE, F(beta2), NULL, "0.95", 0, "B2", "AdamW beta2", NULL, NULL},
+    {"adam-eps", K_DOUBLE, F(adam_eps), NULL, "1e-8", 0, "EPS", "AdamW epsilon", NULL, NULL},
     {"aux-coef", K_NONNEG, F(aux_coef), NULL, "0.01", 0, "C",
-     "coefficient of the Switch load-balancing loss of moe blocks (trained, not in `loss`)"},
+     "coefficient of the Switch load-balancing loss of moe blocks (trained, not in `loss`)", NULL, NULL},
     {"zloss-coef", K_NONNEG, F(zloss_coef), NULL, "0", 0, "C",
-     "coefficient of the router z-loss of moe blocks"},
+     "coefficient of the router z-loss of moe blocks", NULL, NULL},
     {"vocab", K_INT, F(vocab), NULL, "32", 0, "V",
-     "vocabulary (the Markov language's symbols; at least 256 for byte data)"},
-    {"tied", K_CHOICE, F(tied), yes_no, "no", 0, "yes|no", "tie the LM head to the embedding"},
+     "vocabulary (the Markov language's symbols; at least 256 for byte data)", NULL, NULL},
+    {"tied", K_CHOICE, F(tied), yes_no, "no", 0, "yes|no", "tie the LM head to the embedding", NULL, NULL},
     {"data", K_TEXT, F(data), NULL, NULL, 0, "FILE",
      "train on the bytes of FILE, the last tenth held out (default: the built-in Markov "
-     "language)"},
-    {"markov-order", K_INT, F(markov_order), NULL, "2", 0, "K", "order of the Markov language"},
-    {"branching", K_INT, F(branching), NULL, "4", 0, "B", "next symbols allowed per context"},
+     "language)", NULL, NULL},
+    {"markov-order", K_INT, F(markov_order), NULL, "2", 0, "K", "order of the Markov language", NULL, NULL},
+    {"branching", K_INT, F(branching), NULL, "4", 0, "B", "next symbols allowed per context", NULL, NULL},
     {"markov-eps", K_NONNEG, F(markov_eps), NULL, "0.05", 0, "E",
-     "weight of the uniform distribution mixed into every context (makes the chain ergodic)"},
+     "weight of the uniform distribution mixed into every context (makes the chain ergodic)", NULL, NULL},
     {"probe-every", K_INT, F(probe_every), NULL, "50", 0, "N",
-     "held-out loss and per-layer metrics every N steps (and at the last step)"},
-    {"eval-batches", K_INT, F(eval_batches), NULL, "4", 0, "N", "held-out batches per evaluation"},
+     "held-out loss and per-layer metrics every N steps (and at the last step)", NULL, NULL},
+    {"eval-batches", K_INT, F(eval_batches), NULL, "4", 0, "N", "held-out batches per evaluation", NULL, NULL},
     {"checkpoint-every", K_INT, F(checkpoint_every), NULL, "100", 0, "N",
-     "checkpoint every N steps (also on Ctrl-C)"},
+     "checkpoint every N steps (also on Ctrl-C)", NULL, NULL},
     {"on-divergence", K_CHOICE, F(on_divergence), divergence, "stop", 0, "WHAT",
-     "after a NaN/Inf loss or gradient: stop (exit 3), skip the update, or continue"},
-    {"spike-window", K_INT, F(spike_window), NULL, "50", 0, "N", "trailing window of the spike detector"},
-    {"spike-z", K_DOUBLE, F(spike_z), NULL, "6", 0, "Z", "z-score above which a loss is a spike"},
-    {"seed", K_SEED, F(seed), NULL, "0", 0, "N", "seed of weights, data and batches"},
-    {"threads", K_INT, F(threads), NULL, NULL, 0, "N", "OpenMP threads (default: all cores)"},
+     "after a NaN/Inf loss or gradient: stop (exit 3), skip the update, or continue", NULL, NULL},
+    {"spike-window", K_INT, F(spike_window), NULL, "50", 0, "N", "trailing window of the spike detector", NULL, NULL},
+    {"spike-z", K_DOUBLE, F(spike_z), NULL, "6", 0, "Z", "z-score above which a loss is a spike", NULL, NULL},
+    {"seed", K_SEED, F(seed), NULL, "0", 0, "N", "seed of weights, data and batches", NULL, NULL},
+    {"threads", K_INT, F(threads), NULL, NULL, 0, "N", "OpenMP threads (default: all cores)", NULL, NULL},
     {"resume", K_FLAG, F(resume), NULL, NULL, 0, NULL,
-     "continue from FILE.ckpt (the configuration must match)"},
-    {"out", K_TEXT, F(out), NULL, "train.h5", 0, "FILE", "metrics file (HDF5, readable while written)"},
+     "continue from FILE.ckpt (the configuration must match)", NULL, NULL},
+    {"out", K_TEXT, F(out), NULL, "train.h5", 0, "FILE", "metrics file (HDF5, readable while written)", NULL, NULL},
 };
 
 /* "name=value;" for every option that shapes the run: a resume must match it exactly */
@@ -78,45 +78,32 @@ static void signature(const ns_opt_given *g, const record *r, char *out, size_t 
         if (!strcmp(s->option, "threads") || !strcmp(s->option, "out") ||
             !strcmp(s->option, "resume"))
             continue;
-        const void *f = (const char *)r + s->off;
         char v[256];
-        if (s->k == K_CHOICE)
-            snprintf(v, sizeof v, "%s", s->choices[*(const int *)f]);
-        else if (s->k == K_INT || s->k == K_FLAG)
-            snprintf(v, sizeof v, "%d", *(const int *)f);
-        else if (s->k == K_SEED)
-            snprintf(v, sizeof v, "%lld", *(const long long *)f);
-        else if (s->k == K_TEXT)
-            snprintf(v, sizeof v, "%s", *(char *const *)f ? *(char *const *)f : "");
-        else
-            snprintf(v, sizeof v, "%.17g", *(const double *)f);
+        ns_opt_value_text(s, r, v, sizeof v);
         len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s=%s;", s->option, v);
     }
 }
 
 int ns_cmd_train(int argc, char **argv)
 {
-    static ns_opt_spec specs[NS_OPT_MAX_SPECS];
-    int nspecs = ns_opt_table(specs, train_specs, (int)(sizeof train_specs / sizeof train_specs[0]));
-    for (int i = 0; i < nspecs; i++) /* a language model needs token mixing: MLP blocks alone */
-        if (!strcmp(specs[i].option, "block")) /* would only learn unigram statistics */
-            specs[i].dflt = "transformer";
+    /* a language model needs token mixing: MLP blocks alone would learn unigram statistics */
+    static const char *const defaults[] = {"block=transformer", NULL};
+    static const ns_command cmd = {
+        .name = "normscope train",
+        .doc = "Train a deep stack as a language model and record per-layer metrics, "
+               "instabilities and checkpoints.",
+        .model = 1,
+        .own = train_specs,
+        .nown = (int)(sizeof train_specs / sizeof train_specs[0]),
+        .defaults = defaults};
     const char *command_line = ns_cli_command_line(argc, argv);
-    ns_opt_given g;
-    memset(&g, 0, sizeof g);
-    g.specs = specs, g.nspecs = nspecs;
+    static ns_opt_given g; /* large: not on the stack */
     int status = NS_EXIT_USAGE;
     ns_h5 *log = NULL;
     ns_trainer *t = NULL;
     char err[512], sig[4096], ckpt[4096];
-    if (ns_opt_parse_argv(&g, "normscope train",
-                          "Train a deep stack as a language model and record per-layer metrics, "
-                          "instabilities and checkpoints.", argc, argv) != 0)
+    if (ns_opt_parse(&g, &cmd, argc, argv) != 0)
         goto done;
-    if (ns_opt_npoints(&g) != 1) {
-        ns_cli_error("normscope train takes one value per option (sweeps are for propagate)");
-        goto done;
-    }
     record r = {0};
     ns_opt_point_at(&g, 0, &r);
     ns_config c;

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 #include "h5out.h"
+#include "options.h"
 #include "progress.h"
 #include "propagate.h"
 #include "theory.h"
@@ -24,28 +25,14 @@ typedef struct {
     const char *out;
 } opts;
 
-enum { OPT_QUICK = 1000, OPT_THREADS, OPT_OUT };
-
-static const struct argp_option options[] = {
-    {"quick", OPT_QUICK, NULL, 0,
+#define F(field) offsetof(opts, field)
+static const ns_opt_spec verify_specs[] = {
+    {"quick", K_FLAG, F(quick), NULL, NULL, NS_ONE, NULL,
      "a smaller battery for CI: width 512, depth 8, 6 seeds, relu and gelu (default: width 1024, "
-     "depth 32, 8 seeds, relu, gelu and linear)", 0},
-    {"threads", OPT_THREADS, "N", 0, "OpenMP threads (default: all cores)", 0},
-    {"out", OPT_OUT, "FILE", 0, "HDF5 file for the table (default verify.h5)", 0},
-    {0}};
-
-static error_t parse(int key, char *arg, struct argp_state *st)
-{
-    opts *o = st->input;
-    switch (key) {
-    case OPT_QUICK: o->quick = 1; break;
-    case OPT_THREADS: o->threads = ns_cli_positive_int(st, "--threads", arg); break;
-    case OPT_OUT: o->out = arg; break;
-    case ARGP_KEY_ARG: argp_failure(st, NS_EXIT_USAGE, 0, "unexpected argument '%s'", arg); break;
-    default: return ARGP_ERR_UNKNOWN;
-    }
-    return 0;
-}
+     "depth 32, 8 seeds, relu, gelu and linear)", NULL, NULL},
+    {"threads", K_INT, F(threads), NULL, NULL, NS_ONE, "N", "OpenMP threads (default: all cores)", NULL, NULL},
+    {"out", K_TEXT, F(out), NULL, "verify.h5", NS_ONE, "FILE", "HDF5 file for the table", NULL, NULL},
+};
 
 /* What is compared, and how closely. The tolerances allow the O(1/sqrt(d)) finite-width effects
  * that the d -> infinity theory leaves out. A layer also passes while the theory lies inside the
@@ -70,20 +57,45 @@ typedef struct {
     int exact;
 } row;
 
-static const char *const placements[] = {"pre", "post", "span", "span-wrapped"};
 static const char *const scales[] = {"none", "sqrtL"};
 static const char *const act_names[] = {"gelu", "relu", "linear"};
 
-/* Transformer cases (placement x gelu/relu x none/sqrtL) and these MoE cases follow the MLP
- * cases. Their theory is approximate (exact = 0): verdict "approx", never a failure. They run
- * smaller (approx_* attributes of /verify): attention makes a run several times dearer. */
-#define NTF (4 * 2 * 2)
+/* The cases: every placement the theory has a form for (in table order) x activation x Scale
+ * Init, as MLP stacks; the same with gelu and relu as Transformer stacks; then these MoE cases,
+ * each on the first placement of its form. The Transformer and MoE theory is approximate
+ * (exact = 0): verdict "approx", never a failure. They run smaller (approx_* attributes of
+ * /verify): attention makes a run several times dearer. */
 static const struct {
-    const char *placement, *scale;
+    ns_theory_form form;
+    const char *scale;
     ns_act_kind act;
     int top_k;
-} moe_cases[] = {{"pre", "none", NS_ACT_GELU, 2}, {"span", "sqrtL", NS_ACT_GELU, 1}};
+} moe_cases[] = {{NS_THEORY_PRE, "none", NS_ACT_GELU, 2},
+                 {NS_THEORY_SPAN, "sqrtL", NS_ACT_GELU, 1}};
 #define NMOE (int)(sizeof moe_cases / sizeof moe_cases[0])
+
+/* the placements with a theory, in table order (at most max); returns their count */
+static int covered(const ns_placement **out, int max)
+{
+    const ns_placement *p;
+    ns_theory_form form;
+    int n = 0;
+    for (int i = 0; (p = ns_placement_at(i)); i++)
+        if (n < max && ns_theory_form_of(p, &form) == NS_OK)
+            out[n++] = p;
+    return n;
+}
+
+/* the first placement of a form */
+static const ns_placement *first_of(ns_theory_form form)
+{
+    const ns_placement *p;
+    ns_theory_form f;
+    for (int i = 0; (p = ns_placement_at(i)); i++)
+        if (ns_theory_form_of(p, &f) == NS_OK && f == form)
+            return p;
+    return NULL;
+}
 
 /* compares one run with its theory; appends NMETRICS rows */
 static void compare(const ns_propagate_result *r, const ns_theory *t, const char *name, row *rows)
@@ -158,28 +170,35 @@ static int write_table(ns_h5 *h, const row *rows, int n, const opts *o, int widt
 
 int ns_cmd_verify(int argc, char **argv)
 {
-    opts o = {.quick = 0, .threads = 0, .out = "verify.h5"};
-    static const struct argp argp = {options, parse, NULL,
-                                     "Compare the mean-field theory with simulation over a battery "
-                                     "of cases; exit 1 if an exact case fails its tolerance.",
-                                     NULL, NULL, NULL};
+    static const ns_command cmd = {
+        .name = "normscope verify",
+        .doc = "Compare the mean-field theory with simulation over a battery of cases; exit 1 if "
+               "an exact case fails its tolerance.",
+        .own = verify_specs,
+        .nown = (int)(sizeof verify_specs / sizeof verify_specs[0])};
+    static ns_opt_given g;
+    opts o = {0};
     const char *command_line = ns_cli_command_line(argc, argv);
-    argv[1] = "normscope verify";
-    argp_err_exit_status = NS_EXIT_USAGE;
-    if (argp_parse(&argp, argc - 1, argv + 1, 0, NULL, &o) != 0)
+    if (ns_opt_parse(&g, &cmd, argc, argv) != 0) {
+        ns_opt_free(&g);
         return NS_EXIT_USAGE;
+    }
+    ns_opt_point_at(&g, 0, &o);
+    const ns_placement *pls[64];
+    int npl = covered(pls, 64), ntf = npl * 2 * 2;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (!o.threads)
         o.threads = ncpu > 0 ? (int)ncpu : 1;
     int width = o.quick ? 512 : 1024, depth = o.quick ? 8 : 32, seeds = o.quick ? 6 : 8;
     int nacts = o.quick ? 2 : 3, seq = 32, batch = 4;
-    int nmlp = 4 * nacts * 2, ncases = nmlp + NTF + NMOE;
+    int nmlp = npl * nacts * 2, ncases = nmlp + ntf + NMOE;
     /* the Transformer and MoE cases' width, depth and seeds */
     int tdims[3] = {o.quick ? 256 : 512, o.quick ? 8 : 16, o.quick ? 4 : 6};
     row *rows = calloc((size_t)ncases * NMETRICS, sizeof *rows);
     ns_h5 *h = NULL;
     if (!rows) {
         ns_cli_error("out of memory");
+        ns_opt_free(&g);
         return NS_EXIT_RUNTIME;
     }
     ns_cli_install_signals(); /* before the output exists: a signal must never leave a partial */
@@ -187,6 +206,7 @@ int ns_cmd_verify(int argc, char **argv)
         ns_cli_error("%s", ns_h5_error(h));
         ns_h5_free(h);
         free(rows);
+        ns_opt_free(&g);
         return NS_EXIT_USAGE;
     }
     ns_set_threads(o.threads);
@@ -194,41 +214,42 @@ int ns_cmd_verify(int argc, char **argv)
     ns_progress_start(&bar, "verify", "cases");
     int st = NS_OK, nrows = 0;
     for (int c = 0; st == NS_OK && c < ncases; c++) {
-        const char *pl, *si;
+        const ns_placement *pl;
+        const char *si;
         ns_act_kind act;
         ns_block_kind block = NS_BLOCK_MLP;
         int top_k = 0, k = c - nmlp;
         if (k < 0) {
-            pl = placements[c / (2 * nacts)], si = scales[c % 2];
+            pl = pls[c / (2 * nacts)], si = scales[c % 2];
             act = (ns_act_kind)((c / 2) % nacts);
-        } else if (k < NTF) {
+        } else if (k < ntf) {
             block = NS_BLOCK_TRANSFORMER;
-            pl = placements[k / 4], si = scales[k % 2], act = (ns_act_kind)((k / 2) % 2);
+            pl = pls[k / 4], si = scales[k % 2], act = (ns_act_kind)((k / 2) % 2);
         } else {
             block = NS_BLOCK_MOE;
-            pl = moe_cases[k - NTF].placement, si = moe_cases[k - NTF].scale;
-            act = moe_cases[k - NTF].act, top_k = moe_cases[k - NTF].top_k;
+            pl = first_of(moe_cases[k - ntf].form), si = moe_cases[k - ntf].scale;
+            act = moe_cases[k - ntf].act, top_k = moe_cases[k - ntf].top_k;
         }
         int w = k < 0 ? width : tdims[0], L = k < 0 ? depth : tdims[1];
         ns_propagate_opts po = {
-            .model = {.block = block, .placement = ns_placement_find(pl), .depth = L, .width = w,
+            .model = {.block = block, .placement = pl, .depth = L, .width = w,
                       .hidden = w, .ntok = seq * batch, .seq = seq, .heads = 4, .experts = 8,
                       .expert_hidden = w, .top_k = top_k, .act = act,
                       .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5},
             .seeds = k < 0 ? seeds : tdims[2], .seed = 1000, .input = NS_INPUT_GAUSSIAN};
         ns_scale_init_parse(si, L, &po.model.alpha);
-        ns_theory_input in = {.placement = pl, .act = act, .norm = NS_NORM_LAYERNORM,
+        ns_theory_input in = {.placement = pl->name, .act = act, .norm = NS_NORM_LAYERNORM,
                               .depth = L, .width = w, .hidden = w,
                               .alpha = po.model.alpha, .q0 = 1, .rho0 = 0};
         ns_propagate_result r;
         ns_theory t = {0};
         char name[96];
         if (block == NS_BLOCK_MLP)
-            snprintf(name, sizeof name, "mlp %s %s %s", pl, act_names[act], si);
+            snprintf(name, sizeof name, "mlp %s %s %s", pl->name, act_names[act], si);
         else if (block == NS_BLOCK_TRANSFORMER)
-            snprintf(name, sizeof name, "transformer %s %s %s", pl, act_names[act], si);
+            snprintf(name, sizeof name, "transformer %s %s %s", pl->name, act_names[act], si);
         else
-            snprintf(name, sizeof name, "moe-top%d %s %s %s", top_k, pl, act_names[act], si);
+            snprintf(name, sizeof name, "moe-top%d %s %s %s", top_k, pl->name, act_names[act], si);
         if (block == NS_BLOCK_MLP) {
             st = ns_theory_mlp(&in, &t);
         } else { /* at d = infinity, as propagate's /theory (analysis/README.md 9.6) */
@@ -283,5 +304,6 @@ int ns_cmd_verify(int argc, char **argv)
     }
     ns_h5_free(h);
     free(rows);
+    ns_opt_free(&g);
     return status;
 }

@@ -18,6 +18,8 @@ static const struct {
      ns_cmd_plot},
     {"bench", "time the standard workloads against the machine's sgemm; peak memory",
      ns_cmd_bench},
+    {"placements", "list the normalization placements (--placement NAME) and their equations",
+     ns_cmd_placements},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -10,52 +10,41 @@
 #include <string.h>
 
 const char *const ns_opt_blocks[] = {"mlp", "transformer", "moe", NULL}; /* ns_block_kind order */
-const char *const ns_opt_schemes[] = {"pre", "post", "span", NULL};
-static const char *const span_variants[] = {"aggregate", "wrapped", NULL};
 static const char *const acts[] = {"gelu", "relu", "linear", NULL}; /* ns_act_kind order */
 static const char *const norms[] = {"layernorm", "rmsnorm", NULL};  /* ns_norm_kind order */
 
 #define F(field) offsetof(ns_model_opts, field)
-const ns_opt_spec ns_model_specs[] = {
-    {"block", K_CHOICE, F(block), ns_opt_blocks, "mlp", 1, "KIND",
+static const ns_opt_spec model_specs[] = {
+    {"block", K_CHOICE, F(block), ns_opt_blocks, "mlp", NS_SWEEP, "KIND",
      "mlp (one MLP sublayer), transformer (causal attention, then MLP) or moe (causal "
-     "attention, then a mixture of experts)"},
-    {"scheme", K_CHOICE, F(scheme), ns_opt_schemes, "pre", 1, "NAME", "placement: pre, post, span"},
-    {"span-variant", K_CHOICE, F(span_variant), span_variants, "aggregate", 1, "V",
-     "SpanNorm form: aggregate y = x + N(F(x)), or wrapped y = x + alpha N(x + F(x))"},
-    {"depth", K_INT, F(depth), NULL, "32", 1, "L", "number of blocks"},
-    {"width", K_INT, F(width), NULL, "256", 1, "D", "residual width d"},
-    {"heads", K_INT, F(heads), NULL, "4", 1, "H", "attention heads (d divisible by H)"},
-    {"seq", K_INT, F(seq), NULL, "64", 1, "T", "tokens per sequence"},
-    {"batch", K_INT, F(batch), NULL, "4", 1, "B", "sequences per batch (or per seed)"},
-    {"mlp-ratio", K_DOUBLE, F(mlp_ratio), NULL, "4", 1, "R", "MLP hidden width = round(R d)"},
-    {"experts", K_INT, F(experts), NULL, "8", 1, "E", "experts of a moe block"},
-    {"expert-ratio", K_DOUBLE, F(expert_ratio), NULL, "4", 1, "R",
-     "hidden width of each expert = round(R d)"},
-    {"top-k", K_INT, F(top_k), NULL, "2", 1, "K",
-     "experts per token: 1 (gate = router probability, Switch) or 2 (gates renormalized)"},
-    {"capacity", K_NONNEG, F(capacity), NULL, "0", 1, "C",
+     "attention, then a mixture of experts)", NULL, NULL},
+    /* the files' attribute keeps the name it had before --placement (core/placement.c) */
+    {"placement", K_PLACEMENT, F(placement), NULL, "pre", NS_SWEEP, "NAME", NULL, "scheme",
+     "scheme"},
+    {"depth", K_INT, F(depth), NULL, "32", NS_SWEEP, "L", "number of blocks", NULL, NULL},
+    {"width", K_INT, F(width), NULL, "256", NS_SWEEP, "D", "residual width d", NULL, NULL},
+    {"heads", K_INT, F(heads), NULL, "4", NS_SWEEP, "H", "attention heads (d divisible by H)", NULL, NULL},
+    {"seq", K_INT, F(seq), NULL, "64", NS_SWEEP, "T", "tokens per sequence", NULL, NULL},
+    {"batch", K_INT, F(batch), NULL, "4", NS_SWEEP, "B", "sequences per batch (or per seed)", NULL, NULL},
+    {"mlp-ratio", K_DOUBLE, F(mlp_ratio), NULL, "4", NS_SWEEP, "R",
+     "MLP hidden width = round(R d)", NULL, NULL},
+    {"experts", K_INT, F(experts), NULL, "8", NS_SWEEP, "E", "experts of a moe block", NULL, NULL},
+    {"expert-ratio", K_DOUBLE, F(expert_ratio), NULL, "4", NS_SWEEP, "R",
+     "hidden width of each expert = round(R d)", NULL, NULL},
+    {"top-k", K_INT, F(top_k), NULL, "2", NS_SWEEP, "K",
+     "experts per token: 1 (gate = router probability, Switch) or 2 (gates renormalized)", NULL, NULL},
+    {"capacity", K_NONNEG, F(capacity), NULL, "0", NS_SWEEP, "C",
      "capacity factor: each expert takes at most ceil(C k tokens / E) token slots, the rest are "
-     "dropped (0: no limit)"},
-    {"act", K_CHOICE, F(act), acts, "gelu", 1, "PHI", "activation: gelu (tanh form), relu, linear"},
-    {"norm", K_CHOICE, F(norm), norms, "layernorm", 1, "N", "norm: layernorm, rmsnorm"},
-    {"norm-eps", K_DOUBLE, F(norm_eps), NULL, "1e-5", 1, "EPS", "norm epsilon"},
-    {"scale-init", K_TEXT, F(scale_init), NULL, NULL, 1, "S",
-     "Scale Init alpha: none (1), sqrtL (1/sqrt(L)), sqrt2L (1/sqrt(2L)) or a number; on W2 and "
-     "W_O for pre/post, on the span norm's gain for span (default none for pre/post, sqrtL for "
-     "span)"},
+     "dropped (0: no limit)", NULL, NULL},
+    {"act", K_CHOICE, F(act), acts, "gelu", NS_SWEEP, "PHI",
+     "activation: gelu (tanh form), relu, linear", NULL, NULL},
+    {"norm", K_CHOICE, F(norm), norms, "layernorm", NS_SWEEP, "N", "norm: layernorm, rmsnorm", NULL, NULL},
+    {"norm-eps", K_DOUBLE, F(norm_eps), NULL, "1e-5", NS_SWEEP, "EPS", "norm epsilon", NULL, NULL},
+    {"scale-init", K_TEXT, F(scale_init), NULL, NULL, NS_SWEEP, "S",
+     "Scale Init alpha: none (1), sqrtL (1/sqrt(L)), sqrt2L (1/sqrt(2L)) or a number, applied "
+     "where the placement puts it (default: the placement's; see normscope placements)", NULL, NULL},
 };
-const int ns_model_nspecs = (int)(sizeof ns_model_specs / sizeof ns_model_specs[0]);
-
-int ns_opt_table(ns_opt_spec *out, const ns_opt_spec *own, int n)
-{
-    int k = 0;
-    for (int i = 0; i < ns_model_nspecs; i++)
-        out[k++] = ns_model_specs[i];
-    for (int i = 0; i < n; i++)
-        out[k++] = own[i];
-    return k;
-}
+#define NMODEL (int)(sizeof model_specs / sizeof model_specs[0])
 
 int ns_opt_set_value(const ns_opt_spec *s, const char *text, void *record, char *err,
                      size_t errlen)
@@ -106,6 +95,18 @@ int ns_opt_set_value(const ns_opt_spec *s, const char *text, void *record, char 
             snprintf(err + strlen(err), errlen - strlen(err), "%s %s", i ? "," : "", s->choices[i]);
         snprintf(err + strlen(err), errlen - strlen(err), ")");
         return -1;
+    case K_PLACEMENT: {
+        const ns_placement *p = ns_placement_find(text);
+        if (p) {
+            *(int *)field = ns_placement_index(p);
+            return 0;
+        }
+        snprintf(err, errlen, "unknown --%s '%s' (choose from", s->option, text);
+        for (int i = 0; (p = ns_placement_at(i)); i++)
+            snprintf(err + strlen(err), errlen - strlen(err), "%s %s", i ? "," : "", p->name);
+        snprintf(err + strlen(err), errlen - strlen(err), ")");
+        return -1;
+    }
     case K_TEXT:
         *(const char **)field = text;
         return 0;
@@ -116,28 +117,43 @@ int ns_opt_set_value(const ns_opt_spec *s, const char *text, void *record, char 
     return -1;
 }
 
+/* a comma list is taken apart where it means something: a sweep in a command that sweeps, or a
+ * set of values */
+static int takes_list(const ns_opt_given *g, const ns_opt_spec *s)
+{
+    return s->list == NS_SET || (s->list == NS_SWEEP && g->cmd->sweeps);
+}
+
 static error_t parse(int key, char *arg, struct argp_state *st)
 {
     ns_opt_given *g = st->input;
     char err[256];
-    if (key == ARGP_KEY_ARG)
-        argp_failure(st, NS_EXIT_USAGE, 0, "unexpected argument '%s'", arg);
+    if (key == ARGP_KEY_ARG) {
+        if (!g->cmd->args_doc)
+            argp_failure(st, NS_EXIT_USAGE, 0, "unexpected argument '%s'", arg);
+        g->args[g->nargs++] = arg;
+        return 0;
+    }
     if (key < 1000 || key >= 1000 + g->nspecs)
         return ARGP_ERR_UNKNOWN;
     int i = key - 1000;
     const ns_opt_spec *s = &g->specs[i];
     if (s->k == K_FLAG)
         arg = "1";
+    if (s->list == NS_SWEEP && !g->cmd->sweeps && strchr(arg, ','))
+        argp_failure(st, NS_EXIT_USAGE, 0, "--%s takes one value in %s (comma lists sweep in "
+                     "normscope propagate), got '%s'", s->option, g->cmd->name, arg);
     free(g->text[i]); /* a repeated option: the last one counts */
     g->text[i] = strdup(arg);
     g->n[i] = 0;
     if (!g->text[i])
         argp_failure(st, NS_EXIT_RUNTIME, ENOMEM, "--%s", s->option);
-    /* split a comma list (only where the option allows one); validate every value now */
-    char *save = NULL, *tok = s->list ? strtok_r(g->text[i], ",", &save) : g->text[i];
+    /* split a comma list (only where the option takes one); validate every value now */
+    int list = takes_list(g, s);
+    char *save = NULL, *tok = list ? strtok_r(g->text[i], ",", &save) : g->text[i];
     if (!tok)
         argp_failure(st, NS_EXIT_USAGE, 0, "--%s needs a value", s->option);
-    for (; tok; tok = s->list ? strtok_r(NULL, ",", &save) : NULL) {
+    for (; tok; tok = list ? strtok_r(NULL, ",", &save) : NULL) {
         union {
             char bytes[NS_OPT_MAX_RECORD];
             long long align_ll;
@@ -154,29 +170,70 @@ static error_t parse(int key, char *arg, struct argp_state *st)
     return 0;
 }
 
-int ns_opt_parse_argv(ns_opt_given *g, const char *program, const char *doc, int argc,
-                      char **argv)
+/* the help of --placement, from the table */
+static void placement_doc(char *out, size_t n)
 {
-    static struct argp_option options[NS_OPT_MAX_SPECS + 1];
-    static char docs[NS_OPT_MAX_SPECS][400];
+    const ns_placement *p;
+    size_t k = (size_t)snprintf(out, n, "where the norms sit:");
+    for (int i = 0; k < n && (p = ns_placement_at(i)); i++)
+        k += (size_t)snprintf(out + k, n - k, "%s %s (%s) %s", i ? ";" : "", p->name, p->title,
+                              p->equation);
+    if (k < n)
+        snprintf(out + k, n - k, "; normscope placements shows every row");
+}
+
+int ns_opt_parse(ns_opt_given *g, const ns_command *cmd, int argc, char **argv)
+{
+    static struct argp_option options[2 * NS_OPT_MAX_SPECS + 1];
+    static char docs[NS_OPT_MAX_SPECS][1024];
+    memset(g, 0, sizeof *g);
+    g->cmd = cmd;
+    for (int i = 0; cmd->model && i < NMODEL; i++)
+        g->specs[g->nspecs++] = model_specs[i];
+    for (int i = 0; i < cmd->nown && g->nspecs < NS_OPT_MAX_SPECS; i++)
+        g->specs[g->nspecs++] = cmd->own[i];
+    for (int d = 0; cmd->defaults && cmd->defaults[d]; d++) {
+        size_t len = strcspn(cmd->defaults[d], "=");
+        for (int i = 0; i < g->nspecs; i++)
+            if (strlen(g->specs[i].option) == len &&
+                strncmp(g->specs[i].option, cmd->defaults[d], len) == 0)
+                g->specs[i].dflt = cmd->defaults[d] + len + 1;
+    }
+    int nopt = 0;
     for (int i = 0; i < g->nspecs; i++) {
         const ns_opt_spec *s = &g->specs[i];
-        snprintf(docs[i], sizeof docs[i], "%s%s%s%s%s", s->doc, s->dflt ? " (default " : "",
-                 s->dflt ? s->dflt : "", s->dflt ? ")" : "", s->list ? "; a comma list sweeps" : "");
-        options[i] = (struct argp_option){s->option, 1000 + i, s->arg, 0, docs[i], 0};
+        char doc[800];
+        if (s->doc)
+            snprintf(doc, sizeof doc, "%s", s->doc);
+        else
+            placement_doc(doc, sizeof doc);
+        snprintf(docs[i], sizeof docs[i], "%s%s%s%s%s", doc, s->dflt ? " (default " : "",
+                 s->dflt ? s->dflt : "", s->dflt ? ")" : "",
+                 s->list == NS_SWEEP && cmd->sweeps ? "; a comma list sweeps" : "");
+        options[nopt++] = (struct argp_option){s->option, 1000 + i, s->arg, 0, docs[i], 0};
+        if (s->alias)
+            options[nopt++] = (struct argp_option){s->alias, 1000 + i, s->arg, OPTION_ALIAS, 0, 0};
     }
-    options[g->nspecs] = (struct argp_option){0};
-    const struct argp argp = {options, parse, NULL, doc, NULL, NULL, NULL};
-    argv[1] = (char *)program; /* the name argp puts in front of its messages */
+    options[nopt] = (struct argp_option){0};
+    if (cmd->args_doc && !(g->args = calloc((size_t)argc, sizeof *g->args)))
+        return ENOMEM;
+    const struct argp argp = {options, parse, cmd->args_doc, cmd->doc, NULL, NULL, NULL};
+    argv[1] = (char *)cmd->name; /* the name argp puts in front of its messages */
     argp_err_exit_status = NS_EXIT_USAGE;
     return argp_parse(&argp, argc - 1, argv + 1, 0, NULL, g);
+}
+
+/* how many values option i contributes to the points: a set counts once */
+static int nvalues(const ns_opt_given *g, int i)
+{
+    return g->n[i] && g->specs[i].list != NS_SET ? g->n[i] : 1;
 }
 
 long ns_opt_npoints(const ns_opt_given *g)
 {
     long n = 1;
     for (int i = 0; i < g->nspecs; i++)
-        n *= g->n[i] ? g->n[i] : 1;
+        n *= nvalues(g, i);
     return n;
 }
 
@@ -184,7 +241,7 @@ long ns_opt_stride(const ns_opt_given *g, int i)
 {
     long stride = 1;
     for (int j = i + 1; j < g->nspecs; j++)
-        stride *= g->n[j] ? g->n[j] : 1;
+        stride *= nvalues(g, j);
     return stride;
 }
 
@@ -200,7 +257,7 @@ void ns_opt_point_at(const ns_opt_given *g, long idx, void *record)
 {
     char err[256];
     for (int i = g->nspecs - 1; i >= 0; i--) {
-        int n = g->n[i] ? g->n[i] : 1;
+        int n = nvalues(g, i);
         const char *text = g->n[i] ? g->values[i][idx % n] : g->specs[i].dflt;
         idx /= n;
         if (text)
@@ -229,6 +286,31 @@ void ns_opt_free(ns_opt_given *g)
 {
     for (int i = 0; i < g->nspecs; i++)
         free(g->text[i]);
+    free(g->args);
+}
+
+void ns_opt_attr_name(const ns_opt_spec *s, char *out, size_t n)
+{
+    snprintf(out, n, "%s", s->attr ? s->attr : s->option);
+    for (char *q = out; *q; q++)
+        *q = *q == '-' ? '_' : *q;
+}
+
+void ns_opt_value_text(const ns_opt_spec *s, const void *record, char *out, size_t n)
+{
+    const void *f = (const char *)record + s->off;
+    if (s->k == K_CHOICE)
+        snprintf(out, n, "%s", s->choices[*(const int *)f]);
+    else if (s->k == K_PLACEMENT)
+        snprintf(out, n, "%s", ns_placement_at(*(const int *)f)->name);
+    else if (s->k == K_INT || s->k == K_FLAG)
+        snprintf(out, n, "%d", *(const int *)f);
+    else if (s->k == K_SEED)
+        snprintf(out, n, "%lld", *(const long long *)f);
+    else if (s->k == K_TEXT)
+        snprintf(out, n, "%s", *(char *const *)f ? *(char *const *)f : "");
+    else
+        snprintf(out, n, "%.17g", *(const double *)f);
 }
 
 int ns_opt_write_config(ns_h5 *h, const char *group, const ns_opt_given *g, const void *record,
@@ -239,10 +321,11 @@ int ns_opt_write_config(ns_h5 *h, const char *group, const ns_opt_given *g, cons
     for (int i = 0; st == NS_OK && i < g->nspecs; i++) {
         const ns_opt_spec *s = &g->specs[i];
         const void *field = (const char *)record + s->off;
-        snprintf(attr, sizeof attr, "%s", s->option);
-        for (char *q = attr; *q; q++)
-            *q = *q == '-' ? '_' : *q;
-        if (s->k == K_CHOICE)
+        ns_opt_attr_name(s, attr, sizeof attr);
+        if (s->k == K_PLACEMENT)
+            st = ns_h5_attr_string(h, group, attr,
+                                   ns_placement_at(*(const int *)field)->config_scheme);
+        else if (s->k == K_CHOICE)
             st = ns_h5_attr_string(h, group, attr, s->choices[*(const int *)field]);
         else if (s->k == K_INT || s->k == K_FLAG)
             st = ns_h5_attr_int(h, group, attr, *(const int *)field);
@@ -263,10 +346,7 @@ int ns_opt_write_config(ns_h5 *h, const char *group, const ns_opt_given *g, cons
 int ns_model_opts_resolve(const ns_model_opts *o, ns_config *c, const char **scale_init,
                           char *err, size_t errlen)
 {
-    const char *pname = ns_opt_schemes[o->scheme];
-    if (o->scheme == 2 && o->span_variant == 1)
-        pname = "span-wrapped";
-    *c = (ns_config){.block = (ns_block_kind)o->block, .placement = ns_placement_find(pname),
+    *c = (ns_config){.block = (ns_block_kind)o->block, .placement = ns_placement_at(o->placement),
                      .depth = o->depth, .width = o->width, .seq = o->seq, .heads = o->heads,
                      .act = (ns_act_kind)o->act, .norm = (ns_norm_kind)o->norm,
                      .norm_eps = o->norm_eps, .experts = o->experts, .top_k = o->top_k,
@@ -303,6 +383,7 @@ int ns_model_write_derived(ns_h5 *h, const char *group, const ns_config *c)
 {
     int st;
     if ((st = ns_h5_attr_string(h, group, "placement", c->placement->name)) ||
+        (st = ns_h5_attr_string(h, group, "span_variant", c->placement->config_span_variant)) ||
         (st = ns_h5_attr_string(h, group, "block_equation", c->block == NS_BLOCK_MLP
                                                                 ? c->placement->equation
                                                                 : c->placement->equation2)) ||

@@ -1,71 +1,98 @@
-/* options.h: command-line options as a table. One table per command drives argp, strict
- * parsing into one-line errors, comma-list sweeps and the /config attributes, so a command
- * declares each option once. The model options are shared by every command that builds a model:
- * a command's record starts with ns_model_opts, so the model table's offsets fit it. */
+/* options.h: the one option system of the normscope program. Each command declares its options
+ * once, as a table (ns_command); the table drives argp, strict parsing into one-line errors,
+ * comma lists (propagate's sweeps, plot's formats), the help text and the /config attributes.
+ * The model options are shared by every command that builds a model: a command's record starts
+ * with ns_model_opts, so the model table's offsets fit it. */
 #ifndef NS_OPTIONS_H
 #define NS_OPTIONS_H
 #include "h5out.h"
 #include "normscope.h"
-#include <argp.h>
 #include <stddef.h>
 
-/* K_FLAG: an option without a value that sets an int to 1 */
-typedef enum { K_INT, K_DOUBLE, K_NONNEG, K_SEED, K_CHOICE, K_TEXT, K_FLAG } ns_opt_kind;
+/* K_FLAG: an option without a value that sets an int to 1. K_PLACEMENT: a row of the placement
+ * table, by name (the record holds its index). */
+typedef enum { K_INT, K_DOUBLE, K_NONNEG, K_SEED, K_CHOICE, K_PLACEMENT, K_TEXT, K_FLAG } ns_opt_kind;
+
+/* what a comma list means for an option */
+enum {
+    NS_ONE = 0,   /* one value */
+    NS_SWEEP = 1, /* in a command that sweeps (propagate), every combination runs; elsewhere one */
+    NS_SET = 2    /* several values that the command takes together (plot --format) */
+};
 
 typedef struct {
-    const char *option;         /* --option; the /config attribute is the same with '_' */
+    const char *option;         /* --option */
     ns_opt_kind k;
     size_t off;                 /* of the field in the command's record */
     const char *const *choices; /* K_CHOICE, NULL-terminated */
     const char *dflt;           /* as text; NULL: the doc says what happens */
-    int list;                   /* may take a comma list (a sweep) */
-    const char *arg, *doc;
+    int list;                   /* NS_ONE, NS_SWEEP or NS_SET */
+    const char *arg, *doc;      /* NULL doc: written from the placement table (K_PLACEMENT) */
+    const char *alias;          /* another name that --option answers to (NULL: none) */
+    const char *attr;           /* its /config attribute and /sweep dataset (NULL: the option
+                                 * with '-' as '_') */
 } ns_opt_spec;
 
 #define NS_OPT_MAX_SPECS 64
 #define NS_OPT_MAX_VALUES 64
 #define NS_OPT_MAX_RECORD 1024 /* bytes: every command's record is smaller (checked where built) */
 
-/* what the command line gave: per option the values (n = 0: its default) */
+/* a command of the program, as its options see it */
 typedef struct {
-    const ns_opt_spec *specs;
+    const char *name;        /* "normscope propagate" */
+    const char *args_doc;    /* its arguments, e.g. "FILE.h5 [FILE.h5 ...]"; NULL: none */
+    const char *doc;         /* one paragraph for --help */
+    int model;               /* 1: the model options come first */
+    int sweeps;              /* 1: NS_SWEEP options take comma lists */
+    const ns_opt_spec *own;  /* then its own */
+    int nown;
+    const char *const *defaults; /* "option=value" replacing a default (NULL-terminated; NULL) */
+} ns_command;
+
+/* what the command line gave: per option the values (n = 0: its default), and the arguments */
+typedef struct {
+    const ns_command *cmd;
+    ns_opt_spec specs[NS_OPT_MAX_SPECS];
     int nspecs;
     char *text[NS_OPT_MAX_SPECS];
     int n[NS_OPT_MAX_SPECS];
     char *values[NS_OPT_MAX_SPECS][NS_OPT_MAX_VALUES];
+    char **args;
+    int nargs;
 } ns_opt_given;
 
 /* the options every model shares */
 typedef struct {
-    int block, scheme, span_variant, depth, width, heads, seq, batch, act, norm, experts, top_k;
+    int block, placement, depth, width, heads, seq, batch, act, norm, experts, top_k;
     double mlp_ratio, norm_eps, expert_ratio, capacity;
     const char *scale_init; /* NULL: the placement's default */
 } ns_model_opts;
 
-extern const char *const ns_opt_blocks[], *const ns_opt_schemes[];
-/* a command's table: the model options, then its own n; returns the count */
-int ns_opt_table(ns_opt_spec *out, const ns_opt_spec *own, int n);
-extern const ns_opt_spec ns_model_specs[];
-extern const int ns_model_nspecs;
+extern const char *const ns_opt_blocks[];
 
+/* parses argv (argv[1] is the command) for cmd into g (zeroed here); on a bad value or option
+ * one line on stderr and exit 2 (argp), --help exits 0; returns 0, or nonzero on an argp error
+ * (then the caller returns 2). Free with ns_opt_free. */
+int ns_opt_parse(ns_opt_given *g, const ns_command *cmd, int argc, char **argv);
+void ns_opt_free(ns_opt_given *g);
 /* parses one value into the record; a message in err on failure */
 int ns_opt_set_value(const ns_opt_spec *s, const char *text, void *record, char *err,
                      size_t errlen);
-/* parses argv (argv[1] is the command) with the options of g->specs; exits 2 with one line on a
- * bad value (argp), returns 0 or an argp error */
-int ns_opt_parse_argv(ns_opt_given *g, const char *program, const char *doc, int argc,
-                      char **argv);
-/* the number of points of the product of the lists, and point idx (first option slowest) */
+/* the number of points of the product of the NS_SWEEP lists, and point idx (first option
+ * slowest) written into record; NS_SET options get their first value */
 long ns_opt_npoints(const ns_opt_given *g);
 void ns_opt_point_at(const ns_opt_given *g, long idx, void *record);
 /* the stride of option i in the point index, and its index in the table (-1: none) */
 long ns_opt_stride(const ns_opt_given *g, int i);
 int ns_opt_find(const ns_opt_given *g, const char *option);
-void ns_opt_free(ns_opt_given *g);
+/* the attribute name of spec s ("scale_init" for --scale-init) */
+void ns_opt_attr_name(const ns_opt_spec *s, char *out, size_t n);
 /* what the command line asks for, as text: the version, then one line "option=value,value" per
  * option (its default when not given) except the option named skip; nonzero if n is too small.
  * Equal texts mean the same points with the same values. */
 int ns_opt_describe(const ns_opt_given *g, const char *skip, char *buf, size_t n);
+/* a record's value of spec s as text (a choice's name, a number in full precision) */
+void ns_opt_value_text(const ns_opt_spec *s, const void *record, char *out, size_t n);
 /* one attribute per option on group (created), from the record; resolved_scale_init replaces a
  * NULL --scale-init */
 int ns_opt_write_config(ns_h5 *h, const char *group, const ns_opt_given *g, const void *record,
@@ -75,7 +102,8 @@ int ns_opt_write_config(ns_h5 *h, const char *group, const ns_opt_given *g, cons
  * not fit the others: width not divisible by heads, top-k above experts, ...) */
 int ns_model_opts_resolve(const ns_model_opts *o, ns_config *c, const char **scale_init,
                           char *err, size_t errlen);
-/* placement, block equation, hidden width and alpha, beside the options */
+/* placement, its legacy span_variant, block equation, hidden width and alpha, beside the
+ * options */
 int ns_model_write_derived(ns_h5 *h, const char *group, const ns_config *c);
 
 #endif

@@ -7,16 +7,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ns_theory_validate(const ns_theory_input *in, ns_theory_placement *kind)
+int ns_theory_form_of(const ns_placement *p, ns_theory_form *form)
 {
-    static const char *const names[] = {"pre", "post", "span", "span-wrapped"};
-    if (!in || !in->placement || !kind)
+    if (!p || p->norm_out)
         return NS_ERR_INVALID;
-    int found = -1;
-    for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
-        if (strcmp(in->placement, names[i]) == 0)
-            found = i;
-    if (found < 0)
+    if (p->span == NS_SPAN_NONE && p->alpha_site == NS_ALPHA_BRANCH_WEIGHT &&
+        p->norm_in != p->norm_sum)
+        *form = p->norm_in ? NS_THEORY_PRE : NS_THEORY_POST;
+    else if (p->span == NS_SPAN_AGGREGATE && p->alpha_site == NS_ALPHA_SPAN_GAIN && !p->norm_in &&
+             !p->norm_sum)
+        *form = NS_THEORY_SPAN;
+    else if (p->span == NS_SPAN_WRAP && p->alpha_site == NS_ALPHA_LAST_NORM_GAIN && !p->norm_in &&
+             p->norm_sum)
+        *form = NS_THEORY_SPAN_WRAPPED;
+    else
+        return NS_ERR_INVALID;
+    return NS_OK;
+}
+
+int ns_theory_validate(const ns_theory_input *in, ns_theory_form *kind)
+{
+    if (!in || !kind || ns_theory_form_of(ns_placement_find(in->placement), kind) != NS_OK)
         return NS_ERR_INVALID;
     if ((in->act != NS_ACT_GELU && in->act != NS_ACT_RELU && in->act != NS_ACT_LINEAR) ||
         (in->norm != NS_NORM_LAYERNORM && in->norm != NS_NORM_RMSNORM))
@@ -27,7 +38,6 @@ int ns_theory_validate(const ns_theory_input *in, ns_theory_placement *kind)
     if (!(in->alpha > 0) || !isfinite(in->alpha) || !(in->q0 > 0) || !isfinite(in->q0) ||
         !(in->rho0 >= -1 && in->rho0 <= 1))
         return NS_ERR_INVALID;
-    *kind = (ns_theory_placement)found;
     return NS_OK;
 }
 

@@ -18,7 +18,7 @@ extern "C" {
 #endif
 
 typedef struct {
-    const char *placement;  /* "pre", "post", "span", "span-wrapped" */
+    const char *placement;  /* the name of a row of the placement table that has a form */
     ns_act_kind act;
     ns_norm_kind norm;
     int depth;              /* L >= 1 */
@@ -42,16 +42,20 @@ typedef struct {
     double *attn_out_ms, *mlp_out_ms, *mid_act_ms;
 } ns_theory;
 
-/* The placements the theory covers (the MLP rows of core/placement.c). */
+/* The block forms the theory covers. A placement row (core/placement.c) has a form when its
+ * structure is one of these, whatever its name; rows of other structures have no theory yet. */
 typedef enum {
-    NS_THEORY_PRE = 0,      /* y = x + F(N(x)),        alpha on the std of W2 */
-    NS_THEORY_POST,         /* y = N(x + F(x)),        alpha on the std of W2 */
-    NS_THEORY_SPAN,         /* y = x + N(F(x)),        alpha = gain of N */
-    NS_THEORY_SPAN_WRAPPED  /* y = x + N(x + F(x)),    alpha = gain of N */
-} ns_theory_placement;
+    NS_THEORY_PRE = 0,      /* norm_in:            y = x + F(N(x)),      alpha on the std of W2 */
+    NS_THEORY_POST,         /* norm_sum:           y = N(x + F(x)),      alpha on the std of W2 */
+    NS_THEORY_SPAN,         /* aggregate span:     y = x + N(F(x)),      alpha = gain of N */
+    NS_THEORY_SPAN_WRAPPED  /* norm_sum, wrapped:  y = x + N(x + F(x)),  alpha = gain of N */
+} ns_theory_form;
 
-/* NS_OK and the placement if *in is something the theory covers, else NS_ERR_INVALID */
-int ns_theory_validate(const ns_theory_input *in, ns_theory_placement *kind);
+/* NS_OK and the form of placement row p, or NS_ERR_INVALID if the theory has none for it */
+int ns_theory_form_of(const ns_placement *p, ns_theory_form *form);
+/* NS_OK and the form of the placement if *in is something the theory covers, else
+ * NS_ERR_INVALID */
+int ns_theory_validate(const ns_theory_input *in, ns_theory_form *kind);
 /* the fraction of a random gradient's mean square a norm's Jacobian keeps: it projects out the
  * mean and the radial direction (LayerNorm, 1 - 2/d) or the radial direction (RMSNorm, 1 - 1/d);
  * width 0 means d = infinity (1) */

@@ -31,7 +31,7 @@ int ns_theory_bounds_mlp(const ns_theory_input *in, ns_theory_bounds *b)
         return NS_ERR_INVALID;
     *b = (ns_theory_bounds){.act_ms_L = NAN, .act_ms_L_lower = NAN, .grad_ratio = NAN,
                             .grad_ratio_upper = NAN};
-    ns_theory_placement kind;
+    ns_theory_form kind;
     int status = ns_theory_validate(in, &kind);
     if (status)
         return status;

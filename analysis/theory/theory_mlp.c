@@ -48,13 +48,14 @@ static const char *act_name(ns_act_kind act)
 
 int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
 {
-    static const char *const equations[] = {"pre y = x + F(N(x))", "post y = N(x + F(x))",
-                                            "span y = x + N(F(x)), gain alpha",
-                                            "span-wrapped y = x + N(x + F(x)), gain alpha"};
+    /* the recursion each form solves, after the placement's name */
+    static const char *const equations[] = {"y = x + F(N(x))", "y = N(x + F(x))",
+                                            "y = x + N(F(x)), gain alpha",
+                                            "y = x + N(x + F(x)), gain alpha"};
     if (!out)
         return NS_ERR_INVALID;
     memset(out, 0, sizeof *out);
-    ns_theory_placement kind;
+    ns_theory_form kind;
     int status = ns_theory_validate(in, &kind);
     if (status)
         return status;
@@ -71,9 +72,9 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
     out->exact = 1;
     double f = ns_theory_norm_factor(in->norm, in->width);
     snprintf(out->model, sizeof out->model,
-             "mean-field MLP recursion (d -> inf, gradient independence): %s, %s, %s, alpha %.6g; "
-             "norm backward factor %.6g",
-             equations[kind], act_name(in->act),
+             "mean-field MLP recursion (d -> inf, gradient independence): %s %s, %s, %s, alpha "
+             "%.6g; norm backward factor %.6g",
+             in->placement, equations[kind], act_name(in->act),
              in->norm == NS_NORM_RMSNORM ? "RMSNorm" : "LayerNorm", in->alpha, f);
 
     const double a = in->alpha, a2 = a * a;

@@ -189,7 +189,7 @@ typedef struct {
 enum { NSCR = 6 }; /* scratch Gram matrices of a block */
 
 /* forward of block l (1-based): X -> Y, metrics into out */
-static int block_fwd(ctx *c, ns_theory_placement kind, int l, block_state *bs, const double *X,
+static int block_fwd(ctx *c, ns_theory_form kind, int l, block_state *bs, const double *X,
                      double *Y, double **S, ns_theory *out)
 {
     int T = c->T;
@@ -283,7 +283,7 @@ static int block_fwd(ctx *c, ns_theory_placement kind, int l, block_state *bs, c
 }
 
 /* backward of block l: Gy -> Gx */
-static int block_bwd(ctx *c, ns_theory_placement kind, block_state *bs, const double *Gy,
+static int block_bwd(ctx *c, ns_theory_form kind, block_state *bs, const double *Gy,
                      double *Gx, double **S)
 {
     int T = c->T;
@@ -368,14 +368,15 @@ static const char *attn_name(ns_theory_attn a)
 
 int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out)
 {
+    /* the recursion each form solves, after the placement's name */
     static const char *const eqs[] = {
-        "pre h = x + A(N1(x)), y = h + F(N2(h))", "post h = N1(x + A(x)), y = N2(h + F(h))",
-        "span a = A(x), f = F(x + a), y = x + N(a + f), gain alpha",
-        "span-wrapped h = N1(x + A(x)), y = x + N2(h + F(h)), gain alpha"};
+        "h = x + A(N1(x)), y = h + F(N2(h))", "h = N1(x + A(x)), y = N2(h + F(h))",
+        "a = A(x), f = F(x + a), y = x + N(a + f), gain alpha",
+        "h = N1(x + A(x)), y = x + N2(h + F(h)), gain alpha"};
     if (!out)
         return NS_ERR_INVALID;
     memset(out, 0, sizeof *out);
-    ns_theory_placement kind;
+    ns_theory_form kind;
     if (!in || ns_theory_validate(&in->base, &kind) != NS_OK || in->seq < 1 ||
         in->seq > NS_THEORY_MAX_SEQ ||
         (in->block != NS_BLOCK_TRANSFORMER && in->block != NS_BLOCK_MOE) || in->mc_samples < 0 ||
@@ -417,14 +418,15 @@ int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out)
     out->exact = 0;
     if (in->block == NS_BLOCK_MOE)
         snprintf(out->model, sizeof out->model,
-                 "approximate Gram recursion, %d positions, d -> inf: %s; MoE top-%d of %d; %s; "
-                 "alpha %.6g; norm factor %.6g",
-                 T, eqs[kind], in->top_k, in->experts, attn_name(in->attn), in->base.alpha, c.f);
+                 "approximate Gram recursion, %d positions, d -> inf: %s %s; MoE top-%d of %d; "
+                 "%s; alpha %.6g; norm factor %.6g",
+                 T, in->base.placement, eqs[kind], in->top_k, in->experts, attn_name(in->attn),
+                 in->base.alpha, c.f);
     else
         snprintf(out->model, sizeof out->model,
-                 "approximate Gram recursion, %d positions, d -> inf: Transformer %s; %s; "
+                 "approximate Gram recursion, %d positions, d -> inf: Transformer %s %s; %s; "
                  "alpha %.6g; norm factor %.6g",
-                 T, eqs[kind], attn_name(in->attn), in->base.alpha, c.f);
+                 T, in->base.placement, eqs[kind], attn_name(in->attn), in->base.alpha, c.f);
     for (int l = 0; l < L; l++) {
         double *p = mem + (size_t)l * per;
         ns_tf_attn_layer_bind(&bs[l].at, p, T);
