@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "plot_file.h"
 #include "h5out.h"
+#include "h5schema.h"
 #include "normscope.h"
 #include <hdf5.h>
 #include <hdf5_hl.h>
@@ -11,33 +12,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* the shape a dataset must have, in terms of /config's seeds S, depth L and heads H */
-typedef enum { SHAPE_S_L1, SHAPE_S_L, SHAPE_S_L_H, SHAPE_S_L_E, SHAPE_L1, SHAPE_L } shape_kind;
-
-static const struct {
-    const char *path;
-    shape_kind shape;
-} catalog[NS_DS_COUNT] = {
-    [NS_DS_ACT_MS] = {"/propagate/act_ms", SHAPE_S_L1},
-    [NS_DS_GRAD_MS] = {"/propagate/grad_ms", SHAPE_S_L1},
-    [NS_DS_COS_TOKENS] = {"/propagate/cos_tokens", SHAPE_S_L1},
-    [NS_DS_EFF_RANK] = {"/propagate/eff_rank", SHAPE_S_L1},
-    [NS_DS_COS_LAYER] = {"/propagate/cos_layer", SHAPE_S_L},
-    [NS_DS_ATTN_ENTROPY] = {"/propagate/attn_entropy", SHAPE_S_L},
-    [NS_DS_ATTN_ENTROPY_HEAD] = {"/propagate/attn_entropy_head", SHAPE_S_L_H},
-    [NS_DS_EXPERT_LOAD] = {"/propagate/expert_load", SHAPE_S_L_E},
-    [NS_DS_ROUTER_ENTROPY] = {"/propagate/router_entropy", SHAPE_S_L},
-    [NS_DS_LOAD_CV] = {"/propagate/load_cv", SHAPE_S_L},
-    [NS_DS_DROPPED_FRAC] = {"/propagate/dropped_frac", SHAPE_S_L},
-    [NS_DS_THEORY_ACT_MS] = {"/theory/act_ms", SHAPE_L1},
-    [NS_DS_THEORY_ACT_MS_BOUND] = {"/theory/act_ms_bound", SHAPE_L1},
-    [NS_DS_THEORY_GRAD_MS] = {"/theory/grad_ms", SHAPE_L1},
-    [NS_DS_THEORY_GRAD_MS_BOUND] = {"/theory/grad_ms_bound", SHAPE_L1},
-    [NS_DS_THEORY_COS_TOKENS] = {"/theory/cos_tokens", SHAPE_L1},
-    [NS_DS_THEORY_COS_LAYER] = {"/theory/cos_layer", SHAPE_L},
+/* the datasets a figure may use, by their paths in the schema table (analysis/h5/h5schema.c), which
+ * gives their shapes: a path that is not in the table cannot be read (read_entry) */
+static const char *const catalog[] = {
+    [NS_DS_ACT_MS] = "/propagate/act_ms",
+    [NS_DS_GRAD_MS] = "/propagate/grad_ms",
+    [NS_DS_COS_TOKENS] = "/propagate/cos_tokens",
+    [NS_DS_EFF_RANK] = "/propagate/eff_rank",
+    [NS_DS_COS_LAYER] = "/propagate/cos_layer",
+    [NS_DS_ATTN_ENTROPY] = "/propagate/attn_entropy",
+    [NS_DS_ATTN_ENTROPY_HEAD] = "/propagate/attn_entropy_head",
+    [NS_DS_EXPERT_LOAD] = "/propagate/expert_load",
+    [NS_DS_ROUTER_ENTROPY] = "/propagate/router_entropy",
+    [NS_DS_LOAD_CV] = "/propagate/load_cv",
+    [NS_DS_DROPPED_FRAC] = "/propagate/dropped_frac",
+    [NS_DS_THEORY_ACT_MS] = "/theory/act_ms",
+    [NS_DS_THEORY_ACT_MS_BOUND] = "/theory/act_ms_bound",
+    [NS_DS_THEORY_GRAD_MS] = "/theory/grad_ms",
+    [NS_DS_THEORY_COS_TOKENS] = "/theory/cos_tokens",
+    [NS_DS_THEORY_COS_LAYER] = "/theory/cos_layer",
 };
+_Static_assert(sizeof catalog / sizeof catalog[0] == NS_DS_COUNT, "one path per ns_plot_ds");
 
-const char *ns_plot_ds_path(ns_plot_ds d) { return d < NS_DS_COUNT ? catalog[d].path : ""; }
+const char *ns_plot_ds_path(ns_plot_ds d) { return d < NS_DS_COUNT ? catalog[d] : ""; }
 
 const ns_plot_array *ns_plot_get(const ns_plot_file *f, ns_plot_ds d)
 {
@@ -167,28 +164,47 @@ static void format_dims(char *out, size_t n, int rank, const size_t *dims)
         snprintf(out + k, n - k, "]");
 }
 
-/* does a's shape match what the catalog says, given /config? H = 0: any number of heads (and
- * E = 0 any number of experts) */
-static int shape_ok(const ns_plot_array *a, shape_kind kind, const ns_plot_file *f, size_t want[3],
-                    int *want_rank)
+/* Reads prefix + path (a table path, "/propagate/act_ms") into *out, an empty dataset only if
+ * allow_empty. The path must be in the schema table (analysis/h5/h5schema.c), and the dataset must
+ * have the table's rank and its symbolic shape with the sizes z (0 in z: any size there).
+ * NS_ERR_INVALID or NS_ERR_NOMEM with a one-line message naming source. */
+static int read_entry(hid_t file, const char *prefix, const char *path, const ns_h5schema_sizes *z,
+                      int allow_empty, ns_plot_array *out, const char *source, char *msg,
+                      size_t msglen)
 {
-    size_t S = (size_t)f->seeds, L = (size_t)f->depth, H = f->heads > 0 ? (size_t)f->heads : 0;
-    size_t E = f->experts > 0 ? (size_t)f->experts : 0;
-    *want_rank = 0;
-    switch (kind) {
-    case SHAPE_S_L1: *want_rank = 2, want[0] = S, want[1] = L + 1; break;
-    case SHAPE_S_L: *want_rank = 2, want[0] = S, want[1] = L; break;
-    case SHAPE_S_L_H: *want_rank = 3, want[0] = S, want[1] = L, want[2] = H ? H : a->dims[2]; break;
-    case SHAPE_S_L_E: *want_rank = 3, want[0] = S, want[1] = L, want[2] = E ? E : a->dims[2]; break;
-    case SHAPE_L1: *want_rank = 1, want[0] = L + 1; break;
-    case SHAPE_L: *want_rank = 1, want[0] = L; break;
+    int id = ns_h5schema_find(path);
+    if (id < 0) {
+        snprintf(msg, msglen, "%s: %s is not a dataset of the schema table", source, path);
+        return NS_ERR_INVALID;
     }
-    if (a->rank != *want_rank)
-        return 0;
-    for (int i = 0; i < a->rank; i++)
-        if (a->dims[i] != want[i])
-            return 0;
-    return 1;
+    char dp[160];
+    snprintf(dp, sizeof dp, "%s/%s", prefix, ns_h5schema_get((ns_h5schema_id)id)->path);
+    int st = read_dataset(file, dp, out, allow_empty);
+    if (st == NS_ERR_NOMEM)
+        snprintf(msg, msglen, "out of memory reading %s from %s", dp, source);
+    else if (st != NS_OK)
+        snprintf(msg, msglen, "%s: cannot read %s as a numeric dataset of rank 1 to 3", source,
+                 dp);
+    if (st != NS_OK)
+        return st;
+    size_t want[NS_H5SCHEMA_MAX_RANK];
+    int rank = ns_h5schema_dims((ns_h5schema_id)id, z, want), ok = out->rank == rank;
+    for (int i = 0; i < rank; i++) {
+        if (want[i] == 0 && i < out->rank)
+            want[i] = out->dims[i]; /* a size /config does not fix */
+        ok &= i < out->rank && out->dims[i] == want[i];
+    }
+    if (ok)
+        return NS_OK;
+    char got[64], exp[64], sym[64];
+    format_dims(got, sizeof got, out->rank, out->dims);
+    format_dims(exp, sizeof exp, rank, want);
+    ns_h5schema_shape((ns_h5schema_id)id, sym, sizeof sym);
+    snprintf(msg, msglen, "%s: %s has shape %s, expected %s (%s, sizes from /config)", source, dp,
+             got, exp, sym);
+    free(out->v);
+    out->v = NULL;
+    return NS_ERR_INVALID;
 }
 
 static int read_config(hid_t file, const char *config, ns_plot_file *f, char *msg, size_t msglen)
@@ -312,29 +328,6 @@ done:
 
 /* ---- training records ------------------------------------------------------------------- */
 
-/* A series of /train: rank 1, or rank 2 with `cols` columns when cols > 0; zero rows is fine
- * (a run that has not reached its first probe). *rows receives the row count. */
-static int read_series(hid_t file, const char *path, size_t cols, size_t *rows, double **out,
-                       const ns_plot_file *f, char *msg, size_t msglen)
-{
-    ns_plot_array a = {0};
-    int st = read_dataset(file, path, &a, 1);
-    if (st == NS_OK && (a.rank != (cols ? 2 : 1) || (cols && a.dims[1] != cols)))
-        st = NS_ERR_INVALID;
-    if (st == NS_ERR_NOMEM)
-        snprintf(msg, msglen, "out of memory reading %s from %s", path, f->source);
-    else if (st != NS_OK)
-        snprintf(msg, msglen, "%s: %s is not a numeric %s", f->source, path,
-                 cols ? "[records, L+1] array (L from /config)" : "vector");
-    if (st != NS_OK) {
-        free(a.v);
-        return st;
-    }
-    *rows = a.dims[0];
-    *out = a.v;
-    return NS_OK;
-}
-
 /* /train, if the file has it. A writer appends a step's series one after another and flushes
  * them together, so a reader may see one series a row ahead: each family is cut to its
  * shortest member. */
@@ -352,30 +345,31 @@ static int read_train(hid_t file, ns_plot_file *f, char *msg, size_t msglen)
         return NS_ERR_INVALID;
     }
     const struct {
-        const char *path;
+        const char *path; /* of the schema table, which gives the shape */
         double **out;
         int family; /* 0 per step, 1 per probe, 2 per event */
-        size_t cols;
     } series[] = {
-        {"/train/step", &t->step, 0, 0},
-        {"/train/loss", &t->loss, 0, 0},
-        {"/train/grad_norm", &t->grad_norm, 0, 0},
-        {"/train/probe/step", &t->probe_step, 1, 0},
-        {"/train/probe/eval_loss", &t->eval_loss, 1, 0},
-        {"/train/probe/grad_ms", &t->grad_ms, 1, (size_t)f->depth + 1},
-        {"/train/events/step", &t->ev_step, 2, 0},
-        {"/train/events/kind", &t->ev_kind, 2, 0},
-        {"/train/events/value", &t->ev_value, 2, 0},
+        {"/train/step", &t->step, 0},
+        {"/train/loss", &t->loss, 0},
+        {"/train/grad_norm", &t->grad_norm, 0},
+        {"/train/probe/step", &t->probe_step, 1},
+        {"/train/probe/eval_loss", &t->eval_loss, 1},
+        {"/train/probe/grad_ms", &t->grad_ms, 1},
+        {"/train/events/step", &t->ev_step, 2},
+        {"/train/events/kind", &t->ev_kind, 2},
+        {"/train/events/value", &t->ev_value, 2},
     };
+    const ns_h5schema_sizes z = {.depth = (size_t)f->depth};
     size_t *len[3] = {&t->nsteps, &t->nrecords, &t->nevents};
     for (int k = 0; k < 3; k++)
         *len[k] = (size_t)-1;
     for (size_t i = 0; i < sizeof series / sizeof series[0]; i++) {
-        size_t rows = 0;
-        int st = read_series(file, series[i].path, series[i].cols, &rows, series[i].out, f, msg,
-                             msglen);
+        ns_plot_array a = {0};
+        int st = read_entry(file, "", series[i].path, &z, 1, &a, f->source, msg, msglen);
         if (st != NS_OK)
             return st; /* the caller frees what was read */
+        size_t rows = a.dims[0];
+        *series[i].out = a.v;
         if (rows < *len[series[i].family])
             *len[series[i].family] = rows;
     }
@@ -419,8 +413,19 @@ int ns_plot_file_read(ns_plot_file *f, const char *path, int run, char *msg, siz
         goto fail;
     status = NS_ERR_INVALID;
     snprintf(group, sizeof group, "%s/theory", prefix);
+    /* sizes /config fixes; heads and experts only when it gives them */
+    const ns_h5schema_sizes z = {.seeds = (size_t)f->seeds, .depth = (size_t)f->depth,
+                                 .heads = f->heads > 0 ? (size_t)f->heads : 0,
+                                 .experts = f->experts > 0 ? (size_t)f->experts : 0};
     for (int d = 0; d < NS_DS_COUNT; d++) {
-        snprintf(dp, sizeof dp, "%s%s", prefix, catalog[d].path);
+        /* a path the table lacks is a dataset nothing writes: refused, never silently absent */
+        int id = ns_h5schema_find(catalog[d]);
+        if (id < 0) {
+            snprintf(msg, msglen, "%s is not a dataset of the schema table (analysis/h5/h5schema.c)",
+                     catalog[d]);
+            goto fail;
+        }
+        snprintf(dp, sizeof dp, "%s%s", prefix, catalog[d]);
         htri_t present = H5LTpath_valid(file, dp, 1);
         if (present < 0) {
             snprintf(msg, msglen, "%s: cannot look up %s (corrupt file?)", path, dp);
@@ -428,36 +433,21 @@ int ns_plot_file_read(ns_plot_file *f, const char *path, int run, char *msg, siz
         }
         if (!present)
             continue;
-        if (f->depth < 1 || (catalog[d].shape <= SHAPE_S_L_E && f->seeds < 1)) {
+        if (f->depth < 1 ||
+            (ns_h5schema_get((ns_h5schema_id)id)->dims[0] == NS_H5D_SEED && f->seeds < 1)) {
             snprintf(msg, msglen, "%s: has %s but no /config depth and seeds", f->source,
-                     catalog[d].path);
+                     catalog[d]);
             goto fail;
         }
         ns_plot_array *a = &f->ds[d];
         a->exact = -1;
-        if ((status = read_dataset(file, dp, a, 0)) != NS_OK) {
-            if (status == NS_ERR_NOMEM)
-                snprintf(msg, msglen, "out of memory reading %s from %s", dp, path);
-            else
-                snprintf(msg, msglen, "%s: cannot read %s as a numeric dataset of rank 1 to 3",
-                         path, dp);
+        if ((status = read_entry(file, prefix, catalog[d], &z, 0, a, f->source, msg, msglen)))
             goto fail;
-        }
         status = NS_ERR_INVALID;
-        size_t want[3] = {0, 0, 0};
-        int want_rank = 0;
-        if (!shape_ok(a, catalog[d].shape, f, want, &want_rank)) {
-            char got[64], exp[64];
-            format_dims(got, sizeof got, a->rank, a->dims);
-            format_dims(exp, sizeof exp, want_rank, want);
-            snprintf(msg, msglen, "%s: %s has shape %s, expected %s from /config", f->source,
-                     catalog[d].path, got, exp);
-            goto fail;
-        }
-        if (strncmp(catalog[d].path, "/theory/", 8) == 0 &&
+        if (strncmp(catalog[d], "/theory/", 8) == 0 &&
             read_theory_attrs(file, dp, group, a) != NS_OK) {
             snprintf(msg, msglen, "%s: %s has a malformed exact or model attribute", f->source,
-                     catalog[d].path);
+                     catalog[d]);
             goto fail;
         }
     }
@@ -514,23 +504,17 @@ void ns_plot_sweep_free(ns_plot_sweep *s)
     memset(s, 0, sizeof *s);
 }
 
-/* a rank-1 dataset of n values, or NS_ERR_INVALID naming it */
-static int read_column(hid_t file, const char *path, const char *fname, size_t *n, double **out,
+/* a /sweep/fits column of the schema table: n values (any n if *n is 0; then *n receives it) */
+static int read_column(hid_t file, const char *name, const char *fname, size_t *n, double **out,
                        char *msg, size_t msglen)
 {
     ns_plot_array a = {0};
-    int st = read_dataset(file, path, &a, 0);
-    if (st == NS_OK && (a.rank != 1 || (*n && a.dims[0] != *n)))
-        st = NS_ERR_INVALID;
-    if (st == NS_ERR_NOMEM)
-        snprintf(msg, msglen, "out of memory reading %s from %s", path, fname);
-    else if (st != NS_OK)
-        snprintf(msg, msglen, "%s: %s is not a numeric vector of one value per series%s", fname,
-                 path, *n ? " like /sweep/fits/first_point" : "");
-    if (st != NS_OK) {
-        free(a.v);
+    char path[64];
+    snprintf(path, sizeof path, "/sweep/fits/%s", name);
+    const ns_h5schema_sizes z = {.series = *n};
+    int st = read_entry(file, "", path, &z, 0, &a, fname, msg, msglen);
+    if (st != NS_OK)
         return st;
-    }
     *n = a.dims[0];
     *out = a.v;
     return NS_OK;
@@ -552,13 +536,10 @@ int ns_plot_sweep_read(ns_plot_sweep *s, const char *path, int npoints, char *ms
     }
     if (has <= 0 || npoints < 2)
         goto done;
-    if ((st = read_column(file, "/sweep/fits/first_point", path, &n, &first, msg, msglen)))
+    if ((st = read_column(file, "first_point", path, &n, &first, msg, msglen)))
         goto done;
-    for (int c = 0; c < NS_FIT_COUNT && st == NS_OK; c++) {
-        char dp[64];
-        snprintf(dp, sizeof dp, "/sweep/fits/%s", fit_names[c]);
-        st = read_column(file, dp, path, &n, &s->fit[c], msg, msglen);
-    }
+    for (int c = 0; c < NS_FIT_COUNT && st == NS_OK; c++)
+        st = read_column(file, fit_names[c], path, &n, &s->fit[c], msg, msglen);
     if (st != NS_OK)
         goto done;
     if (!(s->first = malloc(n * sizeof *s->first))) {

@@ -3,34 +3,36 @@
  * A run is a single-run file (/config, /propagate, /theory at the root), one point of a sweep
  * file (the same layout under /runs/<i>), or a training file (/config, /train; it may still be
  * being written, and is then read as a SWMR reader). Everything a figure may need is read up front, so that
- * a bad file is reported before any figure is written. Datasets come from a catalog
- * (plot_file.c): each is optional, and when present its shape must agree with /config (seeds S,
- * depth L, heads H). Adding a dataset for a new figure is one enum value here and one catalog
- * row. */
+ * a bad file is reported before any figure is written. Datasets come from a catalog of paths
+ * (plot_file.c) of the schema table (analysis/h5/h5schema.c): each is optional, and when present it
+ * must have the table's symbolic shape with the sizes of /config (seeds S, depth L, heads H,
+ * experts E). Adding a dataset for a new figure is one enum value here and one catalog row (and,
+ * if nothing writes it yet, a row of the schema table). */
 #ifndef NS_PLOT_FILE_H
 #define NS_PLOT_FILE_H
 #include <stddef.h>
 
 typedef enum {
     /* measured, /propagate */
-    NS_DS_ACT_MS,            /* [S, L+1] */
-    NS_DS_GRAD_MS,           /* [S, L+1] */
-    NS_DS_COS_TOKENS,        /* [S, L+1] */
-    NS_DS_EFF_RANK,          /* [S, L+1] */
-    NS_DS_COS_LAYER,         /* [S, L], entry l-1 for block l */
-    NS_DS_ATTN_ENTROPY,      /* [S, L] */
-    NS_DS_ATTN_ENTROPY_HEAD, /* [S, L, H] */
-    NS_DS_EXPERT_LOAD,       /* [S, L, E], MoE blocks only */
-    NS_DS_ROUTER_ENTROPY,    /* [S, L] */
-    NS_DS_LOAD_CV,           /* [S, L] */
-    NS_DS_DROPPED_FRAC,      /* [S, L] */
+    /* the shapes are the schema table's: [S, L+1] per layer, [S, L] per block (entry l-1 for
+     * block l), [S, L, H] per head, [S, L, E] per expert; theory [L+1] or [L] */
+    NS_DS_ACT_MS,
+    NS_DS_GRAD_MS,
+    NS_DS_COS_TOKENS,
+    NS_DS_EFF_RANK,
+    NS_DS_COS_LAYER,
+    NS_DS_ATTN_ENTROPY,
+    NS_DS_ATTN_ENTROPY_HEAD,
+    NS_DS_EXPERT_LOAD,          /* MoE blocks only */
+    NS_DS_ROUTER_ENTROPY,
+    NS_DS_LOAD_CV,
+    NS_DS_DROPPED_FRAC,
     /* predicted, /theory (all optional) */
-    NS_DS_THEORY_ACT_MS,        /* [L+1] */
-    NS_DS_THEORY_ACT_MS_BOUND,  /* [L+1] closed-form bound */
-    NS_DS_THEORY_GRAD_MS,       /* [L+1] relative to p_L = 1 */
-    NS_DS_THEORY_GRAD_MS_BOUND, /* [L+1] relative to p_L = 1 */
-    NS_DS_THEORY_COS_TOKENS,    /* [L+1] */
-    NS_DS_THEORY_COS_LAYER,     /* [L] */
+    NS_DS_THEORY_ACT_MS,
+    NS_DS_THEORY_ACT_MS_BOUND,  /* closed-form q_l (MLP blocks) */
+    NS_DS_THEORY_GRAD_MS,       /* relative to p_L = 1 */
+    NS_DS_THEORY_COS_TOKENS,
+    NS_DS_THEORY_COS_LAYER,
     NS_DS_COUNT,
     NS_DS_NONE = NS_DS_COUNT    /* "no dataset" in figure specs */
 } ns_plot_ds;

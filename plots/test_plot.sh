@@ -143,6 +143,9 @@ grep -q '^c0 = "#0072B2"' out1/act_ms.gp && grep -q '^c3 = "#CC79A7"' out1/act_m
 # propagate writes /theory for MLP stacks; a Transformer file gets a dashed curve exactly when
 # it has one too
 grep -q 'using 1:6 with lines lc rgb c0 dt (8,5)' out1/act_ms.gp || fail "no theory from propagate"
+# the MLP files hold /theory/act_ms_bound: act_ms draws it dotted; grad_ms has no bound to draw
+grep -q 'using 1:7 with lines lc rgb c0 dt 3' out1/act_ms.gp || fail "no bound from propagate"
+grep -q 'closed-form bound' out1/grad_ms.gp && fail "a bound in grad_ms, which the files have not"
 tr_theory=$("$PY" -c 'import h5py, sys; print(int("theory/act_ms" in h5py.File(sys.argv[1], "r")))' tr.h5)
 tr_drawn=$(grep -c 'using 1:6 with lines lc rgb c3' out1/act_ms.gp)
 [ "$tr_theory" = "$tr_drawn" ] || fail "Transformer theory in the file: $tr_theory, drawn: $tr_drawn"

@@ -38,7 +38,7 @@ T975 = [12.706204736174696, 4.3026527297494619, 3.1824463052837038, 2.7764451051
 # figure name -> (measured dataset, theory, bound, theory relative to the last layer)
 LAYER_FIGS = {
     "act_ms": ("propagate/act_ms", "theory/act_ms", "theory/act_ms_bound", False),
-    "grad_ms": ("propagate/grad_ms", "theory/grad_ms", "theory/grad_ms_bound", True),
+    "grad_ms": ("propagate/grad_ms", "theory/grad_ms", None, True),
     "cos_tokens": ("propagate/cos_tokens", "theory/cos_tokens", None, False),
     "eff_rank": ("propagate/eff_rank", None, None, False),
     "cos_layer": ("propagate/cos_layer", "theory/cos_layer", None, False),

@@ -161,28 +161,14 @@ static int write_fits(ns_h5 *h, const ns_opt_given *g, long npoints, const doubl
             ns_fit_loglog(x, y[q], nd, &col[(2 * q) * nseries + s], &col[(2 * q + 1) * nseries + s]);
         col[(NCOL - 1) * nseries + s] = (double)first;
     }
-    static const char *const names[NCOL] = {
-        "act_ms_slope", "act_ms_slope_se", "act_ms_slope_theory", "act_ms_slope_theory_se",
-        "grad_ratio_slope", "grad_ratio_slope_se", "grad_ratio_slope_theory",
-        "grad_ratio_slope_theory_se", "first_point"};
-    static const char *const descs[NCOL] = {
-        "fitted slope of ln(final act_ms) against ln(depth), seed means",
-        "standard error of act_ms_slope",
-        "the same fit to the theory's final act_ms (NaN where no theory applies)",
-        "standard error of act_ms_slope_theory",
-        "fitted slope of ln(grad_ms[0] / grad_ms[L]) against ln(depth), seed means",
-        "standard error of grad_ratio_slope",
-        "the same fit to the theory's gradient ratio (NaN where no theory applies)",
-        "standard error of grad_ratio_slope_theory",
-        "the first point of the series in /runs and /sweep (the others follow in depth order)"};
-    size_t dims[] = {(size_t)nseries};
-    static const char *const label[] = {"series"};
+    /* the columns are the table's /sweep/fits entries, in order (h5schema.h) */
+    _Static_assert(NS_H5S_FITS_FIRST_POINT - NS_H5S_FITS_ACT_MS_SLOPE == NCOL - 1,
+                   "one /sweep/fits entry per column");
+    const ns_h5schema_sizes z = {.series = (size_t)nseries};
     int st = ns_h5_group(h, "/sweep/fits");
-    char path[64];
-    for (int c = 0; st == NS_OK && c < NCOL; c++) {
-        snprintf(path, sizeof path, "/sweep/fits/%s", names[c]);
-        st = ns_h5_dataset(h, path, 1, dims, col + (size_t)c * nseries, descs[c], label);
-    }
+    for (int c = 0; st == NS_OK && c < NCOL; c++)
+        st = ns_h5_entry(h, "", (ns_h5schema_id)(NS_H5S_FITS_ACT_MS_SLOPE + c), &z,
+                         col + (size_t)c * nseries);
     free(col);
     return st;
 }

@@ -138,24 +138,15 @@ static int write_table(ns_h5 *h, const row *rows, int n, const opts *o, int widt
         col[3 * n + i] = rows[i].exact;
         col[4 * n + i] = rows[i].st.pass;
     }
-    static const char *const cols[] = {"worst_rel_err", "share_in_ci", "tolerance", "exact",
-                                       "pass"};
-    static const char *const descs[] = {
-        "max over layers of |seed mean - theory| / max(|theory|, floor)",
-        "share of layers whose 95% t interval over seeds contains the theory",
-        "relative tolerance of the metric (a layer also passes inside the 99.9% t interval)",
-        "1 if the theory of the case is exact as width -> infinity, 0 if approximate",
-        "1 if every layer passed"};
-    size_t dims[] = {(size_t)n};
-    static const char *const label[] = {"row"};
-    char path[64];
+    /* the columns are the table's /verify entries, in order (h5schema.h) */
+    _Static_assert(NS_H5S_VERIFY_PASS - NS_H5S_VERIFY_WORST_REL_ERR == 4, "5 numeric columns");
+    const ns_h5schema_sizes z = {.rows = (size_t)n};
     if (st == NS_OK && !(st = ns_h5_group(h, "/verify")) &&
-        !(st = ns_h5_dataset_strings(h, "/verify/case", n, names, "block placement act scale")))
-        st = ns_h5_dataset_strings(h, "/verify/metric", n, mets, "the compared metric");
-    for (int c = 0; st == NS_OK && c < 5; c++) {
-        snprintf(path, sizeof path, "/verify/%s", cols[c]);
-        st = ns_h5_dataset(h, path, 1, dims, col + (size_t)c * n, descs[c], label);
-    }
+        !(st = ns_h5_entry_strings(h, "", NS_H5S_VERIFY_CASE, n, names)))
+        st = ns_h5_entry_strings(h, "", NS_H5S_VERIFY_METRIC, n, mets);
+    for (int c = 0; st == NS_OK && c < 5; c++)
+        st = ns_h5_entry(h, "", (ns_h5schema_id)(NS_H5S_VERIFY_WORST_REL_ERR + c), &z,
+                         col + (size_t)c * n);
     if (st == NS_OK && !(st = ns_h5_attr_int(h, "/verify", "width", width)) &&
         !(st = ns_h5_attr_int(h, "/verify", "depth", depth)) &&
         !(st = ns_h5_attr_int(h, "/verify", "seeds", seeds)) &&

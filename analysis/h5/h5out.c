@@ -524,6 +524,58 @@ int ns_h5_flush(ns_h5 *h)
 
 /* ---- checkpoints: raw float32, and reading back ------------------------------------------ */
 
+/* ---- datasets of the schema table ---------------------------------------------------------- */
+
+/* the entry's path under prefix, or 0 (with a message) if it is not of type `type` */
+static const ns_h5schema_entry *entry_path(ns_h5 *h, const char *prefix, ns_h5schema_id id,
+                                           ns_h5schema_type type, char *path, size_t n)
+{
+    const ns_h5schema_entry *e = ns_h5schema_get(id);
+    if (!e || e->type != type) {
+        fail(h, "schema entry %d is not of the type its writer expects", (int)id);
+        return NULL;
+    }
+    if ((size_t)snprintf(path, n, "%s/%s", prefix, e->path) >= n) {
+        fail(h, "path %s/%s too long", prefix, e->path);
+        return NULL;
+    }
+    return e;
+}
+
+int ns_h5_entry(ns_h5 *h, const char *prefix, ns_h5schema_id id, const ns_h5schema_sizes *z,
+                const double *data)
+{
+    char path[256];
+    const char *labels[NS_H5SCHEMA_MAX_RANK];
+    size_t dims[NS_H5SCHEMA_MAX_RANK];
+    const ns_h5schema_entry *e = entry_path(h, prefix, id, NS_H5T_F64, path, sizeof path);
+    if (!e)
+        return NS_ERR_INVALID;
+    int labelled = ns_h5schema_labels(id, labels), rank = ns_h5schema_dims(id, z, dims);
+    return ns_h5_dataset(h, path, rank, dims, data, e->description, labelled ? labels : NULL);
+}
+
+int ns_h5_entry_strings(ns_h5 *h, const char *prefix, ns_h5schema_id id, int n,
+                        const char *const *values)
+{
+    char path[256];
+    const ns_h5schema_entry *e = entry_path(h, prefix, id, NS_H5T_STRINGS, path, sizeof path);
+    return e ? ns_h5_dataset_strings(h, path, n, values, e->description) : NS_ERR_INVALID;
+}
+
+int ns_h5_entry_series(ns_h5 *h, const char *prefix, ns_h5schema_id id,
+                       const ns_h5schema_sizes *z)
+{
+    char path[256];
+    const char *labels[NS_H5SCHEMA_MAX_RANK];
+    size_t dims[NS_H5SCHEMA_MAX_RANK];
+    const ns_h5schema_entry *e = entry_path(h, prefix, id, NS_H5T_SERIES, path, sizeof path);
+    if (!e)
+        return NS_ERR_INVALID;
+    int labelled = ns_h5schema_labels(id, labels), rank = ns_h5schema_dims(id, z, dims);
+    return ns_h5_series(h, path, rank - 1, dims + 1, e->description, labelled ? labels : NULL);
+}
+
 int ns_h5_dataset_f32(ns_h5 *h, const char *path, size_t n, const float *data)
 {
     hsize_t dim = n;

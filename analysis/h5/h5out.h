@@ -7,6 +7,7 @@
 #define NS_H5OUT_H
 #include <stddef.h>
 #include <stdint.h>
+#include "h5schema.h"
 
 #define NS_SCHEMA "normscope/1"
 
@@ -39,6 +40,17 @@ const char *ns_h5_error(const ns_h5 *h);
 
 /* a float32 dataset of n values, exactly as the model holds them (checkpoints) */
 int ns_h5_dataset_f32(ns_h5 *h, const char *path, size_t n, const float *data);
+
+/* ---- datasets of the schema table (h5schema.h) --------------------------------------------- */
+/* dataset id of the table at PREFIX/path (prefix "" or "/runs/<i>"), shaped by z, with the table's
+ * description and dimension labels; NS_ERR_INVALID if id is not of the function's type */
+int ns_h5_entry(ns_h5 *h, const char *prefix, ns_h5schema_id id, const ns_h5schema_sizes *z,
+                const double *data);
+int ns_h5_entry_strings(ns_h5 *h, const char *prefix, ns_h5schema_id id, int n,
+                        const char *const *values);
+/* a series (ns_h5_series) with the table's inner dimensions for z */
+int ns_h5_entry_series(ns_h5 *h, const char *prefix, ns_h5schema_id id,
+                       const ns_h5schema_sizes *z);
 
 /* ---- reading ------------------------------------------------------------------------------ */
 /* opens a complete file read-only; the readers fail with a message naming what is missing or

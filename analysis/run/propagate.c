@@ -273,81 +273,47 @@ int ns_propagate_run(const ns_config *cfg, int seq, int seeds, uint64_t seed,
 
 int ns_propagate_write(ns_h5 *h, const char *prefix, const ns_propagate_result *r)
 {
-    static const char *const seed_layer[] = {"seed", "layer"};
-    static const char *const seed_block[] = {"seed", "block"};
-    static const char *const seed_block_param[] = {"seed", "block", "param"};
-    static const char *const seed_block_head[] = {"seed", "block", "head"};
-    size_t S = (size_t)r->seeds, L = (size_t)r->depth;
-    size_t d1[] = {S, L + 1}, d0[] = {S, L}, dp[] = {S, L, (size_t)r->nparams};
-    size_t dh[] = {S, L, (size_t)r->heads}, de[] = {S, L, (size_t)r->experts};
-    static const char *const seed_block_expert[] = {"seed", "block", "expert"};
+    /* descriptions, labels and shapes: the schema table (h5schema.c) */
+    const ns_h5schema_sizes z = {.seeds = (size_t)r->seeds, .depth = (size_t)r->depth,
+                                 .params = (size_t)r->nparams, .heads = (size_t)r->heads,
+                                 .experts = (size_t)r->experts};
     const struct {
-        const char *name;
-        const double *data;
-        const size_t *dims;
-        int rank;
-        const char *const *labels;
-        const char *description;
+        ns_h5schema_id id;
+        const double *data; /* NULL: a metric this block kind does not have */
     } sets[] = {
-        {"act_ms", r->act_ms, d1, 2, seed_layer,
-         "mean of x_l^2 over all elements of the residual stream; layer 0 is the input"},
-        {"act_var", r->act_var, d1, 2, seed_layer,
-         "mean over tokens of the variance of x_l across features"},
-        {"grad_ms", r->grad_ms, d1, 2, seed_layer,
-         "mean of (dLoss/dx_l)^2 with Loss = sum(x_L * G), G ~ N(0,1)"},
-        {"cos_tokens", r->cos_tokens, d1, 2, seed_layer,
-         "mean cosine similarity over distinct token pairs within a sequence"},
-        {"eff_rank", r->eff_rank, d1, 2, seed_layer,
-         "effective rank (exp of the entropy of the normalized singular values) of each "
-         "sequence's [seq x width] matrix, averaged over sequences"},
-        {"cos_layer", r->cos_layer, d0, 2, seed_block,
-         "mean over tokens of cos(x_{l-1}, x_l); entry l-1 is block l"},
-        {"branch_ms", r->branch_ms, d0, 2, seed_block,
-         "mean square of block l's branch output F(.) before it enters any norm or sum"},
-        {"param_grad_ms", r->param_grad_ms, dp, 3, seed_block_param,
-         "mean square gradient of each parameter tensor of block l; names in attribute `names`"},
+        {NS_H5S_PROPAGATE_ACT_MS, r->act_ms},
+        {NS_H5S_PROPAGATE_ACT_VAR, r->act_var},
+        {NS_H5S_PROPAGATE_GRAD_MS, r->grad_ms},
+        {NS_H5S_PROPAGATE_COS_TOKENS, r->cos_tokens},
+        {NS_H5S_PROPAGATE_EFF_RANK, r->eff_rank},
+        {NS_H5S_PROPAGATE_COS_LAYER, r->cos_layer},
+        {NS_H5S_PROPAGATE_BRANCH_MS, r->branch_ms},
+        {NS_H5S_PROPAGATE_PARAM_GRAD_MS, r->param_grad_ms},
         /* Transformer blocks only */
-        {"attn_out_ms", r->attn_out_ms, d0, 2, seed_block,
-         "mean square of block l's attention sublayer output A(.) before it enters any norm or sum"},
-        {"mlp_out_ms", r->mlp_out_ms, d0, 2, seed_block,
-         "mean square of block l's MLP sublayer output F(.) before it enters any norm or sum"},
-        {"mid_act_ms", r->mid_act_ms, d0, 2, seed_block,
-         "mean square of the residual stream between block l's attention and MLP sublayers"},
-        {"attn_entropy", r->attn_entropy, d0, 2, seed_block,
-         "entropy (nats) of the causal attention distributions of block l, averaged over heads, "
-         "sequences and query positions"},
-        {"attn_entropy_head", r->attn_entropy_head, dh, 3, seed_block_head,
-         "entropy (nats) of the causal attention distributions of block l per head, averaged "
-         "over sequences and query positions"},
+        {NS_H5S_PROPAGATE_ATTN_OUT_MS, r->attn_out_ms},
+        {NS_H5S_PROPAGATE_MLP_OUT_MS, r->mlp_out_ms},
+        {NS_H5S_PROPAGATE_MID_ACT_MS, r->mid_act_ms},
+        {NS_H5S_PROPAGATE_ATTN_ENTROPY, r->attn_entropy},
+        {NS_H5S_PROPAGATE_ATTN_ENTROPY_HEAD, r->attn_entropy_head},
         /* MoE blocks only */
-        {"expert_load", r->expert_load, de, 3, seed_block_expert,
-         "share of block l's routed token slots (tokens x top_k, before capacity drops) that "
-         "chose each expert; sums to 1 over experts"},
-        {"router_entropy", r->router_entropy, d0, 2, seed_block,
-         "mean over tokens of the entropy (nats) of block l's router distribution, in [0, ln E]"},
-        {"load_cv", r->load_cv, d0, 2, seed_block,
-         "coefficient of variation (sd / mean) of block l's expert loads"},
-        {"dropped_frac", r->dropped_frac, d0, 2, seed_block,
-         "share of block l's routed slots dropped by the capacity limit"},
-        {"aux_loss", r->aux_loss, d0, 2, seed_block,
-         "block l's Switch load-balancing loss E sum_e f_e P_e (1 when balanced), before its "
-         "coefficient; not part of the propagate loss"},
+        {NS_H5S_PROPAGATE_EXPERT_LOAD, r->expert_load},
+        {NS_H5S_PROPAGATE_ROUTER_ENTROPY, r->router_entropy},
+        {NS_H5S_PROPAGATE_LOAD_CV, r->load_cv},
+        {NS_H5S_PROPAGATE_DROPPED_FRAC, r->dropped_frac},
+        {NS_H5S_PROPAGATE_AUX_LOSS, r->aux_loss},
     };
     char path[96], group[64];
     snprintf(group, sizeof group, "%s/propagate", prefix);
     int status = ns_h5_group(h, group);
-    for (size_t i = 0; status == NS_OK && i < sizeof sets / sizeof sets[0]; i++) {
-        if (!sets[i].data)
-            continue; /* a metric this block kind does not have */
-        snprintf(path, sizeof path, "%s/%s", group, sets[i].name);
-        status = ns_h5_dataset(h, path, sets[i].rank, sets[i].dims, sets[i].data,
-                               sets[i].description, sets[i].labels);
-    }
+    for (size_t i = 0; status == NS_OK && i < sizeof sets / sizeof sets[0]; i++)
+        if (sets[i].data)
+            status = ns_h5_entry(h, prefix, sets[i].id, &z, sets[i].data);
     if (status == NS_OK) {
         const char *names[NS_MAX_PARAM_NAMES];
         for (int i = 0; i < r->nparams; i++)
             names[i] = r->param_names[i];
-        snprintf(path, sizeof path, "%s/param_grad_ms", group);
+        snprintf(path, sizeof path, "%s/%s", prefix,
+                 ns_h5schema_get(NS_H5S_PROPAGATE_PARAM_GRAD_MS)->path);
         status = ns_h5_attr_strings(h, path, "names", names, r->nparams);
     }
     return status;
@@ -355,9 +321,9 @@ int ns_propagate_write(ns_h5 *h, const char *prefix, const ns_propagate_result *
 
 int ns_theory_write(ns_h5 *h, const char *prefix, const ns_propagate_opts *o, const ns_theory *t)
 {
-    static const char *const layer[] = {"layer"}, *const block[] = {"block"};
     const ns_config *c = &o->model;
-    size_t L = (size_t)t->depth, d1[] = {L + 1}, d0[] = {L};
+    size_t L = (size_t)t->depth;
+    const ns_h5schema_sizes z = {.depth = L};
     /* the closed-form bound at every depth l <= L with this run's alpha: what a stack of l
      * blocks can reach (exact for pre, post, span; an upper bound for span-wrapped) */
     double *bound = malloc((L + 1) * sizeof *bound);
@@ -372,40 +338,29 @@ int ns_theory_write(ns_h5 *h, const char *prefix, const ns_propagate_opts *o, co
         in.depth = (int)l;
         st = ns_theory_bound_act_ms(&in, &bound[l]);
     }
+    /* descriptions, labels and shapes: the schema table (h5schema.c) */
     const struct {
-        const char *name;
+        ns_h5schema_id id;
         const double *data;
-        const size_t *dims;
-        const char *const *labels;
-        const char *description;
     } sets[] = {
-        {"act_ms", t->act_ms, d1, layer, "predicted mean square of x_l"},
-        {"grad_ms", t->grad_ms, d1, layer,
-         "predicted mean square of dLoss/dx_l relative to the top (p_L = 1)"},
-        {"cos_tokens", t->cos_tokens, d1, layer,
-         "predicted mean cosine between distinct tokens of a sequence"},
-        {"cos_layer", t->cos_layer, d0, block, "predicted mean cos(x_{l-1}, x_l)"},
-        {"branch_ms", t->branch_ms, d0, block, "predicted mean square of the branch output"},
-        {"attn_out_ms", t->attn_out_ms, d0, block,
-         "predicted mean square of the attention sublayer output (Transformer and MoE)"},
-        {"mlp_out_ms", t->mlp_out_ms, d0, block,
-         "predicted mean square of the MLP or mixture sublayer output (Transformer and MoE)"},
-        {"mid_act_ms", t->mid_act_ms, d0, block,
-         "predicted mean square of the stream between the sublayers (Transformer and MoE)"},
-        {"act_ms_bound", bound, d1, layer,
-         "closed-form q_l for a stack of l blocks with this alpha (exact for pre, post and span; "
-         "an upper bound for span-wrapped)"},
+        {NS_H5S_THEORY_ACT_MS, t->act_ms},
+        {NS_H5S_THEORY_GRAD_MS, t->grad_ms},
+        {NS_H5S_THEORY_COS_TOKENS, t->cos_tokens},
+        {NS_H5S_THEORY_COS_LAYER, t->cos_layer},
+        {NS_H5S_THEORY_BRANCH_MS, t->branch_ms},
+        {NS_H5S_THEORY_ATTN_OUT_MS, t->attn_out_ms},
+        {NS_H5S_THEORY_MLP_OUT_MS, t->mlp_out_ms},
+        {NS_H5S_THEORY_MID_ACT_MS, t->mid_act_ms},
+        {NS_H5S_THEORY_ACT_MS_BOUND, bound},
     };
-    char group[64], path[96];
+    char group[64];
     snprintf(group, sizeof group, "%s/theory", prefix);
     if (st == NS_OK)
         st = ns_h5_group(h, group);
     for (size_t i = 0; st == NS_OK && i < sizeof sets / sizeof sets[0]; i++) {
         if (!sets[i].data || (sets[i].data == bound && !with_bound))
             continue;
-        snprintf(path, sizeof path, "%s/%s", group, sets[i].name);
-        st = ns_h5_dataset(h, path, 1, sets[i].dims, sets[i].data, sets[i].description,
-                           sets[i].labels);
+        st = ns_h5_entry(h, prefix, sets[i].id, &z, sets[i].data);
     }
     if (st == NS_OK && !(st = ns_h5_attr_string(h, group, "model", t->model)))
         st = ns_h5_attr_int(h, group, "exact", t->exact);

@@ -78,61 +78,22 @@ void ns_trainer_free(ns_trainer *t)
 int ns_trainer_log_layout(ns_trainer *t, ns_h5 *log)
 {
     const ns_config *c = &t->o.lm.blocks;
-    size_t L = (size_t)c->depth, l1[] = {L + 1}, l0[] = {L}, le[] = {L, (size_t)c->experts};
-    static const char *const step_l[] = {"step"}, *const rec_layer[] = {"record", "layer"},
-                             *const rec_block[] = {"record", "block"},
-                             *const rec[] = {"record"}, *const ev[] = {"event"},
-                             *const rec_block_expert[] = {"record", "block", "expert"};
-    const struct {
-        const char *path;
-        int rank;
-        const size_t *inner;
-        const char *const *labels;
-        const char *description;
-        int only; /* 0 always, 1 Transformer and MoE blocks, 2 MoE blocks */
-    } series[] = {
-        {"/train/step", 0, NULL, step_l, "the step of each row", 0},
-        {"/train/loss", 0, NULL, step_l, "training loss (mean cross-entropy, nats per token)", 0},
-        {"/train/lr", 0, NULL, step_l, "learning rate of the step", 0},
-        {"/train/grad_norm", 0, NULL, step_l, "global gradient norm before clipping", 0},
-        {"/train/update_ratio", 0, NULL, step_l, "||delta W|| / ||W|| over all parameters", 0},
-        {"/train/clipped", 0, NULL, step_l, "1 if the gradient was clipped", 0},
-        {"/train/probe/step", 0, NULL, rec, "the step of each probe record", 0},
-        {"/train/probe/eval_loss", 0, NULL, rec, "held-out loss (nats per token)", 0},
-        {"/train/probe/act_ms", 1, l1, rec_layer, "mean square of x_l on the probe batch", 0},
-        {"/train/probe/grad_ms", 1, l1, rec_layer,
-         "mean square of dLoss/dx_l on the probe batch", 0},
-        {"/train/probe/cos_tokens", 1, l1, rec_layer, "mean cosine between tokens of a sequence", 0},
-        {"/train/probe/eff_rank", 1, l1, rec_layer, "effective rank of each sequence's stream", 0},
-        {"/train/probe/cos_layer", 1, l0, rec_block, "mean cos(x_{l-1}, x_l)", 0},
-        {"/train/probe/param_grad_norm", 1, l0, rec_block,
-         "gradient norm of block l's parameters at the probe's step", 0},
-        {"/train/probe/update_ratio", 1, l0, rec_block,
-         "||delta W|| / ||W|| of block l's parameters at the probe's step", 0},
-        {"/train/probe/attn_entropy", 1, l0, rec_block, "attention entropy (nats) of block l", 1},
-        {"/train/probe/expert_load", 2, le, rec_block_expert,
-         "share of block l's routed slots per expert", 2},
-        {"/train/events/step", 0, NULL, ev, "the step of each event", 0},
-        {"/train/events/kind", 0, NULL, ev,
-         "0 nan_loss, 1 nan_grad, 2 loss_spike (names in the group attribute kinds)", 0},
-        {"/train/events/value", 0, NULL, ev,
-         "the loss or gradient norm (NaN/Inf events), or the z-score (spikes)", 0},
-    };
+    /* descriptions, labels and shapes: the schema table (h5schema.c) */
+    const ns_h5schema_sizes z = {.depth = (size_t)c->depth, .experts = (size_t)c->experts};
+    unsigned kind = c->block == NS_BLOCK_MOE           ? NS_H5B_MOE
+                    : c->block == NS_BLOCK_TRANSFORMER ? NS_H5B_TRANSFORMER
+                                                       : NS_H5B_MLP;
     int st = NS_OK;
     const char *groups[] = {"/train", "/train/probe", "/train/events"};
     for (int i = 0; st == NS_OK && i < 3; i++)
         st = ns_h5_group(log, groups[i]);
-    int level = c->block == NS_BLOCK_MOE ? 2 : c->block == NS_BLOCK_TRANSFORMER ? 1 : 0;
-    for (size_t i = 0; st == NS_OK && i < sizeof series / sizeof series[0]; i++)
-        if (series[i].only <= level && !(series[i].only == 2 && level != 2))
-            st = ns_h5_series(log, series[i].path, series[i].rank, series[i].inner,
-                              series[i].description, series[i].labels);
+    for (int i = NS_H5S_TRAIN_STEP; st == NS_OK && i <= NS_H5S_TRAIN_EVENTS_VALUE; i++)
+        if (ns_h5schema_get((ns_h5schema_id)i)->blocks & kind)
+            st = ns_h5_entry_series(log, "", (ns_h5schema_id)i, &z);
     /* the run's status, overwritten at the end (attributes cannot change under SWMR) */
-    size_t one[] = {1};
     double running = NS_RUN_RUNNING;
     if (st == NS_OK)
-        st = ns_h5_dataset(log, "/train/status", 1, one, &running,
-                           "0 running, 1 complete, 2 diverged, 3 interrupted", NULL);
+        st = ns_h5_entry(log, "", NS_H5S_TRAIN_STATUS, &z, &running);
     if (st == NS_OK && ns_h5_rows(log, "/train/status") < 0) /* opened now, written under SWMR */
         st = NS_ERR_IO;
     if (st == NS_OK)

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# golden_schema.sh BIN GOLDEN [--update]: the structure of a `normscope propagate` file, as
+# golden_schema.sh BIN GOLDEN DUMP [--update]: the structure of a `normscope propagate` file, as
 # `h5dump -H` (header only: groups, datasets, shapes, types, attribute names and types) prints it,
-# against the checked-in GOLDEN (data/golden/propagate_schema.txt).
+# against the checked-in GOLDEN (data/golden/propagate_schema.txt); then propagate files of every
+# block kind against the schema table (analysis/h5/h5schema.c) as DUMP (the test program
+# h5schema_dump) prints it: schema_table.py checks that every dataset is in the table with its
+# description, labels, rank and shape, and that every entry for the block kind is in the file.
 #
 # Normalized before comparing, because they legitimately vary between runs and machines:
 #  - the file name on h5dump's first line;
@@ -13,17 +16,21 @@
 # outside them, so the normalization cannot hide anything else.
 #
 # With --update, writes GOLDEN from the current program instead of comparing.
-# Environment: H5DUMP (default h5dump from PATH).
+# Environment: H5DUMP (default h5dump from PATH), NS_PYTHON (Python 3 with h5py; default python3).
 # Prints only failures (with the diff) and a final summary line; exits non-zero on any failure.
 set -u
 
-if [ $# -lt 2 ] || [ $# -gt 3 ] || [ ! -x "$1" ] || { [ $# -eq 3 ] && [ "$3" != --update ]; }; then
-    echo "usage: golden_schema.sh /path/to/normscope GOLDEN_FILE [--update]" >&2
+if [ $# -lt 3 ] || [ $# -gt 4 ] || [ ! -x "$1" ] || [ ! -x "$3" ] ||
+    { [ $# -eq 4 ] && [ "$4" != --update ]; }; then
+    echo "usage: golden_schema.sh /path/to/normscope GOLDEN_FILE /path/to/h5schema_dump" \
+        "[--update]" >&2
     exit 2
 fi
 BIN=$1
 GOLDEN=$2
-UPDATE=${3:-}
+DUMP=$3
+UPDATE=${4:-}
+PY=${NS_PYTHON:-python3}
 H5DUMP=${H5DUMP:-h5dump}
 [ -n "$H5DUMP" ] || H5DUMP=h5dump
 if ! command -v "$H5DUMP" >/dev/null; then
@@ -32,7 +39,7 @@ if ! command -v "$H5DUMP" >/dev/null; then
     exit 1
 fi
 HERE=$(cd "$(dirname "$0")" && pwd)
-REGEN="bash $HERE/golden_schema.sh $BIN $GOLDEN --update"
+REGEN="bash $HERE/golden_schema.sh $BIN $GOLDEN $DUMP --update"
 
 ROOT=$(mktemp -d "${TMPDIR:-/tmp}/ns-e2e-golden.XXXXXX") || exit 2
 trap 'rm -rf "$ROOT"' EXIT
@@ -130,5 +137,10 @@ if ! diff -u --label "golden: $GOLDEN" --label "current program" "$GOLDEN" "$ROO
     echo "golden_schema: FAILED"
     exit 1
 fi
-echo "golden_schema: matches $GOLDEN"
+# the files against the schema table
+if ! "$PY" "$HERE/schema_table.py" "$BIN" "$DUMP"; then
+    echo "golden_schema: FAILED (the files and the schema table of analysis/h5/h5schema.c disagree)"
+    exit 1
+fi
+echo "golden_schema: matches $GOLDEN and the schema table"
 exit 0

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""schema_table.py BIN DUMP: `normscope propagate` files (MLP, Transformer, MoE blocks) against
+the schema table (analysis/h5/h5schema.c) as DUMP (h5schema_dump) prints it. Every dataset of a file
+is in the table, with the table's description, dimension labels, rank and shape (the symbolic
+shape evaluated with /config's seeds, depth, heads and experts, and P the parameter names of
+param_grad_ms); every table entry under propagate/ and theory/ for the file's block kind is in
+the file. Prints only failures and a summary line; exits 1 on any failure."""
+import os
+import subprocess
+import sys
+import tempfile
+
+import h5py
+
+problems = []
+
+
+def problem(msg):
+    problems.append(msg)
+    print("FAIL: " + msg)
+
+
+def read_table(dump):
+    out = subprocess.run([dump], capture_output=True, text=True)
+    if out.returncode != 0:
+        problem(f"{dump} exited {out.returncode}: {out.stderr.strip()[:300]}")
+    table = {}
+    for line in out.stdout.splitlines():
+        path, typ, rank, shape, labels, blocks, desc = line.split("\t")
+        table[path] = dict(type=typ, rank=int(rank), shape=shape[1:-1].split(", "),
+                           labels=None if labels == "-" else labels.split(","),
+                           blocks=set(filter(None, blocks.split(","))), description=desc)
+    return table
+
+
+def size(symbol, sizes):
+    return {"S": sizes["S"], "L+1": sizes["L"] + 1, "L": sizes["L"], "P": sizes.get("P"),
+            "H": sizes["H"], "E": sizes["E"], "1": 1}.get(symbol)
+
+
+def check_file(path, block, table):
+    with h5py.File(path, "r") as f:
+        cfg = f["config"].attrs
+        sizes = {"S": int(cfg["seeds"]), "L": int(cfg["depth"]), "H": int(cfg["heads"]),
+                 "E": int(cfg["experts"])}
+        if "propagate/param_grad_ms" in f:
+            sizes["P"] = len(f["propagate/param_grad_ms"].attrs["names"])
+        seen = []
+
+        def visit(name, obj):
+            if not isinstance(obj, h5py.Dataset):
+                return
+            seen.append(name)
+            e = table.get(name)
+            if e is None:
+                problem(f"{block}: /{name} is not in the schema table")
+                return
+            desc = obj.attrs.get("description")
+            desc = desc.decode() if isinstance(desc, bytes) else desc
+            if desc != e["description"]:
+                problem(f"{block}: /{name} description {desc!r}, table {e['description']!r}")
+            if obj.ndim != e["rank"]:
+                problem(f"{block}: /{name} has rank {obj.ndim}, table {e['rank']}")
+                return
+            labels = [d.label for d in obj.dims]
+            want = e["labels"] if e["labels"] else [""] * e["rank"]
+            if labels != want:
+                problem(f"{block}: /{name} dimension labels {labels}, table {want}")
+            shape = tuple(size(s, sizes) for s in e["shape"])
+            if obj.shape != shape:
+                problem(f"{block}: /{name} has shape {obj.shape}, table [{', '.join(e['shape'])}]"
+                        f" = {shape}")
+            if block not in e["blocks"]:
+                problem(f"{block}: /{name} is written, the table has it only for {e['blocks']}")
+
+        f.visititems(visit)
+    for name, e in table.items():
+        if name.split("/")[0] in ("propagate", "theory") and block in e["blocks"] \
+                and name not in seen:
+            problem(f"{block}: the table's {name} ({', '.join(sorted(e['blocks']))}) is missing")
+    return len(seen)
+
+
+def main(argv):
+    if len(argv) != 2:
+        print(__doc__)
+        return 2
+    binary, dump = argv
+    table = read_table(dump)
+    if not table:
+        problem("the schema table is empty")
+    n = 0
+    with tempfile.TemporaryDirectory(prefix="ns-e2e-schema.") as d:
+        for block in ("mlp", "transformer", "moe"):
+            out = os.path.join(d, block + ".h5")
+            r = subprocess.run([binary, "propagate", "--block", block, "--scheme", "pre",
+                                "--depth", "3", "--width", "16", "--seq", "4", "--batch", "1",
+                                "--seeds", "2", "--threads", "1", "--out", out],
+                               capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            if r.returncode != 0:
+                problem(f"{block}: normscope propagate exited {r.returncode}: {r.stderr[:300]}")
+                continue
+            n += check_file(out, block, table)
+    if problems:
+        print(f"schema_table: FAILED ({len(problems)} problems)")
+        return 1
+    print(f"schema_table: {n} datasets in 3 files match the {len(table)}-entry table")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
