@@ -69,7 +69,7 @@ void ns_act_backward_serial(ns_real *dinp, const ns_real *dout, const ns_real *i
 
 /* Below this many elements of work a loop runs serially: opening a parallel region costs a
  * barrier, and when other processes hold the cores, libgomp's spin-waiting at that barrier can
- * cost far more than the loop (small runs were 10x slower in parallel on a loaded machine). */
+ * cost far more than the loop (on a loaded machine, many times the loop's own cost). */
 #define NS_PAR_MIN 32768
 
 /* ---- the mixture-of-experts op (ops_moe.c) ------------------------------------------------ */

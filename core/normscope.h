@@ -48,7 +48,7 @@ uint64_t ns_stream_key(uint64_t seed, int layer, const char *name);
 /* n values N(0, std^2) from stream (seed, layer, name): MT19937 seeded with the key folded to
  * 32 bits (key ^ key >> 32, 0 -> 1), then gsl_ran_gaussian_ziggurat's numbers, bit for bit */
 int ns_fill_gaussian(ns_real *out, size_t n, double std, uint64_t seed, int layer, const char *name);
-/* 1 when ns_fill_gaussian draws inline (about 4x faster than through GSL), 0 when it fell back
+/* 1 when ns_fill_gaussian draws inline (faster than through GSL), 0 when it fell back
  * to calling gsl_ran_gaussian_ziggurat because this GSL's ziggurat did not give its numbers */
 int ns_rng_inline(void);
 /* n integers uniform in 0..bound-1 from stream (seed, layer, name) */
@@ -185,8 +185,8 @@ typedef struct {
 int ns_model_create(ns_model **out, const ns_config *cfg);
 /* Memory a caller reuses from one model to the next (sweep points, repeats): a model created in
  * a workspace takes its families from it, growing it when too small, and gives them back on
- * ns_model_free. The kernel zeroes a fresh page on its first touch at about 1.5 GB/s here (a
- * second of a 64-block run); a reused page is zeroed at memset speed. One model at a time:
+ * ns_model_free. The kernel zeroes a fresh page on its first touch far more slowly than memset
+ * rewrites a resident page; a reused page is zeroed at memset speed. One model at a time:
  * creating a second while the first lives is NS_ERR_INVALID. */
 typedef struct ns_workspace ns_workspace;
 int ns_workspace_create(ns_workspace **out);

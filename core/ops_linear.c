@@ -8,10 +8,10 @@
  * count. At our shapes this runs as fast as OpenBLAS's threading.
  *
  * Balance. Every parallel region ends in a barrier where the thread that finished first waits,
- * and on a VM the two cores' speeds wander by several percent from one GEMM to the next: with a
- * region per GEMM, the master thread waited through about a tenth of a transformer propagate. So
- * independent GEMMs (the backward's dX and dW; Q, K and V) run as one region whose blocks the
- * threads take dynamically, and a GEMM and the elementwise step after it (GELU) share a block.
+ * and cores' speeds can wander from one GEMM to the next (notably on virtual machines): with a
+ * region per GEMM, the threads spend a noticeable share of the run waiting. So independent
+ * GEMMs (the backward's dX and dW; Q, K and V) run as one region whose blocks the threads take
+ * dynamically, and a GEMM and the elementwise step after it (GELU) share a block.
  * What waiting is left, a thread may fill with idle work (ns_set_idle_work). */
 #include "internal.h"
 #include <string.h>
@@ -20,8 +20,8 @@
 #endif
 
 /* Rows per block: about a quarter of M (even shares for 1, 2 or 4 threads), in multiples of
- * 32, at least 64. Each block packs all of op(B) again, so fewer, taller blocks pack less: at
- * M = 1024 tokens, 256-row blocks ran 5-10% faster than 128-row ones on 2 cores. */
+ * 32, at least 64. Each block packs all of op(B) again, so fewer, taller blocks pack less and
+ * run faster. */
 static int block_rows(int M)
 {
     int rows = (M / 4 + 31) / 32 * 32;
@@ -39,8 +39,8 @@ void ns_matmul(int trans_a, int trans_b, int m, int n, int k, ns_real alpha, con
                int lda, const ns_real *b, int ldb, ns_real beta, ns_real *c, int ldc)
 {
     /* For beta 0, OpenBLAS zeroes c in a scalar loop and then adds the product to it. The same
-     * zeros from memset and beta 1 give the same numbers, and memset is faster: OpenBLAS's loop
-     * took 1.3-1.5% of W1's CPU time, 2.5% when it also cleared the backward's buffers. */
+     * zeros from memset and beta 1 give the same numbers, and memset is faster than OpenBLAS's
+     * scalar loop. */
     if (beta == 0) {
         for (int i = 0; i < m; i++)
             memset(c + (size_t)i * ldc, 0, (size_t)n * sizeof(ns_real));

@@ -7,8 +7,8 @@
  * A sum, though, is one chain of dependent adds that waits out the add's latency at every
  * element and cannot vectorize without reordering. So long sums run in NS_LANES interleaved
  * accumulators (element k into lane k % NS_LANES), added up by ns_lanes_total in a fixed order:
- * the order, and so the rounding, depends only on the length, and the lanes vectorize (3-6x
- * faster than one chain here). Not installed: core and analysis use it internally. */
+ * the order, and so the rounding, depends only on the length, and the lanes vectorize (several
+ * times faster than one chain). Not installed: core and analysis use it internally. */
 #ifndef NS_SIMD_H
 #define NS_SIMD_H
 

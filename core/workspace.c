@@ -1,7 +1,7 @@
 /* workspace.c: memory that models reuse one after another (normscope.h, ns_workspace).
  *
  * Why: a 64-block run touches 1-2 GiB of fresh pages, and the kernel faults and zeroes each one
- * on first touch at about 1.5 GB/s here, where memset of a resident page runs at over 30 GB/s.
+ * on first touch an order of magnitude more slowly than memset rewrites a resident page.
  * glibc returns blocks this large to the kernel on free, so without a workspace every sweep
  * point and every repeat pays the faults again. */
 #include "internal.h"

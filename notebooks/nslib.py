@@ -5,17 +5,23 @@ its HDF5 files with h5py into plain dicts of numpy arrays. Nothing here computes
 notebooks do that in the open, from the arrays.
 
     import nslib
-    path = nslib.propagate("pre.h5", scheme="pre", depth=32, act="relu")
+    names = [p["name"] for p in nslib.placements()]    # the program's placements, table order
+    path = nslib.propagate("first.h5", placement=names[0], depth=32, act="relu")
     run = nslib.load(path)
     run["propagate"]["act_ms"]      # [seeds, depth + 1]
     run["theory"]["act_ms"]         # [depth + 1]  (MLP stacks only; {} otherwise)
     run["config"]["alpha"]
+    nslib.colors()[names[0]]        # the colour `normscope plot` draws that placement in
+
+Keyword arguments become options: placement=NAME is --placement NAME (scheme= still works:
+--scheme is the program's alias of --placement). The placements are not listed here: they
+come from the program (`normscope placements --json`, read once per process).
 
 Training runs (`normscope train`) the same way; `start_train` returns the running process, so a
 notebook can read the file while it is written (h5py.File(path, "r", swmr=True)):
 
-    path = nslib.train("run.h5", scheme="span", depth=8, steps=300)      # waits
-    proc, path = nslib.start_train("run.h5", scheme="pre", depth=8)       # returns at once
+    path = nslib.train("run.h5", placement=names[2], depth=8, steps=300)   # waits
+    proc, path = nslib.start_train("run.h5", placement=names[0], depth=8)  # returns at once
     nslib.wait(proc)
     run = nslib.load_train(path)
     run["train"]["loss"], run["probe"]["grad_ms"], run["train_attrs"]["loss_floor"]
@@ -26,6 +32,8 @@ $NORMSCOPE_SCRATCH if set, else notebooks/scratch/ (git-ignored). Runs use all c
 OMP_WAIT_POLICY=passive unless the environment sets it.
 """
 
+import functools
+import json
 import os
 import pathlib
 import shlex
@@ -38,9 +46,6 @@ import numpy as np
 HERE = pathlib.Path(__file__).resolve().parent
 SCHEMA = "normscope/1"
 
-# the colours `normscope plot` uses for each placement (Okabe-Ito)
-COLORS = {"pre": "#0072B2", "post": "#D55E00", "span": "#009E73", "span-wrapped": "#CC79A7"}
-
 
 def find_normscope():
     """The path of the normscope program, or FileNotFoundError saying how to get one."""
@@ -49,7 +54,7 @@ def find_normscope():
         if os.path.isfile(env) and os.access(env, os.X_OK):
             return env
         raise FileNotFoundError(f"NORMSCOPE={env} is not an executable file")
-    built = HERE.parent / "build" / "release" / "analysis" / "normscope"
+    built = HERE.parent / "build" / "release" / "normscope"
     if built.is_file() and os.access(built, os.X_OK):
         return str(built)
     on_path = shutil.which("normscope")
@@ -80,18 +85,44 @@ def _command(command, out, options):
     args += ["--out", str(path)]
     shown = "normscope " + " ".join(shlex.quote(a) for a in args[1:-2])
     # OpenMP threads that sleep rather than spin while waiting: on a busy laptop (a browser, the
-    # kernel, other jobs) spinning threads made runs 3-5 times slower; set it yourself to override
+    # kernel, other jobs) spinning threads can make runs several times slower; set it yourself to
+    # override
     env = dict(os.environ)
     env.setdefault("OMP_WAIT_POLICY", "passive")
     return args, path, shown, env
 
 
+@functools.lru_cache(maxsize=None)
+def _placements_json():
+    """The text `normscope placements --json` prints (run once per process)."""
+    args = [find_normscope(), "placements", "--json"]
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"normscope failed (exit status {done.returncode}): "
+                           f"{done.stderr.strip() or '(no message)'}\n"
+                           f"  command: normscope placements --json")
+    return done.stdout
+
+
+def placements():
+    """The program's table of placements, in its order: a list of dicts with name, title,
+    paper, equation_mlp, equation (Transformer block), alpha_on, default_scale_init,
+    final_norm, color and marker (gnuplot point type). A fresh copy on every call."""
+    return json.loads(_placements_json())["placements"]
+
+
+def colors():
+    """Placement name -> the colour `normscope plot` draws it in, e.g. colors()[name]."""
+    return {p["name"]: p["color"] for p in placements()}
+
+
 def propagate(out, **options):
     """Run `normscope propagate --OPTION VALUE ... --out scratch()/out` and return the path.
 
-    Option names use _ for - (scale_init="sqrtL"); a list or tuple value is a comma list, which
-    makes a sweep. Prints the command and the tool's one-line summary. Raises RuntimeError with
-    the tool's message and exit status if it fails."""
+    Option names use _ for - (scale_init="sqrtL"; placement= chooses the placement, and
+    scheme=, the program's older name for it, still works); a list or tuple value is a comma
+    list, which makes a sweep. Prints the command and the tool's one-line summary. Raises
+    RuntimeError with the tool's message and exit status if it fails."""
     args, path, shown, env = _command("propagate", out, options)
     print("$", shown)
     done = subprocess.run(args, capture_output=True, text=True, env=env)

@@ -42,39 +42,40 @@ FIGS=(act_ms grad_ms cos_tokens eff_rank cos_layer)
 # ---- inputs --------------------------------------------------------------------------------
 CASE=propagate
 for s in pre post span; do
-    "$BIN" propagate --scheme "$s" "${SMALL[@]}" --out "$s.h5" >/dev/null || fail "propagate $s"
+    "$BIN" propagate --placement "$s" "${SMALL[@]}" --out "$s.h5" >/dev/null || fail "propagate $s"
 done
-"$BIN" propagate --block transformer --scheme span --span-variant wrapped --heads 4 "${SMALL[@]}" \
+"$BIN" propagate --block transformer --placement span-wrapped --heads 4 "${SMALL[@]}" \
     --out tr.h5 >/dev/null || fail "propagate transformer"
-"$BIN" propagate --scheme pre --depth 4 --width 16 --seq 4 --batch 1 --seeds 1 --threads 1 \
+"$BIN" propagate --placement pre --depth 4 --width 16 --seq 4 --batch 1 --seeds 1 --threads 1 \
     --out one_seed.h5 >/dev/null || fail "propagate one seed"
-"$BIN" propagate --scheme pre,post,span --depth 4,6 --width 32 --seq 8 --batch 2 --seeds 2 \
+"$BIN" propagate --placement pre,post,span --depth 4,6 --width 32 --seq 8 --batch 2 --seeds 2 \
     --threads 1 --out sweep.h5 >/dev/null || fail "propagate sweep"
-"$BIN" propagate --scheme pre,post,span "${SMALL[@]}" --out sweep3.h5 >/dev/null ||
+"$BIN" propagate --placement pre,post,span "${SMALL[@]}" --out sweep3.h5 >/dev/null ||
     fail "propagate placement sweep"
-"$BIN" propagate --block moe --scheme pre,post,span --capacity 1.25 "${SMALL[@]}" --out moe.h5 \
+"$BIN" propagate --block moe --placement pre,post,span --capacity 1.25 "${SMALL[@]}" --out moe.h5 \
     >/dev/null || fail "propagate moe"
-"$BIN" propagate --block moe --scheme pre --top-k 1 --experts 4 "${SMALL[@]}" --out moe_nocap.h5 \
-    >/dev/null || fail "propagate moe without a capacity limit"
+"$BIN" propagate --block moe --placement pre --top-k 1 --experts 4 "${SMALL[@]}" \
+    --out moe_nocap.h5 >/dev/null || fail "propagate moe without a capacity limit"
 # depth sweeps with fits: --scale-init after --depth (series 0, 1 interleaved: stride 2), and
-# --scheme before it (stride 1); a Transformer one (theory drawn only where the file has it)
+# --placement before it (stride 1); a Transformer one (theory drawn only where the file has it)
 D3=(--depth 3,5,8 --width 32 --seq 8 --batch 2 --seeds 3 --threads 1)
-"$BIN" propagate --scheme pre --scale-init none,sqrtL "${D3[@]}" --out dpre.h5 >/dev/null ||
+"$BIN" propagate --placement pre --scale-init none,sqrtL "${D3[@]}" --out dpre.h5 >/dev/null ||
     fail "propagate depth sweep pre"
-"$BIN" propagate --scheme post,span "${D3[@]}" --out dps.h5 >/dev/null || fail "propagate depth sweep post,span"
-"$BIN" propagate --block transformer --scheme span --heads 2 --depth 2,3,4 --width 16 --seq 4 \
+"$BIN" propagate --placement post,span "${D3[@]}" --out dps.h5 >/dev/null ||
+    fail "propagate depth sweep post,span"
+"$BIN" propagate --block transformer --placement span --heads 2 --depth 2,3,4 --width 16 --seq 4 \
     --batch 1 --seeds 2 --threads 1 --out dtr.h5 >/dev/null || fail "propagate depth sweep transformer"
 # training runs: three placements; one that diverges (NaN, stops with status 3); one killed
 # mid-run (its log keeps the "open for writing" mark and opens only as a SWMR reader)
 TRAIN=(--block transformer --depth 3 --width 16 --heads 2 --seq 8 --batch 2 --vocab 8 --steps 30
        --warmup 5 --probe-every 10 --threads 1)
 for s in pre post span; do
-    "$BIN" train --scheme "$s" "${TRAIN[@]}" --out "train_$s.h5" >/dev/null || fail "train $s"
+    "$BIN" train --placement "$s" "${TRAIN[@]}" --out "train_$s.h5" >/dev/null || fail "train $s"
 done
-"$BIN" train --scheme post "${TRAIN[@]}" --lr 1e6 --clip 0 --warmup 1 --probe-every 1 --out train_div.h5 \
-    >/dev/null 2>&1
+"$BIN" train --placement post "${TRAIN[@]}" --lr 1e6 --clip 0 --warmup 1 --probe-every 1 \
+    --out train_div.h5 >/dev/null 2>&1
 [ $? -eq 3 ] || fail "train: a divergent run should stop with status 3"
-"$BIN" train --scheme span "${TRAIN[@]}" --steps 100000 --probe-every 5 --out train_killed.h5 \
+"$BIN" train --placement span "${TRAIN[@]}" --steps 100000 --probe-every 5 --out train_killed.h5 \
     >/dev/null 2>&1 &
 killed=$!
 for _ in $(seq 100); do

@@ -152,9 +152,9 @@ static double time_product(const product *q, const float *A, const float *B, flo
  * seconds, 0.05 but for --quick's toy shapes, after one that only wakes the threads and caches);
  * then the shapes weighted by their counts.
  * Readings are taken before each of the workload's runs and after the last, and the ceiling is
- * their median, the statistic the workload's time gets: on this VM the rate at one shape moves
- * by 20-30% over seconds, and the best of readings minutes apart set every run against the
- * fastest moment of the session. */
+ * their median, the statistic the workload's time gets: on a virtual machine the rate at one
+ * shape can move by 20-30% over seconds (analysis/bench/README.md, Method), and the best of
+ * readings minutes apart would set every run against the fastest moment of the session. */
 typedef struct {
     const product *p;
     int n, threads;
@@ -260,7 +260,8 @@ static int timed_propagate(ns_propagate_opts *o, int no_metrics, double *seconds
  * step. A reading of the ceiling c comes before each repeat. With `paired`, every repeat also
  * runs once with every metric on, in the same workspace, the two in turn (in alternating
  * order), so that the metrics' cost is measured under the same conditions as the run without
- * them: separate workloads minutes apart differed by more than that cost on this VM. */
+ * them: separate workloads minutes apart can differ by more than that cost on a shared or
+ * virtual machine. */
 static int run_propagate(const workload *w, ceiling *c, int repeats, double *times,
                          double *paired, double *first, int *window)
 {

@@ -72,8 +72,8 @@ static int resolve(const point *p, ns_propagate_opts *po, const char **scale_ini
  * MLP stacks: the mean-field recursion, exact as d -> infinity. Transformer and MoE stacks: the
  * approximate Gram recursion over positions (theory_transformer.c, exact = 0), at d = infinity
  * (width 0): with two norms per block the finite-width factor 1 - 2/d compounds and moves the
- * prediction away from the simulation (analysis/README.md section 9.6). MoE only without a
- * capacity limit and without auxiliary losses, which the theory does not model. */
+ * prediction away from the simulation (analysis/theory/README.md, section 9.6). MoE only
+ * without a capacity limit and without auxiliary losses, which the theory does not model. */
 static int predict(const ns_propagate_opts *po, ns_theory *t)
 {
     const ns_config *c = &po->model;

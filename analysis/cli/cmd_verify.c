@@ -243,7 +243,8 @@ int ns_cmd_verify(int argc, char **argv)
             snprintf(name, sizeof name, "moe-top%d %s %s %s", top_k, pl->name, act_names[act], si);
         if (block == NS_BLOCK_MLP) {
             st = ns_theory_mlp(&in, &t);
-        } else { /* at d = infinity, as propagate's /theory (analysis/README.md 9.6) */
+        } else {
+            /* at d = infinity, as propagate's /theory (analysis/theory/README.md, section 9.6) */
             in.width = 0;
             ns_theory_tf_input ti = {.base = in, .block = block, .seq = seq,
                                      .attn = NS_THEORY_ATTN_SOFTMAX, .experts = 8,

@@ -6,8 +6,8 @@
  * variable OPENBLAS_CORETYPE, read at load time: so, before anything else, if the user has not
  * set it, the CPU has the AVX-512 subsets OpenBLAS's SkylakeX kernels use (F, BW, DQ, VL), and
  * the kernels loaded are not AVX-512 ones, the program re-executes itself once with
- * OPENBLAS_CORETYPE=SkylakeX. A CPU without them (this project's CI machines are AMD Zen)
- * keeps what OpenBLAS chose; the kernels in use are reported by --version and by bench. */
+ * OPENBLAS_CORETYPE=SkylakeX. A CPU without them (AMD Zen, for example) keeps what OpenBLAS
+ * chose; the kernels in use are reported by --version and by bench. */
 #define _GNU_SOURCE
 #include "cli.h"
 #include <stdio.h>

@@ -1,6 +1,7 @@
 /* theory.c: what the theory's entry points share: the input contract, the finite-width norm
  * factor, and freeing a prediction. The recursion is in theory_mlp.c, the closed forms in
- * theory_bounds.c, the Gaussian expectations in theory_gauss.c; analysis/README.md derives them. */
+ * theory_bounds.c, the Gaussian expectations in theory_gauss.c; analysis/theory/README.md
+ * derives them. */
 #include "theory.h"
 
 #include <math.h>

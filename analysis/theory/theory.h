@@ -3,8 +3,9 @@
  * Predicts, layer by layer, what `normscope propagate` measures (act_ms, grad_ms, cos_tokens,
  * cos_layer, branch_ms) for the MLP block F(z) = W2 phi(W1 z) under the placements of
  * core/placement.c, exactly as the width d -> infinity (gradient-independence assumption for the
- * backward), plus the finite-width LayerNorm/RMSNorm Jacobian factor of THEORY.md section 1b.
- * Derivations, assumptions and the measured agreement are in analysis/README.md.
+ * backward), plus the finite-width LayerNorm/RMSNorm Jacobian factor f_N
+ * (analysis/theory/README.md, section 1.4). Derivations, assumptions and the measured agreement
+ * are in analysis/theory/README.md.
  *
  * Conventions as in libnormscope: functions return an int status (NS_OK = 0, NS_ERR_*), never
  * print or exit. The Gaussian expectations return a plain double and NAN for an invalid argument
@@ -67,7 +68,7 @@ double ns_theory_norm_factor(ns_norm_kind norm, int width);
 int ns_theory_mlp(const ns_theory_input *in, ns_theory *out);
 void ns_theory_free(ns_theory *t); /* accepts NULL and an already freed or empty struct */
 
-/* ---- closed forms (THEORY.md 3.2-3.3) --------------------------------------------------- */
+/* ---- closed forms (analysis/theory/README.md, section 3) ---------------------------------- */
 /* No recursion over the token kernel: only q_L and p_0/p_L, from 1-D Gaussian expectations and
  * Gamma functions. Each is either exact (the same number the recursion gives, up to rounding) or
  * a rigorous bound on it; the flags say which.
@@ -85,7 +86,8 @@ void ns_theory_free(ns_theory *t); /* accepts NULL and an already freed or empty
  *                p_0/p_L: no closed form (grad_ratio = NAN, grad_exact = 0); for relu and
  *                linear p_0/p_L <= q_L/q0 <= (sqrt(q0) + L alpha)^2/q0 (grad_ratio_upper),
  *                with equality in the first at d = infinity; NAN for GELU
- * For relu and linear at d = infinity every placement has p_0/p_L = q_L/q0 (README.md).
+ * For relu and linear at d = infinity every placement has p_0/p_L = q_L/q0
+ * (analysis/theory/README.md, section 2.5).
  * f_N is the finite-width norm factor (1 - 2/d LayerNorm, 1 - 1/d RMSNorm, 1 at d = infinity). */
 typedef struct {
     double act_ms_L;        /* q_L, exact if act_ms_exact, else an upper bound */
@@ -114,7 +116,7 @@ int ns_theory_bound_grad_ratio(const ns_theory_input *in, double *p0_over_pL);
  * head width d/H -> infinity, gradient independence, and the Gram matrices replaced by their
  * expectations; the scores stay random in that limit (unit variance per head), and the attention
  * model says how their softmax is averaged. The derivation and the measured accuracy are in
- * analysis/README.md section 9; the prediction's exact flag is 0. */
+ * analysis/theory/README.md, section 9; the prediction's exact flag is 0. */
 typedef enum {
     /* default: the uniform causal mean 1/(i+1) plus the softmax's fluctuations: each query's
      * weights are taken as exchangeable, with the second moments of a softmax of i+1 i.i.d.
@@ -145,23 +147,24 @@ typedef struct {
 int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out);
 
 /* The softmax of n i.i.d. N(0, s2) scores: m2 = E[sum_j P_j^2], m3 = E[sum_j P_j^3] and
- * m22 = E[(sum_j P_j^2)^2], by 1-D integrals (README 9.4); n >= 1, s2 >= 0 */
+ * m22 = E[(sum_j P_j^2)^2], by 1-D integrals (analysis/theory/README.md, section 9.4);
+ * n >= 1, s2 >= 0 */
 int ns_theory_softmax_moments(int n, double s2, double *m2, double *m3, double *m22);
 
 /* Router gate statistics of a mixture of experts (Monte Carlo over the router logits, fixed
  * seed, 8192 draws): for two tokens whose router inputs have correlation rho and logit
- * variance s, nu = E[sum over experts chosen by both of g_ie g_je] (rho = 1: THEORY.md's
- * nu = E[sum_chosen g_e^2]) and r, the same for the gate Jacobian (the router's own gradient
- * path, README 9.5) */
+ * variance s, nu = E[sum over experts chosen by both of g_ie g_je] (rho = 1: the gate factor
+ * nu = E[sum_chosen g_e^2] of analysis/theory/README.md, section 9.5) and r, the same for the
+ * gate Jacobian (the router's own gradient path, section 9.5) */
 int ns_theory_moe_gates(int experts, int top_k, double s, double rho, double *nu, double *r);
 
 /* ---- Gaussian expectations (exposed for tests and for later Transformer theory) ---------- */
 /* u ~ N(0, s); (u1, u2) jointly Gaussian with variances s and correlation rho. phi is the
  * activation exactly as core/ops_act.c computes it (GELU in its tanh form; relu'(0) = 0).
- * Accuracy (tests/test_theory.c, analysis/README.md section 4): relu and linear 3e-13 relative
- * at every rho in [-1, 1], including within 1e-6 of +-1; GELU 2e-14 relative to E[phi^2] for
- * s <= 10, and at s = 100 (1000) 3e-11 (3e-10) for E[phi phi], 4e-9 (1e-6) for E[phi' phi'],
- * where phi' approaches a step of width 1/sqrt(s). */
+ * Accuracy (tests/theory/test_theory.c; analysis/theory/README.md, section 4): relu and linear
+ * 3e-13 relative at every rho in [-1, 1], including within 1e-6 of +-1; GELU 2e-14 relative to
+ * E[phi^2] for s <= 10, and at s = 100 (1000) 3e-11 (3e-10) for E[phi phi], 4e-9 (1e-6) for
+ * E[phi' phi'], where phi' approaches a step of width 1/sqrt(s). */
 double ns_gauss_phi(ns_act_kind act, double s);    /* E[phi(u)] */
 double ns_gauss_phi2(ns_act_kind act, double s);   /* E[phi(u)^2] */
 double ns_gauss_dphi2(ns_act_kind act, double s);  /* E[phi'(u)^2] */

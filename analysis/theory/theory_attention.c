@@ -1,5 +1,6 @@
 /* theory_attention.c: the moments of causal softmax attention at initialization, for the
- * Transformer theory (theory_internal.h; derivations in analysis/README.md section 9.3).
+ * Transformer theory (theory_internal.h; derivations in analysis/theory/README.md,
+ * section 9.3).
  *
  * One head of one sequence, as d -> infinity with the head width: the input z has the Gram
  * matrix Z over positions; the scores s_ij = q_i . k_j / sqrt(d/H) (j <= i) form a Gaussian field
@@ -35,7 +36,7 @@
  * own CBLAS declarations) */
 double gsl_ran_gaussian_ziggurat(const gsl_rng *r, const double sigma);
 
-/* ---- softmax moments of i.i.d. Gaussian scores (README 9.4) ---------------------------------
+/* ---- softmax moments of i.i.d. Gaussian scores (analysis/theory/README.md, section 9.4) ----
  * With 1/S^m = int_0^inf t^(m-1) e^(-t S) dt / (m-1)! and t = e^u,
  *   E[sum_j P_j^m]          = n/(m-1)! int psi_m(u) psi_0(u)^(n-1) du
  *   E[sum_(j!=k) P_j^2 P_k^2] = n(n-1)/3! int psi_2(u)^2 psi_0(u)^(n-2) du
@@ -299,7 +300,8 @@ static void forward_one(ns_tf_attn *a, const double *Z, double w)
         }
 }
 
-/* for one P: acc1 += P^T G P + the key path (README 9.3, t1 - t2 - t3 + t4) */
+/* for one P: acc1 += P^T G P + the key path (analysis/theory/README.md, section 9.3,
+ * t1 - t2 - t3 + t4) */
 static void backward_one(ns_tf_attn *a, const double *Z, const double *G, const double *ratio,
                          double w)
 {
@@ -403,7 +405,8 @@ static void add_exchangeable(int T, const double *c, double *out)
 
 /* E[c - sum_j P_ij P_lj^2 - sum_j P_ij^2 P_lj + c^2], c = sum_j P_ij P_lj over the m shared
  * keys, for two independent exchangeable queries with n_i, n_l keys and second moments m2i, m2l:
- * the pair's query and key paths over (D - O)^2 for equicorrelated keys (README 9.3) */
+ * the pair's query and key paths over (D - O)^2 for equicorrelated keys
+ * (analysis/theory/README.md, section 9.3) */
 static double pair_path(int ni, int nl, double m2i, double m2l)
 {
     double m = ni < nl ? ni : nl;
@@ -465,7 +468,8 @@ int ns_tf_attn_forward(ns_tf_attn *a, ns_tf_attn_layer *st, const double *Z, dou
             a->acc1[(size_t)i * T + i] += st->dm2[i] * st->spread[i];
         }
         /* the query and key paths of the pair (i, l) scaled by their exchangeable value over
-         * their uniform value (README 9.3): 1 at zero score variance, 0 when saturated */
+         * their uniform value (analysis/theory/README.md, section 9.3): 1 at zero score
+         * variance, 0 when saturated */
         for (int i = 0; i < T; i++)
             for (int l = 0; l <= i; l++) {
                 double r = i == l ? R[i] / ((double)i / ((i + 1.0) * (i + 1.0)))

@@ -1,11 +1,12 @@
-/* theory_bounds.c: closed forms for the depth dependence (THEORY.md 3.2-3.3).
+/* theory_bounds.c: closed forms for the depth dependence (analysis/theory/README.md,
+ * section 3).
  *
  * These need no recursion over the token kernel: the mean square of the stream and the gradient
  * do not depend on the token correlation, and for PreNorm, PostNorm and SpanNorm the branch sees
  * a variance known in closed form at every block (1 after a norm; q0 + l alpha^2 for SpanNorm),
  * so q_L and p_0/p_L are sums and products of 1-D Gaussian expectations. Where the product
  * telescopes into a ratio of Gamma functions it is evaluated as one (gsl_sf_lngamma), so the
- * dependence on L is explicit. Derivations: analysis/README.md. */
+ * dependence on L is explicit. Derivations: analysis/theory/README.md, section 3. */
 #include "theory.h"
 
 #include <math.h>

@@ -4,7 +4,7 @@
  *
  * Every matrix is a T x T Gram matrix over the token positions of one sequence, row-major, in
  * double: entry (i, j) is the expectation of v_i . v_j / d for the vectors v of a stream (or of a
- * gradient). analysis/README.md section 9 derives every map. */
+ * gradient). analysis/theory/README.md, section 9, derives every map. */
 #ifndef NS_THEORY_INTERNAL_H
 #define NS_THEORY_INTERNAL_H
 #include "theory.h"
@@ -22,7 +22,7 @@ typedef struct ns_tf_attn ns_tf_attn; /* the model and its caches, for one predi
 /* what the forward of one attention sublayer keeps for its backward */
 typedef struct {
     double *Z;          /* [T*T] the attention input's Gram matrix */
-    double *Qm;         /* [T*T] the query path's matrix (README 9.3) */
+    double *Qm;         /* [T*T] the query path's matrix (analysis/theory/README.md, section 9.3) */
     double *ratio;      /* [T*T] the softmax model's scaling of the query and key paths per pair */
     double *dm2;        /* [T] m2 - 1/n of each query (0 when uniform) */
     double *spread;     /* [T] D_i - O_i: the mean key variance minus the mean key covariance */

@@ -9,10 +9,11 @@
  * independent of W2, so a residual sum adds mean squares. A norm with gain g divides by the
  * root mean square of its input: q' = g^2, rho' = rho. Backward, under gradient independence,
  * the branch multiplies p by aw^2 E[phi'(u)^2] and a norm by g^2 f_N / q_in, f_N = 1 - 2/d
- * (LayerNorm) or 1 - 1/d (RMSNorm). Each placement's block is derived in analysis/README.md.
- * f_N is THEORY.md 1b's finite-width factor, kept as specified; it is only the projection part of
- * the O(1/d) correction, and README.md section 5 shows the rest is larger and of opposite sign
- * (width = 0 gives the pure d -> infinity prediction, which is closer to finite-d simulations). */
+ * (LayerNorm) or 1 - 1/d (RMSNorm). Each placement's block is derived in
+ * analysis/theory/README.md, section 2. f_N is the norm's projection factor
+ * (analysis/theory/README.md, section 1.4); it is only the projection part of the O(1/d)
+ * correction, and section 5 there shows the rest is larger and of opposite sign (width = 0
+ * gives the pure d -> infinity prediction, which is closer to finite-d simulations). */
 #include "theory.h"
 
 #include <math.h>

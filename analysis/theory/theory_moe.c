@@ -1,5 +1,5 @@
 /* theory_moe.c: the router's gate statistics for the mixture-of-experts theory (theory_internal.h,
- * analysis/README.md section 9.5).
+ * analysis/theory/README.md, section 9.5).
  *
  * The router W_r ~ N(0, 1/d) gives two tokens logits l_i, l_j in R^E whose entries are i.i.d.
  * pairs with variance s (the router input's mean square) and correlation rho (the inputs'

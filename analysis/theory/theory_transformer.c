@@ -1,6 +1,6 @@
 /* theory_transformer.c: an approximate mean-field theory of Transformer and MoE stacks at
  * initialization (theory.h, ns_theory_transformer; derivations and measured accuracy in
- * analysis/README.md section 9).
+ * analysis/theory/README.md, section 9).
  *
  * State: the T x T Gram matrix X of the residual stream over the token positions of a sequence,
  * X_ij = E[x_i . x_j / d] (the diagonal: each position's mean square; causal attention makes it
@@ -16,8 +16,8 @@
  *                   the skip; where a norm wraps the skip (post, span-wrapped) the cross term is
  *                   carried explicitly.
  * GELU is taken in its erf form x Phi(x) here (core runs the tanh form; the moments differ by
- * < 2e-4 relative, README section 4), because its Gaussian smoothing has a closed form, so a
- * kernel with two different variances is one 1-D Gauss-Legendre sum. */
+ * < 2e-4 relative, analysis/theory/README.md, section 4), because its Gaussian smoothing has a
+ * closed form, so a kernel with two different variances is one 1-D Gauss-Legendre sum. */
 #include "theory_internal.h"
 
 #include <math.h>

@@ -16,7 +16,7 @@ source "$(dirname "$0")/common.sh"
 DIR=$OUT/init_depth$L
 mkdir -p "$DIR/data"
 for block in mlp transformer; do
-    in_background run "$NS" propagate --block $block --scheme pre,post,span --depth $L \
+    in_background run "$NS" propagate --block $block --placement pre,post,span --depth $L \
         --seeds 8 --threads 1 --out "$DIR/data/$block.h5"
 done
 wait_all

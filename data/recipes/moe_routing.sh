@@ -10,7 +10,7 @@ source "$(dirname "$0")/common.sh"
 DIR=$OUT/moe_routing
 mkdir -p "$DIR/data"
 MOE=(--block moe --experts 8 --top-k 2 --capacity 1.25 --depth 32 --seeds 8 --threads 1)
-in_background run "$NS" propagate "${MOE[@]}" --scheme pre,post --out "$DIR/data/moe_pre_post.h5"
-in_background run "$NS" propagate "${MOE[@]}" --scheme span --out "$DIR/data/moe_span.h5"
+in_background run "$NS" propagate "${MOE[@]}" --placement pre,post --out "$DIR/data/moe_pre_post.h5"
+in_background run "$NS" propagate "${MOE[@]}" --placement span --out "$DIR/data/moe_span.h5"
 wait_all
 run "$NS" plot "$DIR/data/moe_pre_post.h5" "$DIR/data/moe_span.h5" --out "$DIR"

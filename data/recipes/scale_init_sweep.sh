@@ -12,10 +12,10 @@ DIR=$OUT/scale_init
 mkdir -p "$DIR/data"
 SWEEP=(--depth 8,16,32,64,128 --seeds 8 --threads 1)
 post_then_span() {
-    run "$NS" propagate --scheme post "${SWEEP[@]}" --out "$DIR/data/post.h5"
-    run "$NS" propagate --scheme span "${SWEEP[@]}" --out "$DIR/data/span.h5"
+    run "$NS" propagate --placement post "${SWEEP[@]}" --out "$DIR/data/post.h5"
+    run "$NS" propagate --placement span "${SWEEP[@]}" --out "$DIR/data/span.h5"
 }
-in_background run "$NS" propagate --scheme pre --scale-init none,sqrtL "${SWEEP[@]}" \
+in_background run "$NS" propagate --placement pre --scale-init none,sqrtL "${SWEEP[@]}" \
     --out "$DIR/data/pre.h5"
 in_background post_then_span
 wait_all

@@ -20,13 +20,14 @@ common=(--block transformer --width 64 --heads 2 --seq 32 --batch 8 --vocab 32 -
         --steps 600 --warmup 30 --lr 3e-3 --min-lr 3e-4 --probe-every 25 --seed 1 --threads 1)
 # one run; a divergence ends it with status 3 and a complete file: recorded, not a failure
 train_one() {
-  echo "+ $bin train ${common[*]} --scheme $1 --depth $2 --out $out/${1}_L${2}.h5"
-  "$bin" train "${common[@]}" --scheme "$1" --depth "$2" --out "$out/${1}_L${2}.h5" || [ $? -eq 3 ]
+  echo "+ $bin train ${common[*]} --placement $1 --depth $2 --out $out/${1}_L${2}.h5"
+  "$bin" train "${common[@]}" --placement "$1" --depth "$2" --out "$out/${1}_L${2}.h5" ||
+    [ $? -eq 3 ]
 }
 pids=()
 for depth in 128 64; do
-  for scheme in pre post span; do
-    train_one "$scheme" "$depth" &
+  for placement in pre post span; do
+    train_one "$placement" "$depth" &
     pids+=($!)
     # two runs at a time, longest first
     if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi

@@ -109,7 +109,7 @@ usage_case() {
     end_case
 }
 
-usage_case "unknown scheme" "--scheme|sandwich" --scheme sandwich
+usage_case "unknown placement" "--placement|sandwich" --placement sandwich
 usage_case "--depth 0" "--depth|0" --depth 0
 usage_case "--depth -3" "--depth|-3" --depth -3
 usage_case "--depth abc" "--depth|abc" --depth abc
@@ -135,7 +135,6 @@ usage_case "--capacity -1" "--capacity|-1" --block moe --capacity -1
 usage_case "--vocab 0" "--vocab|0" --input tokens --vocab 0
 usage_case "--norm batchnorm" "--norm|batchnorm" --norm batchnorm
 usage_case "--block cnn" "--block|cnn" --block cnn
-usage_case "--span-variant x" "--span-variant|x" --scheme span --span-variant x
 usage_case "stray positional argument" "stray" stray
 usage_case "output in a nonexistent directory" "nodir/out.h5" --out nodir/out.h5
 
@@ -143,6 +142,13 @@ usage_case "output in a nonexistent directory" "nodir/out.h5" --out nodir/out.h5
 new_case "unknown option"
 "$BIN" propagate "${SMALL[@]}" --out out.h5 --frobnicate >.stdout 2>.stderr </dev/null
 check_outcome $? 2 1 --frobnicate
+end_case
+
+# --span-variant is gone (the wrapped SpanNorm is --placement span-wrapped): an unknown option
+new_case "removed --span-variant"
+"$BIN" propagate "${SMALL[@]}" --out out.h5 --placement span --span-variant wrapped \
+    >.stdout 2>.stderr </dev/null
+check_outcome $? 2 1 --span-variant
 end_case
 
 # output path whose parent is a regular file (.keep, here and below, is made by the test and is

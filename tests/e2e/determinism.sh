@@ -84,7 +84,7 @@ run threads_1 "${SIZE[@]}" --seed 3 --seeds 2 --threads 1
 run threads_3 "${SIZE[@]}" --seed 3 --seeds 2 --threads 3
 same threads_1 rerun_a "--threads 1 vs --threads 2 (pre)"
 same threads_1 threads_3 "--threads 1 vs --threads 3 (pre)"
-SPAN=(--scheme span --span-variant wrapped --norm rmsnorm --act relu --seed 11 --seeds 2)
+SPAN=(--placement span-wrapped --norm rmsnorm --act relu --seed 11 --seeds 2)
 run span_t1 "${SIZE[@]}" "${SPAN[@]}" --threads 1
 run span_t2 "${SIZE[@]}" "${SPAN[@]}" --threads 2
 same span_t1 span_t2 "--threads 1 vs --threads 2 (span-wrapped, rmsnorm, relu)"

@@ -46,7 +46,7 @@ trap 'rm -rf "$ROOT"' EXIT
 
 # S=2, L=5 (L+1=6), P=4 (pre, layernorm): every dimension of the layout has a distinct size
 FILE=$ROOT/schema.h5
-if ! "$BIN" propagate --scheme pre --depth 5 --width 8 --seq 4 --batch 1 --seeds 2 --threads 1 \
+if ! "$BIN" propagate --placement pre --depth 5 --width 8 --seq 4 --batch 1 --seeds 2 --threads 1 \
     --out "$FILE" >"$ROOT/run.out" 2>"$ROOT/run.err" </dev/null; then
     echo "FAIL: normscope propagate exited non-zero: $(head -c 300 "$ROOT/run.err")"
     echo "golden_schema: FAILED"

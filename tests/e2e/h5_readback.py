@@ -50,6 +50,7 @@ STRING, INT, FLOAT = "string", "int", "float"
 
 ROOT_ATTRS = {"schema": STRING, "version": STRING, "command_line": STRING,
               "created_utc": STRING, "blas": STRING, "wall_seconds": FLOAT}
+# scheme and span_variant are the legacy names of the placement, which files keep carrying
 CONFIG_ATTRS = {"block": STRING, "scheme": STRING, "span_variant": STRING, "placement": STRING,
                 "block_equation": STRING, "depth": INT, "width": INT, "seq": INT, "batch": INT,
                 "mlp_ratio": FLOAT, "hidden": INT, "act": STRING, "norm": STRING,
@@ -103,18 +104,22 @@ DATASETS_L1 = ["act_ms", "act_var", "grad_ms", "cos_tokens", "eff_rank"]   # [S,
 DATASETS_L0 = ["cos_layer", "branch_ms"]                                     # [S, L]
 DATASETS_TRANSFORMER = ["attn_out_ms", "mlp_out_ms", "mid_act_ms", "attn_entropy"]  # [S, L]
 DATASETS_MOE = ["router_entropy", "load_cv", "dropped_frac", "aux_loss"]             # [S, L]
-PLACEMENTS = {("pre", "aggregate"): "pre", ("post", "aggregate"): "post",
-              ("span", "aggregate"): "span", ("span", "wrapped"): "span-wrapped"}
+# placement -> its legacy /config attributes (scheme, span_variant), unchanged since before
+# --placement replaced --scheme and --span-variant
+LEGACY = {"pre": ("pre", "aggregate"), "post": ("post", "aggregate"),
+          "span": ("span", "aggregate"), "span-wrapped": ("span", "wrapped")}
 
 
 def propagate(binary, outdir, name, opts, version, blas):
     """run with opts (a dict of option -> value); check the file; return it (open) or None"""
-    o = {"block": "mlp", "scheme": "pre", "span-variant": "aggregate", "depth": 32,
+    o = {"block": "mlp", "placement": "pre", "depth": 32,
          "width": 256, "seq": 64, "batch": 4, "mlp-ratio": 4.0, "act": "gelu",
          "norm": "layernorm", "norm-eps": 1e-5, "seeds": 4, "seed": 0, "threads": 1,
          "heads": 4, "input": "gaussian", "vocab": 256, "experts": 8, "expert-ratio": 4.0,
          "top-k": 2, "capacity": 0.0}
     o.update(opts)
+    if "scheme" in opts:  # --scheme, the alias of --placement
+        o["placement"] = opts["scheme"]
     out = os.path.join(outdir, name + ".h5")
     args = ["propagate"]
     for k in opts:
@@ -160,15 +165,15 @@ def propagate(binary, outdir, name, opts, version, blas):
     if not check("config" in f and isinstance(f["config"], h5py.Group),
                  "%s: group /config missing" % tag):
         return f
-    scheme, variant = o["scheme"], o["span-variant"]
-    default_si = "sqrtL" if scheme == "span" else "none"
+    placement = o["placement"]
+    scheme, variant = LEGACY[placement]
+    default_si = "sqrtL" if scheme == "span" else "none"  # span and span-wrapped
     si = str(o.get("scale-init", default_si))
     alpha = {"none": 1.0, "sqrtL": 1 / math.sqrt(L), "sqrt2L": 1 / math.sqrt(2 * L)}.get(si)
     if alpha is None:
         alpha = float(si)
     expected = {"block": o["block"], "scheme": scheme, "span_variant": variant,
-                "placement": PLACEMENTS[(scheme, variant)] if scheme == "span"
-                else PLACEMENTS[(scheme, "aggregate")],
+                "placement": placement,
                 "depth": L, "width": d, "seq": o["seq"], "batch": o["batch"],
                 "mlp_ratio": float(o["mlp-ratio"]), "hidden": int(round(o["mlp-ratio"] * d)),
                 "act": o["act"], "norm": o["norm"], "norm_eps": float(o["norm-eps"]),
@@ -328,23 +333,26 @@ def main():
 
     tiny = {"depth": 4, "width": 32, "seq": 8, "batch": 16, "seeds": 2}
     runs = [
-        ("pre_gelu_ln", dict(tiny, scheme="pre", act="gelu", norm="layernorm", seed=7)),
+        ("pre_gelu_ln", dict(tiny, placement="pre", act="gelu", norm="layernorm", seed=7)),
+        # the one use of --scheme in the tests: the alias still selects the placement
         ("post_relu_rms", dict(tiny, scheme="post", act="relu", norm="rmsnorm", **{
             "mlp-ratio": 2, "norm-eps": 1e-6})),
-        ("span_gelu_rms", dict(tiny, scheme="span", norm="rmsnorm")),
-        ("span_wrapped_relu_ln", dict(tiny, scheme="span", act="relu", **{
-            "span-variant": "wrapped", "scale-init": "sqrt2L"})),
-        ("pre_linear_scale", dict(tiny, scheme="pre", act="linear", threads=2, **{
+        ("span_gelu_rms", dict(tiny, placement="span", norm="rmsnorm")),
+        ("span_wrapped_relu_ln", dict(tiny, placement="span-wrapped", act="relu", **{
+            "scale-init": "sqrt2L"})),
+        ("pre_linear_scale", dict(tiny, placement="pre", act="linear", threads=2, **{
             "scale-init": "0.25"})),
         ("defaults_small", {"depth": 3, "width": 32, "seq": 8, "batch": 16}),
-        ("tr_pre_tokens", dict(tiny, block="transformer", scheme="pre", input="tokens", vocab=50)),
-        ("tr_post_rms", dict(tiny, block="transformer", scheme="post", norm="rmsnorm", heads=2)),
-        ("tr_span", dict(tiny, block="transformer", scheme="span", heads=8)),
-        ("tr_span_wrapped_h1", dict(tiny, block="transformer", scheme="span", heads=1,
-                                    act="relu", **{"span-variant": "wrapped"})),
-        ("moe_pre_k2", dict(tiny, block="moe", scheme="pre", experts=4)),
-        ("moe_span_k1_capacity", dict(tiny, block="moe", scheme="span", experts=3, capacity=1.0,
-                                      **{"top-k": 1, "expert-ratio": 2})),
+        ("tr_pre_tokens", dict(tiny, block="transformer", placement="pre", input="tokens",
+                               vocab=50)),
+        ("tr_post_rms", dict(tiny, block="transformer", placement="post", norm="rmsnorm",
+                             heads=2)),
+        ("tr_span", dict(tiny, block="transformer", placement="span", heads=8)),
+        ("tr_span_wrapped_h1", dict(tiny, block="transformer", placement="span-wrapped", heads=1,
+                                    act="relu")),
+        ("moe_pre_k2", dict(tiny, block="moe", placement="pre", experts=4)),
+        ("moe_span_k1_capacity", dict(tiny, block="moe", placement="span", experts=3,
+                                      capacity=1.0, **{"top-k": 1, "expert-ratio": 2})),
     ]
     if version is not None:
         for name, opts in runs:
@@ -355,7 +363,7 @@ def main():
 
         def post_physics(norm):
             tag = "post_physics_" + norm
-            f = propagate(binary, outdir, tag, dict(mid, scheme="post", norm=norm, seeds=2),
+            f = propagate(binary, outdir, tag, dict(mid, placement="post", norm=norm, seeds=2),
                           version, blas)
             if f is not None:
                 am = f["propagate/act_ms"][()]
@@ -367,7 +375,7 @@ def main():
 
         def span_physics():
             tag = "span_physics"
-            f = propagate(binary, outdir, tag, dict(mid, scheme="span", seeds=4), version, blas)
+            f = propagate(binary, outdir, tag, dict(mid, placement="span", seeds=4), version, blas)
             if f is not None:
                 am = f["propagate/act_ms"][()]
                 alpha = 1 / math.sqrt(mid["depth"])  # the default Scale Init for span: sqrtL

@@ -21,11 +21,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import h5compare  # noqa: E402
 
 failures = []
-SMALL = ["propagate", "--block", "mlp", "--depth", "4,8,16", "--scheme", "pre,span", "--width",
-         "64", "--seq", "8", "--batch", "2", "--seeds", "2", "--threads", "1", "--out", "s.h5"]
-# a few seconds of work, so that signals land mid-sweep (4 s serially in November 2026; with 2
-# seeds it became 1.3 s when weight draws got 4x faster, and a SIGINT found the sweep done)
-LONG = ["propagate", "--depth", "16,24,32", "--scheme", "pre,post,span",
+SMALL = ["propagate", "--block", "mlp", "--depth", "4,8,16", "--placement", "pre,span",
+         "--width", "64", "--seq", "8", "--batch", "2", "--seeds", "2", "--threads", "1", "--out",
+         "s.h5"]
+# a few seconds of work, so that signals land mid-sweep (with fewer seeds a fast machine finished
+# before the SIGINT arrived)
+LONG = ["propagate", "--depth", "16,24,32", "--placement", "pre,post,span",
         "--act", "relu,gelu", "--width", "96", "--seq", "16", "--batch", "4", "--seeds", "8",
         "--threads", "1", "--out", "sweep.h5"]
 SIDECAR = "sweep.h5.partial-sweep"
@@ -163,7 +164,7 @@ def main():
         other = [a if a != "pre,post,span" else "pre,post" for a in LONG]
         st, so, se = run(mpi + other, d)
         lines = ns_lines(se)
-        check(st == 2 and len(lines) == 1 and SIDECAR in lines[0] and "--scheme" in lines[0],
+        check(st == 2 and len(lines) == 1 and SIDECAR in lines[0] and "--placement" in lines[0],
               "mismatched MPI resume: exit %d, lines %r" % (st, lines))
         check(not os.path.exists(os.path.join(d, "sweep.h5")), "mismatched resume wrote output")
         st, so, se = run_serial([binary] + LONG, d)

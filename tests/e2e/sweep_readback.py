@@ -29,14 +29,15 @@ def main():
     common = ["--width", "64", "--seq", "8", "--batch", "2", "--seeds", "2", "--act", "relu",
               "--threads", "1"]
     sweep = os.path.join(outdir, "sweep.h5")
-    st, so, se = run(binary, ["propagate", "--scheme", "pre,span", "--depth", "4,8,16"] + common
-                     + ["--out", sweep])
+    st, so, se = run(binary, ["propagate", "--placement", "pre,span", "--depth", "4,8,16"]
+                     + common + ["--out", sweep])
     if not check(st == 0, "sweep exited %d: %s" % (st, se)):
         return 1
     check(so.startswith("wrote %s: a sweep of 6 points" % sweep), "stdout %r" % so)
     with h5py.File(sweep, "r") as f:
         check(sorted(f.keys()) == ["runs", "sweep"], "top level %s" % list(f.keys()))
         sw = f["sweep"]
+        # --placement's /sweep column and /config attribute keep their legacy name, scheme
         check(list(sw.attrs["parameters"]) == ["scheme", "depth"], "parameters %r"
               % sw.attrs["parameters"])
         schemes = [s for s in sw["scheme"].asstr()[()]]
@@ -67,7 +68,7 @@ def main():
         # each point equals the same run made alone
         for i in (1, 5):
             alone = os.path.join(outdir, "alone%d.h5" % i)
-            st, so, se = run(binary, ["propagate", "--scheme", schemes[i], "--depth",
+            st, so, se = run(binary, ["propagate", "--placement", schemes[i], "--depth",
                                       str(depths[i])] + common + ["--out", alone])
             if check(st == 0, "alone run %d: %s" % (i, se)):
                 with h5py.File(alone, "r") as a:

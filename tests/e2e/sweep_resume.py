@@ -21,7 +21,7 @@ failures = []
 
 # a sweep of 18 points of similar cost that takes a few seconds: the first point is kept
 # long before the last one runs
-SWEEP = ["propagate", "--depth", "16,24,32", "--scheme", "pre,post,span",
+SWEEP = ["propagate", "--depth", "16,24,32", "--placement", "pre,post,span",
          "--act", "relu,gelu", "--width", "96", "--seq", "16", "--batch", "4", "--seeds", "2",
          "--threads", "1", "--out", "sweep.h5"]
 SIDECAR = "sweep.h5.partial-sweep"

@@ -1,4 +1,5 @@
-/* test_physics.c: measured propagation against the closed forms of THEORY.md section 1b.
+/* test_physics.c: measured propagation against the ReLU closed forms of
+ * analysis/theory/README.md, sections 2.1-2.3 and 3.1.
  *
  * ReLU MLP blocks, W1 ~ N(0, 1/d), W2 ~ N(0, alpha^2/H) (PreNorm, PostNorm) at width 1024, H = d.
  * PreNorm, y = x + F(N(x)): z = N(x) has per-token mean 0 and mean square 1; u = z W1 has

@@ -1,11 +1,12 @@
-/* test_theory.c: the mean-field theory (analysis/theory.h) against closed forms, an independent
- * quadrature, its own closed-form bounds, and the simulation.
+/* test_theory.c: the mean-field theory (analysis/theory/theory.h) against closed forms, an
+ * independent quadrature, its own closed-form bounds, and the simulation.
  *
  * 1. Gaussian expectations: relu's arc-cosine kernels and the identity's in closed form for many
  *    (s, rho) including rho = +-1 and rho within 1e-6 of them; GELU (tanh form) against a nested
  *    adaptive GSL quadrature in Cartesian coordinates (a different method from the module's polar
  *    Gauss-Legendre rules) and against exact identities (K(s,0) = E[phi]^2, E[phi'] = 1/2); the
- *    erf-form GELU, integrated through the same generic rules, against THEORY.md 3.1's closed form.
+ *    erf-form GELU, integrated through the same generic rules, against its closed form
+ *    E[phi] = q/sqrt(2 pi (1+q)) (analysis/theory/README.md, section 4).
  * 2. Theory against `normscope propagate` at d = H = 1024, L = 16, seq 32, batch 2, 3 seeds, for
  *    every placement x {relu, gelu} and the identity once. Per layer, |seed mean - theory| must be
  *    within max(K_SIGMA * se, floor):
@@ -27,7 +28,7 @@
  *      the gradient fails in 2 of the 8 seed groups (wrapped SpanNorm in both, PostNorm with the
  *      identity in one): with 24 seeds the simulation lies above the prediction at the input by
  *      0.5% (PreNorm, SpanNorm), 0.7% (wrapped) and 2.5-5% (PostNorm), a real finite-width effect
- *      that analysis/README.md quantifies.
+ *      that analysis/theory/README.md, section 5, quantifies.
  *    The input (layer 0 of act_ms and cos_tokens) is drawn by the protocol, not predicted, so it is
  *    not compared. grad_ms is compared as grad_ms_l / grad_ms_L per seed: the theory is relative to
  *    p_L = 1.
@@ -204,16 +205,18 @@ static void test_quadrature(void)
                   rel_err(ns_gauss_dkernel(NS_ACT_GELU, s, 1), ns_gauss_dphi2(NS_ACT_GELU, s)) < 1e-10,
               "gelu kernel identities at s=%g", s);
     }
-    /* THEORY.md 3.1's check values are for the erf form: E[phi] = q/sqrt(2 pi (1+q)) at q = 1.7,
-     * E[phi phi](rho=0) = E[phi]^2 = 0.17035. The generic rules reproduce them for the erf form;
-     * the tanh form (what normscope runs) differs by about 8e-5 relative in E[phi]. */
+    /* The check values (analysis/theory/README.md, section 4) are for the erf form:
+     * E[phi] = q/sqrt(2 pi (1+q)) at q = 1.7, E[phi phi](rho=0) = E[phi]^2 = 0.17035. The generic
+     * rules reproduce them for the erf form; the tanh form (what normscope runs) differs by about
+     * 8e-5 relative in E[phi]. */
     double q = 1.7, m_erf = q / sqrt(2 * PI * (1 + q));
     double m_erf_quad = ns_gauss_expect(gelu_erf, NULL, q);
     double k_erf_quad = ns_gauss_expect2(gelu_erf, NULL, gelu_erf, NULL, q, 0);
     double m_tanh = ns_gauss_phi(NS_ACT_GELU, q);
     check(rel_err(m_erf_quad, m_erf) < 1e-12 && rel_err(k_erf_quad, m_erf * m_erf) < 1e-12 &&
               fabs(k_erf_quad - 0.17035) < 5e-6,
-          "erf GELU at q=1.7: E[phi] %.15g (closed form %.15g), E[phi phi] %.10g (THEORY 0.17035)",
+          "erf GELU at q=1.7: E[phi] %.15g (closed form %.15g), "
+          "E[phi phi] %.10g (expected 0.17035)",
           m_erf_quad, m_erf, k_erf_quad);
     check(rel_err(m_tanh, m_erf) < 2e-4 && rel_err(m_tanh, m_erf) > 1e-6,
           "tanh vs erf GELU E[phi] at q=1.7: %.12g vs %.12g", m_tanh, m_erf);
@@ -279,17 +282,17 @@ static agreement compare(const double *sim, int n, const double *th, int is_ms, 
 }
 
 /* The backward recursion keeps, of the O(1/d) terms of a norm's Jacobian, only the projection
- * factor 1 - 2/d. The others (README.md, "Finite width") are E[q/sigma^2] - 1, the relative
- * variance of the norm input's per-token mean square (2/d from W2, kappa/H from the hidden
- * activations' fourth moment, kappa = 5 for relu, and the stream's own), LayerNorm's centering
- * (+1/d), and under PostNorm with a homogeneous phi the radial projection, which removes nothing
- * because the gradient is already orthogonal to the stream (+1/d). Their first-order estimate is
- * 3/d to 11/d per norm in these configurations; with 24 seeds the measured coefficients are
- * 6-9 (+- 1.8) for SpanNorm, 2.8 +- 0.4 for wrapped SpanNorm, 2.3-3.7 (+- 1.5) for PreNorm and
- * 1.5-3.5 (+- 0.5 to 1.1) for PostNorm; FW_COEF = 10 covers them. They compound
- * through the backward: a relative change e in block j's norm factor changes ln p_l, l < j, by
- * e w_j with w_j = d ln(gain_j)/d ln(f_N) = 1 for PostNorm (all of the gain passes the norm) and
- * (gain_j - 1)/gain_j otherwise (only the branch does). */
+ * factor 1 - 2/d. The others (analysis/theory/README.md, section 5) are E[q/sigma^2] - 1, the
+ * relative variance of the norm input's per-token mean square (2/d from W2, kappa/H from the
+ * hidden activations' fourth moment, kappa = 5 for relu, and the stream's own), LayerNorm's
+ * centering (+1/d), and under PostNorm with a homogeneous phi the radial projection, which
+ * removes nothing because the gradient is already orthogonal to the stream (+1/d). Their
+ * first-order estimate is 3/d to 11/d per norm in these configurations; with 24 seeds the
+ * measured coefficients are 6-9 (+- 1.8) for SpanNorm, 2.8 +- 0.4 for wrapped SpanNorm, 2.3-3.7
+ * (+- 1.5) for PreNorm and 1.5-3.5 (+- 0.5 to 1.1) for PostNorm; FW_COEF = 10 covers them. They
+ * compound through the backward: a relative change e in block j's norm factor changes ln p_l,
+ * l < j, by e w_j with w_j = d ln(gain_j)/d ln(f_N) = 1 for PostNorm (all of the gain passes the
+ * norm) and (gain_j - 1)/gain_j otherwise (only the branch does). */
 #define FW_COEF 10.0
 static void fw_allowance(const ns_theory *t, int post, double *fw)
 {
@@ -564,7 +567,7 @@ int main(int argc, char **argv)
         return printf("--seeds must be in 2..%d\n", MAX_SEEDS), 2;
     gsl_set_error_handler_off(); /* the reference quadrature reports, it does not abort */
     /* One thread: at 64 tokens a GEMM is a single row block, so a second OpenMP thread only
-     * spins; on the 2-core CI kind of machine it made each run three times slower. */
+     * spins and slows each run down several times. */
     ns_set_threads(1);
     test_quadrature();
     test_api();

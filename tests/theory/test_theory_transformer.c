@@ -1,11 +1,12 @@
-/* test_theory_transformer.c: the approximate Transformer/MoE theory (analysis/theory.h,
- * ns_theory_transformer; analysis/README.md section 9) against its own limits and against the
- * simulation.
+/* test_theory_transformer.c: the approximate Transformer/MoE theory (analysis/theory/theory.h,
+ * ns_theory_transformer; analysis/theory/README.md, section 9) against its own limits and against
+ * the simulation.
  *
  * 1. Building blocks: the softmax moments of i.i.d. Gaussian scores (1-D integrals) against a
  *    direct Monte Carlo and their closed limits (n = 1, zero variance); the router gate statistics
  *    against a near-uniform router's expansion (nu = 1/k for renormalized top-k; about 1/E^2 for
- *    top-1, THEORY.md section 2) and their range at unit logit variance; invalid inputs.
+ *    top-1; analysis/theory/README.md, section 9.5) and their range at unit logit variance;
+ *    invalid inputs.
  * 2. Exact statements the recursion must keep: span's act_ms = q0 + l alpha^2 and PostNorm's 1 at
  *    every layer; a MoE of one expert equals the Transformer; the Monte Carlo attention model and
  *    the default (softmax) model agree where both apply.
@@ -15,14 +16,14 @@
  *    mean (grad_ms as grad_ms_l / grad_ms_L per seed; cosines relative to max(|theory|, 0.05), as
  *    `normscope verify`) must stay within the bound of its case and metric (tol_of): the largest
  *    error measured over 6 disjoint seed groups (seeds 1000..1023, `--seed S`) times 1.5, at
- *    least 0.02. Those errors are mostly seed spread at this width (README 9.7 separates the
- *    systematic part).
+ *    least 0.02. Those errors are mostly seed spread at this width (analysis/theory/README.md,
+ *    section 9.7, separates the systematic part).
  *    Negative controls that must FAIL by a wide margin: the uniform attention model
  *    (NS_THEORY_ATTN_UNIFORM) on attn_out_ms in every Transformer case (off by 60% or more), and
  *    the dense Transformer theory (no gates: nu = 1) on the MoE cases' mlp_out_ms.
  *
  * Prints only failures and a last line; `--verbose` prints every case's errors (the table of
- * analysis/README.md 9.7); `--seed S` runs seeds S..S+3. */
+ * analysis/theory/README.md, section 9.7); `--seed S` runs seeds S..S+3. */
 #include "normscope.h"
 #include "propagate.h"
 #include "theory.h"
@@ -178,7 +179,7 @@ static void test_exact(void)
     }
     /* the Monte Carlo attention model (the d -> infinity expectation itself) against the default
      * exchangeable model, in a case with uncorrelated-enough tokens that cross-query terms are
-     * small (README 9.3): within 2% on act_ms and grad_ms */
+     * small (analysis/theory/README.md, section 9.3): within 2% on act_ms and grad_ms */
     in = input_for("pre", NS_ACT_RELU, 1 / sqrt(L), NS_BLOCK_TRANSFORMER, 0);
     in.base.depth = 4;
     in.seq = 16;
@@ -356,7 +357,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    ns_set_threads(1); /* at 128 tokens a second thread only spins (analysis/README.md 7) */
+    /* at 128 tokens a second thread only spins (analysis/theory/README.md, section 7) */
+    ns_set_threads(1);
     test_softmax_moments();
     test_gates();
     test_exact();
