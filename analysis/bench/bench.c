@@ -25,41 +25,42 @@ typedef struct {
     const char *id;
     wkind kind;
     ns_block_kind block;
-    const char *scheme;
+    int row; /* the placement: a row of the table (core/placement.c) */
     int depth, width, heads, seq, batch, vocab;
     int metrics;
     int window;    /* -1: chosen by ns_propagate_auto_window, else as given (0: all) */
     double target; /* rate / ceiling to reach, 0: none */
 } workload;
 
-/* the workloads; the quick set has the same structure at toy sizes */
+/* The standard workloads; the quick set has the same structure at toy sizes. Placements by row:
+ * W1 runs the table's first three (PreNorm, PostNorm, SpanNorm), W2 SpanNorm, W3 and W4 PreNorm. */
 static const workload full_set[] = {
-    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, "pre", 64, 256, 4, 128, 8, 0, 1, 0, 0.60},
-    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, "post", 64, 256, 4, 128, 8, 0, 1, 0, 0.60},
-    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, "span", 64, 256, 4, 128, 8, 0, 1, 0, 0.60},
-    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, "pre", 64, 256, 4, 128, 8, 0, 0, 0, 0},
-    {"W2", W_TRAIN, NS_BLOCK_TRANSFORMER, "span", 64, 256, 4, 128, 8, 256, 0, 0, 0.60},
-    {"W3", W_PROPAGATE, NS_BLOCK_MLP, "pre", 64, 512, 0, 128, 8, 0, 1, 0, 0.75},
-    {"W4", W_PROPAGATE, NS_BLOCK_MLP, "pre", 256, 512, 0, 128, 8, 0, 1, -1, 0},
-    {"W4", W_PROPAGATE, NS_BLOCK_MLP, "pre", 512, 512, 0, 128, 8, 0, 1, -1, 0},
-    {"W4", W_PROPAGATE, NS_BLOCK_MLP, "pre", 1024, 512, 0, 128, 8, 0, 1, -1, 0},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 0, 64, 256, 4, 128, 8, 0, 1, 0, 0.60},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 1, 64, 256, 4, 128, 8, 0, 1, 0, 0.60},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 2, 64, 256, 4, 128, 8, 0, 1, 0, 0.60},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 0, 64, 256, 4, 128, 8, 0, 0, 0, 0},
+    {"W2", W_TRAIN, NS_BLOCK_TRANSFORMER, 2, 64, 256, 4, 128, 8, 256, 0, 0, 0.60},
+    {"W3", W_PROPAGATE, NS_BLOCK_MLP, 0, 64, 512, 0, 128, 8, 0, 1, 0, 0.75},
+    {"W4", W_PROPAGATE, NS_BLOCK_MLP, 0, 256, 512, 0, 128, 8, 0, 1, -1, 0},
+    {"W4", W_PROPAGATE, NS_BLOCK_MLP, 0, 512, 512, 0, 128, 8, 0, 1, -1, 0},
+    {"W4", W_PROPAGATE, NS_BLOCK_MLP, 0, 1024, 512, 0, 128, 8, 0, 1, -1, 0},
 };
 static const workload quick_set[] = {
-    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, "pre", 4, 64, 2, 32, 2, 0, 1, 0, 0},
-    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, "post", 4, 64, 2, 32, 2, 0, 1, 0, 0},
-    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, "span", 4, 64, 2, 32, 2, 0, 1, 0, 0},
-    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, "pre", 4, 64, 2, 32, 2, 0, 0, 0, 0},
-    {"W2", W_TRAIN, NS_BLOCK_TRANSFORMER, "span", 4, 64, 2, 32, 2, 64, 0, 0, 0},
-    {"W3", W_PROPAGATE, NS_BLOCK_MLP, "pre", 4, 64, 0, 32, 2, 0, 1, 0, 0},
-    {"W4", W_PROPAGATE, NS_BLOCK_MLP, "pre", 16, 64, 0, 32, 2, 0, 1, 4, 0},
-    {"W4", W_PROPAGATE, NS_BLOCK_MLP, "pre", 32, 64, 0, 32, 2, 0, 1, 4, 0},
-    {"W4", W_PROPAGATE, NS_BLOCK_MLP, "pre", 64, 64, 0, 32, 2, 0, 1, 4, 0},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 0, 4, 64, 2, 32, 2, 0, 1, 0, 0},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 1, 4, 64, 2, 32, 2, 0, 1, 0, 0},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 2, 4, 64, 2, 32, 2, 0, 1, 0, 0},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 0, 4, 64, 2, 32, 2, 0, 0, 0, 0},
+    {"W2", W_TRAIN, NS_BLOCK_TRANSFORMER, 2, 4, 64, 2, 32, 2, 64, 0, 0, 0},
+    {"W3", W_PROPAGATE, NS_BLOCK_MLP, 0, 4, 64, 0, 32, 2, 0, 1, 0, 0},
+    {"W4", W_PROPAGATE, NS_BLOCK_MLP, 0, 16, 64, 0, 32, 2, 0, 1, 4, 0},
+    {"W4", W_PROPAGATE, NS_BLOCK_MLP, 0, 32, 64, 0, 32, 2, 0, 1, 4, 0},
+    {"W4", W_PROPAGATE, NS_BLOCK_MLP, 0, 64, 64, 0, 32, 2, 0, 1, 4, 0},
 };
 #define NSET (int)(sizeof full_set / sizeof full_set[0])
 
 static ns_config config_of(const workload *w)
 {
-    return (ns_config){.block = w->block, .placement = ns_placement_find(w->scheme),
+    return (ns_config){.block = w->block, .placement = ns_placement_at(w->row),
                        .depth = w->depth, .width = w->width, .hidden = 4 * w->width,
                        .ntok = w->seq * w->batch, .seq = w->seq, .heads = w->heads,
                        .act = NS_ACT_GELU, .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5,
@@ -333,16 +334,17 @@ static void child(const workload *w, const ns_bench_opts *o, int fd)
     snprintf(row->id, sizeof row->id, "%s", w->id);
     row->depth = w->depth, row->repeats = o->repeats, row->target = o->quick ? 0 : w->target;
     row->metrics = w->metrics;
+    const char *placement = ns_placement_at(w->row)->name;
     if (w->kind == W_TRAIN)
         snprintf(row->name, sizeof row->name, "train step %s L=%d d=%d H=%d T=%d B=%d V=%d",
-                 w->scheme, w->depth, w->width, w->heads, w->seq, w->batch, w->vocab);
+                 placement, w->depth, w->width, w->heads, w->seq, w->batch, w->vocab);
     else {
         char heads[16] = "";
         if (w->block != NS_BLOCK_MLP)
             snprintf(heads, sizeof heads, " H=%d", w->heads);
         snprintf(row->name, sizeof row->name, "%s propagate %s L=%d d=%d%s T=%d B=%d%s",
-                 w->block == NS_BLOCK_MLP ? "MLP" : "transformer", w->scheme, w->depth,
-                 w->width, heads, w->seq, w->batch, w->metrics ? "" : " (no metrics)");
+                 w->block == NS_BLOCK_MLP ? "MLP" : "transformer", placement, w->depth, w->width,
+                 heads, w->seq, w->batch, w->metrics ? "" : " (no metrics)");
     }
     /* readings before each repeat (run_propagate, run_train) and after the last */
     ceiling c = {0};
@@ -413,8 +415,8 @@ static int run_child(const workload *w, const ns_bench_opts *o, ns_bench_row *ro
     while (wait4(pid, &wst, 0, &ru) < 0 && errno == EINTR)
         ;
     if (got != sizeof rep || !WIFEXITED(wst) || WEXITSTATUS(wst) != 0) {
-        snprintf(msg, msglen, "workload %s (%s L=%d) died%s", w->id, w->scheme, w->depth,
-                 WIFSIGNALED(wst) ? " on a signal" : "");
+        snprintf(msg, msglen, "workload %s (%s L=%d) died%s", w->id,
+                 ns_placement_at(w->row)->name, w->depth, WIFSIGNALED(wst) ? " on a signal" : "");
         return NS_ERR_IO;
     }
     if (rep.status != NS_OK) {

@@ -19,8 +19,8 @@ static const ns_opt_spec model_specs[] = {
      "mlp (one MLP sublayer), transformer (causal attention, then MLP) or moe (causal "
      "attention, then a mixture of experts)", NULL, NULL},
     /* the files' attribute keeps the name it had before --placement (core/placement.c) */
-    {"placement", K_PLACEMENT, F(placement), NULL, "pre", NS_SWEEP, "NAME", NULL, "scheme",
-     "scheme"},
+    {"placement", K_PLACEMENT, F(placement), NULL, NULL, NS_SWEEP, "NAME", NULL, "scheme",
+     "scheme"}, /* default: the table's first row */
     {"depth", K_INT, F(depth), NULL, "32", NS_SWEEP, "L", "number of blocks", NULL, NULL},
     {"width", K_INT, F(width), NULL, "256", NS_SWEEP, "D", "residual width d", NULL, NULL},
     {"heads", K_INT, F(heads), NULL, "4", NS_SWEEP, "H", "attention heads (d divisible by H)", NULL, NULL},
@@ -192,6 +192,9 @@ int ns_opt_parse(ns_opt_given *g, const ns_command *cmd, int argc, char **argv)
         g->specs[g->nspecs++] = model_specs[i];
     for (int i = 0; i < cmd->nown && g->nspecs < NS_OPT_MAX_SPECS; i++)
         g->specs[g->nspecs++] = cmd->own[i];
+    for (int i = 0; i < g->nspecs; i++)
+        if (g->specs[i].k == K_PLACEMENT && !g->specs[i].dflt)
+            g->specs[i].dflt = ns_placement_at(0)->name;
     for (int d = 0; cmd->defaults && cmd->defaults[d]; d++) {
         size_t len = strcspn(cmd->defaults[d], "=");
         for (int i = 0; i < g->nspecs; i++)
