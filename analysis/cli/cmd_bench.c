@@ -32,7 +32,8 @@ static const ns_opt_spec bench_specs[] = {
      "runs per workload; the median is reported", NULL, NULL},
     {"only", K_TEXT, F(only), NULL, NULL, NS_ONE, "LIST",
      "comma list of workloads to run, e.g. W1,W3 (default: all)", NULL, NULL},
-    {"json", K_FLAG, F(json), NULL, NULL, NS_ONE, NULL, "print one JSON object instead of the table", NULL, NULL},
+    {"json", K_FLAG, F(json), NULL, NULL, NS_ONE, NULL, "print one JSON object instead of the table",
+     NULL, NULL},
 };
 
 /* one line per workload on stderr when it is a terminal: a full bench takes minutes */

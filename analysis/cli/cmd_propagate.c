@@ -46,11 +46,14 @@ static const ns_opt_spec run_specs[] = {
     {"input", K_CHOICE, F(input), inputs, "gaussian", NS_SWEEP, "KIND",
      "input x_0: gaussian (N(0,1) i.i.d.) or tokens (random ids through a random embedding "
      "N(0,1) plus random positions N(0,0.1^2))", NULL, NULL},
-    {"vocab", K_INT, F(vocab), NULL, "256", NS_SWEEP, "V", "vocabulary size for --input tokens", NULL, NULL},
+    {"vocab", K_INT, F(vocab), NULL, "256", NS_SWEEP, "V", "vocabulary size for --input tokens",
+     NULL, NULL},
     {"seeds", K_INT, F(seeds), NULL, "4", NS_SWEEP, "S",
      "independent draws of weights, input and cotangent", NULL, NULL},
-    {"seed", K_SEED, F(seed), NULL, "0", NS_SWEEP, "N", "first seed; draw s uses seed N+s", NULL, NULL},
-    {"threads", K_INT, F(threads), NULL, NULL, 0, "N", "OpenMP threads (default: all cores)", NULL, NULL},
+    {"seed", K_SEED, F(seed), NULL, "0", NS_SWEEP, "N", "first seed; draw s uses seed N+s",
+     NULL, NULL},
+    {"threads", K_INT, F(threads), NULL, NULL, 0, "N", "OpenMP threads (default: all cores)",
+     NULL, NULL},
     {"out", K_TEXT, F(out), NULL, "propagate.h5", 0, "FILE", "output HDF5 file", NULL, NULL},
 };
 

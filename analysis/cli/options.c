@@ -23,26 +23,31 @@ static const ns_opt_spec model_specs[] = {
      "scheme"}, /* default: the table's first row */
     {"depth", K_INT, F(depth), NULL, "32", NS_SWEEP, "L", "number of blocks", NULL, NULL},
     {"width", K_INT, F(width), NULL, "256", NS_SWEEP, "D", "residual width d", NULL, NULL},
-    {"heads", K_INT, F(heads), NULL, "4", NS_SWEEP, "H", "attention heads (d divisible by H)", NULL, NULL},
+    {"heads", K_INT, F(heads), NULL, "4", NS_SWEEP, "H", "attention heads (d divisible by H)",
+     NULL, NULL},
     {"seq", K_INT, F(seq), NULL, "64", NS_SWEEP, "T", "tokens per sequence", NULL, NULL},
-    {"batch", K_INT, F(batch), NULL, "4", NS_SWEEP, "B", "sequences per batch (or per seed)", NULL, NULL},
+    {"batch", K_INT, F(batch), NULL, "4", NS_SWEEP, "B", "sequences per batch (or per seed)",
+     NULL, NULL},
     {"mlp-ratio", K_DOUBLE, F(mlp_ratio), NULL, "4", NS_SWEEP, "R",
      "MLP hidden width = round(R d)", NULL, NULL},
     {"experts", K_INT, F(experts), NULL, "8", NS_SWEEP, "E", "experts of a moe block", NULL, NULL},
     {"expert-ratio", K_DOUBLE, F(expert_ratio), NULL, "4", NS_SWEEP, "R",
      "hidden width of each expert = round(R d)", NULL, NULL},
     {"top-k", K_INT, F(top_k), NULL, "2", NS_SWEEP, "K",
-     "experts per token: 1 (gate = router probability, Switch) or 2 (gates renormalized)", NULL, NULL},
+     "experts per token: 1 (gate = router probability, Switch) or 2 (gates renormalized)",
+     NULL, NULL},
     {"capacity", K_NONNEG, F(capacity), NULL, "0", NS_SWEEP, "C",
      "capacity factor: each expert takes at most ceil(C k tokens / E) token slots, the rest are "
      "dropped (0: no limit)", NULL, NULL},
     {"act", K_CHOICE, F(act), acts, "gelu", NS_SWEEP, "PHI",
      "activation: gelu (tanh form), relu, linear", NULL, NULL},
-    {"norm", K_CHOICE, F(norm), norms, "layernorm", NS_SWEEP, "N", "norm: layernorm, rmsnorm", NULL, NULL},
+    {"norm", K_CHOICE, F(norm), norms, "layernorm", NS_SWEEP, "N", "norm: layernorm, rmsnorm",
+     NULL, NULL},
     {"norm-eps", K_DOUBLE, F(norm_eps), NULL, "1e-5", NS_SWEEP, "EPS", "norm epsilon", NULL, NULL},
     {"scale-init", K_TEXT, F(scale_init), NULL, NULL, NS_SWEEP, "S",
      "Scale Init alpha: none (1), sqrtL (1/sqrt(L)), sqrt2L (1/sqrt(2L)) or a number, applied "
-     "where the placement puts it (default: the placement's; see normscope placements)", NULL, NULL},
+     "where the placement puts it (default: the placement's; see normscope placements)",
+     NULL, NULL},
 };
 #define NMODEL (int)(sizeof model_specs / sizeof model_specs[0])
 

@@ -11,7 +11,9 @@
 
 /* K_FLAG: an option without a value that sets an int to 1. K_PLACEMENT: a row of the placement
  * table, by name (the record holds its index). */
-typedef enum { K_INT, K_DOUBLE, K_NONNEG, K_SEED, K_CHOICE, K_PLACEMENT, K_TEXT, K_FLAG } ns_opt_kind;
+typedef enum {
+    K_INT, K_DOUBLE, K_NONNEG, K_SEED, K_CHOICE, K_PLACEMENT, K_TEXT, K_FLAG
+} ns_opt_kind;
 
 /* what a comma list means for an option */
 enum {
