@@ -42,6 +42,8 @@ typedef struct {
     size_t b;                     /* [N,d]: branch output */
     size_t bn, out_mean, out_rstd;
     size_t v_sum, sum_mean, sum_rstd; /* the sum before norm_sum */
+    int gate;                     /* parameter index of the branch gate (-1: not gated) */
+    size_t bg;                    /* [N,d]: the gated branch output */
     size_t s_out;                 /* [N,d]: this sublayer's output stream, unless it is y */
 } sublayer;
 
@@ -126,17 +128,21 @@ static void layout(ns_model *m)
         snprintf(pre, sizeof pre, "%s.", attn ? "attn" : s->kind == BRANCH_MOE ? "moe" : "mlp");
         char slot[32];
         double alpha_w = pl->alpha_site == NS_ALPHA_BRANCH_WEIGHT ? c->alpha : 1.0;
+        /* the init rule's factor on W_V, W_O, W1, W2 (exactly 1 for the plain rule) */
+        double sc = pl->init_rule == NS_INIT_DEEPNORM ? pow(8.0 * c->depth, -0.25)
+                    : pl->init_rule == NS_INIT_TFIXUP ? pow(9.0 * c->depth, -0.25)
+                                                      : 1.0;
         if (pl->norm_in) {
             snprintf(slot, sizeof slot, "%snorm_in.", pre);
             add_norm(m, slot, &s->norm_in_g, &s->norm_in_b, &s->in_mean, &s->in_rstd, 1);
             s->z = add_act(m, nd);
         }
         if (attn) {
-            /* W_Q, W_K, W_V, W_O ~ N(0, 1/d); Scale Init on W_O */
+            /* W_Q, W_K, W_V, W_O ~ N(0, 1/d); Scale Init on W_O, the init rule on W_V, W_O */
             const char *names[] = {"wq", "wk", "wv", "wo"};
             for (int i = 0; i < 4; i++)
                 s->w[i] = add_param(m, pre, names[i], c->width, c->width, 1,
-                                    (i == 3 ? alpha_w : 1.0) / sqrt(c->width));
+                                    (i == 3 ? alpha_w * sc : i == 2 ? sc : 1.0) / sqrt(c->width));
             s->q = add_act(m, nd);
             s->k = add_act(m, nd);
             s->v = add_act(m, nd);
@@ -147,8 +153,8 @@ static void layout(ns_model *m)
             int E = c->experts, He = c->expert_hidden, k = c->top_k;
             size_t nk = (size_t)c->ntok * k;
             s->w[0] = add_param(m, pre, "router", c->width, E, 1, 1.0 / sqrt(c->width));
-            s->w[1] = add_param(m, pre, "w1", E * c->width, He, 1, 1.0 / sqrt(c->width));
-            s->w[2] = add_param(m, pre, "w2", E * He, c->width, 1, alpha_w / sqrt(He));
+            s->w[1] = add_param(m, pre, "w1", E * c->width, He, 1, sc / sqrt(c->width));
+            s->w[2] = add_param(m, pre, "w2", E * He, c->width, 1, alpha_w * sc / sqrt(He));
             s->moe_probs = add_act(m, (size_t)c->ntok * E);
             s->moe_lse = add_act(m, (size_t)c->ntok);
             s->moe_gates = add_act(m, nk);
@@ -160,16 +166,22 @@ static void layout(ns_model *m)
             s->moe_row = add_ints(m, nk);
             s->moe_offset = add_ints(m, (size_t)E + 1);
         } else {
-            s->w[0] = add_param(m, pre, "w1", c->width, c->hidden, 1, 1.0 / sqrt(c->width));
-            s->w[1] = add_param(m, pre, "w2", c->hidden, c->width, 1, alpha_w / sqrt(c->hidden));
+            s->w[0] = add_param(m, pre, "w1", c->width, c->hidden, 1, sc / sqrt(c->width));
+            s->w[1] = add_param(m, pre, "w2", c->hidden, c->width, 1,
+                                alpha_w * sc / sqrt(c->hidden));
             s->h = add_act(m, nh);
             s->a = add_act(m, nh);
         }
         s->b = add_act(m, nd);
         if (pl->norm_out) {
             snprintf(slot, sizeof slot, "%snorm_out.", pre);
-            add_norm(m, slot, &s->norm_out_g, &s->norm_out_b, &s->out_mean, &s->out_rstd, 1);
+            add_norm(m, slot, &s->norm_out_g, &s->norm_out_b, &s->out_mean, &s->out_rstd,
+                     pl->alpha_site == NS_ALPHA_OUT_NORM_GAIN ? c->alpha : 1.0);
             s->bn = add_act(m, nd);
+        }
+        if (pl->gated) {
+            s->gate = add_param(m, pre, "gate", 1, 1, 0, c->gate_init);
+            s->bg = add_act(m, nd);
         }
         if (pl->span == NS_SPAN_AGGREGATE && last)
             continue; /* the stream after the last branch is not used: y sums the branches */
@@ -204,6 +216,10 @@ static int config_ok(const ns_config *cfg)
         return NS_ERR_INVALID;
     if (cfg->block != NS_BLOCK_MLP &&
         (cfg->heads < 1 || cfg->width % cfg->heads != 0 || cfg->seq < 1 || cfg->ntok % cfg->seq))
+        return NS_ERR_INVALID;
+    const ns_placement *pl = cfg->placement;
+    if ((pl->block_skip && cfg->block == NS_BLOCK_MLP) || (pl->layer_scaled && !pl->norm_in) ||
+        (pl->gated && !isfinite(cfg->gate_init)))
         return NS_ERR_INVALID;
     if (cfg->block == NS_BLOCK_MOE &&
         (cfg->experts < 1 || cfg->expert_hidden < 1 || cfg->top_k < 1 || cfg->top_k > 2 ||
@@ -510,6 +526,39 @@ static void add_into(ns_real *out, const ns_real *a, const ns_real *b, size_t n)
         out[i] = a[i] + b[i];
 }
 
+/* out = a s + b: a skip path with a gain */
+static void skip_into(ns_real *out, double a, const ns_real *s, const ns_real *b, size_t n)
+{
+    ns_real ar = (ns_real)a;
+#pragma omp parallel for schedule(static) if (n >= NS_PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        out[i] = ar * s[i] + b[i];
+}
+
+/* out = c in (out may be in) */
+static void scale_into(ns_real *out, double c, const ns_real *in, size_t n)
+{
+    ns_real cr = (ns_real)c;
+#pragma omp parallel for schedule(static) if (n >= NS_PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        out[i] = cr * in[i];
+}
+
+/* sum of a_i b_i in double, in index order: the same for any thread count */
+static double dot(const ns_real *a, const ns_real *b, size_t n)
+{
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += (double)a[i] * b[i];
+    return sum;
+}
+
+/* the skip gain a of v = a s + b */
+static double skip_gain(const ns_config *c)
+{
+    return c->placement->skip_gain == NS_SKIP_DEEPNORM ? pow(2.0 * c->depth, 0.25) : 1.0;
+}
+
 #define PARAM(P, i) ((i) >= 0 ? (P) + m->info[i].offset : NULL)
 
 /* b = F(z): the MLP W2 phi(W1 z), or attention (softmax(Q K^T / sqrt(dh)) V) W_O */
@@ -616,6 +665,8 @@ int ns_model_block_forward(ns_model *m, int layer)
             ns_norm_forward(A + sl->z, A + sl->in_mean, A + sl->in_rstd, s, PARAM(P, sl->norm_in_g),
                             PARAM(P, sl->norm_in_b), N, d, c->norm, c->norm_eps);
             z = A + sl->z;
+            if (pl->layer_scaled)
+                scale_into(A + sl->z, 1 / sqrt((double)layer), z, m->nd);
         }
         branch_forward(m, sl, P, A, z, layer);
         const ns_real *bn = A + sl->b;
@@ -624,6 +675,10 @@ int ns_model_block_forward(ns_model *m, int layer)
                             PARAM(P, sl->norm_out_g), PARAM(P, sl->norm_out_b), N, d, c->norm,
                             c->norm_eps);
             bn = A + sl->bn;
+        }
+        if (pl->gated) {
+            scale_into(A + sl->bg, PARAM(P, sl->gate)[0], bn, m->nd);
+            bn = A + sl->bg;
         }
         if (pl->span == NS_SPAN_AGGREGATE) {
             if (m->nsub == 1)
@@ -637,7 +692,12 @@ int ns_model_block_forward(ns_model *m, int layer)
         }
         ns_real *s_out = last && pl->span == NS_SPAN_NONE ? y : A + sl->s_out;
         ns_real *v = pl->norm_sum ? A + sl->v_sum : s_out;
-        add_into(v, s, bn, m->nd);
+        if (pl->skip_gain == NS_SKIP_ONE)
+            add_into(v, s, bn, m->nd);
+        else
+            skip_into(v, skip_gain(c), s, bn, m->nd);
+        if (pl->block_skip && last)
+            add_into(v, v, x, m->nd);
         if (pl->norm_sum)
             ns_norm_forward(s_out, A + sl->sum_mean, A + sl->sum_rstd, v, PARAM(P, sl->norm_sum_g),
                             PARAM(P, sl->norm_sum_b), N, d, c->norm, c->norm_eps);
@@ -703,12 +763,23 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
                              A + sl->sum_rstd, N, d, c->norm);
             dv = m->g_v;
         }
-        /* the skip carries dv to the input; the branch gets dv plus the span norm's gradient */
-        copy_or_zero(ds_in, dv, nd);
+        /* the skip carries a dv to the input (B2T's also dv to the block input); the branch gets
+         * dv plus the span norm's gradient */
+        if (pl->skip_gain == NS_SKIP_ONE || !dv)
+            copy_or_zero(ds_in, dv, nd);
+        else
+            scale_into(ds_in, skip_gain(c), dv, nd);
+        if (pl->block_skip && j == m->nsub - 1 && dv)
+            accumulate(dx, dv, nd);
         if (dv && dacc)
             add_into(m->g_bn, dv, dacc, nd);
         else
             copy_or_zero(m->g_bn, dv ? dv : dacc, nd);
+        if (pl->gated) { /* bg = w bn: dw += <g_bg, bn>, g_bn = w g_bg */
+            const ns_real *bn = A + (pl->norm_out ? sl->bn : sl->b);
+            PARAM(G, sl->gate)[0] += (ns_real)dot(m->g_bn, bn, nd);
+            scale_into(m->g_bn, PARAM(P, sl->gate)[0], m->g_bn, nd);
+        }
         const ns_real *db = m->g_bn;
         if (pl->norm_out) {
             copy_or_zero(m->g_b, NULL, nd);
@@ -722,6 +793,8 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
         if (pl->norm_in) {
             copy_or_zero(m->g_z, NULL, nd);
             branch_backward(m, sl, P, G, A, z, db, m->g_z, layer);
+            if (pl->layer_scaled)
+                scale_into(m->g_z, 1 / sqrt((double)layer), m->g_z, nd);
             ns_norm_backward(ds_in, PARAM(G, sl->norm_in_g), PARAM(G, sl->norm_in_b), m->g_z, s_in,
                              PARAM(P, sl->norm_in_g), A + sl->in_mean, A + sl->in_rstd, N, d,
                              c->norm);

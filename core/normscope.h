@@ -96,8 +96,19 @@ typedef enum {
 typedef enum {
     NS_ALPHA_BRANCH_WEIGHT = 0, /* the std of each branch's last weight matrix (W2, W_O) */
     NS_ALPHA_SPAN_GAIN,         /* the gain of the span norm */
-    NS_ALPHA_LAST_NORM_GAIN     /* the gain of the block's last sum norm (wrapped SpanNorm) */
+    NS_ALPHA_LAST_NORM_GAIN,    /* the gain of the block's last sum norm (wrapped SpanNorm) */
+    NS_ALPHA_OUT_NORM_GAIN      /* the gains of the branches' output norms (Sandwich) */
 } ns_alpha_site;
+
+/* what multiplies the stream on the skip path: v = a s + b (DeepNorm's up-weighted skip) */
+typedef enum {
+    NS_SKIP_ONE = 0,  /* a = 1 */
+    NS_SKIP_DEEPNORM  /* a = (2L)^(1/4) */
+} ns_skip_gain;
+
+/* the init of the value and output projections (W_V, W_O) and of the MLP's W1, W2: their std is
+ * multiplied by 1, (8L)^(-1/4) (DeepNorm) or (9L)^(-1/4) (T-Fixup); W_Q, W_K, routers unscaled */
+typedef enum { NS_INIT_PLAIN = 0, NS_INIT_DEEPNORM, NS_INIT_TFIXUP } ns_init_rule;
 
 typedef struct {
     const char *name;         /* what --placement takes, e.g. "pre" */
@@ -112,6 +123,13 @@ typedef struct {
     ns_alpha_site alpha_site;
     const char *alpha_on;           /* alpha_site in words, for --help */
     const char *default_scale_init; /* "none", "sqrtL", ... */
+    ns_skip_gain skip_gain;
+    ns_init_rule init_rule;
+    int layer_scaled;  /* LayerNorm Scaling: the branch input N(s) times 1/sqrt(l) in block l */
+    int gated;         /* ReZero: each branch output times a learnable scalar gate that starts
+                        * at ns_config.gate_init */
+    int block_skip;    /* B2T: the last sublayer's sum also adds the block input x (blocks of two
+                        * sublayers only) */
     int final_norm;                 /* a language model needs a norm before its head: the stream
                                      * is not normalized at the top (pre, span) */
     /* /config/scheme and /config/span_variant, the attributes files have carried since before
@@ -156,6 +174,7 @@ typedef struct {
     ns_norm_kind norm;
     double norm_eps;
     double alpha;       /* the Scale Init factor, applied where the placement says */
+    double gate_init;   /* the start of the branch gates of a gated placement (ReZero: 0) */
     /* Blocks resident at once (0: all L). With 0 < window < L the model keeps the parameters,
      * gradients and caches of `window` blocks (block l in slot (l-1) % window) and window + 1
      * residual streams (x_l in slot l % (window + 1)): a caller walking the stack in segments

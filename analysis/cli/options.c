@@ -44,6 +44,8 @@ static const ns_opt_spec model_specs[] = {
     {"norm", K_CHOICE, F(norm), norms, "layernorm", NS_SWEEP, "N", "norm: layernorm, rmsnorm",
      NULL, NULL},
     {"norm-eps", K_DOUBLE, F(norm_eps), NULL, "1e-5", NS_SWEEP, "EPS", "norm epsilon", NULL, NULL},
+    {"rezero-init", K_REAL, F(rezero_init), NULL, "0", NS_SWEEP, "W",
+     "the start of the branch gates of a gated placement (ReZero)", NULL, NULL},
     {"scale-init", K_TEXT, F(scale_init), NULL, NULL, NS_SWEEP, "S",
      "Scale Init alpha: none (1), sqrtL (1/sqrt(L)), sqrt2L (1/sqrt(2L)) or a number, applied "
      "where the placement puts it (default: the placement's; see normscope placements)",
@@ -78,12 +80,14 @@ int ns_opt_set_value(const ns_opt_spec *s, const char *text, void *record, char 
         return 0;
     }
     case K_DOUBLE:
-    case K_NONNEG: {
+    case K_NONNEG:
+    case K_REAL: {
         double v = strtod(text, &end);
-        int ok = s->k == K_DOUBLE ? v > 0 : v >= 0;
+        int ok = s->k == K_DOUBLE ? v > 0 : s->k == K_NONNEG ? v >= 0 : 1;
         if (errno || end == text || *end || !isfinite(v) || !ok) {
             snprintf(err, errlen, "--%s must be a %s number, got '%s'", s->option,
-                     s->k == K_DOUBLE ? "positive" : "non-negative", text);
+                     s->k == K_DOUBLE ? "positive" : s->k == K_NONNEG ? "non-negative" : "finite",
+                     text);
             return -1;
         }
         *(double *)field = v;
@@ -339,7 +343,7 @@ int ns_opt_write_config(ns_h5 *h, const char *group, const ns_opt_given *g, cons
             st = ns_h5_attr_int(h, group, attr, *(const int *)field);
         else if (s->k == K_SEED)
             st = ns_h5_attr_int(h, group, attr, *(const long long *)field);
-        else if (s->k == K_DOUBLE || s->k == K_NONNEG)
+        else if (s->k == K_DOUBLE || s->k == K_NONNEG || s->k == K_REAL)
             st = ns_h5_attr_double(h, group, attr, *(const double *)field);
         else {
             const char *v = *(char *const *)field;
@@ -358,12 +362,15 @@ int ns_model_opts_resolve(const ns_model_opts *o, ns_config *c, const char **sca
                      .depth = o->depth, .width = o->width, .seq = o->seq, .heads = o->heads,
                      .act = (ns_act_kind)o->act, .norm = (ns_norm_kind)o->norm,
                      .norm_eps = o->norm_eps, .experts = o->experts, .top_k = o->top_k,
-                     .capacity = o->capacity};
+                     .capacity = o->capacity, .gate_init = o->rezero_init};
     *scale_init = o->scale_init ? o->scale_init : c->placement->default_scale_init;
     double hidden = round(o->mlp_ratio * o->width), ehidden = round(o->expert_ratio * o->width);
     if (ns_scale_init_parse(*scale_init, o->depth, &c->alpha) != NS_OK)
         snprintf(err, errlen, "--scale-init must be none, sqrtL, sqrt2L or a positive number, "
                  "got '%s'", *scale_init);
+    else if (c->placement->block_skip && o->block == NS_BLOCK_MLP)
+        snprintf(err, errlen, "--placement %s needs blocks of two sublayers (--block transformer "
+                 "or moe)", c->placement->name);
     else if (o->block != NS_BLOCK_MLP && o->width % o->heads != 0)
         snprintf(err, errlen, "--width %d is not divisible by --heads %d", o->width, o->heads);
     else if (o->block == NS_BLOCK_MOE && (o->top_k > 2 || o->top_k > o->experts))

@@ -9,10 +9,11 @@
 #include "normscope.h"
 #include <stddef.h>
 
-/* K_FLAG: an option without a value that sets an int to 1. K_PLACEMENT: a row of the placement
- * table, by name (the record holds its index). */
+/* K_DOUBLE: a positive number, K_NONNEG: at least 0, K_REAL: any finite number. K_FLAG: an
+ * option without a value that sets an int to 1. K_PLACEMENT: a row of the placement table, by
+ * name (the record holds its index). */
 typedef enum {
-    K_INT, K_DOUBLE, K_NONNEG, K_SEED, K_CHOICE, K_PLACEMENT, K_TEXT, K_FLAG
+    K_INT, K_DOUBLE, K_NONNEG, K_REAL, K_SEED, K_CHOICE, K_PLACEMENT, K_TEXT, K_FLAG
 } ns_opt_kind;
 
 /* what a comma list means for an option */
@@ -66,7 +67,7 @@ typedef struct {
 /* the options every model shares */
 typedef struct {
     int block, placement, depth, width, heads, seq, batch, act, norm, experts, top_k;
-    double mlp_ratio, norm_eps, expert_ratio, capacity;
+    double mlp_ratio, norm_eps, expert_ratio, capacity, rezero_init;
     const char *scale_init; /* NULL: the placement's default */
 } ns_model_opts;
 

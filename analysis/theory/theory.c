@@ -10,8 +10,9 @@
 
 int ns_theory_form_of(const ns_placement *p, ns_theory_form *form)
 {
-    if (!p || p->norm_out)
-        return NS_ERR_INVALID;
+    if (!p || p->norm_out || p->skip_gain != NS_SKIP_ONE || p->init_rule != NS_INIT_PLAIN ||
+        p->layer_scaled || p->gated || p->block_skip)
+        return NS_ERR_INVALID; /* a structure the theory does not cover yet */
     if (p->span == NS_SPAN_NONE && p->alpha_site == NS_ALPHA_BRANCH_WEIGHT &&
         p->norm_in != p->norm_sum)
         *form = p->norm_in ? NS_THEORY_PRE : NS_THEORY_POST;

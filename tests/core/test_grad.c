@@ -266,6 +266,13 @@ static void check_model(ns_block_kind block, const char *placement, ns_act_kind 
                      .expert_hidden = 6, .top_k = moe.top_k, .capacity = moe.capacity,
                      .aux_coef = 0.3, .zloss_coef = 0.2};
     model_ctx c = {0};
+    if (block == NS_BLOCK_MLP && cfg.placement->block_skip) { /* needs two sublayers */
+        checks++;
+        if (ns_model_create(&c.m, &cfg) != NS_ERR_INVALID)
+            failures++, printf("FAIL %s accepted MLP blocks\n", placement);
+        ns_model_free(c.m);
+        return;
+    }
     if (ns_model_create(&c.m, &cfg) != NS_OK || ns_model_init(c.m, 11) != NS_OK) {
         failures++;
         printf("FAIL cannot build %s\n", placement);
@@ -349,7 +356,14 @@ static void check_lm(ns_block_kind block, const char *placement, int tied)
                                    .heads = 2, .act = NS_ACT_GELU, .norm = NS_NORM_LAYERNORM,
                                    .norm_eps = 1e-5, .alpha = 0.7},
                         .vocab = 7, .tied = tied};
-    lm_ctx c;
+    lm_ctx c = {0};
+    if (block == NS_BLOCK_MLP && cfg.blocks.placement->block_skip) { /* needs two sublayers */
+        checks++;
+        if (ns_lm_create(&c.lm, &cfg) != NS_ERR_INVALID)
+            failures++, printf("FAIL the LM took %s with MLP blocks\n", placement);
+        ns_lm_free(c.lm);
+        return;
+    }
     if (ns_lm_create(&c.lm, &cfg) != NS_OK || ns_lm_init(c.lm, 5) != NS_OK) {
         failures++;
         printf("FAIL cannot build the LM (%s)\n", placement);

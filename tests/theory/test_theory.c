@@ -527,7 +527,7 @@ static void test_api(void)
     ns_theory_input ok = {.placement = "pre", .act = NS_ACT_GELU, .depth = 4, .width = 64,
                           .alpha = 1, .q0 = 1};
     ns_theory_input bad[] = {ok, ok, ok, ok, ok, ok, ok};
-    bad[0].placement = "sandwich";
+    bad[0].placement = "no-such-placement";
     bad[1].depth = 0;
     bad[2].width = 2;
     bad[3].alpha = 0;
