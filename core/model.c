@@ -218,7 +218,7 @@ static int config_ok(const ns_config *cfg)
         (cfg->heads < 1 || cfg->width % cfg->heads != 0 || cfg->seq < 1 || cfg->ntok % cfg->seq))
         return NS_ERR_INVALID;
     const ns_placement *pl = cfg->placement;
-    if ((pl->block_skip && cfg->block == NS_BLOCK_MLP) || (pl->layer_scaled && !pl->norm_in) ||
+    if (!ns_placement_takes(pl, cfg->block) || (pl->layer_scaled && !pl->norm_in) ||
         (pl->gated && !isfinite(cfg->gate_init)))
         return NS_ERR_INVALID;
     if (cfg->block == NS_BLOCK_MOE &&

@@ -152,6 +152,9 @@ typedef enum {
                                * experts in place of the MLP */
 } ns_block_kind;
 
+/* 1 if placement p can build blocks of this kind (B2T needs two sublayers), else 0 */
+int ns_placement_takes(const ns_placement *p, ns_block_kind block);
+
 typedef struct {
     ns_block_kind block;
     const ns_placement *placement;

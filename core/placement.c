@@ -183,3 +183,9 @@ int ns_placement_index(const ns_placement *p)
             return i;
     return -1;
 }
+
+int ns_placement_takes(const ns_placement *p, ns_block_kind block)
+{
+    /* a skip from the block input into the second sum needs a second sublayer */
+    return p && (block != NS_BLOCK_MLP || !p->block_skip);
+}

@@ -54,7 +54,12 @@ static void print_json(void)
             printf(", \"%s\": ", texts[k].key);
             json_string(texts[k].value);
         }
-        printf(", \"final_norm\": %s, \"marker\": %d}", p->final_norm ? "true" : "false", point);
+        printf(", \"blocks\": [");
+        for (int b = 0, k = 0; ns_opt_blocks[b]; b++)
+            if (ns_placement_takes(p, (ns_block_kind)b))
+                printf("%s\"%s\"", k++ ? ", " : "", ns_opt_blocks[b]);
+        printf("], \"final_norm\": %s, \"marker\": %d}", p->final_norm ? "true" : "false",
+               point);
     }
     printf("\n]}\n");
 }

@@ -368,7 +368,7 @@ int ns_model_opts_resolve(const ns_model_opts *o, ns_config *c, const char **sca
     if (ns_scale_init_parse(*scale_init, o->depth, &c->alpha) != NS_OK)
         snprintf(err, errlen, "--scale-init must be none, sqrtL, sqrt2L or a positive number, "
                  "got '%s'", *scale_init);
-    else if (c->placement->block_skip && o->block == NS_BLOCK_MLP)
+    else if (!ns_placement_takes(c->placement, (ns_block_kind)o->block))
         snprintf(err, errlen, "--placement %s needs blocks of two sublayers (--block transformer "
                  "or moe)", c->placement->name);
     else if (o->block != NS_BLOCK_MLP && o->width % o->heads != 0)
