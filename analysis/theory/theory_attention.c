@@ -140,6 +140,8 @@ int ns_theory_softmax_moments(int n, double s2, double *m2, double *m3, double *
 {
     if (n < 1 || !m2 || !m3 || !m22)
         return NS_ERR_INVALID;
+    if (!ns_tf_quadrature_ready())
+        return NS_ERR_NUMERIC;
     double *b = malloc((size_t)3 * n * sizeof *b);
     if (!b)
         return NS_ERR_NOMEM;

@@ -43,6 +43,8 @@
 
 /* Gauss-Legendre nodes and weights on [0, 1] */
 static double gl1_x[N1], gl1_w[N1], glt_x[NT], glt_w[NT], glr_x[NR], glr_w[NR];
+/* the Transformer theory's rules (32, 48 and 64 nodes) */
+static double gl32_x[32], gl32_w[32], gl48_x[48], gl48_w[48], gl64_x[64], gl64_w[64];
 static int tables_ok;
 static once_flag tables_once = ONCE_FLAG_INIT;
 
@@ -62,7 +64,8 @@ static void build_tables(void)
 {
     gsl_error_handler_t *previous = gsl_set_error_handler_off();
     tables_ok = fill_table(N1, gl1_x, gl1_w) && fill_table(NT, glt_x, glt_w) &&
-                fill_table(NR, glr_x, glr_w);
+                fill_table(NR, glr_x, glr_w) && fill_table(32, gl32_x, gl32_w) &&
+                fill_table(48, gl48_x, gl48_w) && fill_table(64, gl64_x, gl64_w);
     gsl_set_error_handler(previous);
 }
 
@@ -219,46 +222,15 @@ double ns_gauss_dkernel(ns_act_kind act, double s, double rho)
     return act_valid(act) ? ns_gauss_expect2(fn_dphi, &act, fn_dphi, &act, s, rho) : NAN;
 }
 
-/* ---- Gauss-Legendre rules on [0, 1] --------------------------------------------------------- */
-static double gl32_x[32], gl32_w[32], gl48_x[48], gl48_w[48], gl64_x[64], gl64_w[64];
-static once_flag gl_once = ONCE_FLAG_INIT;
-
-static void gl_fill(int n, double *x, double *w)
-{
-    for (int i = 0; i < (n + 1) / 2; i++) {
-        double z = cos(PI * (i + 0.75) / (n + 0.5)), dp = 1;
-        for (int it = 0; it < 100; it++) {
-            double p0 = 1, p1 = z;
-            for (int k = 2; k <= n; k++) {
-                double p2 = ((2.0 * k - 1) * z * p1 - (k - 1.0) * p0) / k;
-                p0 = p1, p1 = p2;
-            }
-            dp = n * (z * p1 - p0) / (z * z - 1);
-            double dz = p1 / dp;
-            z -= dz;
-            if (fabs(dz) < 1e-16)
-                break;
-        }
-        double wt = 2 / ((1 - z * z) * dp * dp);
-        x[i] = 0.5 * (1 - z), w[i] = 0.5 * wt;
-        x[n - 1 - i] = 0.5 * (1 + z), w[n - 1 - i] = 0.5 * wt;
-    }
-}
-
-static void gl_build(void)
-{
-    gl_fill(32, gl32_x, gl32_w);
-    gl_fill(48, gl48_x, gl48_w);
-    gl_fill(64, gl64_x, gl64_w);
-}
-
+/* ---- the Transformer theory's rules (theory_internal.h): the same GSL tables --------------- */
 void ns_tf_gauss_legendre(int n, const double **x, const double **w)
 {
-    call_once(&gl_once, gl_build);
+    tables_ready();
     *x = n == 32 ? gl32_x : n == 48 ? gl48_x : n == 64 ? gl64_x : NULL;
     *w = n == 32 ? gl32_w : n == 48 ? gl48_w : n == 64 ? gl64_w : NULL;
 }
 
+int ns_tf_quadrature_ready(void) { return tables_ready(); }
 
 /* ---- cubic Lagrange interpolation in tabulated functions (theory_internal.h) ---------------- */
 void ns_tf_lagrange4(const double *v, int n, double x, double *a, double *b)

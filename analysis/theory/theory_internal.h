@@ -12,9 +12,11 @@
 #include <stdint.h>
 
 /* ---- quadrature (theory_gauss.c) ---------------------------------------------------------------- */
-/* Gauss-Legendre nodes and weights on [0, 1] for n = 32, 48 or 64 nodes (built once, thread-safe;
- * Newton on the Legendre recurrence to full double precision). NULL pointers for another n. */
+/* Gauss-Legendre nodes and weights on [0, 1] for n = 32, 48 or 64 nodes: GSL's tables, built
+ * once (thread-safe) with the MLP theory's rules; NULL pointers for another n. The entry points
+ * check ns_tf_quadrature_ready() (0 if GSL could not build them) before anything uses them. */
 void ns_tf_gauss_legendre(int n, const double **x, const double **w);
+int ns_tf_quadrature_ready(void);
 
 /* ---- attention (theory_attention.c) -------------------------------------------------------- */
 typedef struct ns_tf_attn ns_tf_attn; /* the model and its caches, for one prediction */

@@ -375,6 +375,8 @@ int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out)
         "h = N1(x + A(x)), y = x + N2(h + F(h)), gain alpha"};
     if (!out)
         return NS_ERR_INVALID;
+    if (!ns_tf_quadrature_ready())
+        return NS_ERR_NUMERIC;
     memset(out, 0, sizeof *out);
     ns_theory_form kind;
     if (!in || ns_theory_validate(&in->base, &kind) != NS_OK || in->seq < 1 ||
