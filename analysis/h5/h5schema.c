@@ -179,10 +179,14 @@ static const ns_h5schema_entry table[] = {
     [NS_H5S_VERIFY_SHARE_IN_CI] = {"verify/share_in_ci", NS_H5T_F64, C, NS_H5B_ALL,
         "share of layers whose 95% t interval over seeds contains the theory"},
     [NS_H5S_VERIFY_TOLERANCE] = {"verify/tolerance", NS_H5T_F64, C, NS_H5B_ALL,
-        "relative tolerance of the metric (a layer also passes inside the 99.9% t interval)"},
+        "relative tolerance of the metric (a layer also passes inside the 99.9% t interval); 0: "
+        "the interval alone decides"},
     [NS_H5S_VERIFY_EXACT] = {"verify/exact", NS_H5T_F64, C, NS_H5B_ALL,
-        "1 if the theory of the case is exact as width -> infinity, 0 if approximate"},
+        "1 if the comparison can fail: the theory is exact to the order the row compares at, "
+        "0 if approximate (verdict approx)"},
     [NS_H5S_VERIFY_PASS] = {"verify/pass", NS_H5T_F64, C, NS_H5B_ALL, "1 if every layer passed"},
+    [NS_H5S_VERIFY_WORST_REL_ERR_INF] = {"verify/worst_rel_err_inf", NS_H5T_F64, C, NS_H5B_ALL,
+        "worst_rel_err of the d -> infinity theory (NaN where the row's theory is that one)"},
 };
 _Static_assert(sizeof table / sizeof table[0] == NS_H5S_COUNT, "one row per ns_h5schema_id");
 

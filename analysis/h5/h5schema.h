@@ -124,6 +124,7 @@ typedef enum {
     NS_H5S_VERIFY_TOLERANCE,
     NS_H5S_VERIFY_EXACT,
     NS_H5S_VERIFY_PASS,
+    NS_H5S_VERIFY_WORST_REL_ERR_INF,
     NS_H5S_COUNT
 } ns_h5schema_id;
 
