@@ -33,7 +33,7 @@ L=32
 CASES="post:relu post:gelu pre:relu pre:gelu span:relu span:gelu"
 
 # seeds per width: the correction falls as 1/d and the cost of a seed grows as d^2, so the wide
-# runs resolve less of it; PostNorm's per-seed spread is the largest (about 35% at 64 tokens)
+# runs resolve less of it; PostNorm's per-seed spread is the largest (over 50% at 64 tokens)
 seeds_for() {
     local s
     case $1 in

@@ -11,7 +11,7 @@
  *    more than K_SIGMA se away everywhere, and the d -> infinity one at d = 64 (at d = 256 its
  *    error is printed with --verbose; it is resolved only where the seeds allow).
  *    Cases: post, pre (alpha = 1) and span (alpha = 1) at d = 64; pre and span at d = 256 (post at
- *    d = 256 would need many more seeds: its per-seed spread is about 35%).
+ *    d = 256 would need many more seeds: its per-seed spread is over 50% at 64 tokens).
  * Prints only failures and a last line; --verbose prints every comparison. */
 #include "normscope.h"
 #include "propagate.h"
