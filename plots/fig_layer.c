@@ -29,7 +29,7 @@ typedef struct {
     drawn *dr;             /* [set->n] */
     int first, last;       /* x axis: layer 0 or block 1 .. the deepest run's L */
     double ylo, yhi;       /* positive finite values drawn: the range of a log axis */
-    int n_theory, n_exact, n_approx, any_band, any_bound;
+    int n_theory, n_exact, n_approx, n_finite, any_band, any_bound;
     char approx[256];      /* the keys of runs whose theory is approximate */
     double refs[MAX_REFS]; /* reference lines, distinct values */
     int nrefs, ref_run[MAX_REFS];
@@ -109,6 +109,7 @@ static int data_block(layer_fig *fg, int i, int k, ns_buf *dat)
     fg->any_bound |= bd != NULL;
     fg->n_theory += th != NULL;
     fg->n_exact += th && th->exact == 1;
+    fg->n_finite += th && strcmp(th->order, "O(1/d)") == 0;
     if (th && th->exact == 0) { /* the legend names the approximate ones */
         size_t len = strlen(fg->approx);
         fg->n_approx++;
@@ -281,14 +282,21 @@ static void script_plot(const layer_fig *fg, int logy, ns_buf *gp)
     }
     if (fg->n_theory) {
         char t[400];
-        if (fg->n_exact == fg->n_theory)
+        /* the drawn theory is the file's /theory: at the run's width, with the O(1/d) correction
+         * where it is derived (MLP stacks), which the legend says */
+        const char *order = fg->n_finite == fg->n_theory ? ", O(1/d)"
+                            : fg->n_finite > 0           ? ", O(1/d) where derived"
+                                                         : "";
+        if (fg->n_exact == fg->n_theory && fg->n_finite == fg->n_theory)
+            snprintf(t, sizeof t, "theory, O(1/d)");
+        else if (fg->n_exact == fg->n_theory)
             snprintf(t, sizeof t, "theory (exact as width → ∞)");
         else if (fg->n_approx == fg->n_theory)
-            snprintf(t, sizeof t, "theory (approximate)");
+            snprintf(t, sizeof t, "theory%s (approximate)", order);
         else if (fg->n_approx > 0)
-            snprintf(t, sizeof t, "theory (approximate for %s)", fg->approx);
+            snprintf(t, sizeof t, "theory%s (approximate for %s)", order, fg->approx);
         else
-            snprintf(t, sizeof t, "theory");
+            snprintf(t, sizeof t, "theory%s", order);
         item(gp, &items);
         ns_buf_printf(gp, "keyentry with lines lc rgb \"%s\" dt (8,5) lw 1.6 title ", NS_GP_GREY);
         ns_gp_quoted(gp, t);

@@ -261,6 +261,11 @@ static int read_theory_attrs(hid_t file, const char *dpath, const char *group, n
     r = read_string_attr(file, dpath, "model", a->model, sizeof a->model);
     if (r == 0)
         r = read_string_attr(file, group, "model", a->model, sizeof a->model);
+    if (r < 0)
+        return NS_ERR_INVALID;
+    /* files written before the finite-width theory have no order: their MLP theory is the
+     * d -> infinity one with the old norm factor, and the legend then says nothing of order */
+    r = read_string_attr(file, group, "order", a->order, sizeof a->order);
     return r < 0 ? NS_ERR_INVALID : NS_OK;
 }
 

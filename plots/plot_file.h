@@ -43,6 +43,7 @@ typedef struct {
     size_t dims[3];
     int exact;       /* theory: attribute `exact` (1 exact, 0 approximate), -1 if absent */
     char model[256]; /* theory: attribute `model`, "" if absent */
+    char order[32];  /* theory: attribute `order` ("O(1/d)", "d -> infinity"), "" if absent */
 } ns_plot_array;
 
 /* A training run's records (/train, written by `normscope train`), possibly of a run that is

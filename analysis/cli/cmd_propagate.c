@@ -72,12 +72,13 @@ static int resolve(const point *p, ns_propagate_opts *po, const char **scale_ini
 }
 
 /* the theory's prediction for a point, or a status: NS_ERR_INVALID when no theory covers it.
- * MLP stacks: the mean-field recursion, exact as d -> infinity. Transformer and MoE stacks: the
- * approximate Gram recursion over positions (theory_transformer.c, exact = 0), at d = infinity
- * (width 0): with two norms per block the finite-width factor 1 - 2/d compounds and moves the
- * prediction away from the simulation (analysis/theory/README.md, section 9.6). MoE only
- * without a capacity limit and without auxiliary losses, which the theory does not model. */
-static int predict(const ns_propagate_opts *po, ns_theory *t)
+ * MLP stacks: the mean-field recursion at the run's width (grad_ms to O(1/d) where that is
+ * derived, analysis/theory/README.md, section 10) in *t, and the d -> infinity prediction in
+ * *t_inf. Transformer and MoE stacks: the approximate Gram recursion over positions
+ * (theory_transformer.c, exact = 0) at d = infinity, in *t only (*t_inf stays empty): its
+ * finite-width terms are not derived (section 9.6). MoE only without a capacity limit and
+ * without auxiliary losses, which the theory does not model. */
+static int predict(const ns_propagate_opts *po, ns_theory *t, ns_theory *t_inf)
 {
     const ns_config *c = &po->model;
     if (po->input != NS_INPUT_GAUSSIAN)
@@ -85,8 +86,13 @@ static int predict(const ns_propagate_opts *po, ns_theory *t)
     ns_theory_input in = {.placement = c->placement->name, .act = c->act, .norm = c->norm,
                           .depth = c->depth, .width = c->width, .hidden = c->hidden,
                           .alpha = c->alpha, .q0 = 1, .rho0 = 0};
-    if (c->block == NS_BLOCK_MLP)
-        return ns_theory_mlp(&in, t);
+    if (c->block == NS_BLOCK_MLP) {
+        int st = ns_theory_mlp(&in, t);
+        in.width = 0;
+        if (st == NS_OK && (st = ns_theory_mlp(&in, t_inf)) != NS_OK)
+            ns_theory_free(t);
+        return st;
+    }
     if (c->seq > NS_THEORY_MAX_SEQ ||
         (c->block == NS_BLOCK_MOE && (c->capacity > 0 || c->aux_coef > 0 || c->zloss_coef > 0)))
         return NS_ERR_INVALID;
@@ -199,7 +205,7 @@ static int write_point(ns_h5 *h, const char *prefix, const ns_opt_given *g, long
     ns_propagate_opts po;
     const char *si;
     ns_propagate_result r;
-    ns_theory t = {0};
+    ns_theory t = {0}, t_inf = {0};
     char path[64];
     point_of(g, i, threads, &p, &po, &si);
     if (!points_workspace && ns_workspace_create(&points_workspace) != NS_OK)
@@ -215,9 +221,9 @@ static int write_point(ns_h5 *h, const char *prefix, const ns_opt_given *g, long
     if (!(st = ns_opt_write_config(h, path, g, &p, si)) &&
         !(st = ns_model_write_derived(h, path, &po.model)) &&
         !(st = ns_propagate_write(h, prefix, &r))) {
-        int th = predict(&po, &t);
+        int th = predict(&po, &t, &t_inf);
         if (th == NS_OK)
-            st = ns_theory_write(h, prefix, &po, &t);
+            st = ns_theory_write(h, prefix, &po, &t, t_inf.act_ms ? &t_inf : NULL);
         else if (th != NS_ERR_INVALID)
             st = th; /* a theory that applies but failed numerically */
     }
@@ -226,6 +232,7 @@ static int write_point(ns_h5 *h, const char *prefix, const ns_opt_given *g, long
     else if (st != NS_OK)
         snprintf(err, errlen, "propagate failed: %s", ns_strerror(st));
     ns_theory_free(&t);
+    ns_theory_free(&t_inf);
     ns_propagate_result_free(&r);
     return st;
 }

@@ -97,6 +97,17 @@ static const ns_h5schema_entry table[] = {
     [NS_H5S_THEORY_ACT_MS_BOUND] = {"theory/act_ms_bound", NS_H5T_F64, L1, NS_H5B_MLP,
         "closed-form q_l for a stack of l blocks with this alpha (exact for pre, post and span; "
         "an upper bound for span-wrapped)"},
+    /* /theory_inf */
+    [NS_H5S_THEORY_INF_ACT_MS] = {"theory_inf/act_ms", NS_H5T_F64, L1, NS_H5B_MLP,
+        "predicted mean square of x_l as d -> infinity"},
+    [NS_H5S_THEORY_INF_GRAD_MS] = {"theory_inf/grad_ms", NS_H5T_F64, L1, NS_H5B_MLP,
+        "predicted mean square of dLoss/dx_l relative to the top (p_L = 1) as d -> infinity"},
+    [NS_H5S_THEORY_INF_COS_TOKENS] = {"theory_inf/cos_tokens", NS_H5T_F64, L1, NS_H5B_MLP,
+        "predicted mean cosine between distinct tokens of a sequence as d -> infinity"},
+    [NS_H5S_THEORY_INF_COS_LAYER] = {"theory_inf/cos_layer", NS_H5T_F64, L0, NS_H5B_MLP,
+        "predicted mean cos(x_{l-1}, x_l) as d -> infinity"},
+    [NS_H5S_THEORY_INF_BRANCH_MS] = {"theory_inf/branch_ms", NS_H5T_F64, L0, NS_H5B_MLP,
+        "predicted mean square of the branch output as d -> infinity"},
     /* /sweep/fits */
     [NS_H5S_FITS_ACT_MS_SLOPE] = {"sweep/fits/act_ms_slope", NS_H5T_F64, F, NS_H5B_ALL,
         "fitted slope of ln(final act_ms) against ln(depth), seed means"},
@@ -168,10 +179,14 @@ static const ns_h5schema_entry table[] = {
     [NS_H5S_VERIFY_SHARE_IN_CI] = {"verify/share_in_ci", NS_H5T_F64, C, NS_H5B_ALL,
         "share of layers whose 95% t interval over seeds contains the theory"},
     [NS_H5S_VERIFY_TOLERANCE] = {"verify/tolerance", NS_H5T_F64, C, NS_H5B_ALL,
-        "relative tolerance of the metric (a layer also passes inside the 99.9% t interval)"},
+        "relative tolerance of the metric (a layer also passes inside the 99.9% t interval); 0: "
+        "the interval alone decides"},
     [NS_H5S_VERIFY_EXACT] = {"verify/exact", NS_H5T_F64, C, NS_H5B_ALL,
-        "1 if the theory of the case is exact as width -> infinity, 0 if approximate"},
+        "1 if the comparison can fail: the theory is exact to the order the row compares at, "
+        "0 if approximate (verdict approx)"},
     [NS_H5S_VERIFY_PASS] = {"verify/pass", NS_H5T_F64, C, NS_H5B_ALL, "1 if every layer passed"},
+    [NS_H5S_VERIFY_WORST_REL_ERR_INF] = {"verify/worst_rel_err_inf", NS_H5T_F64, C, NS_H5B_ALL,
+        "worst_rel_err of the d -> infinity theory (NaN where the row's theory is that one)"},
 };
 _Static_assert(sizeof table / sizeof table[0] == NS_H5S_COUNT, "one row per ns_h5schema_id");
 

@@ -78,6 +78,12 @@ typedef enum {
     NS_H5S_THEORY_MLP_OUT_MS,
     NS_H5S_THEORY_MID_ACT_MS,
     NS_H5S_THEORY_ACT_MS_BOUND,
+    /* /theory_inf: the d -> infinity prediction beside /theory's O(1/d) one (MLP stacks) */
+    NS_H5S_THEORY_INF_ACT_MS,
+    NS_H5S_THEORY_INF_GRAD_MS,
+    NS_H5S_THEORY_INF_COS_TOKENS,
+    NS_H5S_THEORY_INF_COS_LAYER,
+    NS_H5S_THEORY_INF_BRANCH_MS,
     /* /sweep/fits: depth-sweep slopes (cmd_propagate.c), in column order */
     NS_H5S_FITS_ACT_MS_SLOPE,
     NS_H5S_FITS_ACT_MS_SLOPE_SE,
@@ -118,6 +124,7 @@ typedef enum {
     NS_H5S_VERIFY_TOLERANCE,
     NS_H5S_VERIFY_EXACT,
     NS_H5S_VERIFY_PASS,
+    NS_H5S_VERIFY_WORST_REL_ERR_INF,
     NS_H5S_COUNT
 } ns_h5schema_id;
 

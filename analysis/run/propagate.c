@@ -319,7 +319,14 @@ int ns_propagate_write(ns_h5 *h, const char *prefix, const ns_propagate_result *
     return status;
 }
 
-int ns_theory_write(ns_h5 *h, const char *prefix, const ns_propagate_opts *o, const ns_theory *t)
+/* the order a prediction is taken to: the `order` attribute of its group */
+static const char *theory_order(const ns_theory *t)
+{
+    return t->finite ? "O(1/d)" : "d -> infinity";
+}
+
+int ns_theory_write(ns_h5 *h, const char *prefix, const ns_propagate_opts *o, const ns_theory *t,
+                    const ns_theory *t_inf)
 {
     const ns_config *c = &o->model;
     size_t L = (size_t)t->depth;
@@ -352,18 +359,30 @@ int ns_theory_write(ns_h5 *h, const char *prefix, const ns_propagate_opts *o, co
         {NS_H5S_THEORY_MLP_OUT_MS, t->mlp_out_ms},
         {NS_H5S_THEORY_MID_ACT_MS, t->mid_act_ms},
         {NS_H5S_THEORY_ACT_MS_BOUND, bound},
+        {NS_H5S_THEORY_INF_ACT_MS, t_inf ? t_inf->act_ms : NULL},
+        {NS_H5S_THEORY_INF_GRAD_MS, t_inf ? t_inf->grad_ms : NULL},
+        {NS_H5S_THEORY_INF_COS_TOKENS, t_inf ? t_inf->cos_tokens : NULL},
+        {NS_H5S_THEORY_INF_COS_LAYER, t_inf ? t_inf->cos_layer : NULL},
+        {NS_H5S_THEORY_INF_BRANCH_MS, t_inf ? t_inf->branch_ms : NULL},
     };
-    char group[64];
+    char group[64], group_inf[64];
     snprintf(group, sizeof group, "%s/theory", prefix);
+    snprintf(group_inf, sizeof group_inf, "%s/theory_inf", prefix);
     if (st == NS_OK)
         st = ns_h5_group(h, group);
+    if (st == NS_OK && t_inf)
+        st = ns_h5_group(h, group_inf);
     for (size_t i = 0; st == NS_OK && i < sizeof sets / sizeof sets[0]; i++) {
         if (!sets[i].data || (sets[i].data == bound && !with_bound))
             continue;
         st = ns_h5_entry(h, prefix, sets[i].id, &z, sets[i].data);
     }
-    if (st == NS_OK && !(st = ns_h5_attr_string(h, group, "model", t->model)))
-        st = ns_h5_attr_int(h, group, "exact", t->exact);
+    if (st == NS_OK && !(st = ns_h5_attr_string(h, group, "model", t->model)) &&
+        !(st = ns_h5_attr_int(h, group, "exact", t->exact)))
+        st = ns_h5_attr_string(h, group, "order", theory_order(t));
+    if (st == NS_OK && t_inf && !(st = ns_h5_attr_string(h, group_inf, "model", t_inf->model)) &&
+        !(st = ns_h5_attr_int(h, group_inf, "exact", t_inf->exact)))
+        st = ns_h5_attr_string(h, group_inf, "order", theory_order(t_inf));
     free(bound);
     return st;
 }

@@ -62,7 +62,10 @@ int ns_propagate_auto_window(const ns_config *c, size_t budget);
  * labels; prefix "" for a single run, "/runs/<i>" in a sweep */
 int ns_propagate_write(ns_h5 *h, const char *prefix, const ns_propagate_result *r);
 /* writes <prefix>/theory: the prediction under the same names as the measurement, the
- * closed-form bound on act_ms per layer (act_ms_bound), and attributes naming the model */
-int ns_theory_write(ns_h5 *h, const char *prefix, const ns_propagate_opts *o, const ns_theory *t);
+ * closed-form bound on act_ms per layer (act_ms_bound), and attributes naming the model and its
+ * order ("O(1/d)" when t->finite, else "d -> infinity"); and, if t_inf is not NULL (MLP stacks),
+ * <prefix>/theory_inf: the d -> infinity prediction under the same names and attributes */
+int ns_theory_write(ns_h5 *h, const char *prefix, const ns_propagate_opts *o, const ns_theory *t,
+                    const ns_theory *t_inf);
 
 #endif

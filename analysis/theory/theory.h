@@ -3,9 +3,9 @@
  * Predicts, layer by layer, what `normscope propagate` measures (act_ms, grad_ms, cos_tokens,
  * cos_layer, branch_ms) for the MLP block F(z) = W2 phi(W1 z) under the placements of
  * core/placement.c, exactly as the width d -> infinity (gradient-independence assumption for the
- * backward), plus the finite-width LayerNorm/RMSNorm Jacobian factor f_N
- * (analysis/theory/README.md, section 1.4). Derivations, assumptions and the measured agreement
- * are in analysis/theory/README.md.
+ * backward); at a finite width d the gradient mean square of PreNorm, PostNorm and SpanNorm also
+ * carries its O(1/d) correction (theory_finite.c; analysis/theory/README.md, section 10).
+ * Derivations, assumptions and the measured agreement are in analysis/theory/README.md.
  *
  * Conventions as in libnormscope: functions return an int status (NS_OK = 0, NS_ERR_*), never
  * print or exit. The Gaussian expectations return a plain double and NAN for an invalid argument
@@ -23,9 +23,11 @@ typedef struct {
     ns_act_kind act;
     ns_norm_kind norm;
     int depth;              /* L >= 1 */
-    int width;              /* d: enters only through the norm Jacobian factor (1 - 2/d) or
-                             * (1 - 1/d); 0 means d = infinity (factor 1); otherwise d >= 3 */
-    int hidden;             /* H: the d -> infinity theory does not depend on it (any H >= 0) */
+    int width;              /* d: 0 means d = infinity; otherwise d >= 3, and ns_theory_mlp
+                             * adds the O(1/d) correction to grad_ms where it is derived
+                             * (ns_theory_finite_covers) */
+    int hidden;             /* H: the d -> infinity theory does not depend on it (any H >= 0);
+                             * the O(1/d) correction does, through r = H/d, and needs H >= 1 */
     double alpha;           /* Scale Init factor, applied where the placement puts it (> 0) */
     double q0, rho0;        /* input mean square (> 0) and token correlation (in [-1, 1]);
                              * 1 and 0 for the propagate protocol */
@@ -36,6 +38,8 @@ typedef struct {
     double *act_ms, *grad_ms, *cos_tokens;  /* [L+1]; grad_ms relative to p_L = 1 */
     double *cos_layer, *branch_ms;          /* [L], entry l-1 for block l */
     int exact;      /* 1: exact as d -> infinity; 0: approximate */
+    int finite;     /* 1: grad_ms carries the O(1/d) correction at width d (act_ms needs none:
+                     * it is exact in expectation for pre, post and span); 0: d -> infinity */
     char model[256]; /* one line naming the model */
     /* Transformer and MoE stacks only (NULL for MLP stacks), [L], entry l-1 for block l: the
      * mean squares of the attention and MLP (or MoE) sublayer outputs before any norm or sum,
@@ -57,9 +61,11 @@ int ns_theory_form_of(const ns_placement *p, ns_theory_form *form);
 /* NS_OK and the form of the placement if *in is something the theory covers, else
  * NS_ERR_INVALID */
 int ns_theory_validate(const ns_theory_input *in, ns_theory_form *kind);
-/* the fraction of a random gradient's mean square a norm's Jacobian keeps: it projects out the
- * mean and the radial direction (LayerNorm, 1 - 2/d) or the radial direction (RMSNorm, 1 - 1/d);
- * width 0 means d = infinity (1) */
+/* the fraction of an isotropic gradient's mean square a norm's Jacobian keeps: it projects out
+ * the mean and the radial direction (LayerNorm, 1 - 2/d) or the radial direction (RMSNorm,
+ * 1 - 1/d); width 0 means d = infinity (1). Only the Transformer/MoE theory uses it, and only at
+ * width 0: for MLP stacks this projection alone has the wrong sign (the gradient is not isotropic
+ * and the other O(1/d) terms are larger; analysis/theory/README.md, section 10). */
 double ns_theory_norm_factor(ns_norm_kind norm, int width);
 
 /* The layer-by-layer prediction. Allocates the arrays of *out (one allocation); free with
@@ -68,19 +74,38 @@ double ns_theory_norm_factor(ns_norm_kind norm, int width);
 int ns_theory_mlp(const ns_theory_input *in, ns_theory *out);
 void ns_theory_free(ns_theory *t); /* accepts NULL and an already freed or empty struct */
 
+/* ---- finite width (theory_finite.c; analysis/theory/README.md, section 10) --------------- */
+/* 1 if the O(1/d) gradient correction is derived for *in: pre and span, post with q0 = 1
+ * (x_0 ~ N(0, 1), the propagate protocol), at width >= 3 with hidden >= 1; not span-wrapped */
+int ns_theory_finite_covers(const ns_theory_input *in);
+/* p[0..L] = p_l / p_L to O(1/d) at width d = in->width, r = in->hidden / in->width;
+ * NS_ERR_INVALID where ns_theory_finite_covers is 0 */
+int ns_theory_finite_grad(const ns_theory_input *in, double *p);
+
+/* Gaussian moments at u ~ N(0, s), s > 0, and s-derivatives (taken under the Gaussian: the
+ * derivative of N(u; 0, s) in s as a weight, so exact for relu's step phi') */
+typedef struct {
+    double phi2, dphi2;          /* E[phi^2], E[phi'^2] */
+    double phi4, phi2_dphi2;     /* E[phi^4], E[phi^2 phi'^2] */
+    double u_phi_dphi, dphi2_u2; /* E[u phi phi'], E[phi'^2 u^2] */
+    double phi2_ds, phi2_ds2;    /* d/ds and d^2/ds^2 of E[phi^2] */
+    double dphi2_ds, dphi2_ds2;  /* d/ds and d^2/ds^2 of E[phi'^2] */
+} ns_gauss_moments;
+int ns_gauss_moments_at(ns_act_kind act, double s, ns_gauss_moments *m);
+
 /* ---- closed forms (analysis/theory/README.md, section 3) ---------------------------------- */
 /* No recursion over the token kernel: only q_L and p_0/p_L, from 1-D Gaussian expectations and
  * Gamma functions. Each is either exact (the same number the recursion gives, up to rounding) or
  * a rigorous bound on it; the flags say which.
  *   pre          q_L = q0 + L alpha^2 E[phi(u)^2], u ~ N(0,1)                      (exact)
  *                p_0/p_L = Gamma(L+a+b) Gamma(a) / (Gamma(a+b) Gamma(L+a)) with
- *                a = q0/s, b = c/s, s = alpha^2 E[phi^2], c = alpha^2 E[phi'^2] f_N  (exact)
- *   post         q_L = 1;  p_0/p_L = r_1 r^(L-1),  r = f_N (1 + alpha^2 E[phi'^2]) /
+ *                a = q0/s, b = c/s, s = alpha^2 E[phi^2], c = alpha^2 E[phi'^2]      (exact)
+ *   post         q_L = 1;  p_0/p_L = r_1 r^(L-1),  r = (1 + alpha^2 E[phi'^2]) /
  *                (1 + alpha^2 E[phi^2]) at u ~ N(0,1), r_1 the same at u ~ N(0,q0)   (exact)
  *   span         q_L = q0 + L alpha^2                                               (exact)
- *                p_0/p_L = prod_l (1 + alpha^2 f_N E[phi'^2]/E[phi^2] at u ~ N(0, q0 + l alpha^2))
+ *                p_0/p_L = prod_l (1 + alpha^2 E[phi'^2]/E[phi^2] at u ~ N(0, q0 + l alpha^2))
  *                (exact; a Gamma ratio for relu and linear); grad_ratio_upper =
- *                exp(L alpha^2 f_N max_l E[phi'^2]/E[phi^2]), which is e^(f_N/q0) for relu
+ *                exp(L alpha^2 max_l E[phi'^2]/E[phi^2]), which is e^(1/q0) for relu
  *                or linear with alpha = 1/sqrt(L) whatever L is
  *   span-wrapped q0 + L alpha^2 <= q_L <= (sqrt(q0) + L alpha)^2                     (bounds)
  *                p_0/p_L: no closed form (grad_ratio = NAN, grad_exact = 0); for relu and
@@ -88,7 +113,8 @@ void ns_theory_free(ns_theory *t); /* accepts NULL and an already freed or empty
  *                with equality in the first at d = infinity; NAN for GELU
  * For relu and linear at d = infinity every placement has p_0/p_L = q_L/q0
  * (analysis/theory/README.md, section 2.5).
- * f_N is the finite-width norm factor (1 - 2/d LayerNorm, 1 - 1/d RMSNorm, 1 at d = infinity). */
+ * All are the d -> infinity values whatever in->width is: the O(1/d) correction is a recursion
+ * (ns_theory_finite_grad), and PostNorm's is pi0 tau^(L-1) (README section 10.2). */
 typedef struct {
     double act_ms_L;        /* q_L, exact if act_ms_exact, else an upper bound */
     double act_ms_L_lower;  /* a lower bound on q_L (equal to act_ms_L when exact) */

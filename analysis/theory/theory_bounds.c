@@ -38,7 +38,8 @@ int ns_theory_bounds_mlp(const ns_theory_input *in, ns_theory_bounds *b)
         return status;
     const int L = in->depth;
     const double a = in->alpha, a2 = a * a, q0 = in->q0;
-    const double f = ns_theory_norm_factor(in->norm, in->width);
+    /* the d -> infinity forms at any width: the O(1/d) correction is ns_theory_finite_grad's
+     * recursion (analysis/theory/README.md, section 10) */
     /* the branch's moments when its input has unit mean square (after a gain-1 norm) */
     const double e1 = ns_gauss_phi2(in->act, 1.0), d1 = ns_gauss_dphi2(in->act, 1.0);
     if (!isfinite(e1) || !isfinite(d1))
@@ -46,7 +47,7 @@ int ns_theory_bounds_mlp(const ns_theory_input *in, ns_theory_bounds *b)
     switch (kind) {
     case NS_THEORY_PRE: {
         /* q_l = q0 + l s, and block l+1 scales p by 1 + c/q_l */
-        double s = a2 * e1, c = a2 * d1 * f;
+        double s = a2 * e1, c = a2 * d1;
         b->act_ms_L = b->act_ms_L_lower = q0 + L * s;
         b->act_ms_exact = 1;
         status = gamma_product(L, q0 / s, c / s, &b->grad_ratio);
@@ -59,7 +60,7 @@ int ns_theory_bounds_mlp(const ns_theory_input *in, ns_theory_bounds *b)
         double e0 = ns_gauss_phi2(in->act, q0), d0 = ns_gauss_dphi2(in->act, q0);
         if (!isfinite(e0) || !isfinite(d0))
             return NS_ERR_NUMERIC;
-        double r1 = f * (1 + a2 * d0) / (q0 + a2 * e0), r = f * (1 + a2 * d1) / (1 + a2 * e1);
+        double r1 = (1 + a2 * d0) / (q0 + a2 * e0), r = (1 + a2 * d1) / (1 + a2 * e1);
         b->act_ms_L = b->act_ms_L_lower = 1.0;
         b->act_ms_exact = 1;
         b->grad_ratio = b->grad_ratio_upper = r1 * pow(r, L - 1);
@@ -67,14 +68,14 @@ int ns_theory_bounds_mlp(const ns_theory_input *in, ns_theory_bounds *b)
         break;
     }
     case NS_THEORY_SPAN: {
-        /* q_l = q0 + l alpha^2 at any width; block l+1 scales p by 1 + alpha^2 f E[phi'^2]/E[phi^2]
+        /* q_l = q0 + l alpha^2 at any width; block l+1 scales p by 1 + alpha^2 E[phi'^2]/E[phi^2]
          * at u ~ N(0, q_l). For relu and linear the ratio is 1/q_l: a Gamma ratio. */
         b->act_ms_L = b->act_ms_L_lower = q0 + L * a2;
         b->act_ms_exact = 1;
         b->grad_exact = 1;
         if (in->act == NS_ACT_RELU || in->act == NS_ACT_LINEAR) {
-            status = gamma_product(L, q0 / a2, f, &b->grad_ratio);
-            b->grad_ratio_upper = exp(L * a2 * f / q0);
+            status = gamma_product(L, q0 / a2, 1.0, &b->grad_ratio);
+            b->grad_ratio_upper = exp(L * a2 / q0);
             break;
         }
         double prod = 1, worst = 0;
@@ -82,11 +83,11 @@ int ns_theory_bounds_mlp(const ns_theory_input *in, ns_theory_bounds *b)
             double q = q0 + l * a2, e = ns_gauss_phi2(in->act, q), d = ns_gauss_dphi2(in->act, q);
             if (!isfinite(e) || !isfinite(d) || !(e > 0))
                 return NS_ERR_NUMERIC;
-            prod *= 1 + a2 * f * d / e;
+            prod *= 1 + a2 * d / e;
             worst = fmax(worst, d / e);
         }
         b->grad_ratio = prod;
-        b->grad_ratio_upper = exp(L * a2 * f * worst);
+        b->grad_ratio_upper = exp(L * a2 * worst);
         break;
     }
     case NS_THEORY_SPAN_WRAPPED:
@@ -96,8 +97,8 @@ int ns_theory_bounds_mlp(const ns_theory_input *in, ns_theory_bounds *b)
         b->act_ms_L = pow(sqrt(q0) + L * a, 2);
         b->act_ms_exact = 0;
         /* No closed form: the gain depends on q_l, which has none. For relu and linear
-         * (E[phi^2] = c q, E[phi'^2] = c) the gain 1 + f (2 alpha/sqrt(q_v) + alpha^2/q) is at most
-         * q_{l+1}/q_l, so p_0/p_L <= q_L/q0, with equality at d = infinity. */
+         * (E[phi^2] = c q, E[phi'^2] = c) the gain 1 + 2 alpha/sqrt(q_v) + alpha^2/q equals
+         * q_{l+1}/q_l, so p_0/p_L = q_L/q0 <= the upper bound on q_L over q0. */
         b->grad_exact = 0;
         if (in->act == NS_ACT_RELU || in->act == NS_ACT_LINEAR)
             b->grad_ratio_upper = b->act_ms_L / q0;

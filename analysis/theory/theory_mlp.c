@@ -8,12 +8,11 @@
  * activations), u ~ N(0, q_z), corr(u1, u2) = rho_z; the output is uncorrelated with anything
  * independent of W2, so a residual sum adds mean squares. A norm with gain g divides by the
  * root mean square of its input: q' = g^2, rho' = rho. Backward, under gradient independence,
- * the branch multiplies p by aw^2 E[phi'(u)^2] and a norm by g^2 f_N / q_in, f_N = 1 - 2/d
- * (LayerNorm) or 1 - 1/d (RMSNorm). Each placement's block is derived in
- * analysis/theory/README.md, section 2. f_N is the norm's projection factor
- * (analysis/theory/README.md, section 1.4); it is only the projection part of the O(1/d)
- * correction, and section 5 there shows the rest is larger and of opposite sign (width = 0
- * gives the pure d -> infinity prediction, which is closer to finite-d simulations). */
+ * the branch multiplies p by aw^2 E[phi'(u)^2] and a norm by g^2 / q_in. Each placement's block
+ * is derived in analysis/theory/README.md, section 2. At a finite width (in->width > 0) the
+ * gradient mean square of pre, post and span is then replaced by its O(1/d) correction
+ * (theory_finite.c, README section 10); act_ms needs none (exact in expectation for those
+ * forms), and the other metrics and span-wrapped keep their d -> infinity values. */
 #include "theory.h"
 
 #include <math.h>
@@ -71,12 +70,18 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
     out->cos_layer = base + 3 * (L + 1);
     out->branch_ms = base + 3 * (L + 1) + L;
     out->exact = 1;
-    double f = ns_theory_norm_factor(in->norm, in->width);
+    out->finite = ns_theory_finite_covers(in);
+    char order[96];
+    if (out->finite)
+        snprintf(order, sizeof order, "grad_ms to O(1/d) at d = %d, H = %d", in->width,
+                 in->hidden);
+    else
+        snprintf(order, sizeof order, "d -> inf%s",
+                 in->width > 0 ? " (no O(1/d) correction derived for this case)" : "");
     snprintf(out->model, sizeof out->model,
-             "mean-field MLP recursion (d -> inf, gradient independence): %s %s, %s, %s, alpha "
-             "%.6g; norm backward factor %.6g",
+             "mean-field MLP recursion (gradient independence): %s %s, %s, %s, alpha %.6g; %s",
              in->placement, equations[kind], act_name(in->act),
-             in->norm == NS_NORM_RMSNORM ? "RMSNorm" : "LayerNorm", in->alpha, f);
+             in->norm == NS_NORM_RMSNORM ? "RMSNorm" : "LayerNorm", in->alpha, order);
 
     const double a = in->alpha, a2 = a * a;
     moments mo = {.act = in->act};
@@ -95,7 +100,7 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
             qn = q + branch;
             Cn = C + a2 * k;
             cos_layer = sqrt(q / qn);
-            gain = 1 + a2 * mo.dphi2 * f / q;
+            gain = 1 + a2 * mo.dphi2 / q;
             if (!isfinite(k))
                 status = NS_ERR_NUMERIC;
             break;
@@ -108,7 +113,7 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
             qn = 1.0;
             Cn = Cv / qv;
             cos_layer = sqrt(q / qv);
-            gain = f * (1 + a2 * mo.dphi2) / qv;
+            gain = (1 + a2 * mo.dphi2) / qv;
             if (!isfinite(k))
                 status = NS_ERR_NUMERIC;
             break;
@@ -120,7 +125,7 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
             qn = q + a2;
             Cn = C + a2 * k / branch;
             cos_layer = sqrt(q / qn);
-            gain = 1 + a2 * f * mo.dphi2 / branch;
+            gain = 1 + a2 * mo.dphi2 / branch;
             if (!isfinite(k))
                 status = NS_ERR_NUMERIC;
             break;
@@ -135,7 +140,7 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
             Cn = C * (1 + 2 * a * r) + a2 * Cv / qv;
             cos_layer = q * (1 + a * r) / sqrt(q * qn);
             /* g_x = g_y + (I + J_F)' J_N' g_y: the two skip paths add coherently */
-            gain = 1 + 2 * a * f * r + a2 * f * (1 + mo.dphi2) / qv;
+            gain = 1 + 2 * a * r + a2 * (1 + mo.dphi2) / qv;
             if (!isfinite(k))
                 status = NS_ERR_NUMERIC;
             break;
@@ -160,5 +165,7 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
     out->grad_ms[L] = 1.0;
     for (int l = L - 1; l >= 0; l--)
         out->grad_ms[l] *= out->grad_ms[l + 1];
-    return NS_OK;
+    if (out->finite && (status = ns_theory_finite_grad(in, out->grad_ms)) != NS_OK)
+        ns_theory_free(out);
+    return status;
 }

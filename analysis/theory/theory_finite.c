@@ -1,0 +1,245 @@
+/* theory_finite.c: the O(1/d) finite-width correction of the gradient mean square p_l of
+ * residual MLP stacks (PreNorm, PostNorm, SpanNorm), and the Gaussian moments it needs.
+ *
+ * The d -> infinity recursion (theory_mlp.c) treats a token's squared norm |x_l|^2/d as its
+ * expectation q_l and a norm's 1/|v|^2 as 1/E|v|^2. At width d both fluctuate by O(1/sqrt(d)),
+ * and the gradient's mean square depends on them nonlinearly, so p_l moves by O(1/d): Jensen gaps
+ * of 1/|v|^2, the rows a norm's Jacobian projects out (the radial one is the most amplified
+ * direction of the branch's Jacobian, so removing it costs more than 1/d of the mean square), the
+ * finite hidden width H = r d, and, for PreNorm and SpanNorm, the persistence of a token's norm
+ * from block to block. analysis/theory/README.md, section 10, derives every formula below and
+ * compares it with simulation.
+ *
+ * Expectations at u ~ N(0, s) are theory_gauss.c's rules (split at u = 0, so relu's jumps are
+ * integrated exactly). Derivatives in s are taken under the Gaussian, not by finite differences:
+ * d/ds N(u; 0, s) = N (u^2 - s)/(2 s^2) and d^2/ds^2 N = N (u^4 - 6 s u^2 + 3 s^2)/(4 s^4), so
+ * they are integrals of the same kind, exact for relu's step phi'. */
+#include "theory.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* which integrand: the products the moments need, each optionally times a Hermite weight */
+typedef enum { M_PHI2, M_DPHI2, M_PHI4, M_PHI2DPHI2, M_UPHIDPHI, M_DPHI2U2 } moment_kind;
+
+typedef struct {
+    ns_act_kind act;
+    moment_kind kind;
+    int deriv; /* 0, 1 or 2: the s-derivative of the Gaussian density as a weight */
+    double s;
+} moment_ctx;
+
+static double moment_fn(double u, void *vctx)
+{
+    const moment_ctx *c = vctx;
+    double p = ns_act_phi(c->act, u), dp = ns_act_dphi(c->act, u), v;
+    switch (c->kind) {
+    case M_PHI2: v = p * p; break;
+    case M_DPHI2: v = dp * dp; break;
+    case M_PHI4: v = p * p * p * p; break;
+    case M_PHI2DPHI2: v = p * p * dp * dp; break;
+    case M_UPHIDPHI: v = u * p * dp; break;
+    default: v = dp * dp * u * u; break;
+    }
+    double s = c->s, u2 = u * u;
+    if (c->deriv == 1)
+        v *= (u2 - s) / (2 * s * s);
+    else if (c->deriv == 2)
+        v *= (u2 * u2 - 6 * s * u2 + 3 * s * s) / (4 * s * s * s * s);
+    return v;
+}
+
+static double moment(ns_act_kind act, moment_kind kind, int deriv, double s)
+{
+    moment_ctx c = {.act = act, .kind = kind, .deriv = deriv, .s = s};
+    return ns_gauss_expect(moment_fn, &c, s);
+}
+
+int ns_gauss_moments_at(ns_act_kind act, double s, ns_gauss_moments *m)
+{
+    if (!m || !(s > 0) || !isfinite(s) ||
+        (act != NS_ACT_GELU && act != NS_ACT_RELU && act != NS_ACT_LINEAR))
+        return NS_ERR_INVALID;
+    m->phi2 = moment(act, M_PHI2, 0, s);
+    m->dphi2 = moment(act, M_DPHI2, 0, s);
+    m->phi4 = moment(act, M_PHI4, 0, s);
+    m->phi2_dphi2 = moment(act, M_PHI2DPHI2, 0, s);
+    m->u_phi_dphi = moment(act, M_UPHIDPHI, 0, s);
+    m->dphi2_u2 = moment(act, M_DPHI2U2, 0, s);
+    m->phi2_ds = moment(act, M_PHI2, 1, s);
+    m->phi2_ds2 = moment(act, M_PHI2, 2, s);
+    m->dphi2_ds = moment(act, M_DPHI2, 1, s);
+    m->dphi2_ds2 = moment(act, M_DPHI2, 2, s);
+    /* every field is a double (theory.h), so the struct reads as an array */
+    _Static_assert(sizeof(ns_gauss_moments) == 10 * sizeof(double), "ten moments");
+    const double *v = &m->phi2;
+    for (int i = 0; i < 10; i++)
+        if (!isfinite(v[i]))
+            return NS_ERR_NUMERIC;
+    return NS_OK;
+}
+
+/* PostNorm, y = N(x + F(x)). The stream after a norm has |x|^2 = d exactly and everything
+ * downstream is rotation invariant (about 1 for LayerNorm), so the gradient's conditional
+ * covariance is isotropic on the directions the next norm lets through, and p_l reduces exactly
+ * to one-block averages: p_{L-1} = pi, p_l = pi tau^(L-1-l), p_0 = pi0 tau^(L-1), with pi the
+ * mean square a block passes to an isotropic cotangent, tau the same restricted to directions
+ * orthogonal to x (and 1), and pi0 the first block's, whose input x_0 is neither normalized nor
+ * centered. Section 10.2. */
+static int post_grad(const ns_theory_input *in, double d, double r, int ell, double *p)
+{
+    ns_gauss_moments m;
+    int st = ns_gauss_moments_at(in->act, 1.0, &m);
+    if (st)
+        return st;
+    const double a2 = in->alpha * in->alpha, a4 = a2 * a2;
+    const double s = a2 * m.phi2, chi = a2 * m.dphi2, s1 = a2 * m.u_phi_dphi;
+    const double kappa = m.phi4 / (m.phi2 * m.phi2) - 1;
+    const double m4 = a4 * m.phi2_dphi2, cda = a4 * (m.phi2_dphi2 - m.phi2 * m.dphi2);
+    const double chi2 = a2 * (m.dphi2_u2 - m.dphi2);
+    const double e2 = a2 * (m.dphi2_u2 - 2 * m.u_phi_dphi + m.phi2); /* E[(u phi' - phi)^2] */
+    const double qv = 1 + s, g = 1 + chi;
+    /* E|(I + J_F)^T vhat|^2: the radial row the norm removes, amplified by the branch */
+    const double cperp = g + (2 * s1 + s1 * s1 + m4 / r) / qv;
+    /* each factor's relative O(1/d) coefficient; every factor is linear in 1/d (multiplying the
+     * expansions out, e.g. tau = pi (1 + b/d), adds O(1/d^2) terms of no particular sign that
+     * measurably worsen the prediction at d = 64) */
+    const double api = (chi2 - cperp - ell * g) / g + ell * s / qv - cda / (r * qv * g) +
+                       (4 * s + 2 * s * s + s * s * kappa / r) / (qv * qv);
+    const double atau = api + 1 + ell - (e2 + ell * chi) / g;
+    /* f(n) = (1 + a^2 E[phi'^2]) / (n + a^2 E[phi^2]) at input mean square n: x_0's n has
+     * variance 2/d, so its average adds f''(1)/d */
+    const double N0 = 1 + chi, N1 = a2 * m.dphi2_ds, N2 = a2 * m.dphi2_ds2;
+    const double Q0 = qv, Q1 = 1 + a2 * m.phi2_ds, Q2 = a2 * m.phi2_ds2;
+    const double f2 = N2 / Q0 - 2 * N1 * Q1 / (Q0 * Q0) - N0 * Q2 / (Q0 * Q0) +
+                      2 * N0 * Q1 * Q1 / (Q0 * Q0 * Q0);
+    const double f1 = g / qv; /* the d -> infinity gain */
+    const double pi = f1 * (1 + api / d), tau = f1 * (1 + atau / d);
+    /* x_0 is not centered, so LayerNorm's centering of the first block's v is not free */
+    const double pi0 = f1 * (1 + (api + ell / qv) / d) + f2 / d;
+    const int L = in->depth;
+    p[L] = 1;
+    for (int l = L - 1; l >= 1; l--)
+        p[l] = l == L - 1 ? pi : p[l + 1] * tau;
+    p[0] = pi0 * pow(tau, L - 1);
+    return NS_OK;
+}
+
+/* the scalars of the PreNorm and SpanNorm backward recursions, per block (section 10.3) */
+typedef struct {
+    double t, lam, S, rho, c, V;
+} bstate;
+
+/* PreNorm, y = x + F(N(x)): the branch always sees unit mean square, the stream's
+ * q_l = q0 + l s. The token's n_l = |x_l|^2/d fluctuates around q_l with variance V_l/d and
+ * persists, so the gradient's conditional covariance is t_l(n) P + rho_l(n) xhat xhat^T;
+ * expanding t_l to second order in n - q_l gives the lam (first derivative over t) and M (second)
+ * terms, and rho_l - t_l the radial excess, which the next block's norm and branch mix back. */
+static int pre_grad(const ns_theory_input *in, double d, double r, double *p, bstate *b)
+{
+    ns_gauss_moments m;
+    int st = ns_gauss_moments_at(in->act, 1.0, &m);
+    if (st)
+        return st;
+    const int L = in->depth;
+    const double a2 = in->alpha * in->alpha, a4 = a2 * a2, q0 = in->q0;
+    const double s = a2 * m.phi2, chi = a2 * m.dphi2, kappa = m.phi4 / (m.phi2 * m.phi2) - 1;
+    const double m4 = a4 * m.phi2_dphi2, cda = a4 * (m.phi2_dphi2 - m.phi2 * m.dphi2);
+    const double w = 2 * s * s + s * s * kappa / r; /* plus 4 s q_l: the growth of d Var n_l */
+    b[L] = (bstate){.t = 1, .lam = 0, .S = 0, .rho = 1, .c = 0};
+    for (int l = L - 1; l >= 0; l--) {
+        const double q = q0 + l * s, qn = q + s, h = chi / q;
+        const bstate *u = &b[l + 1];
+        bstate *x = &b[l];
+        x->t = u->t * (1 + h);
+        x->lam = u->lam - chi / (q * (q + chi));
+        x->S = u->S + 1 / (q * q) - 1 / ((q + chi) * (q + chi));
+        x->rho = (s * u->t + q * u->rho) / qn;
+        const double Mn = u->lam * u->lam + u->S, Rn = u->rho / u->t;
+        x->c = u->c +
+               ((Rn - 1) * (s / qn + h + m4 / (r * q * qn)) + u->lam * cda / (r * q)) / (1 + h) +
+               0.5 * Mn * (4 * s * q + w);
+    }
+    b[0].V = 2 * q0 * q0; /* |x_0|^2/d of an i.i.d. N(0, q0) input */
+    for (int l = 0; l < L; l++)
+        b[l + 1].V = b[l].V + 4 * s * (q0 + l * s) + w;
+    for (int l = 0; l <= L; l++) {
+        const double M = b[l].lam * b[l].lam + b[l].S, R = b[l].rho / b[l].t;
+        p[l] = b[l].t * (1 + (b[l].c + 0.5 * M * b[l].V + R - 1) / d);
+    }
+    return NS_OK;
+}
+
+/* SpanNorm, y = x + alpha N(F(x)): the branch sees the stream itself, q_l = q0 + l alpha^2, so
+ * the block's gain 1 + gamma(n), gamma = alpha^2 E[phi'^2]/E[phi^2] at variance n, depends on
+ * the token's norm (its n-derivatives enter as lam and M), and the norm's 1/|F|^2 has its own
+ * Jensen gap and projected row (eps, e). */
+static int span_grad(const ns_theory_input *in, double d, double r, double *p, bstate *b)
+{
+    const int L = in->depth;
+    const double a2 = in->alpha * in->alpha, q0 = in->q0;
+    b[L] = (bstate){.t = 1, .lam = 0, .S = 0, .rho = 1, .c = 0};
+    for (int l = L - 1; l >= 0; l--) {
+        const double q = q0 + l * a2, qn = q + a2;
+        ns_gauss_moments m;
+        int st = ns_gauss_moments_at(in->act, q, &m);
+        if (st)
+            return st;
+        const double E = m.phi2, D = m.dphi2, E1 = m.phi2_ds, E2 = m.phi2_ds2, D1 = m.dphi2_ds,
+                     D2 = m.dphi2_ds2;
+        const double g = a2 * D / E;
+        const double g1 = a2 * (D1 / E - D * E1 / (E * E));
+        const double g2 = a2 * (D2 / E - 2 * D1 * E1 / (E * E) - D * E2 / (E * E) +
+                                2 * D * E1 * E1 / (E * E * E));
+        const double k2 = m.u_phi_dphi * m.u_phi_dphi;
+        const double e = a2 * (m.dphi2_u2 - k2 / E) / (q * E); /* 0 for relu and linear */
+        const double eps = m.dphi2_u2 / (q * D) - k2 / (q * E * D) +
+                           (m.phi4 / (E * E) - 2 * m.phi2_dphi2 / (E * D)) / r;
+        const bstate *u = &b[l + 1];
+        bstate *x = &b[l];
+        x->t = u->t * (1 + g);
+        x->lam = u->lam + g1 / (1 + g);
+        x->S = u->S + g2 / (1 + g) - (g1 / (1 + g)) * (g1 / (1 + g));
+        x->rho = u->t * (1 + e) + (u->rho - u->t) * q / qn;
+        const double Mn = u->lam * u->lam + u->S, Rn = u->rho / u->t;
+        x->c = u->c + (g * (1 + eps) - e + (Rn - 1) * (a2 + g * q) / qn) / (1 + g) +
+               0.5 * Mn * 4 * a2 * q;
+    }
+    b[0].V = 2 * q0 * q0;
+    for (int l = 0; l < L; l++)
+        b[l + 1].V = b[l].V + 4 * a2 * (q0 + l * a2);
+    for (int l = 0; l <= L; l++) {
+        const double M = b[l].lam * b[l].lam + b[l].S, R = b[l].rho / b[l].t;
+        p[l] = b[l].t * (1 + (b[l].c + 0.5 * M * b[l].V + R - 1) / d);
+    }
+    return NS_OK;
+}
+
+int ns_theory_finite_covers(const ns_theory_input *in)
+{
+    ns_theory_form kind;
+    if (ns_theory_validate(in, &kind) != NS_OK || in->width <= 0 || in->hidden < 1)
+        return 0;
+    /* PostNorm's first block is derived for the propagate protocol's input, x_0 ~ N(0, 1) */
+    return kind == NS_THEORY_PRE || kind == NS_THEORY_SPAN ||
+           (kind == NS_THEORY_POST && in->q0 == 1);
+}
+
+int ns_theory_finite_grad(const ns_theory_input *in, double *p)
+{
+    ns_theory_form kind;
+    if (!p || !ns_theory_finite_covers(in) || ns_theory_validate(in, &kind) != NS_OK)
+        return NS_ERR_INVALID;
+    const double d = in->width, r = (double)in->hidden / in->width;
+    const int ell = in->norm == NS_NORM_LAYERNORM; /* LayerNorm also projects out the mean */
+    if (kind == NS_THEORY_POST)
+        return post_grad(in, d, r, ell, p);
+    /* PreNorm and SpanNorm: LayerNorm's centering and mean-row terms cancel in p_l at O(1/d),
+     * so both norms share one recursion (section 10.3) */
+    bstate *b = malloc(((size_t)in->depth + 1) * sizeof *b);
+    if (!b)
+        return NS_ERR_NOMEM;
+    int st = kind == NS_THEORY_PRE ? pre_grad(in, d, r, p, b) : span_grad(in, d, r, p, b);
+    free(b);
+    return st;
+}
