@@ -146,8 +146,37 @@ static int write_sweep_table(ns_h5 *h, long npoints, const ns_opt_given *g)
 /* /sweep/fits: for every series of points that differ only in depth (three depths or more), the
  * log-log slopes against depth of the final act_ms and of the gradient ratio p_0/p_L (seed
  * means), measured and predicted by theory, with standard errors (fit.h) */
+/* The standard error of a measured slope: the seeds of a series share their draws across
+ * depths (seed s has the same first blocks at every depth), so the points of one seed's curve
+ * are correlated and the residuals of a fit to the seed means understate the error. Each seed's
+ * curve is fitted on its own, and the error is the spread of those slopes over sqrt(S). One seed
+ * (or seeds that differ between the points): the fit's own error, as before. by_seed is
+ * [npoints, smax], NaN where a point has no such seed. */
+static double seed_slope_se(const double *x, const double *by_seed, const long *pts, int nd,
+                            int smax, double fit_se)
+{
+    double y[NS_OPT_MAX_VALUES], sum = 0, sum2 = 0;
+    int n = 0;
+    for (int sd = 0; sd < smax; sd++) {
+        double slope, se;
+        int ok = 1;
+        for (int k = 0; k < nd && ok; k++) {
+            y[k] = by_seed[pts[k] * smax + sd];
+            ok = isfinite(y[k]);
+        }
+        if (!ok || ns_fit_loglog(x, y, nd, &slope, &se) != 0)
+            continue;
+        sum += slope, sum2 += slope * slope, n++;
+    }
+    if (n < 2)
+        return fit_se;
+    double mean = sum / n, var = (sum2 - n * mean * mean) / (n - 1);
+    return sqrt(var > 0 ? var : 0) / sqrt((double)n);
+}
+
 static int write_fits(ns_h5 *h, const ns_opt_given *g, long npoints, const double *act_L,
-                      const double *ratio, const double *act_L_th, const double *ratio_th)
+                      const double *ratio, const double *act_L_th, const double *ratio_th,
+                      const double *act_L_seed, const double *ratio_seed, int smax)
 {
     int id = ns_opt_find(g, "depth");
     int nd = g->n[id];
@@ -159,15 +188,19 @@ static int write_fits(ns_h5 *h, const ns_opt_given *g, long npoints, const doubl
            y[4][NS_OPT_MAX_VALUES];
     if (!col)
         return NS_ERR_NOMEM;
+    long pts[NS_OPT_MAX_VALUES];
     for (long s = 0; s < nseries; s++) {
         long first = (s / stride) * stride * nd + s % stride;
         for (int k = 0; k < nd; k++) {
-            long p = first + (long)k * stride;
+            long p = pts[k] = first + (long)k * stride;
             x[k] = strtod(g->values[id][k], NULL);
             y[0][k] = act_L[p], y[1][k] = act_L_th[p], y[2][k] = ratio[p], y[3][k] = ratio_th[p];
         }
         for (int q = 0; q < 4; q++)
             ns_fit_loglog(x, y[q], nd, &col[(2 * q) * nseries + s], &col[(2 * q + 1) * nseries + s]);
+        /* the measured slopes' errors from the seeds' own slopes; the theory's stay the fit's */
+        col[1 * nseries + s] = seed_slope_se(x, act_L_seed, pts, nd, smax, col[1 * nseries + s]);
+        col[5 * nseries + s] = seed_slope_se(x, ratio_seed, pts, nd, smax, col[5 * nseries + s]);
         col[(NCOL - 1) * nseries + s] = (double)first;
     }
     /* the columns are the table's /sweep/fits entries, in order (h5schema.h) */
@@ -268,7 +301,8 @@ static int run_point(void *ctx, long i, ns_h5 *out, ns_tick_fn tick, void *tick_
  * ratio p_0/p_L, and the theory's (NaN where none applies). Read back rather than kept, so a
  * resumed or distributed sweep computes them from the very numbers its file holds. */
 static int summaries(ns_h5 *store, const ns_opt_given *g, long npoints, double *act_L,
-                     double *ratio, double *act_L_th, double *ratio_th)
+                     double *ratio, double *act_L_th, double *ratio_th, double *act_L_seed,
+                     double *ratio_seed, int smax)
 {
     int st = NS_OK;
     for (long i = 0; st == NS_OK && i < npoints; i++) {
@@ -291,6 +325,8 @@ static int summaries(ns_h5 *store, const ns_opt_given *g, long npoints, double *
         for (int s = 0; st == NS_OK && s < S; s++) { /* as the run alone would sum them */
             act_L[i] += a[(size_t)s * (L + 1) + L] / S;
             ratio[i] += gr[(size_t)s * (L + 1)] / gr[(size_t)s * (L + 1) + L] / S;
+            act_L_seed[i * smax + s] = a[(size_t)s * (L + 1) + L];
+            ratio_seed[i * smax + s] = gr[(size_t)s * (L + 1)] / gr[(size_t)s * (L + 1) + L];
         }
         act_L_th[i] = ratio_th[i] = NAN;
         snprintf(path, sizeof path, "/runs/%ld/theory", i);
@@ -317,18 +353,30 @@ static int assemble(const char *out, const char *command_line, ns_sweep_store *s
                     size_t errlen)
 {
     ns_h5 *h = NULL;
-    double *act_L = calloc(4 * (size_t)npoints, sizeof(double));
+    int smax = 1; /* the most seeds of any point: the per-seed arrays' row length */
+    for (long i = 0; i < npoints; i++) {
+        point p;
+        ns_propagate_opts po;
+        const char *si;
+        point_of(g, i, 1, &p, &po, &si);
+        smax = p.seeds > smax ? p.seeds : smax;
+    }
+    double *act_L = calloc((4 + 2 * (size_t)smax) * (size_t)npoints, sizeof(double));
     double *ratio = act_L + npoints, *act_L_th = ratio + npoints, *ratio_th = act_L_th + npoints;
+    double *act_L_seed = ratio_th + npoints, *ratio_seed = act_L_seed + (size_t)smax * npoints;
+    for (size_t k = 0; act_L && k < 2 * (size_t)smax * npoints; k++)
+        act_L_seed[k] = NAN; /* a point with fewer seeds */
     int st = act_L ? ns_h5_create(&h, out) : NS_ERR_NOMEM;
     if (st == NS_OK && !(st = ns_h5_write_root_attrs(h, command_line)) &&
         !(st = ns_h5_group(h, "/runs")) && !(st = ns_h5_group(h, "/sweep"))) {
         if ((st = ns_sweep_store_copy_runs(store, h)) != NS_OK)
             snprintf(err, errlen, "%s", ns_sweep_store_error(store));
         else if ((st = summaries(ns_sweep_store_h5(store), g, npoints, act_L, ratio, act_L_th,
-                                 ratio_th)) != NS_OK)
+                                 ratio_th, act_L_seed, ratio_seed, smax)) != NS_OK)
             snprintf(err, errlen, "%s", ns_h5_error(ns_sweep_store_h5(store)));
         else if (!(st = write_sweep_table(h, npoints, g)) &&
-                 !(st = write_fits(h, g, npoints, act_L, ratio, act_L_th, ratio_th)) &&
+                 !(st = write_fits(h, g, npoints, act_L, ratio, act_L_th, ratio_th, act_L_seed,
+                                   ratio_seed, smax)) &&
                  !(st = ns_h5_attr_double(h, "/", "wall_seconds", seconds)))
             st = ns_h5_commit(h);
         if (st == NS_ERR_IO && !err[0])

@@ -112,7 +112,8 @@ static const ns_h5schema_entry table[] = {
     [NS_H5S_FITS_ACT_MS_SLOPE] = {"sweep/fits/act_ms_slope", NS_H5T_F64, F, NS_H5B_ALL,
         "fitted slope of ln(final act_ms) against ln(depth), seed means"},
     [NS_H5S_FITS_ACT_MS_SLOPE_SE] = {"sweep/fits/act_ms_slope_se", NS_H5T_F64, F, NS_H5B_ALL,
-        "standard error of act_ms_slope"},
+        "standard error of act_ms_slope: the spread of the seeds' own slopes over sqrt(seeds) (the "
+        "seeds share their draws across depths); with one seed, the fit's"},
     [NS_H5S_FITS_ACT_MS_SLOPE_THEORY] = {"sweep/fits/act_ms_slope_theory", NS_H5T_F64, F,
         NS_H5B_ALL, "the same fit to the theory's final act_ms (NaN where no theory applies)"},
     [NS_H5S_FITS_ACT_MS_SLOPE_THEORY_SE] = {"sweep/fits/act_ms_slope_theory_se", NS_H5T_F64, F,
@@ -120,7 +121,8 @@ static const ns_h5schema_entry table[] = {
     [NS_H5S_FITS_GRAD_RATIO_SLOPE] = {"sweep/fits/grad_ratio_slope", NS_H5T_F64, F, NS_H5B_ALL,
         "fitted slope of ln(grad_ms[0] / grad_ms[L]) against ln(depth), seed means"},
     [NS_H5S_FITS_GRAD_RATIO_SLOPE_SE] = {"sweep/fits/grad_ratio_slope_se", NS_H5T_F64, F,
-        NS_H5B_ALL, "standard error of grad_ratio_slope"},
+        NS_H5B_ALL, "standard error of grad_ratio_slope: the spread of the seeds' own slopes over "
+        "sqrt(seeds); with one seed, the fit's"},
     [NS_H5S_FITS_GRAD_RATIO_SLOPE_THEORY] = {"sweep/fits/grad_ratio_slope_theory", NS_H5T_F64, F,
         NS_H5B_ALL, "the same fit to the theory's gradient ratio (NaN where no theory applies)"},
     [NS_H5S_FITS_GRAD_RATIO_SLOPE_THEORY_SE] = {"sweep/fits/grad_ratio_slope_theory_se",

@@ -63,6 +63,22 @@ def main():
         act_L = [f["runs/%d/propagate/act_ms" % i][:, -1].mean() for i in range(3)]
         want = np.polyfit(np.log(depths[:3]), np.log(act_L), 1)[0]
         check(abs(slope[0] - want) < 1e-9, "act_ms_slope %r, recomputed %r" % (slope[0], want))
+        # its standard error: the spread of each seed's own slope (the seeds share their draws
+        # across depths), over sqrt(seeds); both error columns, both series
+        for name, per_seed in (("act_ms_slope_se",
+                                lambda i: f["runs/%d/propagate/act_ms" % i][:, -1]),
+                               ("grad_ratio_slope_se",
+                                lambda i: f["runs/%d/propagate/grad_ms" % i][:, 0]
+                                / f["runs/%d/propagate/grad_ms" % i][:, -1])):
+            for series, first in enumerate((0, 3)):
+                ys = np.array([per_seed(first + k) for k in range(3)])  # [depth, seed]
+                slopes = [np.polyfit(np.log(depths[:3]), np.log(ys[:, s]), 1)[0]
+                          for s in range(ys.shape[1])]
+                want_se = np.std(slopes, ddof=1) / np.sqrt(len(slopes))
+                got = fits[name][series]
+                check(abs(got - want_se) <= 1e-9 * max(1.0, want_se),
+                      "%s[%d] %r, recomputed from the seeds' slopes %r"
+                      % (name, series, got, want_se))
         # PreNorm grows with depth (slope near 1 for alpha = 1), SpanNorm with sqrtL stays flat
         check(0.4 < th[0] < 1.1 and abs(th[1]) < 0.05, "theory slopes %s" % th)
         # each point equals the same run made alone
