@@ -322,16 +322,6 @@ double ns_lr_at(long step, long warmup, long total, double lr_max, double lr_min
 void ns_set_threads(int n);
 /* the BLAS build and the kernel it chose, e.g. "OpenBLAS 0.3.21 ... Haswell" */
 const char *ns_blas_info(void);
-/* Idle work. A parallel GEMM region ends when its last block of rows does, and on a VM the
- * cores' speeds differ by several percent, so the thread that finishes first waits (4-5% of a
- * propagate's time in its GEMM regions). With idle work set, a thread that finds no block left
- * calls fn(ctx), one unit of work per call, while another thread's block should run for at
- * least half a unit more (ops_linear.c times both), until fn returns 0 (nothing left). fn runs
- * on several threads at once and must take independent units (an atomic counter), each about
- * a millisecond or less; what it computes must not depend on the thread that runs it. NULL
- * clears it. Process-wide: set it around one model's runs, not from two threads. */
-typedef int (*ns_idle_fn)(void *ctx);
-void ns_set_idle_work(ns_idle_fn fn, void *ctx);
 
 #ifdef __cplusplus
 }

@@ -11,13 +11,9 @@
  * and cores' speeds can wander from one GEMM to the next (notably on virtual machines): with a
  * region per GEMM, the threads spend a noticeable share of the run waiting. So independent
  * GEMMs (the backward's dX and dW; Q, K and V) run as one region whose blocks the threads take
- * dynamically, and a GEMM and the elementwise step after it (GELU) share a block.
- * What waiting is left, a thread may fill with idle work (ns_set_idle_work). */
+ * dynamically, and a GEMM and the elementwise step after it (GELU) share a block. */
 #include "internal.h"
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* Rows per block: about a quarter of M (even shares for 1, 2 or 4 threads), in multiples of
  * 32, at least 64. Each block packs all of op(B) again, so fewer, taller blocks pack less and
@@ -71,40 +67,6 @@ static void step_rows(const ns_step *s, int r0, int m)
     }
 }
 
-static ns_idle_fn idle_fn;
-static void *idle_ctx;
-
-void ns_set_idle_work(ns_idle_fn fn, void *ctx)
-{
-    idle_fn = fn, idle_ctx = ctx;
-}
-
-/* When to do idle work. A unit that outlasts the region's last block keeps the other threads
- * waiting at the barrier, and at W1's sizes (blocks of a fraction of a millisecond, units of
- * about one) units started blindly ran past the end of half the regions, as long as the
- * waiting they filled. So a thread starts a unit only while another thread's block is expected
- * to run for at least half a unit more: each thread posts when its block should end (its work
- * at the seconds per multiply-add of the blocks so far), and units are timed as they run.
- * Timing moves work between threads only, never a number. */
-#define IDLE_THREADS 64 /* threads beyond these do no idle work */
-static double block_end[IDLE_THREADS];     /* expected end of each thread's block, 0: none */
-static double sec_per_work, sec_per_unit; /* running estimates, by atomic reads and writes */
-
-static double now(void)
-{
-#ifdef _OPENMP
-    return omp_get_wtime();
-#else
-    return 0;
-#endif
-}
-
-/* a running average of the timings x, starting from the first */
-static double running(double average, double x)
-{
-    return average > 0 ? 0.9 * average + 0.1 * x : x;
-}
-
 /* the work of `rows` rows of a job: multiply-adds of its GEMM steps, elements of the others */
 static double job_work(const ns_job *job, int rows)
 {
@@ -132,68 +94,6 @@ static const ns_job *task_block(const ns_job *jobs, int t, int *r0, int *m)
     return job;
 }
 
-/* task t on thread me, posting when it should end */
-static void run_task(const ns_job *jobs, int t, int me)
-{
-    int r0, m;
-    const ns_job *job = task_block(jobs, t, &r0, &m);
-    double work = job_work(job, m), t0 = now(), spw;
-#pragma omp atomic read
-    spw = sec_per_work;
-    if (me < IDLE_THREADS) {
-#pragma omp atomic write
-        block_end[me] = t0 + work * spw;
-    }
-    for (int s = 0; s < job->nsteps; s++)
-        step_rows(&job->step[s], r0, m);
-    double dt = now() - t0;
-    if (me < IDLE_THREADS) {
-#pragma omp atomic write
-        block_end[me] = 0;
-    }
-    spw = running(spw, dt / work);
-#pragma omp atomic write
-    sec_per_work = spw;
-}
-
-/* whether another thread's block should run for at least half a unit more */
-static int worth_a_unit(int me, int nthreads)
-{
-    double t = now(), unit, latest = 0;
-#pragma omp atomic read
-    unit = sec_per_unit;
-    for (int i = 0; i < nthreads && i < IDLE_THREADS; i++) {
-        double e;
-#pragma omp atomic read
-        e = block_end[i];
-        if (i != me && e > latest)
-            latest = e;
-    }
-    return latest - t >= 0.5 * unit;
-}
-
-/* idle work on thread me until the blocks are done or it is not worth it */
-static void idle_until_done(const int *finished, int ntasks, ns_idle_fn idle, int me,
-                            int nthreads)
-{
-    for (;;) {
-        int f;
-#pragma omp atomic read
-        f = *finished;
-        if (f >= ntasks || me >= IDLE_THREADS || !worth_a_unit(me, nthreads))
-            return;
-        double t0 = now();
-        if (!idle(idle_ctx))
-            return;
-        double dt = now() - t0, unit;
-#pragma omp atomic read
-        unit = sec_per_unit;
-        unit = running(unit, dt);
-#pragma omp atomic write
-        sec_per_unit = unit;
-    }
-}
-
 void ns_jobs_run(const ns_job *jobs, int njobs)
 {
     int ntasks = 0;
@@ -202,29 +102,12 @@ void ns_jobs_run(const ns_job *jobs, int njobs)
         ntasks += job_blocks(&jobs[j]);
         work += job_work(&jobs[j], jobs[j].m);
     }
-    /* the threads take tasks in turn (schedule(dynamic) by hand, so that a thread that finds
-     * none left can do idle work while the last ones run) */
-    int next = 0, finished = 0;
-    ns_idle_fn idle = idle_fn;
-#pragma omp parallel if (ntasks > 1 && work >= 32.0 * NS_PAR_MIN)
-    {
-#ifdef _OPENMP
-        int me = omp_get_thread_num(), nthreads = omp_get_num_threads();
-#else
-        int me = 0, nthreads = 1;
-#endif
-        for (;;) {
-            int t;
-#pragma omp atomic capture
-            t = next++;
-            if (t >= ntasks)
-                break;
-            run_task(jobs, t, me);
-#pragma omp atomic update
-            finished++;
-        }
-        if (idle)
-            idle_until_done(&finished, ntasks, idle, me, nthreads);
+#pragma omp parallel for schedule(dynamic) if (ntasks > 1 && work >= 32.0 * NS_PAR_MIN)
+    for (int t = 0; t < ntasks; t++) {
+        int r0, m;
+        const ns_job *job = task_block(jobs, t, &r0, &m);
+        for (int s = 0; s < job->nsteps; s++)
+            step_rows(&job->step[s], r0, m);
     }
 }
 

@@ -67,8 +67,7 @@ static int draw_input(const ns_propagate_opts *o, float *x0, uint64_t sd)
 }
 
 /* the metrics of the residual stream x_l of seed s (and, for l >= 1, of block l's internals) */
-static int forward_metrics(ns_propagate_result *r, ns_model *m, ns_eff_rank_queue *ranks, int s,
-                           int l, int seq)
+static int forward_metrics(ns_propagate_result *r, ns_model *m, int s, int l, int seq)
 {
     const ns_config *c = ns_model_config(m);
     int d = c->width, nseq = c->ntok / seq;
@@ -77,7 +76,8 @@ static int forward_metrics(ns_propagate_result *r, ns_model *m, ns_eff_rank_queu
     r->act_ms[k] = ns_metric_mean_square(x, n);
     r->act_var[k] = ns_metric_act_var(x, c->ntok, d);
     r->cos_tokens[k] = ns_metric_cos_tokens(x, nseq, seq, d);
-    ns_eff_rank_queue_push(ranks, l, x); /* computed as idle work (ns_propagate) */
+    if (ns_metric_eff_rank(x, nseq, seq, d, &r->eff_rank[k]) != 0)
+        return NS_ERR_NUMERIC;
     if (l == 0)
         return NS_OK;
     size_t kb = (size_t)s * r->depth + (l - 1);
@@ -102,16 +102,6 @@ static int forward_metrics(ns_propagate_result *r, ns_model *m, ns_eff_rank_queu
         ns_model_moe_losses(m, l, &r->aux_loss[kb], &zloss);
     }
     return NS_OK;
-}
-
-/* the eff_rank of seed s's queued layers (none without metrics) */
-static int ranks_finish(ns_eff_rank_queue *ranks, ns_propagate_result *r, int s)
-{
-    if (!ranks)
-        return NS_OK;
-    return ns_eff_rank_queue_finish(ranks, r->eff_rank + (size_t)s * (r->depth + 1))
-               ? NS_ERR_NUMERIC
-               : NS_OK;
 }
 
 /* the model propagate creates for c: the metrics read each block's parameter gradients right
@@ -140,7 +130,6 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
         return NS_ERR_INVALID;
     ns_model *m = NULL;
     float *g = NULL;
-    ns_eff_rank_queue *ranks = NULL;
     ns_config shared = model_config(cfg);
     int status = ns_model_create_in(&m, &shared, o->workspace);
     if (status)
@@ -161,20 +150,6 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
     }
     if ((status = result_alloc(r, seeds, L, P, heads, experts)))
         goto done;
-    /* eff_rank, most of the metrics' cost, runs as idle work at the end of the GEMM regions
-     * (ns_set_idle_work): at W1's and W3's sizes the threads waited there through 4-5% of the
-     * GEMMs' time. Each sequence's number is the same whoever computes it, so the results are
-     * bit-identical. The streams it reads stay put until the seed's backward ends, unless the
-     * model is windowed: then each layer's is computed at once. */
-    if (!o->no_metrics) {
-        ranks = ns_eff_rank_queue_create(cfg->ntok / seq, seq, cfg->width, L + 1);
-        if (!ranks) {
-            status = NS_ERR_NOMEM;
-            goto done;
-        }
-        if (!windowed)
-            ns_set_idle_work(ns_eff_rank_queue_idle, ranks);
-    }
     for (int i = 0; i < P; i++)
         snprintf(r->param_names[i], sizeof r->param_names[i], "%s", ns_model_param_info(m, i)->name);
     /* ping-pong dLoss/dx_l, then the kept x of each segment but the last */
@@ -190,16 +165,14 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
         if ((!windowed && (status = ns_model_init(m, sd))) ||
             (status = draw_input(o, ns_model_stream(m, 0), sd)) ||
             (status = ns_fill_gaussian(g, nd, 1.0, sd, -1, "cotangent")) ||
-            (!o->no_metrics && (status = forward_metrics(r, m, ranks, s, 0, seq))) ||
-            (windowed && (status = ranks_finish(ranks, r, s))))
+            (!o->no_metrics && (status = forward_metrics(r, m, s, 0, seq))))
             goto done;
         for (int l = 1; l <= L; l++) {
             if (windowed && (l - 1) % K == 0 && (l - 1) / K < nseg - 1)
                 memcpy(kept + (size_t)((l - 1) / K) * nd, ns_model_stream(m, l - 1),
                        nd * sizeof(float));
             if ((status = forward_block(m, windowed, sd, l)) ||
-                (!o->no_metrics && (status = forward_metrics(r, m, ranks, s, l, seq))) ||
-                (windowed && (status = ranks_finish(ranks, r, s))))
+                (!o->no_metrics && (status = forward_metrics(r, m, s, l, seq))))
                 goto done;
             if (tick && tick(tick_ctx, ++done, total)) {
                 status = NS_ERR_INTERRUPTED;
@@ -236,12 +209,8 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
                 }
             }
         }
-        if ((status = ranks_finish(ranks, r, s)))
-            goto done;
     }
 done:
-    ns_set_idle_work(NULL, NULL);
-    ns_eff_rank_queue_free(ranks);
     free(g);
     ns_model_free(m);
     if (status)

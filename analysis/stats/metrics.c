@@ -222,13 +222,6 @@ typedef struct {
     double *work; /* [lwork] dsyev workspace */
 } EffRankWs;
 
-typedef struct {
-    int seq, width, m, nthreads;
-    lapack_int lwork;
-    double *buf;
-    EffRankWs *thread; /* [nthreads] */
-} eff_rank_ws;
-
 /* Effective rank of one [seq x width] row-major matrix; returns a LAPACKE info (0 = ok). */
 static int seq_eff_rank(const float *xs, int seq, int width, int m, const EffRankWs *ws,
                         lapack_int lwork, double *erank) {
@@ -289,18 +282,20 @@ static int seq_eff_rank(const float *xs, int seq, int width, int m, const EffRan
     return 0;
 }
 
-static void eff_rank_ws_free(eff_rank_ws *ws);
-
-/* scratch for OpenMP threads 0 .. nthreads - 1 at once; NULL on failure */
-static eff_rank_ws *eff_rank_ws_create(int seq, int width, int nthreads) {
-    if (seq < 1 || width < 1 || nthreads < 1) {
-        return NULL;
+int ns_metric_eff_rank(const float *x, int nseq, int seq, int width, double *out) {
+    if (out != NULL) {
+        *out = NAN;
+    }
+    if (x == NULL || out == NULL || nseq < 1 || seq < 1 || width < 1) {
+        return -1;
     }
     const int m = seq <= width ? seq : width;
     /* Workspace query; dsyev does not touch a or w when lwork == -1. */
     double lwork_opt = 0.0, dummy_a = 0.0, dummy_w = 0.0;
-    if (LAPACKE_dsyev_work(LAPACK_COL_MAJOR, 'N', 'L', m, &dummy_a, m, &dummy_w, &lwork_opt, -1)) {
-        return NULL;
+    lapack_int info =
+        LAPACKE_dsyev_work(LAPACK_COL_MAJOR, 'N', 'L', m, &dummy_a, m, &dummy_w, &lwork_opt, -1);
+    if (info != 0) {
+        return (int)info;
     }
     lapack_int lwork = (lapack_int)lwork_opt;
     if (lwork < 3 * m - 1) {
@@ -309,164 +304,44 @@ static eff_rank_ws *eff_rank_ws_create(int seq, int width, int nthreads) {
     if (lwork < 1) {
         lwork = 1;
     }
-    /* All scratch is allocated up front, so nothing inside a parallel region can fail to
-     * allocate: one EffRankWs per thread. */
+    /* All scratch is allocated up front, so nothing inside the parallel region can fail to
+     * allocate: nseq partials, then one EffRankWs per thread. */
+    int nthreads = max_threads();
     size_t mat = (size_t)seq * (size_t)width, mm = (size_t)m * (size_t)m;
     size_t per_thread = mat + mm + (size_t)m + (size_t)lwork;
-    if (per_thread < mat || (size_t)nthreads > SIZE_MAX / sizeof(double) / per_thread) {
-        return NULL;
-    }
-    eff_rank_ws *w = calloc(1, sizeof *w);
-    if (w == NULL) {
-        return NULL;
-    }
-    *w = (eff_rank_ws){.seq = seq, .width = width, .m = m, .nthreads = nthreads,
-                          .lwork = lwork};
-    w->buf = malloc((size_t)nthreads * per_thread * sizeof(double));
-    w->thread = malloc((size_t)nthreads * sizeof *w->thread);
-    if (w->buf == NULL || w->thread == NULL) {
-        eff_rank_ws_free(w);
-        return NULL;
-    }
-    for (int t = 0; t < nthreads; t++) {
-        double *p = w->buf + (size_t)t * per_thread;
-        w->thread[t] = (EffRankWs){p, p + mat, p + mat + mm, p + mat + mm + m};
-    }
-    return w;
-}
-
-static void eff_rank_ws_free(eff_rank_ws *ws) {
-    if (ws != NULL) {
-        free(ws->buf);
-        free(ws->thread);
-        free(ws);
-    }
-}
-
-/* one sequence with the calling thread's scratch; a LAPACKE info, or -1 for a thread beyond the
- * scratch's; the number does not depend on the thread */
-static int eff_rank_one(eff_rank_ws *ws, const float *xs, double *out) {
-    int t = thread_id();
-    *out = NAN;
-    if (t >= ws->nthreads) {
+    if (per_thread < mat ||
+        (size_t)nthreads > (SIZE_MAX / sizeof(double) - (size_t)nseq) / per_thread) {
         return -1;
     }
-    return seq_eff_rank(xs, ws->seq, ws->width, ws->m, &ws->thread[t], ws->lwork, out);
-}
-
-int ns_metric_eff_rank(const float *x, int nseq, int seq, int width, double *out) {
-    if (out != NULL) {
-        *out = NAN;
-    }
-    if (x == NULL || out == NULL || nseq < 1 || seq < 1 || width < 1) {
+    double *partial = malloc(((size_t)nseq + (size_t)nthreads * per_thread) * sizeof(double));
+    int *status = malloc((size_t)nseq * sizeof(int));
+    if (partial == NULL || status == NULL) {
+        free(partial);
+        free(status);
         return -1;
     }
-    ns_eff_rank_queue *q = ns_eff_rank_queue_create(nseq, seq, width, 1);
-    if (q == NULL) {
-        return -1;
-    }
-    ns_eff_rank_queue_push(q, 0, x);
-    int rc = ns_eff_rank_queue_finish(q, out);
-    ns_eff_rank_queue_free(q);
-    return rc;
-}
-
-/* ---- eff_rank as idle work ---------------------------------------------------------------- */
-
-struct ns_eff_rank_queue {
-    eff_rank_ws *ws;
-    int nseq, layers;
-    const float **x; /* [layers nseq] the sequence of each unit, in push order */
-    int *layer;      /* [layers] the layer of each push */
-    double *value;   /* [layers nseq] */
-    int *status;     /* [layers nseq] */
-    int pushed;      /* units queued */
-    int taken;       /* units handed out (atomic; may overshoot pushed while threads look) */
-};
-
-ns_eff_rank_queue *ns_eff_rank_queue_create(int nseq, int seq, int width, int layers) {
-    if (nseq < 1 || layers < 1 || (size_t)nseq > SIZE_MAX / sizeof(double) / (size_t)layers) {
-        return NULL;
-    }
-    size_t units = (size_t)nseq * (size_t)layers;
-    ns_eff_rank_queue *q = calloc(1, sizeof *q);
-    if (q == NULL) {
-        return NULL;
-    }
-    q->nseq = nseq, q->layers = layers;
-    q->ws = eff_rank_ws_create(seq, width, max_threads());
-    q->x = malloc(units * sizeof *q->x);
-    q->layer = malloc((size_t)layers * sizeof *q->layer);
-    q->value = malloc(units * sizeof *q->value);
-    q->status = malloc(units * sizeof *q->status);
-    if (q->ws == NULL || q->x == NULL || q->layer == NULL || q->value == NULL ||
-        q->status == NULL) {
-        ns_eff_rank_queue_free(q);
-        return NULL;
-    }
-    return q;
-}
-
-void ns_eff_rank_queue_free(ns_eff_rank_queue *q) {
-    if (q != NULL) {
-        eff_rank_ws_free(q->ws);
-        free(q->x);
-        free(q->layer);
-        free(q->value);
-        free(q->status);
-        free(q);
-    }
-}
-
-void ns_eff_rank_queue_push(ns_eff_rank_queue *q, int layer, const float *x) {
-    int p = q->pushed / q->nseq;
-    if (p >= q->layers) {
-        return; /* full: the caller sized it */
-    }
-    /* outside any parallel region: no thread is looking, so the overshoot is undone here */
-    if (q->taken > q->pushed) {
-        q->taken = q->pushed;
-    }
-    size_t mat = (size_t)q->ws->seq * (size_t)q->ws->width;
-    q->layer[p] = layer;
-    for (int s = 0; s < q->nseq; s++) {
-        q->x[q->pushed + s] = x + (size_t)s * mat;
-    }
-    q->pushed += q->nseq;
-}
-
-int ns_eff_rank_queue_idle(void *ctx) {
-    ns_eff_rank_queue *q = ctx;
-    int u;
-    NS_OMP(omp atomic capture)
-    u = q->taken++;
-    if (u >= q->pushed) {
-        return 0;
-    }
-    q->status[u] = eff_rank_one(q->ws, q->x[u], &q->value[u]);
-    return 1;
-}
-
-int ns_eff_rank_queue_finish(ns_eff_rank_queue *q, double *out) {
-    int first = q->taken < q->pushed ? q->taken : q->pushed, n = q->pushed;
-    size_t work = (size_t)(n - first) * (size_t)q->ws->seq * (size_t)q->ws->width;
-    NS_OMP(omp parallel for schedule(dynamic) if (n - first > 1 && work >= NS_METRIC_PAR_MIN))
-    for (int u = first; u < n; u++) {
-        q->status[u] = eff_rank_one(q->ws, q->x[u], &q->value[u]);
+    /* Sequences are taken dynamically: the cores' speeds wander, and which thread computes a
+     * sequence changes nothing in its number. */
+    NS_OMP(omp parallel num_threads(nthreads) if ((size_t)nseq * mat >= NS_METRIC_PAR_MIN))
+    {
+        double *p = partial + nseq + (size_t)thread_id() * per_thread;
+        EffRankWs ws = {p, p + mat, p + mat + mm, p + mat + mm + m};
+        NS_OMP(omp for schedule(dynamic))
+        for (int s = 0; s < nseq; s++) {
+            partial[s] = NAN;
+            status[s] = seq_eff_rank(x + (size_t)s * mat, seq, width, m, &ws, lwork, &partial[s]);
+        }
     }
     /* The lowest-index failure is reported, so the status is thread-count independent too. */
     int rc = 0;
-    for (int p = 0; p < n / q->nseq; p++) {
-        const int *st = q->status + (size_t)p * q->nseq;
-        int failed = 0;
-        for (int s = 0; s < q->nseq && !failed; s++) {
-            failed = st[s];
-        }
-        out[q->layer[p]] =
-            failed ? NAN : serial_sum(q->value + (size_t)p * q->nseq, (size_t)q->nseq) / q->nseq;
-        rc = rc ? rc : failed;
+    for (int s = 0; s < nseq && rc == 0; s++) {
+        rc = status[s];
     }
-    q->pushed = q->taken = 0;
+    if (rc == 0) {
+        *out = serial_sum(partial, (size_t)nseq) / (double)nseq;
+    }
+    free(partial);
+    free(status);
     return rc;
 }
 

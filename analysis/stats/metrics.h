@@ -34,20 +34,6 @@ double ns_metric_cos_tokens(const float *x, int nseq, int seq, int width);
  * for an allocation failure or invalid arguments) on failure, result in *out (NAN on failure).
  * If several sequences fail, the info of the lowest-index one is returned. */
 int ns_metric_eff_rank(const float *x, int nseq, int seq, int width, double *out);
-/* eff_rank of several layers' streams, run as idle work (ns_set_idle_work) as the forward goes:
- * each of a layer's sequences is one unit of work, which a thread takes when it would otherwise
- * wait at the end of a GEMM region. The results are bit-identical to ns_metric_eff_rank's.
- * create: for up to `layers` pushes of [nseq, seq, width] streams (NULL on failure). push: queues
- * x, which must stay unchanged until finish. idle: an ns_idle_fn that computes one queued
- * sequence, 0 when none is left. finish: computes what is left (in parallel), writes each pushed
- * layer's effective rank into out[layer] (NAN where it failed), empties the queue, and returns 0
- * or the first failure's info in push and sequence order. */
-typedef struct ns_eff_rank_queue ns_eff_rank_queue;
-ns_eff_rank_queue *ns_eff_rank_queue_create(int nseq, int seq, int width, int layers);
-void ns_eff_rank_queue_push(ns_eff_rank_queue *q, int layer, const float *x);
-int ns_eff_rank_queue_idle(void *q);
-int ns_eff_rank_queue_finish(ns_eff_rank_queue *q, double *out);
-void ns_eff_rank_queue_free(ns_eff_rank_queue *q);
 /* mean over the ntok tokens of cos(x_prev_i, x_i) (cos_layer); a zero token counts as cosine 0 */
 double ns_metric_cos_layer(const float *x_prev, const float *x, int ntok, int width);
 /* attention entropy (nats): for probs [nseq, heads, seq, seq] (row i holds query i's causal

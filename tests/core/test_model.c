@@ -440,40 +440,6 @@ static void test_moe_capacity(void)
     }
 }
 
-/* Idle work (ns_set_idle_work): a region must end when its blocks do even if the idle work never
- * runs out, the products must not change, and one thread never calls it (nothing to wait for). */
-static int idle_calls;
-static int endless_idle(void *ctx)
-{
-    (void)ctx;
-#pragma omp atomic update
-    idle_calls++;
-    return 1;
-}
-
-static void test_idle_work(void)
-{
-    enum { N = 1024, NIN = 256, NOUT = 512 };
-    ns_real *inp = malloc(sizeof(ns_real) * N * NIN), *w = malloc(sizeof(ns_real) * NIN * NOUT);
-    ns_real *o1 = malloc(sizeof(ns_real) * N * NOUT), *o2 = malloc(sizeof(ns_real) * N * NOUT);
-    for (int i = 0; i < N * NIN; i++)
-        inp[i] = (ns_real)sin(0.37 * i);
-    for (int i = 0; i < NIN * NOUT; i++)
-        w[i] = (ns_real)cos(0.11 * i) / 16;
-    ns_linear_forward(o1, inp, w, N, NIN, NOUT);
-    ns_set_idle_work(endless_idle, NULL);
-    for (int r = 0; r < 20; r++) /* it returns: the regions end */
-        ns_linear_forward(o2, inp, w, N, NIN, NOUT);
-    CHECK(memcmp(o1, o2, sizeof(ns_real) * N * NOUT) == 0, "idle work changed a product");
-    ns_set_threads(1);
-    idle_calls = 0;
-    ns_linear_forward(o2, inp, w, N, NIN, NOUT);
-    CHECK(idle_calls == 0, "one thread did idle work %d times", idle_calls);
-    ns_set_idle_work(NULL, NULL);
-    ns_set_threads(2);
-    free(inp), free(w), free(o1), free(o2);
-}
-
 int main(void)
 {
     ns_set_threads(2);
@@ -486,7 +452,6 @@ int main(void)
     test_thread_determinism();
     test_moe_single_expert_is_mlp();
     test_moe_capacity();
-    test_idle_work();
     printf("test_model: %d checks, %d failed\n", checks, failures);
     return failures != 0;
 }

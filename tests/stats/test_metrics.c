@@ -609,56 +609,31 @@ static void test_moe_metrics(void) {
                 "router entropy of a one-hot router = 0");
 }
 
-/* eff_rank as idle work: whichever units the idle calls take before finish (none, some, all, and
- * more calls than units, whose overshoot a later push must undo), the results are
- * ns_metric_eff_rank's bit for bit; a non-finite layer gives NAN for that layer only. */
-static void test_eff_rank_queue(void) {
-    enum { NSEQ = 3, SEQ = 16, WIDTH = 24, LAYERS = 4 };
-    size_t n = (size_t)NSEQ * SEQ * WIDTH;
-    float *x = malloc(LAYERS * n * sizeof *x);
-    for (size_t i = 0; i < LAYERS * n; i++) {
-        x[i] = (float)(rng_uniform() * 2.0 - 1.0) * (float)(1 + i / n);
+/* eff_rank over a layer large enough to run its sequences in parallel (more sequences than
+ * threads): the SVD reference, and bit for bit the index-order mean of the sequences computed
+ * one at a time, on 1 and 2 threads; a non-finite sequence makes the layer's result NAN. */
+static void test_eff_rank_parallel(void) {
+    enum { NSEQ = 9, SEQ = 32, WIDTH = 128 }; /* 36864 elements: above the parallel threshold */
+    size_t mat = (size_t)SEQ * WIDTH;
+    float *x = alloc_floats(NSEQ * mat);
+    fill_normal(x, NSEQ * mat, 0.2, 1.0);
+    double one[NSEQ], want = 0.0, got[2];
+    for (int s = 0; s < NSEQ; s++) {
+        check(ns_metric_eff_rank(x + s * mat, 1, SEQ, WIDTH, &one[s]) == 0, "eff_rank status");
+        want += one[s];
     }
-    x[2 * n + 5] = NAN; /* layer 2 */
-    double want[LAYERS];
-    for (int l = 0; l < LAYERS; l++) {
-        check(ns_metric_eff_rank(x + l * n, NSEQ, SEQ, WIDTH, &want[l]) == 0, "eff_rank status");
+    want /= NSEQ;
+    for (int t = 1; t <= 2; t++) {
+        set_threads(t);
+        check(ns_metric_eff_rank(x, NSEQ, SEQ, WIDTH, &got[t - 1]) == 0, "eff_rank status");
     }
-    check(isnan(want[2]) && isfinite(want[1]), "eff_rank queue: layer 2 is the NaN one");
-    ns_eff_rank_queue *q = ns_eff_rank_queue_create(NSEQ, SEQ, WIDTH, LAYERS);
-    check(q != NULL, "eff_rank queue created");
-    int idle_calls[] = {0, 2, 9, 20};
-    for (int k = 0; q && k < 4; k++) {
-        double got[LAYERS];
-        for (int l = 0; l < LAYERS; l++) {
-            got[l] = -1;
-        }
-        /* three layers, the idle calls, then the fourth (after any overshoot); the order turns
-         * from round to round, so that no unit's slot holds the right number from before */
-        for (int p = 0; p < LAYERS - 1; p++) {
-            int l = (p + k) % LAYERS;
-            ns_eff_rank_queue_push(q, l, x + l * n);
-        }
-        int ran = 0;
-        for (int c = 0; c < idle_calls[k]; c++) {
-            ran += ns_eff_rank_queue_idle(q);
-        }
-        int last = (LAYERS - 1 + k) % LAYERS;
-        ns_eff_rank_queue_push(q, last, x + last * n);
-        char what[96];
-        int expect_ran = idle_calls[k] < 9 ? idle_calls[k] : 9;
-        snprintf(what, sizeof what, "eff_rank queue: %d idle calls computed %d units", idle_calls[k],
-                 ran);
-        check(ran == expect_ran, what);
-        check(ns_eff_rank_queue_finish(q, got) == 0, "eff_rank queue finish status");
-        for (int l = 0; l < LAYERS; l++) {
-            snprintf(what, sizeof what, "eff_rank queue, %d idle calls: layer %d bit-identical",
-                     idle_calls[k], l);
-            check(memcmp(&got[l], &want[l], sizeof got[l]) == 0, what);
-        }
-    }
-    check(q == NULL || ns_eff_rank_queue_idle(q) == 0, "an emptied queue has no work");
-    ns_eff_rank_queue_free(q);
+    check_close(got[1], ref_eff_rank(x, NSEQ, SEQ, WIDTH, 0), 1e-6, 0.0,
+                "eff_rank of a parallel layer vs SVD");
+    check(memcmp(&got[0], &want, sizeof want) == 0 && memcmp(&got[1], &want, sizeof want) == 0,
+          "eff_rank of a parallel layer: the mean of its sequences, bit for bit, 1 and 2 threads");
+    x[5 * mat + 7] = INFINITY;
+    check(ns_metric_eff_rank(x, NSEQ, SEQ, WIDTH, &got[0]) == 0 && isnan(got[0]),
+          "eff_rank of a layer with a non-finite sequence is NAN");
     free(x);
 }
 
@@ -670,7 +645,7 @@ int main(void) {
     test_closed_forms();
     test_tolerance_is_meaningful();
     test_thread_invariance();
-    test_eff_rank_queue();
+    test_eff_rank_parallel();
     printf("test_metrics: %d checks, %d failed\n", g_checks, g_failed);
     return g_failed != 0;
 }
