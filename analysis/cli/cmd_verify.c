@@ -30,7 +30,7 @@ static const ns_opt_spec verify_specs[] = {
     {"quick", K_FLAG, F(quick), NULL, NULL, NS_ONE, NULL,
      "a smaller battery for CI: width 512, depth 8, 6 seeds, relu and gelu (default: width 1024, "
      "depth 32, 8 seeds, relu, gelu and linear)", NULL, NULL},
-    {"threads", K_INT, F(threads), NULL, NULL, NS_ONE, "N", "OpenMP threads (default: all cores)", NULL, NULL},
+    {"threads", K_THREADS, F(threads), NULL, NULL, NS_ONE, "N", "OpenMP threads (default: all cores)", NULL, NULL},
     {"out", K_TEXT, F(out), NULL, "verify.h5", NS_ONE, "FILE", "HDF5 file for the table", NULL, NULL},
 };
 
