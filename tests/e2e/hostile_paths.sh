@@ -170,13 +170,13 @@ run propagate "${SMALL[@]}" --depth 2,3 --out sw.h5
 one_line 2 sw.h5.partial-sweep FIFO
 end_case
 
-# the progress file's own temporary, written when a sweep is stopped (SIGTERM) after its first
-# point: the second point is long
+# the progress file's own temporary, written when the first point of a sweep is done and again
+# when the sweep is stopped (SIGTERM) during its long second point (exit 1; 0 if it finished)
 for kind in link fifo; do
     new_case "$kind at the progress file's temporary"
     timeout 20 sh -c 'name=sw.h5.partial-sweep.partial-$$
         if [ "$1" = link ]; then ln -s "$PWD/victim" "$name"; else mkfifo "$name"; fi || exit 99
-        shift; exec "$@"' sh $kind "$BIN" propagate --depth 2,64 --width 128 --seq 32 --batch 4 \
+        shift; exec "$@"' sh $kind "$BIN" propagate --depth 2,256 --width 128 --seq 32 --batch 4 \
         --seeds 1 --threads 1 --out sw.h5 >.out 2>.err </dev/null &
     pid=$!
     for ((i = 0; i < 150; i++)); do
@@ -188,7 +188,7 @@ for kind in link fifo; do
     wait $pid
     st=$?
     [ "$st" -eq 124 ] && fail "hung"
-    [ "$st" -eq 1 ] || fail "expected exit 1 (interrupted), got $st: $(head -c 300 .err)"
+    [ "$st" -eq 1 ] || [ "$st" -eq 0 ] || fail "expected exit 1 (interrupted), got $st: $(head -c 300 .err)"
     if [ -e sw.h5.partial-sweep ]; then
         [ -f sw.h5.partial-sweep ] && [ ! -L sw.h5.partial-sweep ] ||
             fail "the progress file is not a regular file"
@@ -198,22 +198,26 @@ for kind in link fifo; do
 done
 
 # ---- 2. outputs that are not regular files, outputs that are inputs ------------------------
-new_case "--out /dev/null"
-if [ "$(id -u)" -eq 0 ]; then
-    before=$(stat -c '%F %i %t:%T' /dev/null)
+# a device as the output: as root, a program that renames onto it would replace the device
+# with a regular file. The case uses its own node (mknod, the numbers of /dev/null) so that a
+# broken build cannot damage the system's /dev/null; without root, /dev/null itself (which a
+# non-root run cannot replace) must be refused all the same.
+new_case "--out a character device"
+if [ "$(id -u)" -eq 0 ] && mknod -m 666 null c 1 3 2>/dev/null; then
+    before=$(stat -c '%F %i %t:%T' null)
+    run propagate "${SMALL[@]}" --out null
+    one_line 2 null "character device"
+    [ "$(stat -c '%F %i %t:%T' null)" = "$before" ] || fail "the device was replaced"
+    run train "${TRAIN[@]}" --out null
+    one_line 2 null "character device"
+    [ "$(stat -c '%F %i %t:%T' null)" = "$before" ] || fail "the device was replaced (train)"
+    run verify --quick --threads 1 --out null
+    one_line 2 null "character device"
+    [ "$(stat -c '%F %i %t:%T' null)" = "$before" ] || fail "the device was replaced (verify)"
+else
+    echo "note: not root (or no mknod): --out /dev/null is checked as refused only"
     run propagate "${SMALL[@]}" --out /dev/null
     one_line 2 /dev/null "character device"
-    [ "$(stat -c '%F %i %t:%T' /dev/null)" = "$before" ] || fail "/dev/null was replaced"
-    run train "${TRAIN[@]}" --out /dev/null
-    one_line 2 /dev/null
-    [ "$(stat -c '%F %i %t:%T' /dev/null)" = "$before" ] || fail "/dev/null was replaced (train)"
-    run verify --quick --threads 1 --out /dev/null
-    one_line 2 /dev/null
-    [ "$(stat -c '%F %i %t:%T' /dev/null)" = "$before" ] || fail "/dev/null was replaced (verify)"
-else
-    echo "note: not root, --out /dev/null is checked as refused only (it could not be replaced)"
-    run propagate "${SMALL[@]}" --out /dev/null
-    one_line 2 /dev/null
 fi
 end_case
 
