@@ -1,6 +1,7 @@
 /* plot_buf.c: growable text and atomic file writes. */
 #define _POSIX_C_SOURCE 200809L
 #include "plot_buf.h"
+#include "files.h"
 #include "normscope.h"
 #include <errno.h>
 #include <math.h>
@@ -70,33 +71,23 @@ int ns_path_join(char *out, size_t n, const char *dir, const char *name)
 int ns_write_atomic(const char *dir, const char *name, const char *text, size_t len, char *msg,
                     size_t msglen)
 {
-    char path[4096], tmp[4096 + 32];
+    char path[4096], *tmp = NULL;
+    int fd = -1, st, err;
     if (ns_path_join(path, sizeof path, dir, name) != NS_OK) {
         snprintf(msg, msglen, "output path too long: %s/%s", dir, name);
         return NS_ERR_IO;
     }
-    snprintf(tmp, sizeof tmp, "%s.partial-%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        snprintf(msg, msglen, "cannot create %s: %s", tmp, strerror(errno));
-        return NS_ERR_IO;
-    }
-    errno = 0;
-    int err = fwrite(text, 1, len, f) == len ? 0 : (errno ? errno : EIO);
-    if (fflush(f) != 0 && !err)
-        err = errno ? errno : EIO;
-    if (fclose(f) != 0 && !err)
-        err = errno ? errno : EIO;
-    if (err) {
+    /* a new temporary beside it, never a file planted at its name (analysis/files) */
+    if ((st = ns_file_temp(path, &tmp, &fd, msg, msglen)) != NS_OK)
+        return st;
+    if ((err = ns_file_write_close(fd, text, len)) != 0) {
         snprintf(msg, msglen, "cannot write %s: %s", path, strerror(err));
-        goto fail;
+        st = NS_ERR_IO;
+    } else {
+        st = ns_file_commit(tmp, path, msg, msglen);
     }
-    if (rename(tmp, path) != 0) {
-        snprintf(msg, msglen, "cannot move %s to %s: %s", tmp, path, strerror(errno));
-        goto fail;
-    }
-    return NS_OK;
-fail:
-    unlink(tmp);
-    return NS_ERR_IO;
+    if (st != NS_OK)
+        unlink(tmp);
+    free(tmp);
+    return st;
 }

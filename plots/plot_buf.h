@@ -23,8 +23,10 @@ void ns_buf_free(ns_buf *b); /* accepts a zeroed or freed buffer */
 /* dir/name, without a doubled slash; NS_ERR_INVALID if it does not fit */
 int ns_path_join(char *out, size_t n, const char *dir, const char *name);
 
-/* Writes len bytes to dir/name via dir/name.partial-<pid> and a rename, so that readers (and a
- * failed run) never see a half-written file. NS_OK or NS_ERR_IO with a one-line message. */
+/* Writes len bytes to dir/name via a new temporary dir/name.partial-<pid> (created exclusively:
+ * analysis/files/files.h) and a rename, so that readers (and a failed run) never see a
+ * half-written file. NS_OK, or NS_ERR_IO (NS_ERR_INVALID if dir/name is not a regular file) with
+ * a one-line message. */
 int ns_write_atomic(const char *dir, const char *name, const char *text, size_t len, char *msg,
                     size_t msglen);
 

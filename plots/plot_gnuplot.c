@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "plot_gnuplot.h"
 #include "plot_buf.h"
+#include "files.h"
 #include "normscope.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -64,16 +65,30 @@ static void last_line(const char *text, char *out, size_t n)
 int ns_gnuplot_render(const char *gnuplot, const char *dir, const char *name, const char *fmt,
                       char *msg, size_t msglen)
 {
-    char script[4096], tmp[256], final_name[256], input[1024], output[8192] = "", why[320];
+    char script[4096], final_name[256], input[1024], output[8192] = "", why[320];
+    char tmp_path[4096 + 256] = "", final_path[4096 + 256], *tmpdir = NULL;
     size_t got = 0;
     int in[2] = {-1, -1}, err[2] = {-1, -1}, status = NS_ERR_IO, wstatus = 0;
     if (ns_path_join(script, sizeof script, dir, name) != NS_OK)
         script[0] = 0;
-    snprintf(tmp, sizeof tmp, "%s.%s.partial-%ld", name, fmt, (long)getpid());
     snprintf(final_name, sizeof final_name, "%s.%s", name, fmt);
+    if (ns_path_join(final_path, sizeof final_path, dir, final_name) != NS_OK) {
+        snprintf(msg, msglen, "output path too long in %s", dir);
+        return NS_ERR_IO;
+    }
+    /* gnuplot opens its output by name: it writes into a private directory beside the image
+     * (DIR/NAME.FMT.partial-PID/, mode 0700), where nobody can plant a link (analysis/files) */
+    if ((status = ns_file_temp_dir(final_path, &tmpdir, msg, msglen)) != NS_OK)
+        return status;
+    status = NS_ERR_IO;
+    const char *tmpbase = strrchr(tmpdir, '/') ? strrchr(tmpdir, '/') + 1 : tmpdir;
+    if (ns_path_join(tmp_path, sizeof tmp_path, tmpdir, final_name) != NS_OK) {
+        snprintf(msg, msglen, "output path too long in %s", dir);
+        goto done;
+    }
     /* names are ours ([A-Za-z0-9_.-]), so they need no quoting inside gnuplot strings */
-    int len = snprintf(input, sizeof input, "fmt = \"%s\"\nout = \"%s\"\nload \"%s.gp\"\n", fmt,
-                       tmp, name);
+    int len = snprintf(input, sizeof input, "fmt = \"%s\"\nout = \"%s/%s\"\nload \"%s.gp\"\n",
+                       fmt, tmpbase, final_name, name);
     /* the whole input goes into the pipe before gnuplot starts: it is far below PIPE_BUF, so the
      * write neither blocks nor can hit a closed pipe (SIGPIPE) if gnuplot dies early */
     if (len <= 0 || len >= PIPE_BUF || cloexec_pipe(in) != 0 || cloexec_pipe(err) != 0 ||
@@ -135,22 +150,12 @@ int ns_gnuplot_render(const char *gnuplot, const char *dir, const char *name, co
                  why[0] ? why : "no message");
         goto done;
     }
-    char tmp_path[4096 + 256], final_path[4096 + 256];
     struct stat st;
-    if (ns_path_join(tmp_path, sizeof tmp_path, dir, tmp) != NS_OK ||
-        ns_path_join(final_path, sizeof final_path, dir, final_name) != NS_OK) {
-        snprintf(msg, msglen, "output path too long in %s", dir);
-        goto done;
-    }
-    if (stat(tmp_path, &st) != 0 || st.st_size == 0) {
+    if (lstat(tmp_path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
         snprintf(msg, msglen, "gnuplot wrote no %s output for %s", fmt, script);
         goto done;
     }
-    if (rename(tmp_path, final_path) != 0) {
-        snprintf(msg, msglen, "cannot move %s to %s: %s", tmp_path, final_path, strerror(errno));
-        goto done;
-    }
-    status = NS_OK;
+    status = ns_file_commit(tmp_path, final_path, msg, msglen);
 done:
     for (int i = 0; i < 2; i++) {
         if (in[i] >= 0)
@@ -158,10 +163,9 @@ done:
         if (err[i] >= 0)
             close(err[i]);
     }
-    if (status != NS_OK) { /* never leave a half-written figure */
-        char tmp_path[4096 + 256];
-        if (ns_path_join(tmp_path, sizeof tmp_path, dir, tmp) == NS_OK)
-            unlink(tmp_path);
-    }
+    if (status != NS_OK && tmp_path[0]) /* never leave a half-written figure */
+        unlink(tmp_path);
+    rmdir(tmpdir);
+    free(tmpdir);
     return status;
 }

@@ -4,6 +4,7 @@
 #include "plots.h"
 #include "plot_figure.h"
 #include "plot_gnuplot.h"
+#include "files.h"
 #include "normscope.h"
 #include <errno.h>
 #include <math.h>
@@ -247,6 +248,33 @@ static int restyle_depth_series(ns_plot_set *set)
     return NS_OK;
 }
 
+/* every file a figure will write into the output directory can be an output (not a device, a
+ * FIFO, a directory) and is none of the inputs (same device and inode): NS_ERR_INVALID if not */
+static int check_outputs(const ns_plot_request *rq, const ns_plot_figs *figs, char *msg,
+                         size_t msglen)
+{
+    static const char *const data_ext[] = {"dat", "gp"};
+    char name[160], path[4096 + 160];
+    for (int i = 0; i < figs->n; i++)
+        for (int e = 0; e < 2 + NFORMATS; e++) {
+            const char *ext = e < 2 ? data_ext[e] : ns_plot_format_names[e - 2];
+            if (e >= 2 && !(rq->formats & 1u << (e - 2)))
+                continue;
+            snprintf(name, sizeof name, "%s.%s", figs->v[i].name, ext);
+            if (ns_path_join(path, sizeof path, rq->dir, name) != NS_OK)
+                continue; /* reported when it is written */
+            if (ns_file_check_output(path, msg, msglen) != NS_OK)
+                return NS_ERR_INVALID;
+            for (int k = 0; k < rq->nfiles; k++)
+                if (ns_file_same(path, rq->files[k])) {
+                    snprintf(msg, msglen, "--out %s: %s would replace the input %s", rq->dir,
+                             path, rq->files[k]);
+                    return NS_ERR_INVALID;
+                }
+        }
+    return NS_OK;
+}
+
 int ns_plot_run(const ns_plot_request *rq, char *msg, size_t msglen)
 {
     ns_plot_set set = {0};
@@ -261,6 +289,10 @@ int ns_plot_run(const ns_plot_request *rq, char *msg, size_t msglen)
         snprintf(msg, msglen, "no output format");
         return NS_ERR_INVALID;
     }
+    /* 0. an input that is not a regular file (a FIFO would block the reader) is a usage error */
+    for (int i = 0; i < rq->nfiles; i++)
+        if (ns_file_check_input(NULL, rq->files[i], msg, msglen) == NS_ERR_INVALID)
+            return NS_ERR_INVALID;
     /* 1. every input, checked before anything is written; a file that cannot be read or is
      * not what it should be is a runtime failure (exit 1), not a usage error */
     if ((st = read_inputs(rq, &set, msg, msglen)) != NS_OK) {
@@ -286,7 +318,8 @@ int ns_plot_run(const ns_plot_request *rq, char *msg, size_t msglen)
         goto done;
     }
     /* 3. the tools and the place */
-    if ((st = ns_gnuplot_find(gnuplot, sizeof gnuplot, msg, msglen)) != NS_OK ||
+    if ((st = check_outputs(rq, &figs, msg, msglen)) != NS_OK ||
+        (st = ns_gnuplot_find(gnuplot, sizeof gnuplot, msg, msglen)) != NS_OK ||
         (st = prepare_dir(rq->dir, msg, msglen)) != NS_OK)
         goto done;
     /* 4. write and render */

@@ -26,7 +26,7 @@ typedef struct {
 static const ns_opt_spec bench_specs[] = {
     {"quick", K_FLAG, F(quick), NULL, NULL, NS_ONE, NULL,
      "toy sizes: checks the machinery in seconds; no targets apply", NULL, NULL},
-    {"threads", K_INT, F(threads), NULL, NULL, NS_ONE, "N",
+    {"threads", K_THREADS, F(threads), NULL, NULL, NS_ONE, "N",
      "OpenMP threads, and the sgemm ceiling's (default: all cores)", NULL, NULL},
     {"repeats", K_INT, F(repeats), NULL, "3", NS_ONE, "N",
      "runs per workload; the median is reported", NULL, NULL},

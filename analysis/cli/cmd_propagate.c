@@ -52,7 +52,7 @@ static const ns_opt_spec run_specs[] = {
      "independent draws of weights, input and cotangent", NULL, NULL},
     {"seed", K_SEED, F(seed), NULL, "0", NS_SWEEP, "N", "first seed; draw s uses seed N+s",
      NULL, NULL},
-    {"threads", K_INT, F(threads), NULL, NULL, 0, "N", "OpenMP threads (default: all cores)",
+    {"threads", K_THREADS, F(threads), NULL, NULL, 0, "N", "OpenMP threads (default: all cores)",
      NULL, NULL},
     {"out", K_TEXT, F(out), NULL, "propagate.h5", 0, "FILE", "output HDF5 file", NULL, NULL},
 };

@@ -3,6 +3,7 @@
  * (SWMR); checkpoints go to FILE.ckpt; --resume continues bit-identically. */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "files.h"
 #include "options.h"
 #include "progress.h"
 #include "train.h"
@@ -72,7 +73,7 @@ static const ns_opt_spec train_specs[] = {
     {"spike-z", K_DOUBLE, F(spike_z), NULL, "6", 0, "Z", "z-score above which a loss is a spike",
      NULL, NULL},
     {"seed", K_SEED, F(seed), NULL, "0", 0, "N", "seed of weights, data and batches", NULL, NULL},
-    {"threads", K_INT, F(threads), NULL, NULL, 0, "N", "OpenMP threads (default: all cores)",
+    {"threads", K_THREADS, F(threads), NULL, NULL, 0, "N", "OpenMP threads (default: all cores)",
      NULL, NULL},
     {"resume", K_FLAG, F(resume), NULL, NULL, 0, NULL,
      "continue from FILE.ckpt (the configuration must match)", NULL, NULL},
@@ -133,17 +134,41 @@ int ns_cmd_train(int argc, char **argv)
         ns_cli_error("--warmup %d is longer than --steps %d", r.warmup, r.steps);
         goto done;
     }
-    ns_data *data = NULL;
-    if (r.data) {
-        if (ns_data_file(&data, r.data, r.vocab, r.model.seq, err, sizeof err) != NS_OK) {
-            ns_cli_error("%s", err);
+    /* the outputs (the log and its checkpoint) are none of the inputs, and can be outputs */
+    snprintf(ckpt, sizeof ckpt, "%s.ckpt", r.out);
+    if (ns_file_check_output(ckpt, err, sizeof err) != NS_OK) {
+        ns_cli_error("%s", err);
+        goto done;
+    }
+    if (ns_file_same(r.out, ckpt)) {
+        ns_cli_error("--out %s and its checkpoint %s are the same file", r.out, ckpt);
+        goto done;
+    }
+    for (int k = 0; r.data && k < 2; k++)
+        if (ns_file_same(r.data, k ? ckpt : r.out)) {
+            ns_cli_error("--data %s is the same file as %s: training would overwrite its data",
+                         r.data, k ? ckpt : r.out);
             goto done;
         }
-    } else if (ns_data_markov(&data, r.vocab, r.markov_order, r.branching, r.markov_eps,
-                              (uint64_t)r.seed) != NS_OK) {
-        ns_cli_error("--vocab %d, --markov-order %d, --branching %d: the Markov language needs "
-                     "branching <= vocab and vocab^order <= 2^22 contexts", r.vocab,
-                     r.markov_order, r.branching);
+    ns_data *data = NULL;
+    int dst;
+    if (r.data) {
+        if ((dst = ns_data_file(&data, r.data, r.vocab, r.model.seq, err, sizeof err)) != NS_OK) {
+            ns_cli_error("%s", err);
+            status = dst == NS_ERR_NOMEM ? NS_EXIT_RUNTIME : NS_EXIT_USAGE;
+            goto done;
+        }
+    } else if ((dst = ns_data_markov(&data, r.vocab, r.markov_order, r.branching, r.markov_eps,
+                                     (uint64_t)r.seed)) != NS_OK) {
+        if (dst == NS_ERR_NOMEM) {
+            ns_cli_error("out of memory building the Markov language (--vocab %d, "
+                         "--markov-order %d)", r.vocab, r.markov_order);
+            status = NS_EXIT_RUNTIME;
+        } else {
+            ns_cli_error("--vocab %d, --markov-order %d, --branching %d: the Markov language "
+                         "needs branching <= vocab and vocab^order <= 2^22 contexts", r.vocab,
+                         r.markov_order, r.branching);
+        }
         goto done;
     }
     ns_train_opts o = {.lm = {.blocks = c, .vocab = r.vocab, .tied = r.tied},
@@ -163,7 +188,6 @@ int ns_cmd_train(int argc, char **argv)
     }
     ns_cli_install_signals(); /* before any file: Ctrl-C always ends in a checkpoint */
     signature(&g, &r, sig, sizeof sig);
-    snprintf(ckpt, sizeof ckpt, "%s.ckpt", r.out);
     if (r.resume) {
         if (ns_h5_open_log(&log, r.out) != NS_OK) {
             ns_cli_error("cannot resume: %s", ns_h5_error(log));

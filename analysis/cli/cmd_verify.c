@@ -32,7 +32,8 @@ static const ns_opt_spec verify_specs[] = {
     {"quick", K_FLAG, F(quick), NULL, NULL, NS_ONE, NULL,
      "a smaller battery for CI: MLP widths 64 and 256 at depth 8, relu and gelu (default: "
      "widths 64, 256 and 1024 at depth 32, relu, gelu and linear)", NULL, NULL},
-    {"threads", K_INT, F(threads), NULL, NULL, NS_ONE, "N", "OpenMP threads (default: all cores)",
+    {"threads", K_THREADS, F(threads), NULL, NULL, NS_ONE, "N",
+     "OpenMP threads (default: all cores)",
      NULL, NULL},
     {"out", K_TEXT, F(out), NULL, "verify.h5", NS_ONE, "FILE", "HDF5 file for the table",
      NULL, NULL},

@@ -3,11 +3,13 @@
 #include "options.h"
 #include "cli.h"
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *const ns_opt_blocks[] = {"mlp", "transformer", "moe", NULL}; /* ns_block_kind order */
 static const char *const acts[] = {"gelu", "relu", "linear", NULL}; /* ns_act_kind order */
@@ -64,6 +66,16 @@ int ns_opt_set_value(const ns_opt_spec *s, const char *text, void *record, char 
         long v = strtol(text, &end, 10);
         if (errno || end == text || *end || v < 1 || v > INT_MAX) {
             snprintf(err, errlen, "--%s must be a positive integer, got '%s'", s->option, text);
+            return -1;
+        }
+        *(int *)field = (int)v;
+        return 0;
+    }
+    case K_THREADS: {
+        long v = strtol(text, &end, 10);
+        if (errno || end == text || *end || v < 1 || v > NS_OPT_MAX_THREADS) {
+            snprintf(err, errlen, "--%s must be an integer from 1 to %d, got '%s'", s->option,
+                     NS_OPT_MAX_THREADS, text);
             return -1;
         }
         *(int *)field = (int)v;
@@ -133,13 +145,60 @@ static int takes_list(const ns_opt_given *g, const ns_opt_spec *s)
     return s->list == NS_SET || (s->list == NS_SWEEP && g->cmd->sweeps);
 }
 
+/* one line "COMMAND: message" on stderr, then exit with status (argp_failure, which writes to
+ * the state's error stream: parse() keeps it NULL while argp could print its hint) */
+static void failure(struct argp_state *st, int status, int errnum, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    st->err_stream = stderr;
+    argp_failure(st, status, errnum, "%s", msg);
+}
+
+/* how many values option i contributes to the points: a set counts once */
+static int nvalues(const ns_opt_given *g, int i)
+{
+    return g->n[i] && g->specs[i].list != NS_SET ? g->n[i] : 1;
+}
+
+/* the number of points of the product of the lists (NS_SWEEP options in a command that sweeps),
+ * or -1 above NS_OPT_MAX_POINTS (where a product of 64-bit integers could also overflow) */
+static long count_points(const ns_opt_given *g)
+{
+    long n = 1;
+    for (int i = 0; i < g->nspecs; i++) {
+        long k = nvalues(g, i);
+        if (n > NS_OPT_MAX_POINTS / k)
+            return -1;
+        n *= k;
+    }
+    return n;
+}
+
 static error_t parse(int key, char *arg, struct argp_state *st)
 {
     ns_opt_given *g = st->input;
     char err[256];
+    if (key == ARGP_KEY_INIT) {
+        /* argp follows an unknown option's message with a "Try ... --help" hint on its error
+         * stream; at a terminal that helps, in a log it is a second line: no stream, no hint
+         * (getopt still prints the message itself; argp then returns EINVAL, not exit) */
+        if (!isatty(STDERR_FILENO))
+            st->err_stream = NULL;
+        return 0;
+    }
+    if (key == ARGP_KEY_END) {
+        if (count_points(g) < 0)
+            failure(st, NS_EXIT_USAGE, 0, "the sweep has more than %ld points (the product of "
+                    "the lengths of the comma lists)", (long)NS_OPT_MAX_POINTS);
+        return 0;
+    }
     if (key == ARGP_KEY_ARG) {
         if (!g->cmd->args_doc)
-            argp_failure(st, NS_EXIT_USAGE, 0, "unexpected argument '%s'", arg);
+            failure(st, NS_EXIT_USAGE, 0, "unexpected argument '%s'", arg);
         g->args[g->nargs++] = arg;
         return 0;
     }
@@ -150,19 +209,23 @@ static error_t parse(int key, char *arg, struct argp_state *st)
     if (s->k == K_FLAG)
         arg = "1";
     if (s->list == NS_SWEEP && !g->cmd->sweeps && strchr(arg, ','))
-        argp_failure(st, NS_EXIT_USAGE, 0, "--%s takes one value in %s (comma lists sweep in "
-                     "normscope propagate), got '%s'", s->option, g->cmd->name, arg);
+        failure(st, NS_EXIT_USAGE, 0, "--%s takes one value in %s (comma lists sweep in "
+                "normscope propagate), got '%s'", s->option, g->cmd->name, arg);
     free(g->text[i]); /* a repeated option: the last one counts */
     g->text[i] = strdup(arg);
     g->n[i] = 0;
     if (!g->text[i])
-        argp_failure(st, NS_EXIT_RUNTIME, ENOMEM, "--%s", s->option);
-    /* split a comma list (only where the option takes one); validate every value now */
+        failure(st, NS_EXIT_RUNTIME, ENOMEM, "--%s", s->option);
+    /* split a comma list (only where the option takes one) at every comma, so that an empty
+     * value ("4,,8", "4,") is refused, not skipped; validate every value now */
     int list = takes_list(g, s);
-    char *save = NULL, *tok = list ? strtok_r(g->text[i], ",", &save) : g->text[i];
-    if (!tok)
-        argp_failure(st, NS_EXIT_USAGE, 0, "--%s needs a value", s->option);
-    for (; tok; tok = list ? strtok_r(NULL, ",", &save) : NULL) {
+    for (char *tok = g->text[i], *comma; tok; tok = comma ? comma + 1 : NULL) {
+        comma = list ? strchr(tok, ',') : NULL;
+        if (comma)
+            *comma = 0;
+        if (list && !*tok)
+            failure(st, NS_EXIT_USAGE, 0, "--%s has an empty value in the list '%s'", s->option,
+                    arg);
         union {
             char bytes[NS_OPT_MAX_RECORD];
             long long align_ll;
@@ -170,10 +233,10 @@ static error_t parse(int key, char *arg, struct argp_state *st)
             void *align_p;
         } scratch; /* a throwaway record: validation only */
         if (g->n[i] == NS_OPT_MAX_VALUES)
-            argp_failure(st, NS_EXIT_USAGE, 0, "--%s takes at most %d values", s->option,
-                         NS_OPT_MAX_VALUES);
+            failure(st, NS_EXIT_USAGE, 0, "--%s takes at most %d values", s->option,
+                    NS_OPT_MAX_VALUES);
         if (ns_opt_set_value(s, tok, scratch.bytes, err, sizeof err) != 0)
-            argp_failure(st, NS_EXIT_USAGE, 0, "%s", err);
+            failure(st, NS_EXIT_USAGE, 0, "%s", err);
         g->values[i][g->n[i]++] = tok;
     }
     return 0;
@@ -235,19 +298,7 @@ int ns_opt_parse(ns_opt_given *g, const ns_command *cmd, int argc, char **argv)
     return argp_parse(&argp, argc - 1, argv + 1, 0, NULL, g);
 }
 
-/* how many values option i contributes to the points: a set counts once */
-static int nvalues(const ns_opt_given *g, int i)
-{
-    return g->n[i] && g->specs[i].list != NS_SET ? g->n[i] : 1;
-}
-
-long ns_opt_npoints(const ns_opt_given *g)
-{
-    long n = 1;
-    for (int i = 0; i < g->nspecs; i++)
-        n *= nvalues(g, i);
-    return n;
-}
+long ns_opt_npoints(const ns_opt_given *g) { return count_points(g); }
 
 long ns_opt_stride(const ns_opt_given *g, int i)
 {
@@ -315,7 +366,7 @@ void ns_opt_value_text(const ns_opt_spec *s, const void *record, char *out, size
         snprintf(out, n, "%s", s->choices[*(const int *)f]);
     else if (s->k == K_PLACEMENT)
         snprintf(out, n, "%s", ns_placement_at(*(const int *)f)->name);
-    else if (s->k == K_INT || s->k == K_FLAG)
+    else if (s->k == K_INT || s->k == K_THREADS || s->k == K_FLAG)
         snprintf(out, n, "%d", *(const int *)f);
     else if (s->k == K_SEED)
         snprintf(out, n, "%lld", *(const long long *)f);
@@ -339,7 +390,7 @@ int ns_opt_write_config(ns_h5 *h, const char *group, const ns_opt_given *g, cons
                                    ns_placement_at(*(const int *)field)->config_scheme);
         else if (s->k == K_CHOICE)
             st = ns_h5_attr_string(h, group, attr, s->choices[*(const int *)field]);
-        else if (s->k == K_INT || s->k == K_FLAG)
+        else if (s->k == K_INT || s->k == K_THREADS || s->k == K_FLAG)
             st = ns_h5_attr_int(h, group, attr, *(const int *)field);
         else if (s->k == K_SEED)
             st = ns_h5_attr_int(h, group, attr, *(const long long *)field);

@@ -11,9 +11,9 @@
 
 /* K_DOUBLE: a positive number, K_NONNEG: at least 0, K_REAL: any finite number. K_FLAG: an
  * option without a value that sets an int to 1. K_PLACEMENT: a row of the placement table, by
- * name (the record holds its index). */
+ * name (the record holds its index). K_THREADS: an int from 1 to NS_OPT_MAX_THREADS. */
 typedef enum {
-    K_INT, K_DOUBLE, K_NONNEG, K_REAL, K_SEED, K_CHOICE, K_PLACEMENT, K_TEXT, K_FLAG
+    K_INT, K_DOUBLE, K_NONNEG, K_REAL, K_SEED, K_CHOICE, K_PLACEMENT, K_TEXT, K_FLAG, K_THREADS
 } ns_opt_kind;
 
 /* what a comma list means for an option */
@@ -38,6 +38,9 @@ typedef struct {
 
 #define NS_OPT_MAX_SPECS 64
 #define NS_OPT_MAX_VALUES 64
+#define NS_OPT_MAX_THREADS 1024 /* --threads: far above any machine's cores, far below what
+                                 * makes the OpenMP runtime fail to start its threads */
+#define NS_OPT_MAX_POINTS (1L << 20) /* points of a sweep: each is a whole run */
 #define NS_OPT_MAX_RECORD 1024 /* bytes: every command's record is smaller (checked where built) */
 
 /* a command of the program, as its options see it */
@@ -81,8 +84,9 @@ void ns_opt_free(ns_opt_given *g);
 /* parses one value into the record; a message in err on failure */
 int ns_opt_set_value(const ns_opt_spec *s, const char *text, void *record, char *err,
                      size_t errlen);
-/* the number of points of the product of the NS_SWEEP lists, and point idx (first option
- * slowest) written into record; NS_SET options get their first value */
+/* the number of points of the product of the NS_SWEEP lists (at most NS_OPT_MAX_POINTS: the
+ * parse refuses more), and point idx (first option slowest) written into record; NS_SET options
+ * get their first value */
 long ns_opt_npoints(const ns_opt_given *g);
 void ns_opt_point_at(const ns_opt_given *g, long idx, void *record);
 /* the stride of option i in the point index, and its index in the table (-1: none) */

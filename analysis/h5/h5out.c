@@ -6,6 +6,7 @@
  * exit). Propagate files are small; streaming training logs will need the sec2 driver instead. */
 #define _POSIX_C_SOURCE 200809L
 #include "h5out.h"
+#include "files.h"
 #include "normscope.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +24,9 @@
 
 struct ns_h5 {
     hid_t file;
-    char *path, *tmp;
+    char *path, *tmp; /* the output, and the temporary it is written under (files.h) */
+    char *tmpdir;     /* a log's private directory that holds tmp, or NULL */
+    int fd;           /* tmp, open, for the image (ns_h5_create); or -1 */
     char err[512];
     /* logs: the open series, found by path */
     int log, nseries;
@@ -45,26 +48,9 @@ static void quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 const char *ns_h5_error(const ns_h5 *h) { return h ? h->err : "out of memory"; }
 
-/* h->tmp = PATH.partial-PID for h->path, created empty now: an unwritable path fails before any
- * work is done, and with errno in the message (HDF5's error stack drops it) */
-static int create_partial(ns_h5 *h)
-{
-    size_t n = strlen(h->path) + 40;
-    if (!(h->tmp = malloc(n)))
-        return fail(h, "out of memory");
-    snprintf(h->tmp, n, "%s.partial-%ld", h->path, (long)getpid());
-    int fd = open(h->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        int err = errno;
-        free(h->tmp);
-        h->tmp = NULL;
-        return fail(h, "cannot create output file %s: %s", h->path, strerror(err));
-    }
-    close(fd);
-    return NS_OK;
-}
-
-int ns_h5_create(ns_h5 **out, const char *path)
+/* a new handle for path, which must be able to be an output (files.h); *out set even on
+ * failure, for its message */
+static int new_output(ns_h5 **out, const char *path, int log)
 {
     quiet_hdf5();
     ns_h5 *h = calloc(1, sizeof *h);
@@ -72,14 +58,29 @@ int ns_h5_create(ns_h5 **out, const char *path)
     if (!h)
         return NS_ERR_NOMEM;
     h->file = H5I_INVALID_HID;
-    struct stat st;
-    if (!path[0])
-        return fail(h, "the output path is empty");
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return fail(h, "output path %s is a directory", path);
+    h->fd = -1;
+    h->log = log;
     if (!(h->path = strdup(path)))
         return fail(h, "out of memory");
-    int status = create_partial(h);
+    if (ns_file_check_output(path, h->err, sizeof h->err) != NS_OK)
+        return NS_ERR_IO;
+    return NS_OK;
+}
+
+/* h->tmp, created empty now and exclusively (files.h): an unwritable path fails before any
+ * work is done, and with errno in the message (HDF5's error stack drops it) */
+static int create_partial(ns_h5 *h)
+{
+    return ns_file_temp(h->path, &h->tmp, &h->fd, h->err, sizeof h->err) == NS_OK ? NS_OK
+                                                                                  : NS_ERR_IO;
+}
+
+int ns_h5_create(ns_h5 **out, const char *path)
+{
+    int status = new_output(out, path, 0);
+    ns_h5 *h = *out;
+    if (status == NS_OK)
+        status = create_partial(h);
     if (status)
         return status;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -228,31 +229,6 @@ int ns_h5_dataset_strings(ns_h5 *h, const char *path, int n, const char *const *
     return status;
 }
 
-/* writes all n bytes or reports why not */
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w < 0 ? errno : EIO;
-        p += w, n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* path gets exactly these bytes, on disk (fsync); 0 or an errno */
-static int write_file(const char *path, const unsigned char *image, size_t size)
-{
-    int err = 0, fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0 || (err = write_all(fd, image, size)) != 0 || fsync(fd) != 0)
-        err = err ? err : errno;
-    if (fd >= 0 && close(fd) != 0 && !err)
-        err = errno;
-    return err;
-}
-
 int ns_h5_commit(ns_h5 *h)
 {
     int status = NS_OK, err;
@@ -267,11 +243,16 @@ int ns_h5_commit(ns_h5 *h)
     if (H5Fclose(h->file) < 0 && status == NS_OK)
         status = fail(h, "cannot close the in-memory HDF5 file of %s", h->path);
     h->file = H5I_INVALID_HID;
-    if (status == NS_OK && (err = write_file(h->tmp, image, (size_t)size)) != 0)
-        status = fail(h, "cannot write %s: %s", h->path, strerror(err));
+    if (status == NS_OK) { /* the image into the temporary created at the start, on disk */
+        err = ns_file_write_close(h->fd, image, (size_t)size);
+        h->fd = -1;
+        if (err)
+            status = fail(h, "cannot write %s: %s", h->path, strerror(err));
+    }
     free(image);
-    if (status == NS_OK && rename(h->tmp, h->path) != 0)
-        status = fail(h, "cannot move %s to %s: %s", h->tmp, h->path, strerror(errno));
+    if (status == NS_OK &&
+        (status = ns_file_commit(h->tmp, h->path, h->err, sizeof h->err)) != NS_OK)
+        status = NS_ERR_IO;
     if (status == NS_OK) {
         free(h->tmp);
         h->tmp = NULL;
@@ -289,9 +270,14 @@ void ns_h5_free(ns_h5 *h)
     }
     if (h->file >= 0)
         H5Fclose(h->file);
+    if (h->fd >= 0)
+        close(h->fd);
     if (h->tmp)
         unlink(h->tmp);
+    if (h->tmpdir)
+        rmdir(h->tmpdir);
     free(h->tmp);
+    free(h->tmpdir);
     free(h->path);
     free(h);
 }
@@ -308,6 +294,9 @@ int64_t ns_h5_open_readonly(const char *path)
 int ns_h5_check_readable(const char *path, char *msg, size_t msglen)
 {
     quiet_hdf5();
+    int st = ns_file_check_input(NULL, path, msg, msglen); /* a FIFO would block HDF5's open */
+    if (st != NS_OK)
+        return st;
     if (access(path, R_OK) != 0) {
         snprintf(msg, msglen, "cannot read %s: %s", path, strerror(errno));
         return NS_ERR_IO;
@@ -345,28 +334,24 @@ static hid_t latest_format_fapl(void)
 
 static int open_log(ns_h5 **out, const char *path, int create)
 {
-    quiet_hdf5();
-    ns_h5 *h = calloc(1, sizeof *h);
-    *out = h;
-    if (!h)
-        return NS_ERR_NOMEM;
-    h->file = H5I_INVALID_HID;
-    h->log = 1;
-    if (!(h->path = strdup(path)))
-        return fail(h, "out of memory");
-    struct stat st;
-    if (!path[0])
-        return fail(h, "the output path is empty");
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return fail(h, "output path %s is a directory", path);
+    int status = new_output(out, path, 1);
+    ns_h5 *h = *out;
+    if (status)
+        return status;
+    if (!create && ns_file_check_input(NULL, path, h->err, sizeof h->err) != NS_OK)
+        return NS_ERR_IO; /* a FIFO would block H5Fopen */
     if (create) {
         /* A new log is laid out under a temporary name and renamed once SWMR writing has
          * started (ns_h5_start_swmr): a reader polling the path (h5py, a notebook) never finds
          * a log half laid out, nor takes a file lock that makes H5Fcreate or the start of SWMR
-         * fail, as it did in e2e_train. */
-        int status = create_partial(h);
-        if (status)
-            return status;
+         * fail, as it did in e2e_train. HDF5 creates it by name (H5F_ACC_TRUNC), so it goes
+         * into a private directory (files.h) where nobody else can plant a link. */
+        if (ns_file_temp_dir(path, &h->tmpdir, h->err, sizeof h->err) != NS_OK)
+            return NS_ERR_IO;
+        size_t n = strlen(h->tmpdir) + 8;
+        if (!(h->tmp = malloc(n)))
+            return fail(h, "out of memory");
+        snprintf(h->tmp, n, "%s/log.h5", h->tmpdir);
     }
     hid_t fapl = latest_format_fapl();
     if (fapl >= 0)
@@ -508,10 +493,13 @@ int ns_h5_start_swmr(ns_h5 *h)
     if (H5Fstart_swmr_write(h->file) < 0)
         return fail(h, "cannot start SWMR writing on %s", h->path);
     if (h->tmp) { /* a new log: under its own name from now on (open_log) */
-        if (rename(h->tmp, h->path) != 0)
-            return fail(h, "cannot move %s to %s: %s", h->tmp, h->path, strerror(errno));
+        if (ns_file_commit(h->tmp, h->path, h->err, sizeof h->err) != NS_OK)
+            return NS_ERR_IO;
         free(h->tmp);
         h->tmp = NULL;
+        rmdir(h->tmpdir);
+        free(h->tmpdir);
+        h->tmpdir = NULL;
     }
     return NS_OK;
 }
@@ -601,6 +589,7 @@ int ns_h5_open_read(ns_h5 **out, const char *path)
     if (!h)
         return NS_ERR_NOMEM;
     h->file = H5I_INVALID_HID;
+    h->fd = -1;
     if (!(h->path = strdup(path)))
         return fail(h, "out of memory");
     char msg[400];
@@ -683,6 +672,7 @@ static ns_h5 *new_handle(const char *name)
     if (!h)
         return NULL;
     h->file = H5I_INVALID_HID;
+    h->fd = -1;
     h->path = strdup(name);
     return h;
 }
@@ -720,6 +710,8 @@ int ns_h5_load_memory(ns_h5 **out, const char *path)
         return NS_ERR_NOMEM;
     if (!h->path)
         return fail(h, "out of memory");
+    if (ns_file_check_input(NULL, path, h->err, sizeof h->err) != NS_OK)
+        return NS_ERR_IO; /* a FIFO would block H5Fis_hdf5 */
     if (H5Fis_hdf5(path) <= 0)
         return fail(h, "%s is not an HDF5 file (or it is truncated)", path);
     hid_t fapl = memory_fapl();
@@ -760,17 +752,15 @@ int ns_h5_save(ns_h5 *h, const char *path)
 {
     void *image;
     size_t size;
-    int status = ns_h5_image(h, &image, &size), err;
-    size_t n = strlen(path) + 40;
-    char *tmp = status == NS_OK ? malloc(n) : NULL;
-    if (status == NS_OK && !tmp)
-        status = fail(h, "out of memory");
+    int status = ns_h5_image(h, &image, &size), err, fd = -1;
+    char *tmp = NULL;
+    if (status == NS_OK && ns_file_temp(path, &tmp, &fd, h->err, sizeof h->err) != NS_OK)
+        status = NS_ERR_IO;
     if (tmp) {
-        snprintf(tmp, n, "%s.partial-%ld", path, (long)getpid());
-        if ((err = write_file(tmp, image, size)) != 0)
+        if ((err = ns_file_write_close(fd, image, size)) != 0)
             status = fail(h, "cannot write %s: %s", path, strerror(err));
-        else if (rename(tmp, path) != 0)
-            status = fail(h, "cannot move %s to %s: %s", tmp, path, strerror(errno));
+        else if (ns_file_commit(tmp, path, h->err, sizeof h->err) != NS_OK)
+            status = NS_ERR_IO;
         if (status != NS_OK)
             unlink(tmp);
     }

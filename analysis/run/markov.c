@@ -43,11 +43,16 @@ static double xlogx(double p) { return p > 0 ? p * log(p) : 0; }
 
 /* the stationary distribution by power iteration: pi'(shift(c) + s) += pi(c) P(s | c), with the
  * uniform part folded in as eps/V times the mass of each shifted prefix. Converges geometrically
- * at rate (1 - eps) or faster; stops when the L1 change is below 1e-14. */
-static void stationary(ns_markov *mc)
+ * at rate (1 - eps) or faster; stops when the L1 change is below 1e-14. NS_ERR_NOMEM or NS_OK. */
+static int stationary(ns_markov *mc)
 {
     size_t C = mc->ncontexts, V = (size_t)mc->V, stride = C / V;
     double *nxt = malloc(C * sizeof *nxt), *shift_mass = malloc(stride * sizeof *shift_mass);
+    if (!nxt || !shift_mass) {
+        free(nxt);
+        free(shift_mass);
+        return NS_ERR_NOMEM;
+    }
     for (size_t c = 0; c < C; c++)
         mc->pi[c] = 1.0 / C;
     for (int it = 0; it < 100000; it++) {
@@ -71,6 +76,7 @@ static void stationary(ns_markov *mc)
     }
     free(nxt);
     free(shift_mass);
+    return NS_OK;
 }
 
 int ns_markov_create(ns_markov **out, int V, int k, int branching, double eps, uint64_t seed)
@@ -112,7 +118,10 @@ int ns_markov_create(ns_markov **out, int V, int k, int branching, double eps, u
         gsl_ran_dirichlet(r, (size_t)branching, alpha, mc->q + c * branching);
     }
     free(perm), free(alpha), gsl_rng_free(r);
-    stationary(mc);
+    if (stationary(mc) != NS_OK) {
+        ns_markov_free(mc);
+        return NS_ERR_NOMEM;
+    }
     double rate = 0, acc = 0;
     for (size_t c = 0; c < C; c++) {
         /* H(P(. | c)): the support symbols, then the V - b symbols with eps/V only */

@@ -1,13 +1,19 @@
 /* train_data.c: training batches from the Markov language or from a file. */
 #define _POSIX_C_SOURCE 200809L
 #include "train_data.h"
+#include "files.h"
 #include "markov.h"
 #include "normscope.h"
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_BYTES INT_MAX /* of a --data file */
 
 struct ns_data {
     ns_markov *mc;        /* the synthetic language, or NULL */
@@ -33,10 +39,21 @@ int ns_data_markov(ns_data **out, int vocab, int order, int branching, double ep
 int ns_data_file(ns_data **out, const char *path, int vocab, int seq, char *err, size_t errlen)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
+    /* a regular file only: a FIFO would block, a device (/dev/zero) never end */
+    int st = NS_OK, fd = ns_file_open_input("--data", path, &st, err, errlen);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
     if (!f) {
-        snprintf(err, errlen, "cannot read --data %s: %s", path, strerror(errno));
-        return NS_ERR_IO;
+        if (fd >= 0) {
+            snprintf(err, errlen, "cannot read --data %s: %s", path, strerror(errno));
+            close(fd);
+        }
+        return fd >= 0 ? NS_ERR_IO : st;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) == 0 && sb.st_size > MAX_BYTES) { /* refused before it is read */
+        snprintf(err, errlen, "--data %s is larger than %d bytes", path, MAX_BYTES);
+        fclose(f);
+        return NS_ERR_INVALID;
     }
     ns_data *d = calloc(1, sizeof *d);
     size_t cap = 1 << 20;
@@ -44,6 +61,8 @@ int ns_data_file(ns_data **out, const char *path, int vocab, int seq, char *err,
     size_t n = 0, got;
     while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
         n += got;
+        if (n > MAX_BYTES) /* the sampler indexes windows with an int */
+            break;
         if (n == cap) {
             unsigned char *bigger = realloc(buf, cap *= 2);
             if (!bigger) {
@@ -61,12 +80,15 @@ int ns_data_file(ns_data **out, const char *path, int vocab, int seq, char *err,
         snprintf(err, errlen, "out of memory reading --data %s", path);
         return NS_ERR_NOMEM;
     }
-    int st = NS_OK, max = -1;
-    for (size_t i = 0; i < n; i++)
+    int max = -1;
+    for (size_t i = 0; i < n && n <= MAX_BYTES; i++)
         max = buf[i] > max ? buf[i] : max;
     size_t split = n - n / 10;
     if (read_error)
         snprintf(err, errlen, "cannot read --data %s", path), st = NS_ERR_IO;
+    else if (n > MAX_BYTES)
+        snprintf(err, errlen, "--data %s is larger than %d bytes", path, MAX_BYTES),
+            st = NS_ERR_INVALID;
     else if (n == 0)
         snprintf(err, errlen, "--data %s is empty", path), st = NS_ERR_INVALID;
     else if (max >= vocab)

@@ -1,0 +1,173 @@
+/* files.c: safe temporaries, output and input checks (files.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "files.h"
+#include "normscope.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_ATTEMPTS 100 /* names tried before a temporary is given up */
+
+/* what a non-regular file is, for messages */
+static const char *kind_of(mode_t m)
+{
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISSOCK(m) ? "a socket"
+                         : "not a regular file";
+}
+
+int ns_file_check_output(const char *path, char *msg, size_t msglen)
+{
+    struct stat st;
+    if (!path[0]) {
+        snprintf(msg, msglen, "the output path is empty");
+        return NS_ERR_INVALID;
+    }
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        snprintf(msg, msglen, "output path %s is %s, not a regular file", path,
+                 kind_of(st.st_mode));
+        return NS_ERR_INVALID;
+    }
+    return NS_OK; /* absent (or unreachable: creating the temporary says why) */
+}
+
+int ns_file_check_input(const char *what, const char *path, char *msg, size_t msglen)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(msg, msglen, "cannot read %s%s%s: %s", what ? what : "", what ? " " : "", path,
+                 strerror(errno));
+        return NS_ERR_IO;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(msg, msglen, "%s%s%s is %s, not a regular file", what ? what : "",
+                 what ? " " : "", path, kind_of(st.st_mode));
+        return NS_ERR_INVALID;
+    }
+    return NS_OK;
+}
+
+int ns_file_open_input(const char *what, const char *path, int *status, char *msg,
+                       size_t msglen)
+{
+    /* O_NONBLOCK: opening a FIFO does not wait for a writer; fstat then refuses it */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), flags;
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || (flags = fcntl(fd, F_GETFL)) < 0 ||
+        (S_ISREG(st.st_mode) && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)) {
+        snprintf(msg, msglen, "cannot read %s %s: %s", what, path, strerror(errno));
+        *status = NS_ERR_IO;
+    } else if (!S_ISREG(st.st_mode)) {
+        snprintf(msg, msglen, "%s %s is %s, not a regular file", what, path,
+                 kind_of(st.st_mode));
+        *status = NS_ERR_INVALID;
+    } else {
+        *status = NS_OK;
+        return fd;
+    }
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+int ns_file_same(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* TARGET.partial-PID, then TARGET.partial-PID.N; NULL when out of memory */
+static char *temp_name(const char *target, int attempt)
+{
+    size_t n = strlen(target) + 48;
+    char *name = malloc(n);
+    if (name && attempt == 0)
+        snprintf(name, n, "%s.partial-%ld", target, (long)getpid());
+    else if (name)
+        snprintf(name, n, "%s.partial-%ld.%d", target, (long)getpid(), attempt);
+    return name;
+}
+
+/* makes a new temporary (a file, or a directory when dir) under the first free name */
+static int make_temp(const char *target, int dir, char **tmp, int *fd, char *msg, size_t msglen)
+{
+    *tmp = NULL;
+    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        char *name = temp_name(target, attempt);
+        if (!name) {
+            snprintf(msg, msglen, "out of memory");
+            return NS_ERR_NOMEM;
+        }
+        int ok = dir ? mkdir(name, 0700) == 0
+                     : (*fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                   0666)) >= 0;
+        if (ok) {
+            *tmp = name;
+            return NS_OK;
+        }
+        int err = errno;
+        free(name);
+        if (err != EEXIST) {
+            snprintf(msg, msglen, "cannot create output file %s: %s", target, strerror(err));
+            return NS_ERR_IO;
+        }
+    }
+    snprintf(msg, msglen, "cannot create output file %s: %d temporary names beside it are taken",
+             target, MAX_ATTEMPTS);
+    return NS_ERR_IO;
+}
+
+int ns_file_temp(const char *target, char **tmp, int *fd, char *msg, size_t msglen)
+{
+    return make_temp(target, 0, tmp, fd, msg, msglen);
+}
+
+int ns_file_temp_dir(const char *target, char **dir, char *msg, size_t msglen)
+{
+    int unused;
+    return make_temp(target, 1, dir, &unused, msg, msglen);
+}
+
+int ns_file_commit(const char *tmp, const char *target, char *msg, size_t msglen)
+{
+    struct stat st;
+    if (stat(target, &st) == 0 && !S_ISREG(st.st_mode)) {
+        snprintf(msg, msglen, "output path %s is %s, not a regular file", target,
+                 kind_of(st.st_mode));
+        return NS_ERR_INVALID;
+    }
+    if (rename(tmp, target) != 0) {
+        snprintf(msg, msglen, "cannot move %s to %s: %s", tmp, target, strerror(errno));
+        return NS_ERR_IO;
+    }
+    return NS_OK;
+}
+
+int ns_file_write_close(int fd, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    int err = 0;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            err = w < 0 ? errno : EIO;
+            break;
+        }
+        p += w, n -= (size_t)w;
+    }
+    if (!err && fsync(fd) != 0)
+        err = errno;
+    if (close(fd) != 0 && !err)
+        err = errno;
+    return err;
+}
