@@ -115,9 +115,14 @@ static int read_number_attr(hid_t file, const char *obj, const char *name, doubl
     return result;
 }
 
+enum { WRONG_SHAPE = -1, TOO_LARGE = -2 }; /* read_dataset's refusals, besides NS_ERR_* */
+
 /* a float or integer dataset of any rank up to 3, converted to double; an empty one only if
- * allow_empty (then out->v is a valid, empty allocation) */
-static int read_dataset(hid_t file, const char *path, ns_plot_array *out, int allow_empty)
+ * allow_empty (then out->v is a valid, empty allocation). Its shape is known (out->rank,
+ * out->dims) before anything is allocated: fits(ctx, out) must accept it, and its size must not
+ * overflow or pass NS_H5_MAX_BYTES (ns_h5_extent_size). WRONG_SHAPE, TOO_LARGE: refused. */
+static int read_dataset(hid_t file, const char *path, ns_plot_array *out, int allow_empty,
+                        int (*fits)(const void *, const ns_plot_array *), const void *ctx)
 {
     int status = NS_ERR_INVALID;
     hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
@@ -129,17 +134,21 @@ static int read_dataset(hid_t file, const char *path, ns_plot_array *out, int al
     hsize_t dims[3];
     if (rank < 1 || rank > 3 || H5Sget_simple_extent_dims(space, dims, NULL) != rank)
         goto done;
-    size_t count = 1;
+    size_t bytes;
     out->rank = rank;
     for (int i = 0; i < rank; i++)
-        out->dims[i] = (size_t)dims[i], count *= (size_t)dims[i];
-    if (count == 0 && !allow_empty)
+        out->dims[i] = (size_t)dims[i];
+    if (!fits(ctx, out) || !ns_h5_extent_size(rank, out->dims, sizeof *out->v, &bytes)) {
+        status = fits(ctx, out) ? TOO_LARGE : WRONG_SHAPE;
         goto done;
-    if (!(out->v = malloc((count ? count : 1) * sizeof *out->v))) {
+    }
+    if (bytes == 0 && !allow_empty)
+        goto done;
+    if (!(out->v = malloc(bytes ? bytes : 1))) {
         status = NS_ERR_NOMEM;
         goto done;
     }
-    if (count && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->v) < 0) {
+    if (bytes && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->v) < 0) {
         free(out->v);
         out->v = NULL;
         goto done;
@@ -164,6 +173,21 @@ static void format_dims(char *out, size_t n, int rank, const size_t *dims)
         snprintf(out + k, n - k, "]");
 }
 
+/* the shape of the table's entry for the sizes of /config (0: any size there) */
+struct want {
+    int rank;
+    size_t dims[NS_H5SCHEMA_MAX_RANK];
+};
+
+static int shape_fits(const void *ctx, const ns_plot_array *a)
+{
+    const struct want *w = ctx;
+    int ok = a->rank == w->rank;
+    for (int i = 0; ok && i < w->rank; i++)
+        ok = w->dims[i] == 0 || a->dims[i] == w->dims[i];
+    return ok;
+}
+
 /* Reads prefix + path (a table path, "/propagate/act_ms") into *out, an empty dataset only if
  * allow_empty. The path must be in the schema table (analysis/h5/h5schema.c), and the dataset must
  * have the table's rank and its symbolic shape with the sizes z (0 in z: any size there).
@@ -179,31 +203,27 @@ static int read_entry(hid_t file, const char *prefix, const char *path, const ns
     }
     char dp[160];
     snprintf(dp, sizeof dp, "%s/%s", prefix, ns_h5schema_get((ns_h5schema_id)id)->path);
-    int st = read_dataset(file, dp, out, allow_empty);
+    struct want w;
+    w.rank = ns_h5schema_dims((ns_h5schema_id)id, z, w.dims);
+    int st = read_dataset(file, dp, out, allow_empty, shape_fits, &w);
     if (st == NS_ERR_NOMEM)
         snprintf(msg, msglen, "out of memory reading %s from %s", dp, source);
-    else if (st != NS_OK)
+    else if (st == NS_ERR_INVALID)
         snprintf(msg, msglen, "%s: cannot read %s as a numeric dataset of rank 1 to 3", source,
                  dp);
-    if (st != NS_OK)
-        return st;
-    size_t want[NS_H5SCHEMA_MAX_RANK];
-    int rank = ns_h5schema_dims((ns_h5schema_id)id, z, want), ok = out->rank == rank;
-    for (int i = 0; i < rank; i++) {
-        if (want[i] == 0 && i < out->rank)
-            want[i] = out->dims[i]; /* a size /config does not fix */
-        ok &= i < out->rank && out->dims[i] == want[i];
-    }
-    if (ok)
-        return NS_OK;
+    else if (st == TOO_LARGE)
+        snprintf(msg, msglen, "%s: %s is too large to read", source, dp);
+    if (st != WRONG_SHAPE)
+        return st == TOO_LARGE ? NS_ERR_INVALID : st;
     char got[64], exp[64], sym[64];
+    for (int i = 0; i < w.rank; i++)
+        if (w.dims[i] == 0 && i < out->rank)
+            w.dims[i] = out->dims[i];
     format_dims(got, sizeof got, out->rank, out->dims);
-    format_dims(exp, sizeof exp, rank, want);
+    format_dims(exp, sizeof exp, w.rank, w.dims);
     ns_h5schema_shape((ns_h5schema_id)id, sym, sizeof sym);
-    snprintf(msg, msglen, "%s: %s has shape %s, expected %s (%s, sizes from /config)", source, dp,
-             got, exp, sym);
-    free(out->v);
-    out->v = NULL;
+    snprintf(msg, msglen, "%s: %s has shape %s, expected %s (%s, sizes from /config)", source,
+             dp, got, exp, sym);
     return NS_ERR_INVALID;
 }
 

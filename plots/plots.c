@@ -163,7 +163,8 @@ static int check_series(const ns_plot_set *set, int k, const char *path, char *m
 
 /* every input run into set, read and checked; a sweep file is one run per point /runs/<i>, and
  * its depth-sweep fits, if any */
-static int read_inputs(const ns_plot_request *rq, ns_plot_set *set, char *msg, size_t msglen)
+static int read_inputs_unguarded(const ns_plot_request *rq, ns_plot_set *set, char *msg,
+                                 size_t msglen)
 {
     int total = 0, st = NS_ERR_NOMEM, *runs = calloc((size_t)rq->nfiles, sizeof *runs);
     snprintf(msg, msglen, "out of memory");
@@ -196,6 +197,15 @@ static int read_inputs(const ns_plot_request *rq, ns_plot_set *set, char *msg, s
     st = NS_OK;
 done:
     free(runs); /* set is freed by the caller, also on failure */
+    return st;
+}
+
+/* a signal while the inputs are read ends the process at once (files.h) */
+static int read_inputs(const ns_plot_request *rq, ns_plot_set *set, char *msg, size_t msglen)
+{
+    ns_file_reading(1);
+    int st = read_inputs_unguarded(rq, set, msg, msglen);
+    ns_file_reading(0);
     return st;
 }
 

@@ -2,6 +2,9 @@
 #define _GNU_SOURCE
 #include "cli.h"
 #include "progress.h"
+#include "files.h"
+#include <sys/time.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,11 +23,39 @@ const char *ns_cli_command_line(int argc, char **argv)
     return line;
 }
 
+/* The first SIGINT or SIGTERM sets a flag that the long loops poll (a run then ends as it
+ * documents: a checkpoint, a progress file, no partial output). Two cases cannot wait for a
+ * poll: a signal while an input file is being read (files.h: a damaged file may keep HDF5 in a
+ * call that never returns), and a second signal; a third path is a timer armed by the first
+ * signal that fires after NS_CLI_GRACE seconds if the process is still reading an input then.
+ * Each removes this process's temporaries and _exits with status 1 (NS_EXIT_RUNTIME). */
+#define NS_CLI_GRACE 1
+
 static volatile sig_atomic_t interrupted;
+
+static void end_now(void)
+{
+    static const char line[] = "normscope: interrupted\n";
+    ns_file_remove_temporaries();
+    (void)!write(2, line, sizeof line - 1);
+    _exit(NS_EXIT_RUNTIME);
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    if (ns_file_is_reading())
+        end_now();
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
+    if (interrupted || ns_file_is_reading())
+        end_now();
     interrupted = 1;
+    struct itimerval grace = {.it_value = {.tv_sec = NS_CLI_GRACE}};
+    setitimer(ITIMER_REAL, &grace, NULL);
 }
 
 void ns_cli_install_signals(void)
@@ -35,6 +66,8 @@ void ns_cli_install_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
     signal(SIGXFSZ, SIG_IGN);
 }
 

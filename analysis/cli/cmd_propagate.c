@@ -11,6 +11,7 @@
  * at the end, so it holds the same numbers however the points were run. */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "files.h"
 #include "clock.h"
 #include "fit.h"
 #include "h5out.h"
@@ -312,15 +313,15 @@ static int summaries(ns_h5 *store, const ns_opt_given *g, long npoints, double *
         char path[96];
         point_of(g, i, 1, &p, &po, &si);
         int L = p.model.depth, S = p.seeds;
-        size_t n = (size_t)S * (L + 1);
+        size_t n = (size_t)S * (L + 1), shape[] = {(size_t)S, (size_t)L + 1};
         double *a = malloc(2 * n * sizeof *a), *gr = a + n;
         if (!a)
             return NS_ERR_NOMEM;
         snprintf(path, sizeof path, "/runs/%ld/propagate/act_ms", i);
-        st = ns_h5_read_f64(store, path, a, n);
+        st = ns_h5_read_f64_shape(store, path, 2, shape, a, 0);
         snprintf(path, sizeof path, "/runs/%ld/propagate/grad_ms", i);
         if (st == NS_OK)
-            st = ns_h5_read_f64(store, path, gr, n);
+            st = ns_h5_read_f64_shape(store, path, 2, shape, gr, 0);
         act_L[i] = ratio[i] = 0;
         for (int s = 0; st == NS_OK && s < S; s++) { /* as the run alone would sum them */
             act_L[i] += a[(size_t)s * (L + 1) + L] / S;
@@ -332,10 +333,10 @@ static int summaries(ns_h5 *store, const ns_opt_given *g, long npoints, double *
         snprintf(path, sizeof path, "/runs/%ld/theory", i);
         if (st == NS_OK && ns_h5_exists(store, path)) {
             snprintf(path, sizeof path, "/runs/%ld/theory/act_ms", i);
-            st = ns_h5_read_f64(store, path, a, (size_t)L + 1);
+            st = ns_h5_read_f64_shape(store, path, 1, shape + 1, a, 0);
             snprintf(path, sizeof path, "/runs/%ld/theory/grad_ms", i);
             if (st == NS_OK)
-                st = ns_h5_read_f64(store, path, gr, (size_t)L + 1);
+                st = ns_h5_read_f64_shape(store, path, 1, shape + 1, gr, 0);
             if (st == NS_OK) {
                 act_L_th[i] = a[L];
                 ratio_th[i] = gr[0] / gr[L];
@@ -451,8 +452,12 @@ static int open_sweep(const ns_opt_given *g, const point *p0, const char *comman
         ns_cli_error("the sweep's configuration is too long to record");
         bad = 1;
     }
-    if (!bad && ns_sweep_store_open(store, p0->out, config, command_line, npoints, err,
-                                    sizeof err) != NS_OK) {
+    ns_file_reading(!bad); /* a signal in a damaged file's read ends at once (files.h) */
+    int st = bad ? NS_OK : ns_sweep_store_open(store, p0->out, config, command_line, npoints,
+                                                 err, sizeof err);
+    if (!bad)
+        ns_file_reading(0);
+    if (st != NS_OK) {
         ns_cli_error("%s", err);
         bad = 1;
     }

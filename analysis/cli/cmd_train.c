@@ -189,14 +189,15 @@ int ns_cmd_train(int argc, char **argv)
     ns_cli_install_signals(); /* before any file: Ctrl-C always ends in a checkpoint */
     signature(&g, &r, sig, sizeof sig);
     if (r.resume) {
-        if (ns_h5_open_log(&log, r.out) != NS_OK) {
+        ns_file_reading(1); /* a signal in a damaged file's read ends at once (files.h) */
+        int rst = ns_h5_open_log(&log, r.out);
+        if (rst != NS_OK)
             ns_cli_error("cannot resume: %s", ns_h5_error(log));
-            goto done;
-        }
-        if (ns_trainer_resume(t, ckpt, sig, log, err, sizeof err) != NS_OK) {
+        else if ((rst = ns_trainer_resume(t, ckpt, sig, log, err, sizeof err)) != NS_OK)
             ns_cli_error("%s", err);
+        ns_file_reading(0);
+        if (rst != NS_OK)
             goto done;
-        }
     } else {
         int st = ns_h5_create_log(&log, r.out);
         if (st) {

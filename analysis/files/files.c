@@ -4,6 +4,7 @@
 #include "normscope.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,42 @@
 #include <unistd.h>
 
 #define MAX_ATTEMPTS 100 /* names tried before a temporary is given up */
+
+/* ---- this process's temporaries, for a signal handler to remove --------------------------- */
+/* The one piece of global state here: a signal that must end the process at once (files.h)
+ * cannot reach the handles that own the temporaries. Names only accumulate (each holds this
+ * process's id, so a name whose file was renamed or removed is never anyone else's); the copies
+ * are made before the entry is published, and the handler only reads published entries. */
+#define MAX_TRACKED 64
+static char *tracked[MAX_TRACKED];
+static int tracked_dir[MAX_TRACKED];
+static volatile sig_atomic_t ntracked;
+static volatile sig_atomic_t reading;
+
+void ns_file_track(const char *name, int dir)
+{
+    for (int i = 0; i < ntracked; i++)
+        if (strcmp(tracked[i], name) == 0)
+            return;
+    char *copy = ntracked < MAX_TRACKED ? strdup(name) : NULL;
+    if (!copy)
+        return; /* too many (a sweep saves under one name): the file is still removed normally */
+    tracked[ntracked] = copy;
+    tracked_dir[ntracked] = dir;
+    ntracked = ntracked + 1;
+}
+
+void ns_file_remove_temporaries(void)
+{
+    /* files first (a log's lies in a tracked directory), then directories; async-signal-safe */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = ntracked - 1; i >= 0; i--)
+            if (tracked_dir[i] == pass)
+                (void)(pass ? rmdir(tracked[i]) : unlink(tracked[i]));
+}
+
+void ns_file_reading(int on) { reading = reading + (on ? 1 : -1); }
+int ns_file_is_reading(void) { return reading > 0; }
 
 /* what a non-regular file is, for messages */
 static const char *kind_of(mode_t m)
@@ -111,6 +148,7 @@ static int make_temp(const char *target, int dir, char **tmp, int *fd, char *msg
                                    0666)) >= 0;
         if (ok) {
             *tmp = name;
+            ns_file_track(name, dir);
             return NS_OK;
         }
         int err = errno;

@@ -45,4 +45,16 @@ int ns_file_commit(const char *tmp, const char *target, char *msg, size_t msglen
 /* writes all n bytes to fd, fsyncs and closes it: 0 or an errno (fd is closed either way) */
 int ns_file_write_close(int fd, const void *data, size_t n);
 
+/* ---- ending at once on a signal ----------------------------------------------------------
+ * Every temporary made above is remembered (and a file another library creates inside a private
+ * directory can be added with ns_file_track), so that a signal handler can remove them all with
+ * ns_file_remove_temporaries (async-signal-safe: unlink and rmdir only) before _exit. Input
+ * files are read between ns_file_reading(1) and ns_file_reading(0): a damaged file can keep the
+ * HDF5 library busy in a call that never returns, and a signal there ends the process at once
+ * (analysis/cli/cli.c). */
+void ns_file_track(const char *name, int dir);
+void ns_file_remove_temporaries(void);
+void ns_file_reading(int on);
+int ns_file_is_reading(void);
+
 #endif

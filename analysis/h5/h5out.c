@@ -9,6 +9,7 @@
 #include "files.h"
 #include "normscope.h"
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <hdf5.h>
@@ -288,7 +289,19 @@ _Static_assert(sizeof(hid_t) == sizeof(int64_t), "ns_h5_open_readonly returns an
 int64_t ns_h5_open_readonly(const char *path)
 {
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    return f >= 0 ? f : H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+    if (f >= 0)
+        return f;
+    /* a SWMR reader retries a metadata read whose checksum fails (100 times by default,
+     * sleeping between tries): a damaged log is refused after a few */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_metadata_read_attempts(fapl, 4) < 0) {
+        if (fapl >= 0)
+            H5Pclose(fapl);
+        return H5I_INVALID_HID;
+    }
+    f = H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl);
+    H5Pclose(fapl);
+    return f;
 }
 
 int ns_h5_check_readable(const char *path, char *msg, size_t msglen)
@@ -352,6 +365,7 @@ static int open_log(ns_h5 **out, const char *path, int create)
         if (!(h->tmp = malloc(n)))
             return fail(h, "out of memory");
         snprintf(h->tmp, n, "%s/log.h5", h->tmpdir);
+        ns_file_track(h->tmp, 0);
     }
     hid_t fapl = latest_format_fapl();
     if (fapl >= 0)
@@ -600,38 +614,148 @@ int ns_h5_open_read(ns_h5 **out, const char *path)
     return NS_OK;
 }
 
-static int read_typed(ns_h5 *h, const char *path, hid_t type, void *buf, size_t n)
+/* ---- validated reading ---------------------------------------------------------------------- */
+
+int ns_h5_mul(size_t *out, size_t a, size_t b)
+{
+    if (b && a > SIZE_MAX / b)
+        return 0;
+    *out = a * b;
+    return 1;
+}
+
+int ns_h5_extent_size(int rank, const size_t *dims, size_t elem, size_t *bytes)
+{
+    size_t n = elem;
+    for (int i = 0; i < rank; i++)
+        if (!ns_h5_mul(&n, n, dims[i]))
+            return 0;
+    *bytes = n;
+    return n <= NS_H5_MAX_BYTES;
+}
+
+/* "[a, b, c]" */
+static void dims_text(char *out, size_t n, int rank, const size_t *dims)
+{
+    size_t k = (size_t)snprintf(out, n, "[");
+    for (int i = 0; i < rank && k < n; i++)
+        k += (size_t)snprintf(out + k, n - k, "%s%zu", i ? ", " : "", dims[i]);
+    if (k < n)
+        snprintf(out + k, n - k, "]");
+}
+
+/* dataset path: a float dataset of elem bytes per value in the file, of exactly rank and dims;
+ * read into buf (the product of dims values of elem bytes); every value finite if finite */
+static int read_shaped(ns_h5 *h, const char *path, int rank, const size_t *dims, size_t elem,
+                       void *buf, int finite)
 {
     hid_t d = H5Dopen2(h->file, path, H5P_DEFAULT);
+    hid_t t = d < 0 ? H5I_INVALID_HID : H5Dget_type(d);
     hid_t space = d < 0 ? H5I_INVALID_HID : H5Dget_space(d);
-    hssize_t have = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
-    int status = NS_OK;
+    hsize_t got[H5S_MAX_RANK];
+    size_t gotz[H5S_MAX_RANK], bytes, n = 1;
+    char want_s[96], got_s[96];
+    int status = NS_OK, r = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
+    if (r >= 0 && r <= H5S_MAX_RANK && H5Sget_simple_extent_dims(space, got, NULL) == r)
+        for (int i = 0; i < r; i++)
+            gotz[i] = (size_t)got[i];
+    else
+        r = -1;
+    int same = r == rank;
+    for (int i = 0; same && i < rank; i++)
+        same = gotz[i] == dims[i] && ns_h5_mul(&n, n, dims[i]);
+    dims_text(want_s, sizeof want_s, rank, dims);
     if (d < 0)
         status = fail(h, "%s has no dataset %s", h->path, path);
-    else if (have != (hssize_t)n)
-        status = fail(h, "%s in %s has %lld values, expected %zu", path, h->path, (long long)have, n);
-    else if (H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+    else if (t < 0 || r < 0 || H5Tget_class(t) != H5T_FLOAT || H5Tget_size(t) != elem)
+        status = fail(h, "%s in %s is not a float%zu dataset", path, h->path, 8 * elem);
+    else if (!same) {
+        dims_text(got_s, sizeof got_s, r, gotz);
+        status = fail(h, "%s in %s has shape %s, expected %s", path, h->path, got_s, want_s);
+    } else if (!ns_h5_extent_size(rank, dims, elem, &bytes))
+        status = fail(h, "%s in %s is too large (%s)", path, h->path, want_s);
+    else if (n && H5Dread(d, elem == 4 ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL,
+                          H5P_DEFAULT, buf) < 0)
         status = fail(h, "cannot read %s from %s (truncated?)", path, h->path);
+    for (size_t i = 0; status == NS_OK && finite && i < n; i++)
+        if (!isfinite(elem == 4 ? (double)((const float *)buf)[i] : ((const double *)buf)[i]))
+            status = fail(h, "%s in %s holds a NaN or infinite value at %zu", path, h->path, i);
     if (space >= 0)
         H5Sclose(space);
+    if (t >= 0)
+        H5Tclose(t);
     if (d >= 0)
         H5Dclose(d);
     return status;
 }
 
-int ns_h5_read_f32(ns_h5 *h, const char *path, float *buf, size_t n)
+int ns_h5_read_f32_shape(ns_h5 *h, const char *path, int rank, const size_t *dims, float *buf,
+                         int finite)
 {
-    return read_typed(h, path, H5T_NATIVE_FLOAT, buf, n);
+    return read_shaped(h, path, rank, dims, sizeof(float), buf, finite);
 }
 
+int ns_h5_read_f64_shape(ns_h5 *h, const char *path, int rank, const size_t *dims, double *buf,
+                         int finite)
+{
+    return read_shaped(h, path, rank, dims, sizeof(double), buf, finite);
+}
+
+int ns_h5_read_f32(ns_h5 *h, const char *path, float *buf, size_t n)
+{
+    return read_shaped(h, path, 1, &n, sizeof(float), buf, 0);
+}
+
+/* any rank whose values number n (a [S, L+1] run of a sweep point read flat) */
 int ns_h5_read_f64(ns_h5 *h, const char *path, double *buf, size_t n)
 {
-    return read_typed(h, path, H5T_NATIVE_DOUBLE, buf, n);
+    hid_t d = H5Dopen2(h->file, path, H5P_DEFAULT);
+    hid_t t = d < 0 ? H5I_INVALID_HID : H5Dget_type(d);
+    hid_t space = d < 0 ? H5I_INVALID_HID : H5Dget_space(d);
+    hssize_t have = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
+    int status = NS_OK;
+    if (d < 0)
+        status = fail(h, "%s has no dataset %s", h->path, path);
+    else if (t < 0 || (H5Tget_class(t) != H5T_FLOAT && H5Tget_class(t) != H5T_INTEGER))
+        status = fail(h, "%s in %s is not numeric", path, h->path);
+    else if (have != (hssize_t)n)
+        status = fail(h, "%s in %s has %lld values, expected %zu", path, h->path, (long long)have, n);
+    else if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+        status = fail(h, "cannot read %s from %s (truncated?)", path, h->path);
+    if (space >= 0)
+        H5Sclose(space);
+    if (t >= 0)
+        H5Tclose(t);
+    if (d >= 0)
+        H5Dclose(d);
+    return status;
+}
+
+/* attribute name of obj, opened if it holds one value of class cls; else H5I_INVALID_HID */
+static hid_t open_attr1(ns_h5 *h, const char *obj, const char *name, H5T_class_t cls,
+                        H5T_class_t cls2)
+{
+    htri_t e = H5Aexists_by_name(h->file, obj, name, H5P_DEFAULT);
+    hid_t a = e > 0 ? H5Aopen_by_name(h->file, obj, name, H5P_DEFAULT, H5P_DEFAULT)
+                    : H5I_INVALID_HID;
+    hid_t t = a < 0 ? H5I_INVALID_HID : H5Aget_type(a);
+    hid_t space = a < 0 ? H5I_INVALID_HID : H5Aget_space(a);
+    H5T_class_t c = t < 0 ? H5T_NO_CLASS : H5Tget_class(t);
+    int ok = space >= 0 && H5Sget_simple_extent_npoints(space) == 1 && (c == cls || c == cls2);
+    if (space >= 0)
+        H5Sclose(space);
+    if (t >= 0)
+        H5Tclose(t);
+    if (!ok && a >= 0) {
+        H5Aclose(a);
+        a = H5I_INVALID_HID;
+    }
+    return a;
 }
 
 int ns_h5_read_attr_f64(ns_h5 *h, const char *obj, const char *name, double *value)
 {
-    hid_t a = H5Aopen_by_name(h->file, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t a = open_attr1(h, obj, name, H5T_FLOAT, H5T_INTEGER);
     int status = a < 0 || H5Aread(a, H5T_NATIVE_DOUBLE, value) < 0
                      ? fail(h, "%s has no numeric attribute %s on %s", h->path, name, obj)
                      : NS_OK;
@@ -640,27 +764,215 @@ int ns_h5_read_attr_f64(ns_h5 *h, const char *obj, const char *name, double *val
     return status;
 }
 
+int ns_h5_read_attr_int(ns_h5 *h, const char *obj, const char *name, long long lo,
+                        long long hi, long long *value)
+{
+    double v;
+    int status = ns_h5_read_attr_f64(h, obj, name, &v);
+    if (status != NS_OK)
+        return status;
+    if (!(v >= (double)lo && v <= (double)hi && v == floor(v)))
+        return fail(h, "%s: attribute %s on %s is %g, expected an integer from %lld to %lld",
+                    h->path, name, obj, v, lo, hi);
+    *value = (long long)v;
+    return NS_OK;
+}
+
 int ns_h5_read_attr_string(ns_h5 *h, const char *obj, const char *name, char *buf, size_t len)
 {
-    hid_t a = H5Aopen_by_name(h->file, obj, name, H5P_DEFAULT, H5P_DEFAULT);
-    hid_t type = H5Tcopy(H5T_C_S1);
-    char *value = NULL;
+    hid_t a = open_attr1(h, obj, name, H5T_STRING, H5T_STRING);
+    hid_t ftype = a < 0 ? H5I_INVALID_HID : H5Aget_type(a);
+    hid_t type = H5I_INVALID_HID;
+    htri_t vlen = ftype < 0 ? -1 : H5Tis_variable_str(ftype);
+    char *value = NULL, *fixed = NULL;
+    size_t size = ftype < 0 ? 0 : H5Tget_size(ftype);
     int status = NS_OK;
-    if (a < 0 || type < 0 || H5Tset_size(type, H5T_VARIABLE) < 0 ||
-        H5Tset_cset(type, H5T_CSET_UTF8) < 0 || H5Aread(a, type, &value) < 0)
+    if (vlen < 0 || (type = H5Tcopy(ftype)) < 0 ||
+        (vlen ? H5Aread(a, type, &value) < 0
+              : (size == 0 || size > NS_H5_MAX_BYTES || !(fixed = calloc(size + 1, 1)) ||
+                 H5Aread(a, type, fixed) < 0)))
         status = fail(h, "%s has no string attribute %s on %s", h->path, name, obj);
     else
-        snprintf(buf, len, "%s", value ? value : "");
-    if (value) {
-        hid_t space = H5Screate(H5S_SCALAR);
-        H5Dvlen_reclaim(type, space, H5P_DEFAULT, &value);
-        H5Sclose(space);
-    }
+        snprintf(buf, len, "%s", vlen ? (value ? value : "") : fixed);
+    if (value)
+        H5free_memory(value);
+    free(fixed);
     if (type >= 0)
         H5Tclose(type);
+    if (ftype >= 0)
+        H5Tclose(ftype);
     if (a >= 0)
         H5Aclose(a);
     return status;
+}
+
+/* ---- checksums ------------------------------------------------------------------------------ */
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+static void fnv(uint64_t *hash, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++)
+        *hash = (*hash ^ p[i]) * FNV_PRIME;
+}
+
+typedef struct {
+    ns_h5 *h;
+    uint64_t hash;
+    const char *where; /* the object being hashed, for messages */
+    int failed;
+} hash_ctx;
+
+/* the values of an attribute (is_attr) or a dataset, of file type t and dataspace space, into
+ * the hash: numbers in their native form, strings as their text; other classes by class only */
+static int hash_values(hash_ctx *c, hid_t obj, int is_attr, hid_t t, hid_t space)
+{
+    int rank = H5Sget_simple_extent_ndims(space);
+    hsize_t dims[H5S_MAX_RANK];
+    size_t n = 1, bytes;
+    H5T_class_t cls = H5Tget_class(t);
+    if (rank < 0 || rank > H5S_MAX_RANK || H5Sget_simple_extent_dims(space, dims, NULL) != rank)
+        return -1;
+    for (int i = 0; i < rank; i++)
+        if (!ns_h5_mul(&n, n, (size_t)dims[i]))
+            return -1;
+    uint64_t head[2] = {(uint64_t)cls, (uint64_t)rank};
+    fnv(&c->hash, head, sizeof head);
+    for (int i = 0; i < rank; i++)
+        fnv(&c->hash, &(uint64_t){dims[i]}, sizeof(uint64_t));
+    if (n == 0 || (cls != H5T_INTEGER && cls != H5T_FLOAT && cls != H5T_STRING))
+        return 0;
+    htri_t vlen = cls == H5T_STRING ? H5Tis_variable_str(t) : 0;
+    hid_t mem = cls == H5T_STRING ? H5Tcopy(t) : H5Tget_native_type(t, H5T_DIR_ASCEND);
+    size_t elem = vlen > 0 ? sizeof(char *) : mem < 0 ? 0 : H5Tget_size(mem);
+    int st = -1;
+    void *buf = NULL;
+    if (vlen >= 0 && mem >= 0 && elem > 0 && ns_h5_mul(&bytes, n, elem) &&
+        bytes <= NS_H5_MAX_BYTES && (buf = malloc(bytes)) &&
+        (is_attr ? H5Aread(obj, mem, buf) : H5Dread(obj, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf)) >= 0) {
+        st = 0;
+        if (vlen > 0) {
+            char **s = buf;
+            for (size_t i = 0; i < n; i++)
+                fnv(&c->hash, s[i] ? s[i] : "", s[i] ? strlen(s[i]) + 1 : 1);
+            H5Dvlen_reclaim(mem, space, H5P_DEFAULT, buf);
+        } else {
+            fnv(&c->hash, buf, bytes);
+        }
+    }
+    free(buf);
+    if (mem >= 0)
+        H5Tclose(mem);
+    return st;
+}
+
+static herr_t hash_attr(hid_t obj, const char *name, const H5A_info_t *info, void *data)
+{
+    (void)info;
+    hash_ctx *c = data;
+    if (strcmp(name, "checksum") == 0)
+        return 0;
+    fnv(&c->hash, name, strlen(name) + 1);
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    hid_t t = a < 0 ? H5I_INVALID_HID : H5Aget_type(a);
+    hid_t space = a < 0 ? H5I_INVALID_HID : H5Aget_space(a);
+    int st = t < 0 || space < 0 ? -1 : hash_values(c, a, 1, t, space);
+    if (space >= 0)
+        H5Sclose(space);
+    if (t >= 0)
+        H5Tclose(t);
+    if (a >= 0)
+        H5Aclose(a);
+    c->failed |= st < 0;
+    return st < 0 ? -1 : 0;
+}
+
+#if H5_VERSION_GE(1, 12, 0)
+static herr_t hash_object(hid_t root, const char *name, const H5O_info2_t *info, void *data)
+#else
+static herr_t hash_object(hid_t root, const char *name, const H5O_info_t *info, void *data)
+#endif
+{
+    hash_ctx *c = data;
+    c->where = name;
+    fnv(&c->hash, name, strlen(name) + 1);
+    fnv(&c->hash, &(uint64_t){(uint64_t)info->type}, sizeof(uint64_t));
+    hid_t o = H5Oopen(root, name, H5P_DEFAULT);
+    if (o < 0 || H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, NULL, hash_attr, c) < 0)
+        c->failed = 1;
+    if (!c->failed && info->type == H5O_TYPE_DATASET) {
+        hid_t t = H5Dget_type(o), space = H5Dget_space(o);
+        if (t < 0 || space < 0 || hash_values(c, o, 0, t, space) < 0)
+            c->failed = 1;
+        if (space >= 0)
+            H5Sclose(space);
+        if (t >= 0)
+            H5Tclose(t);
+    }
+    if (o >= 0)
+        H5Oclose(o);
+    return c->failed ? -1 : 0;
+}
+
+int ns_h5_checksum(ns_h5 *h, uint64_t *sum)
+{
+    hash_ctx c = {.h = h, .hash = FNV_OFFSET, .where = "/"};
+#if H5_VERSION_GE(1, 12, 0)
+    herr_t e = H5Ovisit3(h->file, H5_INDEX_NAME, H5_ITER_INC, hash_object, &c, H5O_INFO_BASIC);
+#else
+    herr_t e = H5Ovisit2(h->file, H5_INDEX_NAME, H5_ITER_INC, hash_object, &c, H5O_INFO_BASIC);
+#endif
+    if (e < 0 || c.failed)
+        return fail(h, "cannot read %s of %s to check it (corrupt?)", c.where, h->path);
+    *sum = c.hash;
+    return NS_OK;
+}
+
+static void checksum_text(char *out, size_t n, uint64_t sum)
+{
+    snprintf(out, n, "fnv1a64:%016llx", (unsigned long long)sum);
+}
+
+int ns_h5_seal(ns_h5 *h, int version)
+{
+    const char *names[] = {"format_version", "checksum"};
+    for (int i = 0; i < 2; i++)
+        if (H5Aexists(h->file, names[i]) > 0 && H5Adelete(h->file, names[i]) < 0)
+            return fail(h, "cannot update attribute %s of %s", names[i], h->path);
+    uint64_t sum = 0;
+    char text[32];
+    int st = ns_h5_attr_int(h, "/", "format_version", version);
+    if (st == NS_OK)
+        st = ns_h5_checksum(h, &sum);
+    if (st != NS_OK)
+        return st;
+    checksum_text(text, sizeof text, sum);
+    return ns_h5_attr_string(h, "/", "checksum", text);
+}
+
+int ns_h5_check_seal(ns_h5 *h, const char *what, int version)
+{
+    long long v;
+    char stored[64], text[32];
+    uint64_t sum = 0;
+    if (H5Aexists(h->file, "format_version") <= 0 || H5Aexists(h->file, "checksum") <= 0)
+        return fail(h, "%s %s has no format version or checksum (written by an older normscope); "
+                    "remove it to start over", what, h->path);
+    if (ns_h5_read_attr_int(h, "/", "format_version", 0, 1 << 20, &v) != NS_OK)
+        v = -1;
+    if (v != version)
+        return fail(h, "%s %s has format version %lld, this normscope reads %d; remove it to "
+                    "start over", what, h->path, v, version);
+    if (ns_h5_read_attr_string(h, "/", "checksum", stored, sizeof stored) != NS_OK ||
+        ns_h5_checksum(h, &sum) != NS_OK)
+        return fail(h, "%s %s is damaged (unreadable); remove it to start over", what, h->path);
+    checksum_text(text, sizeof text, sum);
+    if (strcmp(text, stored) != 0)
+        return fail(h, "%s %s is damaged (checksum mismatch); remove it to start over", what,
+                    h->path);
+    return NS_OK;
 }
 
 /* ---- in-memory files ------------------------------------------------------------------------ */

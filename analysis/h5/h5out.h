@@ -56,10 +56,40 @@ int ns_h5_entry_series(ns_h5 *h, const char *prefix, ns_h5schema_id id,
 /* opens a complete file read-only; the readers fail with a message naming what is missing or
  * has the wrong size */
 int ns_h5_open_read(ns_h5 **out, const char *path);
+/* Every reader checks before it uses a value: the dataset's class (float), its size per value,
+ * its rank and every dimension against what the caller expects, the size of the product
+ * (overflow-checked, at most NS_H5_MAX_BYTES); attributes must hold exactly one value of the
+ * right class. A mismatch is NS_ERR_IO with one line naming the file, the object and both
+ * shapes. */
+#define NS_H5_MAX_BYTES ((size_t)1 << 31) /* the most one read may allocate */
+/* *out = a * b; 0 if that overflows a size_t */
+int ns_h5_mul(size_t *out, size_t a, size_t b);
+/* *bytes = elem * dims[0] * ... ; 0 if that overflows or exceeds NS_H5_MAX_BYTES */
+int ns_h5_extent_size(int rank, const size_t *dims, size_t elem, size_t *bytes);
+/* a float32 (float64) dataset of exactly this shape; every value finite if finite */
+int ns_h5_read_f32_shape(ns_h5 *h, const char *path, int rank, const size_t *dims, float *buf,
+                         int finite);
+int ns_h5_read_f64_shape(ns_h5 *h, const char *path, int rank, const size_t *dims, double *buf,
+                         int finite);
+/* a float32 dataset of shape [n] */
 int ns_h5_read_f32(ns_h5 *h, const char *path, float *buf, size_t n);
+/* a numeric dataset of n values in all, of any rank, as float64 */
 int ns_h5_read_f64(ns_h5 *h, const char *path, double *buf, size_t n);
 int ns_h5_read_attr_f64(ns_h5 *h, const char *obj, const char *name, double *value);
+/* a numeric attribute that is an integer from lo to hi (no NaN, no fraction) */
+int ns_h5_read_attr_int(ns_h5 *h, const char *obj, const char *name, long long lo,
+                        long long hi, long long *value);
 int ns_h5_read_attr_string(ns_h5 *h, const char *obj, const char *name, char *buf, size_t len);
+
+/* ---- seals: a format version and a checksum of everything in a file ------------------------ */
+/* FNV-1a (64-bit) over every object's name, every attribute (but `checksum`) and every
+ * dataset's values, in name order; numbers in native form, strings as text */
+int ns_h5_checksum(ns_h5 *h, uint64_t *sum);
+/* writes (or rewrites) the root attributes format_version = version and checksum, last */
+int ns_h5_seal(ns_h5 *h, int version);
+/* NS_OK if the file carries format_version = version and its checksum matches; else NS_ERR_IO
+ * with one line: "WHAT PATH is damaged (checksum mismatch); remove it to start over" */
+int ns_h5_check_seal(ns_h5 *h, const char *what, int version);
 
 /* ---- logs: files that grow on disk while readers watch them (SWMR) ---------------------- */
 /* A log grows in place: create its groups, attributes and series first, then

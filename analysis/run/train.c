@@ -265,12 +265,22 @@ static const char *const probe_series[] = {
 static const char *const event_series[] = {"/train/events/step", "/train/events/kind",
                                            "/train/events/value"};
 
+/* version 2: a format_version and a checksum (ns_h5_seal); version 1 had neither */
+#define CKPT_VERSION 2
+
 static int save(ns_trainer *t, ns_h5 *log, const char *path, const char *signature)
 {
     ns_h5 *h = NULL;
     size_t nb, nl;
     ns_real *pb = ns_model_params_all(ns_lm_model(t->lm), &nb), *pl = ns_lm_params_all(t->lm, &nl);
-    int st = ns_h5_create(&h, path);
+    /* the log on disk holds every row the checkpoint counts, even after a kill -9 (a resume
+     * refuses counts past the log's) */
+    int st = ns_h5_flush(log);
+    if (st) {
+        snprintf(t->err, sizeof t->err, "%s", ns_h5_error(log));
+        return st;
+    }
+    st = ns_h5_create(&h, path);
     if (!st && !(st = ns_h5_attr_string(h, "/", "schema", NS_SCHEMA "/checkpoint")) &&
         !(st = ns_h5_attr_string(h, "/", "signature", signature)) &&
         !(st = ns_h5_attr_int(h, "/", "step", t->step)) &&
@@ -285,6 +295,8 @@ static int save(ns_trainer *t, ns_h5 *log, const char *path, const char *signatu
         st = ns_h5_dataset(h, "/loss_window", 1, nw, t->window, "trailing losses", NULL);
     }
     if (!st)
+        st = ns_h5_seal(h, CKPT_VERSION); /* last: the checksum covers everything above */
+    if (!st)
         st = ns_h5_commit(h);
     if (st)
         snprintf(t->err, sizeof t->err, "%s", ns_h5_error(h));
@@ -292,16 +304,38 @@ static int save(ns_trainer *t, ns_h5 *log, const char *path, const char *signatu
     return st;
 }
 
+/* Reads a checkpoint, checking everything before any of it is used: its seal (format version and
+ * checksum), the signature, the step (0..--steps), the log's row counts (at most what the log
+ * holds), nwindow (0..--spike-window), every tensor's shape (the model's parameter counts) and
+ * that every value is finite. Nothing of the trainer changes unless all of it passes, but the
+ * parameters, which are read in place (the caller frees the trainer on failure). */
 int ns_trainer_resume(ns_trainer *t, const char *path, const char *signature, ns_h5 *log,
                       char *err, size_t errlen)
 {
     ns_h5 *h = NULL;
-    char sig[4096];
-    double step, rows[3], nwindow;
+    char sig[4096], schema[64];
+    long long step, rows[3], nwindow;
     size_t nb, nl;
     ns_real *pb = ns_model_params_all(ns_lm_model(t->lm), &nb), *pl = ns_lm_params_all(t->lm, &nl);
     size_t nw = (size_t)(t->o.spike_window > 0 ? t->o.spike_window : 1);
+    size_t nopt = 2 * (nb + nl);
+    const char *const *sets[] = {step_series, probe_series, event_series};
+    size_t counts[] = {6, 11, 3};
+    long have[3];
+    for (int s = 0; s < 3; s++)
+        have[s] = ns_h5_rows(log, sets[s][0]);
     int st = ns_h5_open_read(&h, path);
+    if (!st && !(st = ns_h5_read_attr_string(h, "/", "schema", schema, sizeof schema)) &&
+        strcmp(schema, NS_SCHEMA "/checkpoint") != 0) {
+        snprintf(err, errlen, "%s is not a normscope checkpoint (schema '%s')", path, schema);
+        ns_h5_free(h);
+        return NS_ERR_INVALID;
+    }
+    if (!st && (st = ns_h5_check_seal(h, "checkpoint", CKPT_VERSION)) != NS_OK) {
+        snprintf(err, errlen, "%s", ns_h5_error(h)); /* damaged, or older: one line */
+        ns_h5_free(h);
+        return NS_ERR_INVALID;
+    }
     if (!st)
         st = ns_h5_read_attr_string(h, "/", "signature", sig, sizeof sig);
     if (!st && strcmp(sig, signature) != 0) {
@@ -316,15 +350,16 @@ int ns_trainer_resume(ns_trainer *t, const char *path, const char *signature, ns
         ns_h5_free(h);
         return NS_ERR_INVALID;
     }
-    if (!st && !(st = ns_h5_read_attr_f64(h, "/", "step", &step)) &&
-        !(st = ns_h5_read_attr_f64(h, "/", "rows_steps", &rows[0])) &&
-        !(st = ns_h5_read_attr_f64(h, "/", "rows_probe", &rows[1])) &&
-        !(st = ns_h5_read_attr_f64(h, "/", "rows_events", &rows[2])) &&
-        !(st = ns_h5_read_attr_f64(h, "/", "nwindow", &nwindow)) &&
-        !(st = ns_h5_read_f32(h, "/block_params", pb, nb)) &&
-        !(st = ns_h5_read_f32(h, "/lm_params", pl, nl)) &&
-        !(st = ns_h5_read_f32(h, "/adam_state", t->opt, 2 * (nb + nl))))
-        st = ns_h5_read_f64(h, "/loss_window", t->window, nw);
+    if (!st && !(st = ns_h5_read_attr_int(h, "/", "step", 0, t->o.steps, &step)) &&
+        !(st = ns_h5_read_attr_int(h, "/", "rows_steps", 0, have[0], &rows[0])) &&
+        !(st = ns_h5_read_attr_int(h, "/", "rows_probe", 0, have[1], &rows[1])) &&
+        !(st = ns_h5_read_attr_int(h, "/", "rows_events", 0, have[2], &rows[2])) &&
+        !(st = ns_h5_read_attr_int(h, "/", "nwindow", 0,
+                                   t->o.spike_window > 1 ? t->o.spike_window : 0, &nwindow)) &&
+        !(st = ns_h5_read_f32_shape(h, "/block_params", 1, &nb, pb, 1)) &&
+        !(st = ns_h5_read_f32_shape(h, "/lm_params", 1, &nl, pl, 1)) &&
+        !(st = ns_h5_read_f32_shape(h, "/adam_state", 1, &nopt, t->opt, 1)))
+        st = ns_h5_read_f64_shape(h, "/loss_window", 1, &nw, t->window, 1);
     if (st) {
         snprintf(err, errlen, "cannot resume from %s: %s", path, ns_h5_error(h));
         ns_h5_free(h);
@@ -334,8 +369,6 @@ int ns_trainer_resume(ns_trainer *t, const char *path, const char *signature, ns
     t->step = (long)step;
     t->nwindow = (int)nwindow;
     /* the log may hold rows past the checkpoint: cut it back to what the checkpoint saw */
-    const char *const *sets[] = {step_series, probe_series, event_series};
-    size_t counts[] = {6, 11, 3};
     for (int s = 0; s < 3; s++)
         for (size_t i = 0; i < counts[s]; i++)
             if (ns_h5_rows(log, sets[s][i]) >= 0 &&

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#define PROGRESS_VERSION 2 /* a format_version and a checksum (ns_h5_seal); 1 had neither */
 #define CONFIG_MAX 65536 /* bytes of the configuration text (64 options of 64 values fit) */
 
 struct ns_sweep_store {
@@ -69,19 +70,24 @@ static void describe_mismatch(const char *here, const char *there, const char *p
 static int load(ns_sweep_store *s, const char *configuration, char *err, size_t errlen)
 {
     char *there = malloc(CONFIG_MAX);
-    double points = -1;
+    long long points = -1;
     if (!there)
         return NS_ERR_NOMEM;
     int st = ns_h5_load_memory(&s->h, s->path);
+    if (st == NS_OK && ns_h5_check_seal(s->h, "the sweep progress file", PROGRESS_VERSION)) {
+        snprintf(err, errlen, "%s", ns_h5_error(s->h)); /* damaged, or older: one line */
+        free(there);
+        return NS_ERR_INVALID;
+    }
     if (st == NS_OK)
         st = ns_h5_read_attr_string(s->h, "/", "configuration", there, CONFIG_MAX);
     if (st == NS_OK)
-        st = ns_h5_read_attr_f64(s->h, "/", "points", &points);
+        st = ns_h5_read_attr_int(s->h, "/", "points", 0, 1LL << 40, &points);
     if (st != NS_OK) {
         snprintf(err, errlen, "cannot resume from the sweep progress file: %s (delete it to start "
                  "over)", ns_h5_error(s->h));
         st = NS_ERR_INVALID;
-    } else if (strcmp(there, configuration) != 0 || points != (double)s->npoints) {
+    } else if (strcmp(there, configuration) != 0 || points != s->npoints) {
         describe_mismatch(configuration, there, s->path, err, errlen);
         st = NS_ERR_INVALID;
     }
@@ -170,7 +176,9 @@ int ns_sweep_store_save(ns_sweep_store *s)
 {
     if (s->broken || !s->dirty)
         return NS_OK;
-    int st = ns_h5_save(s->h, s->path);
+    int st = ns_h5_seal(s->h, PROGRESS_VERSION);
+    if (st == NS_OK)
+        st = ns_h5_save(s->h, s->path);
     if (st != NS_OK)
         snprintf(s->err, sizeof s->err, "%s", ns_h5_error(s->h));
     else
