@@ -821,7 +821,7 @@ static void fnv(uint64_t *hash, const void *data, size_t n)
 typedef struct {
     ns_h5 *h;
     uint64_t hash;
-    const char *where; /* the object being hashed, for messages */
+    char where[256]; /* the object being hashed, for messages (HDF5 frees its name) */
     int failed;
 } hash_ctx;
 
@@ -896,7 +896,7 @@ static herr_t hash_object(hid_t root, const char *name, const H5O_info_t *info, 
 #endif
 {
     hash_ctx *c = data;
-    c->where = name;
+    snprintf(c->where, sizeof c->where, "%s", name);
     fnv(&c->hash, name, strlen(name) + 1);
     fnv(&c->hash, &(uint64_t){(uint64_t)info->type}, sizeof(uint64_t));
     hid_t o = H5Oopen(root, name, H5P_DEFAULT);
