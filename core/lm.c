@@ -2,7 +2,8 @@
  *
  *   x_0[b,t] = E[id_bt] + P[t]              token embedding E [V,d], learned positions P [T,d]
  *   x_L      = blocks(x_0)                  ns_model
- *   h        = N_final(x_L)                 where the placement needs it (placement.final_norm)
+ *   h        = N_final(x_L)                 where the placement needs it (placement.final_norm),
+ *                                           of the blocks' norm kind (DyT: a starts at dyt_init)
  *   logits   = h W_head  or  h E^T / sqrt(d) (tied head)
  *   loss     = mean over tokens of -log softmax(logits)[target]
  * Init: E ~ N(0,1) and P ~ N(0, 0.1^2) as the propagate token input; W_head ~ N(0, 1/d). The tied
@@ -15,7 +16,8 @@
 
 #define POSITION_STD 0.1
 
-enum { LM_TOK, LM_POS, LM_NORM_G, LM_NORM_B, LM_HEAD, LM_NTENSORS };
+/* DyT's scalar comes last, so the other tensors keep their indices */
+enum { LM_TOK, LM_POS, LM_NORM_G, LM_NORM_B, LM_HEAD, LM_NORM_A, LM_NTENSORS };
 
 struct ns_lm {
     ns_lm_config cfg;
@@ -60,8 +62,10 @@ int ns_lm_create(ns_lm **out, const ns_lm_config *c)
     add(lm, LM_POS, "pos_embedding", b->seq, d, 0);
     if (b->placement->final_norm) {
         add(lm, LM_NORM_G, "final_norm.gain", 1, d, 0);
-        if (b->norm == NS_NORM_LAYERNORM)
+        if (b->norm != NS_NORM_RMSNORM)
             add(lm, LM_NORM_B, "final_norm.bias", 1, d, 0);
+        if (b->norm == NS_NORM_DYT)
+            add(lm, LM_NORM_A, "final_norm.alpha_dyt", 1, 1, 0);
     }
     if (!c->tied)
         add(lm, LM_HEAD, "head", d, V, 1);
@@ -127,6 +131,8 @@ int ns_lm_init(ns_lm *lm, uint64_t seed)
             T_(LM_NORM_G)[k] = 1;
         if (lm->present[LM_NORM_B])
             memset(T_(LM_NORM_B), 0, (size_t)d * sizeof(ns_real));
+        if (lm->present[LM_NORM_A])
+            T_(LM_NORM_A)[0] = (ns_real)b->dyt_init;
     }
     return st;
 }
@@ -162,7 +168,10 @@ int ns_lm_forward(ns_lm *lm, const int *ids, const int *targets, double *loss)
     if (st)
         return st;
     const ns_real *top = ns_model_stream(lm->m, b->depth), *h = top;
-    if (lm->present[LM_NORM_G]) {
+    if (lm->present[LM_NORM_A]) {
+        ns_dyt_forward(lm->h, top, T_(LM_NORM_A), T_(LM_NORM_G), T_(LM_NORM_B), N, d);
+        h = lm->h;
+    } else if (lm->present[LM_NORM_G]) {
         ns_norm_forward(lm->h, lm->mean, lm->rstd, top, T_(LM_NORM_G),
                         lm->present[LM_NORM_B] ? T_(LM_NORM_B) : NULL, N, d, b->norm, b->norm_eps);
         h = lm->h;
@@ -217,7 +226,10 @@ int ns_lm_backward(ns_lm *lm, double *stream_grad_ms)
     /* dy: the gradient of x_L, through the final norm where there is one */
     ns_real *dy = lm->dx + nd, *dx = lm->dx;
     memset(dy, 0, nd * sizeof(ns_real));
-    if (lm->present[LM_NORM_G])
+    if (lm->present[LM_NORM_A])
+        ns_dyt_backward(dy, G_(LM_NORM_A), G_(LM_NORM_G), G_(LM_NORM_B), dh, top, T_(LM_NORM_A),
+                        T_(LM_NORM_G), N, d);
+    else if (lm->present[LM_NORM_G])
         ns_norm_backward(dy, G_(LM_NORM_G), lm->present[LM_NORM_B] ? G_(LM_NORM_B) : NULL, dh,
                          top, T_(LM_NORM_G), lm->mean, lm->rstd, N, d, b->norm);
     else

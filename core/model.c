@@ -25,23 +25,30 @@
 
 typedef enum { BRANCH_ATTN, BRANCH_MLP, BRANCH_MOE } branch_kind;
 
+/* a norm slot: parameter indices of its gain, bias (LayerNorm, DyT) and scalar a (DyT), -1 when
+ * absent; activation offsets of its row statistics [N] (LayerNorm, RMSNorm; NS_NONE for DyT) */
+typedef struct {
+    int g, b, a;
+    size_t mean, rstd;
+} norm_slot;
+
 typedef struct {
     branch_kind kind;
     /* parameter indices (-1: absent); the branch's matrices in order, the last one carries
      * alpha for NS_ALPHA_BRANCH_WEIGHT: MLP w1, w2; attention wq, wk, wv, wo; MoE router,
      * w1, w2 (every expert's matrices stacked) */
     int w[4];
-    int norm_in_g, norm_in_b, norm_out_g, norm_out_b, norm_sum_g, norm_sum_b;
+    norm_slot nin, nout, nsum;    /* norm_in, norm_out, norm_sum */
     /* activation offsets into the block's cache slice (NS_NONE: absent or aliased) */
-    size_t z, in_mean, in_rstd;   /* [N,d], [N], [N]: the branch input after norm_in */
+    size_t z;                     /* [N,d]: the branch input after norm_in */
     size_t h, a;                  /* MLP [N,H]: pre-activation and activation */
     size_t q, k, v, cat, probs;   /* attention: [N,d] x 4 and [nseq,heads,T,T] */
     /* MoE (internal.h, ns_moe_cache): float offsets, then offsets into the int family */
     size_t moe_probs, moe_lse, moe_gates, moe_x, moe_h, moe_a, moe_y;
     size_t moe_expert, moe_row, moe_offset;
     size_t b;                     /* [N,d]: branch output */
-    size_t bn, out_mean, out_rstd;
-    size_t v_sum, sum_mean, sum_rstd; /* the sum before norm_sum */
+    size_t bn;                    /* [N,d]: the branch output after norm_out */
+    size_t v_sum;                 /* [N,d]: the sum before norm_sum */
     int gate;                     /* parameter index of the branch gate (-1: not gated) */
     size_t bg;                    /* [N,d]: the gated branch output */
     size_t s_out;                 /* [N,d]: this sublayer's output stream, unless it is y */
@@ -51,8 +58,8 @@ struct ns_model {
     ns_config cfg;
     int nsub;
     sublayer sub[MAX_SUB];
-    int span_g, span_b;                  /* parameter indices of the span norm (-1: absent) */
-    size_t acc, span_mean, span_rstd;    /* activation offsets of the span norm */
+    norm_slot span;                      /* the span norm (indices -1: absent) */
+    size_t acc;                          /* [N,d]: the sum of branch outputs (two sublayers) */
 
     int nparams;
     ns_param_info info[MAX_PARAMS];
@@ -100,15 +107,16 @@ static size_t add_ints(ns_model *m, size_t n)
     return off;
 }
 
-/* a norm slot: gain (init g0) and, for LayerNorm, a bias; its cache of row statistics */
-static void add_norm(ns_model *m, const char *prefix, int *g, int *b, size_t *mean, size_t *rstd,
-                     double g0)
+/* a norm slot: gain (init g0), a bias for LayerNorm and DyT, DyT's scalar a (init dyt_init);
+ * the cache of row statistics (LayerNorm, RMSNorm) */
+static void add_norm(ns_model *m, const char *prefix, norm_slot *n, double g0)
 {
-    int d = m->cfg.width, N = m->cfg.ntok;
-    *g = add_param(m, prefix, "gain", 1, d, 0, g0);
-    *b = m->cfg.norm == NS_NORM_LAYERNORM ? add_param(m, prefix, "bias", 1, d, 0, 0.0) : -1;
-    *mean = add_act(m, (size_t)N);
-    *rstd = add_act(m, (size_t)N);
+    int d = m->cfg.width, N = m->cfg.ntok, dyt = m->cfg.norm == NS_NORM_DYT;
+    n->g = add_param(m, prefix, "gain", 1, d, 0, g0);
+    n->b = m->cfg.norm != NS_NORM_RMSNORM ? add_param(m, prefix, "bias", 1, d, 0, 0.0) : -1;
+    n->a = dyt ? add_param(m, prefix, "alpha_dyt", 1, 1, 0, m->cfg.dyt_init) : -1;
+    n->mean = dyt ? NS_NONE : add_act(m, (size_t)N);
+    n->rstd = dyt ? NS_NONE : add_act(m, (size_t)N);
 }
 
 static void layout(ns_model *m)
@@ -134,7 +142,7 @@ static void layout(ns_model *m)
                                                       : 1.0;
         if (pl->norm_in) {
             snprintf(slot, sizeof slot, "%snorm_in.", pre);
-            add_norm(m, slot, &s->norm_in_g, &s->norm_in_b, &s->in_mean, &s->in_rstd, 1);
+            add_norm(m, slot, &s->nin, 1);
             s->z = add_act(m, nd);
         }
         if (attn) {
@@ -175,8 +183,7 @@ static void layout(ns_model *m)
         s->b = add_act(m, nd);
         if (pl->norm_out) {
             snprintf(slot, sizeof slot, "%snorm_out.", pre);
-            add_norm(m, slot, &s->norm_out_g, &s->norm_out_b, &s->out_mean, &s->out_rstd,
-                     pl->alpha_site == NS_ALPHA_OUT_NORM_GAIN ? c->alpha : 1.0);
+            add_norm(m, slot, &s->nout, pl->alpha_site == NS_ALPHA_OUT_NORM_GAIN ? c->alpha : 1.0);
             s->bn = add_act(m, nd);
         }
         if (pl->gated) {
@@ -188,17 +195,17 @@ static void layout(ns_model *m)
         if (pl->norm_sum) {
             double g0 = last && pl->alpha_site == NS_ALPHA_LAST_NORM_GAIN ? c->alpha : 1.0;
             snprintf(slot, sizeof slot, "%snorm_sum.", pre);
-            add_norm(m, slot, &s->norm_sum_g, &s->norm_sum_b, &s->sum_mean, &s->sum_rstd, g0);
+            add_norm(m, slot, &s->nsum, g0);
             s->v_sum = add_act(m, nd);
         }
         if (!last || pl->span == NS_SPAN_WRAP)
             s->s_out = add_act(m, nd);
     }
-    m->span_g = m->span_b = -1;
-    m->acc = m->span_mean = m->span_rstd = NS_NONE;
+    memset(&m->span, 0xff, sizeof m->span);
+    m->acc = NS_NONE;
     if (pl->span == NS_SPAN_AGGREGATE) {
         double g0 = pl->alpha_site == NS_ALPHA_SPAN_GAIN ? c->alpha : 1.0;
-        add_norm(m, "span_norm.", &m->span_g, &m->span_b, &m->span_mean, &m->span_rstd, g0);
+        add_norm(m, "span_norm.", &m->span, g0);
         if (m->nsub > 1)
             m->acc = add_act(m, nd);
     }
@@ -212,7 +219,12 @@ static int config_ok(const ns_config *cfg)
         cfg->width < 1 || cfg->hidden < 1 || cfg->ntok < 1 || !(cfg->norm_eps > 0) ||
         !(cfg->alpha > 0) || !isfinite(cfg->alpha) ||
         (cfg->act != NS_ACT_GELU && cfg->act != NS_ACT_RELU && cfg->act != NS_ACT_LINEAR) ||
-        (cfg->norm != NS_NORM_LAYERNORM && cfg->norm != NS_NORM_RMSNORM))
+        (cfg->norm != NS_NORM_LAYERNORM && cfg->norm != NS_NORM_RMSNORM &&
+         cfg->norm != NS_NORM_DYT))
+        return NS_ERR_INVALID;
+    /* DyT: a finite start for a, and a placement with norms (elsewhere it would mean nothing) */
+    if (cfg->norm == NS_NORM_DYT &&
+        (!isfinite(cfg->dyt_init) || !ns_placement_has_norms(cfg->placement)))
         return NS_ERR_INVALID;
     if (cfg->block != NS_BLOCK_MLP &&
         (cfg->heads < 1 || cfg->width % cfg->heads != 0 || cfg->seq < 1 || cfg->ntok % cfg->seq))
@@ -561,6 +573,31 @@ static double skip_gain(const ns_config *c)
 
 #define PARAM(P, i) ((i) >= 0 ? (P) + m->info[i].offset : NULL)
 
+/* out = N(inp) through norm slot n, the kind from the config; caches in A */
+static void norm_forward(const ns_model *m, const norm_slot *n, const ns_real *P, ns_real *A,
+                         ns_real *out, const ns_real *inp)
+{
+    const ns_config *c = &m->cfg;
+    if (c->norm == NS_NORM_DYT)
+        ns_dyt_forward(out, inp, PARAM(P, n->a), PARAM(P, n->g), PARAM(P, n->b), c->ntok, c->width);
+    else
+        ns_norm_forward(out, A + n->mean, A + n->rstd, inp, PARAM(P, n->g), PARAM(P, n->b),
+                        c->ntok, c->width, c->norm, c->norm_eps);
+}
+
+/* dinp and the slot's parameter gradients in G accumulate the gradient of N(inp) given dout */
+static void norm_backward(const ns_model *m, const norm_slot *n, const ns_real *P, ns_real *G,
+                          const ns_real *A, ns_real *dinp, const ns_real *dout, const ns_real *inp)
+{
+    const ns_config *c = &m->cfg;
+    if (c->norm == NS_NORM_DYT)
+        ns_dyt_backward(dinp, PARAM(G, n->a), PARAM(G, n->g), PARAM(G, n->b), dout, inp,
+                        PARAM(P, n->a), PARAM(P, n->g), c->ntok, c->width);
+    else
+        ns_norm_backward(dinp, PARAM(G, n->g), PARAM(G, n->b), dout, inp, PARAM(P, n->g),
+                         A + n->mean, A + n->rstd, c->ntok, c->width, c->norm);
+}
+
 /* b = F(z): the MLP W2 phi(W1 z), or attention (softmax(Q K^T / sqrt(dh)) V) W_O */
 static void branch_forward(const ns_model *m, const sublayer *sl, const ns_real *P, ns_real *A,
                            const ns_real *z, int layer)
@@ -650,7 +687,6 @@ int ns_model_block_forward(ns_model *m, int layer)
     if (layer < 1 || layer > c->depth)
         return NS_ERR_INVALID;
     const ns_placement *pl = c->placement;
-    int N = c->ntok, d = c->width;
     ns_real *P = m->params + block_slot(m, layer) * m->block_params;
     ns_real *A = block_cache(m, layer);
     const ns_real *x = ns_model_stream(m, layer - 1);
@@ -662,8 +698,7 @@ int ns_model_block_forward(ns_model *m, int layer)
         int last = j == m->nsub - 1;
         const ns_real *z = s;
         if (pl->norm_in) {
-            ns_norm_forward(A + sl->z, A + sl->in_mean, A + sl->in_rstd, s, PARAM(P, sl->norm_in_g),
-                            PARAM(P, sl->norm_in_b), N, d, c->norm, c->norm_eps);
+            norm_forward(m, &sl->nin, P, A, A + sl->z, s);
             z = A + sl->z;
             if (pl->layer_scaled)
                 scale_into(A + sl->z, 1 / sqrt((double)layer), z, m->nd);
@@ -671,9 +706,7 @@ int ns_model_block_forward(ns_model *m, int layer)
         branch_forward(m, sl, P, A, z, layer);
         const ns_real *bn = A + sl->b;
         if (pl->norm_out) {
-            ns_norm_forward(A + sl->bn, A + sl->out_mean, A + sl->out_rstd, bn,
-                            PARAM(P, sl->norm_out_g), PARAM(P, sl->norm_out_b), N, d, c->norm,
-                            c->norm_eps);
+            norm_forward(m, &sl->nout, P, A, A + sl->bn, bn);
             bn = A + sl->bn;
         }
         if (pl->gated) {
@@ -699,15 +732,13 @@ int ns_model_block_forward(ns_model *m, int layer)
         if (pl->block_skip && last)
             add_into(v, v, x, m->nd);
         if (pl->norm_sum)
-            ns_norm_forward(s_out, A + sl->sum_mean, A + sl->sum_rstd, v, PARAM(P, sl->norm_sum_g),
-                            PARAM(P, sl->norm_sum_b), N, d, c->norm, c->norm_eps);
+            norm_forward(m, &sl->nsum, P, A, s_out, v);
         s = s_out;
     }
     if (pl->span == NS_SPAN_WRAP) {
         add_into(y, x, s, m->nd);
     } else if (pl->span == NS_SPAN_AGGREGATE) {
-        ns_norm_forward(y, A + m->span_mean, A + m->span_rstd, acc, PARAM(P, m->span_g),
-                        PARAM(P, m->span_b), N, d, c->norm, c->norm_eps);
+        norm_forward(m, &m->span, P, A, y, acc);
         add_into(y, y, x, m->nd);
     }
     return NS_OK;
@@ -726,7 +757,6 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
     if (layer < 1 || layer > c->depth || dx == dy)
         return NS_ERR_INVALID;
     const ns_placement *pl = c->placement;
-    int N = c->ntok, d = c->width;
     size_t nd = m->nd;
     ns_real *P = m->params + block_slot(m, layer) * m->block_params;
     ns_real *G = m->grads + grad_slot(m, layer) * m->block_params;
@@ -743,8 +773,7 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
         const ns_real *acc = m->nsub == 1 ? A + (pl->norm_out ? m->sub[0].bn : m->sub[0].b)
                                           : A + m->acc;
         copy_or_zero(m->g_acc, NULL, nd);
-        ns_norm_backward(m->g_acc, PARAM(G, m->span_g), PARAM(G, m->span_b), dy, acc,
-                         PARAM(P, m->span_g), A + m->span_mean, A + m->span_rstd, N, d, c->norm);
+        norm_backward(m, &m->span, P, G, A, m->g_acc, dy, acc);
         dacc = m->g_acc;
         ds = NULL;
     }
@@ -758,9 +787,7 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
         const ns_real *dv = ds;
         if (pl->norm_sum && ds) {
             copy_or_zero(m->g_v, NULL, nd);
-            ns_norm_backward(m->g_v, PARAM(G, sl->norm_sum_g), PARAM(G, sl->norm_sum_b), ds,
-                             A + sl->v_sum, PARAM(P, sl->norm_sum_g), A + sl->sum_mean,
-                             A + sl->sum_rstd, N, d, c->norm);
+            norm_backward(m, &sl->nsum, P, G, A, m->g_v, ds, A + sl->v_sum);
             dv = m->g_v;
         }
         /* the skip carries a dv to the input (B2T's also dv to the block input); the branch gets
@@ -783,9 +810,7 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
         const ns_real *db = m->g_bn;
         if (pl->norm_out) {
             copy_or_zero(m->g_b, NULL, nd);
-            ns_norm_backward(m->g_b, PARAM(G, sl->norm_out_g), PARAM(G, sl->norm_out_b), m->g_bn,
-                             A + sl->b, PARAM(P, sl->norm_out_g), A + sl->out_mean,
-                             A + sl->out_rstd, N, d, c->norm);
+            norm_backward(m, &sl->nout, P, G, A, m->g_b, m->g_bn, A + sl->b);
             db = m->g_b;
         }
         /* the branch, then norm_in, into the input stream's gradient */
@@ -795,9 +820,7 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
             branch_backward(m, sl, P, G, A, z, db, m->g_z, layer);
             if (pl->layer_scaled)
                 scale_into(m->g_z, 1 / sqrt((double)layer), m->g_z, nd);
-            ns_norm_backward(ds_in, PARAM(G, sl->norm_in_g), PARAM(G, sl->norm_in_b), m->g_z, s_in,
-                             PARAM(P, sl->norm_in_g), A + sl->in_mean, A + sl->in_rstd, N, d,
-                             c->norm);
+            norm_backward(m, &sl->nin, P, G, A, ds_in, m->g_z, s_in);
         } else {
             branch_backward(m, sl, P, G, A, z, db, ds_in, layer);
         }

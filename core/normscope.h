@@ -60,7 +60,9 @@ void ns_linear_forward(ns_real *out, const ns_real *inp, const ns_real *w, int N
 void ns_linear_backward(ns_real *dinp, ns_real *dw, const ns_real *dout, const ns_real *inp,
                         const ns_real *w, int N, int nin, int nout);
 
-typedef enum { NS_NORM_LAYERNORM = 0, NS_NORM_RMSNORM = 1 } ns_norm_kind;
+/* DyT (Dynamic Tanh, Zhu et al. 2025, arXiv 2503.10622) is a norm kind without row statistics:
+ * it has its own op pair (ns_dyt_forward/backward) */
+typedef enum { NS_NORM_LAYERNORM = 0, NS_NORM_RMSNORM = 1, NS_NORM_DYT = 2 } ns_norm_kind;
 /* per row of inp[N,C]: LayerNorm y = g (x - mean) rstd + b, RMSNorm y = g x rstd (b unused, may be
  * NULL); rstd = 1/sqrt(var + eps) (LayerNorm) or 1/sqrt(mean(x^2) + eps) (RMSNorm). The forward
  * caches mean[N] (LayerNorm only; may be NULL for RMSNorm) and rstd[N] for the backward. */
@@ -69,6 +71,13 @@ void ns_norm_forward(ns_real *out, ns_real *mean, ns_real *rstd, const ns_real *
 void ns_norm_backward(ns_real *dinp, ns_real *dg, ns_real *db, const ns_real *dout,
                       const ns_real *inp, const ns_real *g, const ns_real *mean,
                       const ns_real *rstd, int N, int C, ns_norm_kind kind);
+/* DyT elementwise over inp[N,C]: y = g tanh(a x) + b, a = a[0] one learnable scalar, g and b per
+ * feature [C]. Nothing is cached: the backward recomputes tanh(a x) from inp. The backward
+ * accumulates dinp, da[0] (a sum over all N C entries in double, in a fixed order), dg and db. */
+void ns_dyt_forward(ns_real *out, const ns_real *inp, const ns_real *a, const ns_real *g,
+                    const ns_real *b, int N, int C);
+void ns_dyt_backward(ns_real *dinp, ns_real *da, ns_real *dg, ns_real *db, const ns_real *dout,
+                     const ns_real *inp, const ns_real *a, const ns_real *g, int N, int C);
 
 typedef enum { NS_ACT_GELU = 0, NS_ACT_RELU = 1, NS_ACT_LINEAR = 2 } ns_act_kind;
 /* elementwise over n values; GELU in its tanh form */
@@ -143,6 +152,9 @@ const ns_placement *ns_placement_find(const char *name);
 const ns_placement *ns_placement_at(int i);
 int ns_placement_count(void);
 int ns_placement_index(const ns_placement *p); /* its row, or -1 if not in the table */
+/* 1 if placement p has a norm slot (norm_in, norm_out, norm_sum, a span norm or a final norm),
+ * else 0: a norm kind means nothing without one (DyT is refused there) */
+int ns_placement_has_norms(const ns_placement *p);
 
 /* ---- models ------------------------------------------------------------------------------ */
 typedef enum {
@@ -176,6 +188,7 @@ typedef struct {
     ns_act_kind act;
     ns_norm_kind norm;
     double norm_eps;
+    double dyt_init;    /* DyT: the start of each norm slot's scalar a in tanh(a x) */
     double alpha;       /* the Scale Init factor, applied where the placement says */
     double gate_init;   /* the start of the branch gates of a gated placement (ReZero: 0) */
     /* Blocks resident at once (0: all L). With 0 < window < L the model keeps the parameters,
@@ -229,8 +242,8 @@ ns_real *ns_model_param_grad(ns_model *m, int layer, int i);
 size_t ns_model_param_count(const ns_model *m);              /* all resident blocks */
 
 /* draw every parameter from its (seed, layer, name) stream; norms start at gain 1 (or alpha
- * where the placement puts it) and bias 0. A windowed model (ns_config.window) draws the blocks
- * of its first window. */
+ * where the placement puts it), bias 0 and (DyT) a = ns_config.dyt_init. A windowed model
+ * (ns_config.window) draws the blocks of its first window. */
 int ns_model_init(ns_model *m, uint64_t seed);
 /* draw block l's parameters, the same values ns_model_init gives it, into its slot */
 int ns_model_init_block(ns_model *m, uint64_t seed, int layer);

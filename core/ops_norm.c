@@ -1,4 +1,4 @@
-/* ops_norm.c: LayerNorm and RMSNorm over the last axis, row statistics in double.
+/* ops_norm.c: LayerNorm and RMSNorm over the last axis, row statistics in double; DyT.
  *
  * The row sums run in lanes (simd.h), and each row is one call of a function compiled for AVX2
  * too. The parameter gradients are sums over rows, taken per block of columns with the rows in
@@ -122,4 +122,76 @@ void ns_norm_backward(ns_real *dinp, ns_real *dg, ns_real *db, const ns_real *do
         norm_cols_backward(dg, db, dout, inp, centered ? mean : NULL, rstd, N, C, k0,
                            C - k0 < NORM_COLS ? C - k0 : NORM_COLS);
     }
+}
+
+/* ---- DyT: y = g tanh(a x) + b, elementwise (Zhu et al. 2025) ----------------------------- */
+void ns_dyt_forward(ns_real *out, const ns_real *inp, const ns_real *a, const ns_real *g,
+                    const ns_real *b, int N, int C)
+{
+    double alpha = a[0];
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= NS_PAR_MIN)
+    for (int i = 0; i < N; i++) {
+        const ns_real *x = inp + (size_t)i * C;
+        ns_real *y = out + (size_t)i * C;
+        for (int k = 0; k < C; k++)
+            y[k] = (ns_real)(g[k] * tanh(alpha * x[k]) + b[k]);
+    }
+}
+
+/* columns k0 .. k0 + nk: dg += sum_i dout t, db += sum_i dout, rows in order; returns the
+ * block's share of da, sum_{i,k} dout g x (1 - t^2), columns in order */
+static double dyt_cols_backward(ns_real *dg, ns_real *db, const ns_real *dout, const ns_real *inp,
+                                double alpha, const ns_real *g, int N, int C, int k0, int nk)
+{
+    double sg[NORM_COLS] = {0}, sb[NORM_COLS] = {0}, sa[NORM_COLS] = {0};
+    for (int i = 0; i < N; i++) {
+        const ns_real *dy = dout + (size_t)i * C + k0, *x = inp + (size_t)i * C + k0;
+        for (int k = 0; k < nk; k++) {
+            double t = tanh(alpha * x[k]);
+            sg[k] += (double)dy[k] * t;
+            sb[k] += dy[k];
+            sa[k] += (double)dy[k] * x[k] * (1 - t * t);
+        }
+    }
+    double da = 0;
+    for (int k = 0; k < nk; k++) {
+        if (dg)
+            dg[k0 + k] += (ns_real)sg[k];
+        if (db)
+            db[k0 + k] += (ns_real)sb[k];
+        da += g[k0 + k] * sa[k];
+    }
+    return da;
+}
+
+/* With t = tanh(a x):  dx = dout g a (1 - t^2),  dg = sum dout t,  db = sum dout,
+ * da = sum dout g x (1 - t^2). dinp, da, dg and db accumulate; da, dg and db may be NULL. */
+void ns_dyt_backward(ns_real *dinp, ns_real *da, ns_real *dg, ns_real *db, const ns_real *dout,
+                     const ns_real *inp, const ns_real *a, const ns_real *g, int N, int C)
+{
+    double alpha = a[0];
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= NS_PAR_MIN)
+    for (int i = 0; i < N; i++) {
+        const ns_real *x = inp + (size_t)i * C, *dy = dout + (size_t)i * C;
+        ns_real *dx = dinp + (size_t)i * C;
+        for (int k = 0; k < C; k++) {
+            double t = tanh(alpha * x[k]);
+            dx[k] += (ns_real)((double)dy[k] * g[k] * alpha * (1 - t * t));
+        }
+    }
+    if (!da && !dg && !db)
+        return;
+    /* the blocks' shares of da are added in block order whatever the thread count */
+    int nblocks = (C + NORM_COLS - 1) / NORM_COLS;
+    double total = 0;
+#pragma omp parallel for ordered schedule(static) if ((size_t)N * C >= NS_PAR_MIN)
+    for (int blk = 0; blk < nblocks; blk++) {
+        int k0 = blk * NORM_COLS;
+        double part = dyt_cols_backward(dg, db, dout, inp, alpha, g, N, C, k0,
+                                        C - k0 < NORM_COLS ? C - k0 : NORM_COLS);
+#pragma omp ordered
+        total += part;
+    }
+    if (da)
+        da[0] += (ns_real)total;
 }

@@ -189,3 +189,9 @@ int ns_placement_takes(const ns_placement *p, ns_block_kind block)
     /* a skip from the block input into the second sum needs a second sublayer */
     return p && (block != NS_BLOCK_MLP || !p->block_skip);
 }
+
+int ns_placement_has_norms(const ns_placement *p)
+{
+    return p && (p->norm_in || p->norm_out || p->norm_sum || p->span == NS_SPAN_AGGREGATE ||
+                 p->final_norm);
+}

@@ -13,7 +13,7 @@
 
 const char *const ns_opt_blocks[] = {"mlp", "transformer", "moe", NULL}; /* ns_block_kind order */
 static const char *const acts[] = {"gelu", "relu", "linear", NULL}; /* ns_act_kind order */
-static const char *const norms[] = {"layernorm", "rmsnorm", NULL};  /* ns_norm_kind order */
+static const char *const norms[] = {"layernorm", "rmsnorm", "dyt", NULL}; /* ns_norm_kind order */
 
 #define F(field) offsetof(ns_model_opts, field)
 static const ns_opt_spec model_specs[] = {
@@ -43,9 +43,12 @@ static const ns_opt_spec model_specs[] = {
      "dropped (0: no limit)", NULL, NULL},
     {"act", K_CHOICE, F(act), acts, "gelu", NS_SWEEP, "PHI",
      "activation: gelu (tanh form), relu, linear", NULL, NULL},
-    {"norm", K_CHOICE, F(norm), norms, "layernorm", NS_SWEEP, "N", "norm: layernorm, rmsnorm",
-     NULL, NULL},
+    {"norm", K_CHOICE, F(norm), norms, "layernorm", NS_SWEEP, "N",
+     "norm: layernorm, rmsnorm or dyt (g tanh(a x) + b, a learnable scalar a per norm; placements "
+     "with norms only)", NULL, NULL},
     {"norm-eps", K_DOUBLE, F(norm_eps), NULL, "1e-5", NS_SWEEP, "EPS", "norm epsilon", NULL, NULL},
+    {"dyt-init", K_DOUBLE, F(dyt_init), NULL, "0.5", NS_SWEEP, "A",
+     "the start of DyT's scalar a in every norm (--norm dyt)", NULL, NULL},
     {"rezero-init", K_REAL, F(rezero_init), NULL, "0", NS_SWEEP, "W",
      "the start of the branch gates of a gated placement (ReZero)", NULL, NULL},
     {"scale-init", K_TEXT, F(scale_init), NULL, NULL, NS_SWEEP, "S",
@@ -413,12 +416,16 @@ int ns_model_opts_resolve(const ns_model_opts *o, ns_config *c, const char **sca
                      .depth = o->depth, .width = o->width, .seq = o->seq, .heads = o->heads,
                      .act = (ns_act_kind)o->act, .norm = (ns_norm_kind)o->norm,
                      .norm_eps = o->norm_eps, .experts = o->experts, .top_k = o->top_k,
-                     .capacity = o->capacity, .gate_init = o->rezero_init};
+                     .capacity = o->capacity, .gate_init = o->rezero_init,
+                     .dyt_init = o->dyt_init};
     *scale_init = o->scale_init ? o->scale_init : c->placement->default_scale_init;
     double hidden = round(o->mlp_ratio * o->width), ehidden = round(o->expert_ratio * o->width);
     if (ns_scale_init_parse(*scale_init, o->depth, &c->alpha) != NS_OK)
         snprintf(err, errlen, "--scale-init must be none, sqrtL, sqrt2L or a positive number, "
                  "got '%s'", *scale_init);
+    else if (o->norm == NS_NORM_DYT && !ns_placement_has_norms(c->placement))
+        snprintf(err, errlen, "--norm dyt needs a placement with norms; --placement %s has none",
+                 c->placement->name);
     else if (!ns_placement_takes(c->placement, (ns_block_kind)o->block))
         snprintf(err, errlen, "--placement %s needs blocks of two sublayers (--block transformer "
                  "or moe)", c->placement->name);

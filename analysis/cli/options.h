@@ -70,7 +70,7 @@ typedef struct {
 /* the options every model shares */
 typedef struct {
     int block, placement, depth, width, heads, seq, batch, act, norm, experts, top_k;
-    double mlp_ratio, norm_eps, expert_ratio, capacity, rezero_init;
+    double mlp_ratio, norm_eps, expert_ratio, capacity, rezero_init, dyt_init;
     const char *scale_init; /* NULL: the placement's default */
 } ns_model_opts;
 

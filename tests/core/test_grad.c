@@ -66,9 +66,10 @@ enum { N = 6, C = 10, NOUT = 7 };
 
 typedef struct {
     double inp[N * C], w[C * NOUT], g[C], b[C], G[N * C], out[N * C], mean[N], rstd[N]; /* C > NOUT */
+    double a; /* DyT's scalar */
     ns_norm_kind norm;
     ns_act_kind act;
-    int op; /* 0 linear, 1 norm, 2 activation */
+    int op; /* 0 linear, 1 norm, 2 activation, 3 DyT */
 } op_ctx;
 
 static double op_loss(void *p)
@@ -81,6 +82,9 @@ static double op_loss(void *p)
     case 1:
         ns_norm_forward(c->out, c->mean, c->rstd, c->inp, c->g,
                         c->norm == NS_NORM_LAYERNORM ? c->b : NULL, N, C, c->norm, 1e-5);
+        return dot(c->out, c->G, N * C);
+    case 3:
+        ns_dyt_forward(c->out, c->inp, &c->a, c->g, c->b, N, C);
         return dot(c->out, c->G, N * C);
     default:
         ns_act_forward(c->out, c->inp, N * C, c->act);
@@ -121,6 +125,27 @@ static void test_ops(void)
         if (kind == 0)
             expect_grad("layernorm dbias", c.b, C, db, op_loss, &c);
     }
+
+    /* DyT at a = 0.5 and at 1.7 (tanh saturating on the larger inputs); inputs of std 2 */
+    const double as[] = {0.5, 1.7};
+    for (int t = 0; t < 2; t++) {
+        char what[64];
+        double da = 0;
+        c.op = 3;
+        c.a = as[t];
+        fill(c.inp, N * C, 2.0, 7, "inp");
+        memset(dinp, 0, sizeof dinp), memset(dg, 0, sizeof dg), memset(db, 0, sizeof db);
+        ns_dyt_backward(dinp, &da, dg, db, c.G, c.inp, &c.a, c.g, N, C);
+        snprintf(what, sizeof what, "dyt a=%g dinp", as[t]);
+        expect_grad(what, c.inp, N * C, dinp, op_loss, &c);
+        snprintf(what, sizeof what, "dyt a=%g dgain", as[t]);
+        expect_grad(what, c.g, C, dg, op_loss, &c);
+        snprintf(what, sizeof what, "dyt a=%g dbias", as[t]);
+        expect_grad(what, c.b, C, db, op_loss, &c);
+        snprintf(what, sizeof what, "dyt a=%g da", as[t]);
+        expect_grad(what, &c.a, 1, &da, op_loss, &c);
+    }
+    fill(c.inp, N * C, 1.0, 1, "inp");
 
     const char *act_names[] = {"gelu", "relu", "linear"};
     for (int kind = 0; kind < 3; kind++) {
@@ -256,7 +281,7 @@ static void check_model(ns_block_kind block, const char *placement, ns_act_kind 
                         ns_norm_kind norm, int depth, moe_opts moe)
 {
     static const char *act_names[] = {"gelu", "relu", "linear"};
-    static const char *norm_names[] = {"layernorm", "rmsnorm"};
+    static const char *norm_names[] = {"layernorm", "rmsnorm", "dyt"};
     static const char *block_names[] = {"mlp", "transformer", "moe"};
     /* Transformer and MoE: two sequences of 5 tokens, 2 heads of width 4; MoE experts of
      * hidden width 6 with both auxiliary losses switched on */
@@ -264,8 +289,15 @@ static void check_model(ns_block_kind block, const char *placement, ns_act_kind 
                      .width = 8, .hidden = 12, .ntok = 10, .seq = 5, .heads = 2, .act = act,
                      .norm = norm, .norm_eps = 1e-5, .alpha = 0.7, .experts = moe.experts,
                      .expert_hidden = 6, .top_k = moe.top_k, .capacity = moe.capacity,
-                     .aux_coef = 0.3, .zloss_coef = 0.2};
+                     .aux_coef = 0.3, .zloss_coef = 0.2, .dyt_init = 0.8};
     model_ctx c = {0};
+    if (norm == NS_NORM_DYT && !ns_placement_has_norms(cfg.placement)) { /* refused */
+        checks++;
+        if (ns_model_create(&c.m, &cfg) != NS_ERR_INVALID)
+            failures++, printf("FAIL %s accepted DyT without norms\n", placement);
+        ns_model_free(c.m);
+        return;
+    }
     if (block == NS_BLOCK_MLP && cfg.placement->block_skip) { /* needs two sublayers */
         checks++;
         if (ns_model_create(&c.m, &cfg) != NS_ERR_INVALID)
@@ -349,13 +381,15 @@ static double lm_loss(void *p)
     return loss;
 }
 
-static void check_lm(ns_block_kind block, const char *placement, int tied)
+static void check_lm(ns_block_kind block, const char *placement, int tied, ns_norm_kind norm)
 {
     ns_lm_config cfg = {.blocks = {.block = block, .placement = ns_placement_find(placement),
                                    .depth = 2, .width = 8, .hidden = 12, .ntok = 10, .seq = 5,
-                                   .heads = 2, .act = NS_ACT_GELU, .norm = NS_NORM_LAYERNORM,
-                                   .norm_eps = 1e-5, .alpha = 0.7},
+                                   .heads = 2, .act = NS_ACT_GELU, .norm = norm,
+                                   .norm_eps = 1e-5, .alpha = 0.7, .dyt_init = 0.8},
                         .vocab = 7, .tied = tied};
+    if (norm == NS_NORM_DYT && !ns_placement_has_norms(cfg.blocks.placement))
+        return; /* refused: check_model */
     lm_ctx c = {0};
     if (block == NS_BLOCK_MLP && cfg.blocks.placement->block_skip) { /* needs two sublayers */
         checks++;
@@ -383,8 +417,9 @@ static void check_lm(ns_block_kind block, const char *placement, int tied)
             size_t n = (size_t)pi->rows * pi->cols;
             double *analytic = malloc(n * sizeof *analytic);
             memcpy(analytic, ns_model_param_grad(m, l, i), n * sizeof *analytic);
-            snprintf(what, sizeof what, "lm %s %s tied=%d block %d %s", block ? "transformer" : "mlp",
-                     placement, tied, l, pi->name);
+            snprintf(what, sizeof what, "lm %s %s%s tied=%d block %d %s",
+                     block ? "transformer" : "mlp", placement, norm == NS_NORM_DYT ? " dyt" : "",
+                     tied, l, pi->name);
             expect_grad(what, ns_model_param(m, l, i), n, analytic, lm_loss, &c);
             free(analytic);
         }
@@ -396,8 +431,8 @@ static void check_lm(ns_block_kind block, const char *placement, int tied)
         size_t n = (size_t)pi->rows * pi->cols;
         double *analytic = malloc(n * sizeof *analytic);
         memcpy(analytic, g, n * sizeof *analytic);
-        snprintf(what, sizeof what, "lm %s %s tied=%d %s", block ? "transformer" : "mlp", placement,
-                 tied, pi->name);
+        snprintf(what, sizeof what, "lm %s %s%s tied=%d %s", block ? "transformer" : "mlp",
+                 placement, norm == NS_NORM_DYT ? " dyt" : "", tied, pi->name);
         expect_grad(what, w, n, analytic, lm_loss, &c);
         free(analytic);
     }
@@ -464,12 +499,15 @@ int main(void)
     for (int block = 0; block < 2; block++) {
         for (int p = 0; ns_placement_at(p); p++)
             for (int act = 0; act < 3; act++)
-                for (int norm = 0; norm < 2; norm++)
+                for (int norm = 0; norm < 3; norm++) /* DyT: refused without norms */
                     check_model((ns_block_kind)block, ns_placement_at(p)->name, (ns_act_kind)act,
                                 (ns_norm_kind)norm, 1, none);
-        for (int p = 0; ns_placement_at(p); p++)
+        for (int p = 0; ns_placement_at(p); p++) {
             check_model((ns_block_kind)block, ns_placement_at(p)->name, NS_ACT_GELU,
                         NS_NORM_LAYERNORM, 3, none);
+            check_model((ns_block_kind)block, ns_placement_at(p)->name, NS_ACT_GELU, NS_NORM_DYT,
+                        3, none);
+        }
     }
     /* MoE with routing held fixed: top-2 and top-1 (Switch gates), with and without drops */
     moe_opts moes[] = {{3, 2, 0}, {3, 1, 0}, {4, 2, 0.5}, {3, 1, 0.6}};
@@ -478,11 +516,16 @@ int main(void)
             check_model(NS_BLOCK_MOE, ns_placement_at(p)->name, i % 2 ? NS_ACT_RELU : NS_ACT_GELU,
                         NS_NORM_LAYERNORM, 1, moes[i]);
     check_model(NS_BLOCK_MOE, "span", NS_ACT_GELU, NS_NORM_RMSNORM, 2, moes[2]);
+    check_model(NS_BLOCK_MOE, "sandwich", NS_ACT_GELU, NS_NORM_DYT, 2, moes[0]);
     for (int p = 0; ns_placement_at(p); p++)
-        for (int tied = 0; tied < 2; tied++)
-            check_lm(NS_BLOCK_MLP, ns_placement_at(p)->name, tied);
-    for (int p = 0; ns_placement_at(p); p++)
-        check_lm(NS_BLOCK_TRANSFORMER, ns_placement_at(p)->name, 0);
+        for (int tied = 0; tied < 2; tied++) {
+            check_lm(NS_BLOCK_MLP, ns_placement_at(p)->name, tied, NS_NORM_LAYERNORM);
+            check_lm(NS_BLOCK_MLP, ns_placement_at(p)->name, tied, NS_NORM_DYT);
+        }
+    for (int p = 0; ns_placement_at(p); p++) {
+        check_lm(NS_BLOCK_TRANSFORMER, ns_placement_at(p)->name, 0, NS_NORM_LAYERNORM);
+        check_lm(NS_BLOCK_TRANSFORMER, ns_placement_at(p)->name, 0, NS_NORM_DYT);
+    }
     test_broken_ops_are_caught();
     printf("test_grad: %d checks, %d failed\n", checks, failures);
     return failures != 0;

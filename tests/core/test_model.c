@@ -180,6 +180,28 @@ static void ln_row(double *y, const double *x, const ns_real *g, const ns_real *
         y[i] = g[i] * (x[i] - mean) / sqrt(var + 1e-5) + b[i];
 }
 
+/* y = g tanh(a x) + b (DyT), one row of d */
+static void dyt_row(double *y, const double *x, const ns_real *g, const ns_real *b, double a, int d)
+{
+    for (int i = 0; i < d; i++)
+        y[i] = g[i] * tanh(a * x[i]) + b[i];
+}
+
+/* the norm slot `slot` ("mlp.norm_in." ...) of block l, of the model's kind, on one row */
+static void norm_row(ns_model *m, int l, const char *slot, double *y, const double *x, int d)
+{
+    char g[64], b[64], a[64];
+    snprintf(g, sizeof g, "%sgain", slot);
+    snprintf(b, sizeof b, "%sbias", slot);
+    snprintf(a, sizeof a, "%salpha_dyt", slot);
+    const ns_real *gp = ns_model_param(m, l, param_index(m, g));
+    const ns_real *bp = ns_model_param(m, l, param_index(m, b));
+    if (ns_model_config(m)->norm == NS_NORM_DYT)
+        dyt_row(y, x, gp, bp, ns_model_param(m, l, param_index(m, a))[0], d);
+    else
+        ln_row(y, x, gp, bp, d);
+}
+
 /* F(z) = W2 gelu(W1 z), one row */
 static void mlp_row(double *out, const double *z, const ns_real *w1, const ns_real *w2, int d, int H)
 {
@@ -205,7 +227,7 @@ static void block_by_hand(ns_model *m, const char *name, int l, int L, const dou
     double *z = malloc(3 * (size_t)d * sizeof *z), *f = z + d, *v = f + d;
     const ns_real *w1 = P("mlp.w1"), *w2 = P("mlp.w2");
     if (!strcmp(name, "pre") || !strcmp(name, "lns")) { /* y = x + F(N(x) [/ sqrt(l)]) */
-        ln_row(z, x, P("mlp.norm_in.gain"), P("mlp.norm_in.bias"), d);
+        norm_row(m, l, "mlp.norm_in.", z, x, d);
         for (int i = 0; !strcmp(name, "lns") && i < d; i++)
             z[i] /= sqrt((double)l);
         mlp_row(f, z, w1, w2, d, H);
@@ -216,23 +238,23 @@ static void block_by_hand(ns_model *m, const char *name, int l, int L, const dou
         mlp_row(f, x, w1, w2, d, H);
         for (int i = 0; i < d; i++)
             v[i] = a * x[i] + f[i];
-        ln_row(y, v, P("mlp.norm_sum.gain"), P("mlp.norm_sum.bias"), d);
+        norm_row(m, l, "mlp.norm_sum.", y, v, d);
     } else if (!strcmp(name, "span")) { /* y = x + N(F(x)) */
         mlp_row(f, x, w1, w2, d, H);
-        ln_row(z, f, P("span_norm.gain"), P("span_norm.bias"), d);
+        norm_row(m, l, "span_norm.", z, f, d);
         for (int i = 0; i < d; i++)
             y[i] = x[i] + z[i];
     } else if (!strcmp(name, "span-wrapped")) { /* y = x + N(x + F(x)) */
         mlp_row(f, x, w1, w2, d, H);
         for (int i = 0; i < d; i++)
             v[i] = x[i] + f[i];
-        ln_row(z, v, P("mlp.norm_sum.gain"), P("mlp.norm_sum.bias"), d);
+        norm_row(m, l, "mlp.norm_sum.", z, v, d);
         for (int i = 0; i < d; i++)
             y[i] = x[i] + z[i];
     } else if (!strcmp(name, "sandwich")) { /* y = x + No(F(Ni(x))) */
-        ln_row(z, x, P("mlp.norm_in.gain"), P("mlp.norm_in.bias"), d);
+        norm_row(m, l, "mlp.norm_in.", z, x, d);
         mlp_row(f, z, w1, w2, d, H);
-        ln_row(v, f, P("mlp.norm_out.gain"), P("mlp.norm_out.bias"), d);
+        norm_row(m, l, "mlp.norm_out.", v, f, d);
         for (int i = 0; i < d; i++)
             y[i] = x[i] + v[i];
     } else if (!strcmp(name, "rezero") || !strcmp(name, "tfixup")) { /* y = x + [w] F(x) */
@@ -248,44 +270,52 @@ static void block_by_hand(ns_model *m, const char *name, int l, int L, const dou
 #undef P
 }
 
-/* every MLP-capable row, 2 blocks, against its equation; norm gains, biases and gates moved off
- * their init values so that every term shows */
+/* every MLP-capable row, 2 blocks, against its equation, with LayerNorm and (rows with norms)
+ * DyT; norm gains, biases, DyT scalars and gates moved off their init values so that every term
+ * shows */
 static void test_forward_by_hand(void)
 {
     const int d = 12, H = 20, L = 2, N = 5;
     for (int p = 0; ns_placement_at(p); p++) {
-        const ns_placement *pl = ns_placement_at(p);
-        if (pl->block_skip)
-            continue; /* two sublayers only: its equation is tested through the Transformer */
-        ns_config c = config(pl->name, L, d, 0.7);
-        c.hidden = H, c.ntok = N, c.gate_init = 0.3;
-        ns_model *m = NULL;
-        CHECK(ns_model_create(&m, &c) == NS_OK && ns_model_init(m, 9) == NS_OK, "%s: create",
-              pl->name);
-        if (!m)
-            continue;
-        for (int l = 1; l <= L; l++)
-            for (int i = 0; i < ns_model_nparams(m); i++) {
-                const ns_param_info *pi = ns_model_param_info(m, i);
-                for (int k = 0; !pi->is_matrix && k < pi->cols; k++)
-                    ns_model_param(m, l, i)[k] += 0.3 * sin(5.0 * l + 2.0 * i + k);
-            }
-        ns_fill_gaussian(ns_model_stream(m, 0), (size_t)N * d, 1, 9, -1, "input");
-        double x[64], y[64], worst = 0;
-        for (int l = 1; l <= L; l++) {
-            ns_model_block_forward(m, l);
-            for (int r = 0; r < N; r++) {
-                for (int i = 0; i < d; i++)
-                    x[i] = ns_model_stream(m, l - 1)[r * d + i];
-                block_by_hand(m, pl->name, l, L, x, y, d, H);
-                for (int i = 0; i < d; i++) {
-                    double e = fabs(ns_model_stream(m, l)[r * d + i] - y[i]) / (1 + fabs(y[i]));
-                    worst = e > worst || isnan(e) ? e : worst;
+        for (int dyt = 0; dyt < 2; dyt++) {
+            const ns_placement *pl = ns_placement_at(p);
+            if (pl->block_skip)
+                continue; /* two sublayers only: its equation is tested through the Transformer */
+            if (dyt && !ns_placement_has_norms(pl))
+                continue; /* refused: test_dyt */
+            ns_config c = config(pl->name, L, d, 0.7);
+            c.hidden = H, c.ntok = N, c.gate_init = 0.3;
+            if (dyt) /* a = 0.9 +- 0.3 after the shift below: tanh far from linear on unit inputs */
+                c.norm = NS_NORM_DYT, c.dyt_init = 0.9;
+            ns_model *m = NULL;
+            CHECK(ns_model_create(&m, &c) == NS_OK && ns_model_init(m, 9) == NS_OK, "%s%s: create",
+                  pl->name, dyt ? " dyt" : "");
+            if (!m)
+                continue;
+            for (int l = 1; l <= L; l++)
+                for (int i = 0; i < ns_model_nparams(m); i++) {
+                    const ns_param_info *pi = ns_model_param_info(m, i);
+                    for (int k = 0; !pi->is_matrix && k < pi->cols; k++)
+                        ns_model_param(m, l, i)[k] += 0.3 * sin(5.0 * l + 2.0 * i + k);
+                }
+            ns_fill_gaussian(ns_model_stream(m, 0), (size_t)N * d, 1, 9, -1, "input");
+            double x[64], y[64], worst = 0;
+            for (int l = 1; l <= L; l++) {
+                ns_model_block_forward(m, l);
+                for (int r = 0; r < N; r++) {
+                    for (int i = 0; i < d; i++)
+                        x[i] = ns_model_stream(m, l - 1)[r * d + i];
+                    block_by_hand(m, pl->name, l, L, x, y, d, H);
+                    for (int i = 0; i < d; i++) {
+                        double e = fabs(ns_model_stream(m, l)[r * d + i] - y[i]) / (1 + fabs(y[i]));
+                        worst = e > worst || isnan(e) ? e : worst;
+                    }
                 }
             }
+            CHECK(worst < 1e-5, "%s%s: the block differs from its equation by %.3g", pl->name,
+                  dyt ? " dyt" : "", worst);
+            ns_model_free(m);
         }
-        CHECK(worst < 1e-5, "%s: the block differs from its equation by %.3g", pl->name, worst);
-        ns_model_free(m);
     }
 }
 
@@ -315,12 +345,13 @@ static void test_init_rules(void)
 }
 
 /* the whole forward and backward, 1 thread against 2: bit-identical */
-static void run_once(int threads, ns_real *out, ns_real *grads, size_t nout, size_t ngrad)
+static void run_once(int threads, ns_norm_kind norm, ns_real *out, ns_real *grads, size_t nout,
+                     size_t ngrad)
 {
     omp_set_num_threads(threads);
     ns_model *m = NULL;
     ns_config c = config("span", 3, 160, 0.5); /* width and rows not multiples of the GEMM block */
-    c.ntok = 300;
+    c.ntok = 300, c.norm = norm, c.dyt_init = 0.5;
     ns_model_create(&m, &c);
     ns_model_init(m, 5);
     ns_fill_gaussian(ns_model_stream(m, 0), nout, 1, 5, -1, "input");
@@ -342,21 +373,78 @@ static void run_once(int threads, ns_real *out, ns_real *grads, size_t nout, siz
     ns_model_free(m);
 }
 
-static void test_thread_determinism(void)
+static void test_thread_determinism(ns_norm_kind norm)
 {
     ns_model *probe = NULL;
     ns_config c = config("span", 3, 160, 0.5);
+    c.norm = norm, c.dyt_init = 0.5;
     ns_model_create(&probe, &c);
     size_t nout = 300 * 160, ngrad = ns_model_param_count(probe) / 3; /* block 1's parameters */
     ns_model_free(probe);
     ns_real *o1 = malloc(nout * sizeof *o1), *o2 = malloc(nout * sizeof *o2);
     ns_real *g1 = malloc((ngrad + nout) * sizeof *g1), *g2 = malloc((ngrad + nout) * sizeof *g2);
-    run_once(1, o1, g1, nout, ngrad);
-    run_once(2, o2, g2, nout, ngrad);
-    CHECK(memcmp(o1, o2, nout * sizeof *o1) == 0, "forward differs between 1 and 2 threads");
+    run_once(1, norm, o1, g1, nout, ngrad);
+    run_once(2, norm, o2, g2, nout, ngrad);
+    CHECK(memcmp(o1, o2, nout * sizeof *o1) == 0,
+          "norm %d: forward differs between 1 and 2 threads", (int)norm);
     CHECK(memcmp(g1, g2, (ngrad + nout) * sizeof *g1) == 0,
-          "backward differs between 1 and 2 threads");
+          "norm %d: backward differs between 1 and 2 threads", (int)norm);
     free(o1), free(o2), free(g1), free(g2);
+}
+
+/* DyT: refused without norms, its scalar per norm slot (and the LM's final norm) starts at
+ * dyt_init, biases at 0, gains at 1 or alpha */
+static void test_dyt(void)
+{
+    for (int p = 0; ns_placement_at(p); p++) {
+        const ns_placement *pl = ns_placement_at(p);
+        int norms = pl->norm_in || pl->norm_out || pl->norm_sum || pl->span == NS_SPAN_AGGREGATE;
+        CHECK(ns_placement_has_norms(pl) == (norms || pl->final_norm), "%s: has_norms", pl->name);
+        ns_config c = config(pl->name, 2, 8, 0.7);
+        c.block = NS_BLOCK_TRANSFORMER, c.seq = 4, c.heads = 2, c.ntok = 8;
+        c.norm = NS_NORM_DYT, c.dyt_init = 0.25;
+        ns_model *m = NULL;
+        int st = ns_model_create(&m, &c);
+        CHECK(st == (norms ? NS_OK : NS_ERR_INVALID), "%s: dyt create gave %d", pl->name, st);
+        if (!m)
+            continue;
+        ns_model_init(m, 2);
+        int nscalar = 0;
+        for (int i = 0; i < ns_model_nparams(m); i++) {
+            const ns_param_info *pi = ns_model_param_info(m, i);
+            const ns_real *w = ns_model_param(m, 2, i);
+            if (strstr(pi->name, "alpha_dyt")) {
+                nscalar++;
+                CHECK(pi->rows == 1 && pi->cols == 1 && w[0] == (ns_real)0.25, "%s: %s",
+                      pl->name, pi->name);
+            } else if (strstr(pi->name, "bias")) {
+                CHECK(w[0] == 0 && w[7] == 0, "%s: %s", pl->name, pi->name);
+            }
+        }
+        int slots = 2 * (pl->norm_in + pl->norm_out) + (pl->span == NS_SPAN_AGGREGATE) +
+                    (pl->span == NS_SPAN_AGGREGATE ? pl->norm_sum : 2 * pl->norm_sum);
+        CHECK(nscalar == slots, "%s: %d DyT scalars for %d norm slots", pl->name, nscalar, slots);
+        ns_model_free(m);
+    }
+    ns_config c = config("pre", 2, 8, 1.0);
+    c.norm = NS_NORM_DYT, c.dyt_init = NAN;
+    ns_model *m = NULL;
+    CHECK(ns_model_create(&m, &c) == NS_ERR_INVALID, "dyt_init NaN accepted");
+    ns_lm *lm = NULL;
+    ns_lm_config lc = {.blocks = config("pre", 2, 8, 1.0), .vocab = 5};
+    lc.blocks.seq = 4, lc.blocks.ntok = 8, lc.blocks.norm = NS_NORM_DYT, lc.blocks.dyt_init = 0.25;
+    CHECK(ns_lm_create(&lm, &lc) == NS_OK && ns_lm_init(lm, 1) == NS_OK, "dyt LM");
+    int found = 0;
+    for (int t = 0; lm && t < ns_lm_ntensors(lm); t++) {
+        ns_real *w;
+        const ns_param_info *pi = ns_lm_tensor(lm, t, &w, NULL);
+        if (pi && !strcmp(pi->name, "final_norm.alpha_dyt")) {
+            found = 1;
+            CHECK(w[0] == (ns_real)0.25, "final_norm.alpha_dyt starts at %g", w[0]);
+        }
+    }
+    CHECK(found, "the LM's final DyT has no scalar");
+    ns_lm_free(lm);
 }
 
 /* E = 1, k = 1: the mixture is the MLP with gate 1; with the same weights the Transformer and
@@ -449,7 +537,9 @@ int main(void)
     test_table_and_parsing();
     test_forward_by_hand();
     test_init_rules();
-    test_thread_determinism();
+    test_thread_determinism(NS_NORM_LAYERNORM);
+    test_thread_determinism(NS_NORM_DYT);
+    test_dyt();
     test_moe_single_expert_is_mlp();
     test_moe_capacity();
     printf("test_model: %d checks, %d failed\n", checks, failures);

@@ -131,6 +131,10 @@ usage_case "--experts 0" "--experts|0" --block moe --experts 0
 usage_case "--capacity -1" "--capacity|-1" --block moe --capacity -1
 usage_case "--vocab 0" "--vocab|0" --input tokens --vocab 0
 usage_case "--norm batchnorm" "--norm|batchnorm" --norm batchnorm
+usage_case "--norm dyt under rezero (no norms)" "--norm dyt|--placement rezero" --norm dyt --placement rezero
+usage_case "--norm dyt under tfixup (no norms)" "--norm dyt|--placement tfixup" --norm dyt \
+    --placement tfixup --block transformer
+usage_case "--dyt-init 0" "--dyt-init|0" --norm dyt --dyt-init 0
 usage_case "--block cnn" "--block|cnn" --block cnn
 usage_case "stray positional argument" "stray" stray
 usage_case "output in a nonexistent directory" "nodir/out.h5" --out nodir/out.h5
