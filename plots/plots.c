@@ -203,9 +203,9 @@ done:
 /* a signal while the inputs are read ends the process at once (files.h) */
 static int read_inputs(const ns_plot_request *rq, ns_plot_set *set, char *msg, size_t msglen)
 {
-    ns_file_reading(1);
+    ns_file_reading_paths(1, rq->files, rq->nfiles);
     int st = read_inputs_unguarded(rq, set, msg, msglen);
-    ns_file_reading(0);
+    ns_file_reading_paths(0, NULL, 0);
     return st;
 }
 

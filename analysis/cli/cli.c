@@ -33,26 +33,31 @@ const char *ns_cli_command_line(int argc, char **argv)
 
 static volatile sig_atomic_t interrupted;
 
-static void end_now(void)
+static void end_now(const char *line, size_t n)
 {
-    static const char line[] = "normscope: interrupted\n";
     ns_file_remove_temporaries();
-    (void)!write(2, line, sizeof line - 1);
+    (void)!write(2, line, n);
     _exit(NS_EXIT_RUNTIME);
 }
 
+#define END_NOW(text) end_now(text, sizeof text - 1)
+
+/* the grace timer after a signal, or the watchdog of a read (files.h) */
 static void on_alarm(int sig)
 {
     (void)sig;
+    if (ns_file_is_reading() && interrupted)
+        END_NOW("normscope: interrupted\n");
     if (ns_file_is_reading())
-        end_now();
+        END_NOW("normscope: an input file takes far longer to read than its size allows "
+                "(a damaged HDF5 file?); stopped\n");
 }
 
 static void on_signal(int sig)
 {
     (void)sig;
     if (interrupted || ns_file_is_reading())
-        end_now();
+        END_NOW("normscope: interrupted\n");
     interrupted = 1;
     struct itimerval grace = {.it_value = {.tv_sec = NS_CLI_GRACE}};
     setitimer(ITIMER_REAL, &grace, NULL);

@@ -452,11 +452,16 @@ static int open_sweep(const ns_opt_given *g, const point *p0, const char *comman
         ns_cli_error("the sweep's configuration is too long to record");
         bad = 1;
     }
-    ns_file_reading(!bad); /* a signal in a damaged file's read ends at once (files.h) */
+    /* a signal in a damaged file's read ends at once, and so does a stuck read (files.h) */
+    char progress[4096];
+    snprintf(progress, sizeof progress, "%s.partial-sweep", p0->out);
+    const char *inputs[] = {progress};
+    if (!bad)
+        ns_file_reading_paths(1, inputs, 1);
     int st = bad ? NS_OK : ns_sweep_store_open(store, p0->out, config, command_line, npoints,
                                                  err, sizeof err);
     if (!bad)
-        ns_file_reading(0);
+        ns_file_reading_paths(0, NULL, 0);
     if (st != NS_OK) {
         ns_cli_error("%s", err);
         bad = 1;

@@ -189,13 +189,15 @@ int ns_cmd_train(int argc, char **argv)
     ns_cli_install_signals(); /* before any file: Ctrl-C always ends in a checkpoint */
     signature(&g, &r, sig, sizeof sig);
     if (r.resume) {
-        ns_file_reading(1); /* a signal in a damaged file's read ends at once (files.h) */
+        /* a signal in a damaged file's read ends at once, and so does a stuck read (files.h) */
+        const char *inputs[] = {r.out, ckpt};
+        ns_file_reading_paths(1, inputs, 2);
         int rst = ns_h5_open_log(&log, r.out);
         if (rst != NS_OK)
             ns_cli_error("cannot resume: %s", ns_h5_error(log));
         else if ((rst = ns_trainer_resume(t, ckpt, sig, log, err, sizeof err)) != NS_OK)
             ns_cli_error("%s", err);
-        ns_file_reading(0);
+        ns_file_reading_paths(0, NULL, 0);
         if (rst != NS_OK)
             goto done;
     } else {

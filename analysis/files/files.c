@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #define MAX_ATTEMPTS 100 /* names tried before a temporary is given up */
@@ -47,6 +48,27 @@ void ns_file_remove_temporaries(void)
 }
 
 void ns_file_reading(int on) { reading = reading + (on ? 1 : -1); }
+
+/* A read of a healthy file takes a fraction of this: a fixed allowance for opening and the
+ * metadata, and 20 MB/s (a slow disk) for the bytes. */
+#define READ_ALLOWANCE 5.0
+#define READ_BYTES_PER_S 20e6
+
+void ns_file_reading_paths(int on, const char *const *paths, int n)
+{
+    struct itimerval t = {0};
+    if (on) {
+        double bytes = 0;
+        struct stat st;
+        for (int i = 0; i < n; i++)
+            if (paths[i] && stat(paths[i], &st) == 0 && S_ISREG(st.st_mode))
+                bytes += (double)st.st_size;
+        double s = READ_ALLOWANCE + bytes / READ_BYTES_PER_S;
+        t.it_value.tv_sec = s > 1e6 ? 1000000 : (time_t)s;
+    }
+    ns_file_reading(on);
+    setitimer(ITIMER_REAL, &t, NULL); /* 0 disarms: a pending grace timer only ends reads */
+}
 int ns_file_is_reading(void) { return reading > 0; }
 
 /* what a non-regular file is, for messages */

@@ -56,5 +56,10 @@ void ns_file_track(const char *name, int dir);
 void ns_file_remove_temporaries(void);
 void ns_file_reading(int on);
 int ns_file_is_reading(void);
+/* ns_file_reading, and a watchdog: while the n files are read the real-time timer is armed for
+ * what reading their bytes could take on a slow disk (5 s + 20 MB/s), so that a damaged file
+ * that keeps HDF5 looping ends the process with a clear line (SIGALRM, analysis/cli/cli.c)
+ * instead of a hang; off disarms it */
+void ns_file_reading_paths(int on, const char *const *paths, int n);
 
 #endif
