@@ -95,7 +95,7 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
 
     const double a = in->alpha, a2 = a * a;
     /* DeepNorm's skip gain A^2 = sqrt(2L) and init factor b^2 = (8L)^(-1/2); T-Fixup's init
-     * factor c^2 = (9L)^(-1/2); ReZero's gate w (README section 2.6 to 2.10) */
+     * factor c^2 = (9L)^(-1/2); ReZero's gate w (README sections 2.7 to 2.11) */
     const double A2 = sqrt(2.0 * L), b2 = 1 / sqrt(8.0 * L), c2 = 1 / sqrt(9.0 * L);
     const double w2 = in->gate * in->gate;
     moments mo = {.act = in->act};

@@ -1,5 +1,5 @@
 /* test_theory_rows.c: the d -> infinity MLP theory of the placement rows with one structural
- * extra (sandwich, deepnorm, lns, rezero, tfixup; analysis/theory/README.md, sections 2.6-2.10)
+ * extra (sandwich, deepnorm, lns, rezero, tfixup; analysis/theory/README.md, sections 2.7-2.12)
  * against simulation, their closed forms against the recursion, and negative controls.
  *
  * 1. Theory against `ns_propagate` at d = H = 1024, L = 12, seq 32, batch 2, 4 seeds, relu and
