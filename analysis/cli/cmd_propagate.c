@@ -86,7 +86,7 @@ static int predict(const ns_propagate_opts *po, ns_theory *t, ns_theory *t_inf)
         return NS_ERR_INVALID;
     ns_theory_input in = {.placement = c->placement->name, .act = c->act, .norm = c->norm,
                           .depth = c->depth, .width = c->width, .hidden = c->hidden,
-                          .alpha = c->alpha, .q0 = 1, .rho0 = 0};
+                          .alpha = c->alpha, .gate = c->gate_init, .q0 = 1, .rho0 = 0};
     if (c->block == NS_BLOCK_MLP) {
         int st = ns_theory_mlp(&in, t);
         in.width = 0;

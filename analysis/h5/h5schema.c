@@ -95,8 +95,8 @@ static const ns_h5schema_entry table[] = {
     [NS_H5S_THEORY_MID_ACT_MS] = {"theory/mid_act_ms", NS_H5T_F64, L0, NS_H5B_ATTENTION,
         "predicted mean square of the stream between the sublayers (Transformer and MoE)"},
     [NS_H5S_THEORY_ACT_MS_BOUND] = {"theory/act_ms_bound", NS_H5T_F64, L1, NS_H5B_MLP,
-        "closed-form q_l for a stack of l blocks with this alpha (exact for pre, post and span; "
-        "an upper bound for span-wrapped)"},
+        "closed-form q_l for a stack of l blocks with this alpha (exact for every form but "
+        "span-wrapped; an upper bound for span-wrapped)"},
     /* /theory_inf */
     [NS_H5S_THEORY_INF_ACT_MS] = {"theory_inf/act_ms", NS_H5T_F64, L1, NS_H5B_MLP,
         "predicted mean square of x_l as d -> infinity"},

@@ -301,13 +301,13 @@ int ns_theory_write(ns_h5 *h, const char *prefix, const ns_propagate_opts *o, co
     size_t L = (size_t)t->depth;
     const ns_h5schema_sizes z = {.depth = L};
     /* the closed-form bound at every depth l <= L with this run's alpha: what a stack of l
-     * blocks can reach (exact for pre, post, span; an upper bound for span-wrapped) */
+     * blocks can reach (exact for every form but span-wrapped, where it is an upper bound) */
     double *bound = malloc((L + 1) * sizeof *bound);
     if (!bound)
         return NS_ERR_NOMEM;
     ns_theory_input in = {.placement = c->placement->name, .act = c->act, .norm = c->norm,
-                          .width = c->width, .hidden = c->hidden, .alpha = c->alpha, .q0 = 1,
-                          .rho0 = 0};
+                          .width = c->width, .hidden = c->hidden, .alpha = c->alpha,
+                          .gate = c->gate_init, .q0 = 1, .rho0 = 0};
     bound[0] = in.q0;
     int st = NS_OK, with_bound = c->block == NS_BLOCK_MLP; /* the closed forms are MLP-only */
     for (size_t l = 1; with_bound && st == NS_OK && l <= L; l++) {

@@ -8,23 +8,55 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* each form's structure: a row has the form whose every field it matches */
+static const struct {
+    ns_theory_form form;
+    int norm_in, norm_out, norm_sum;
+    ns_span_kind span;
+    ns_alpha_site alpha_site;
+    ns_skip_gain skip_gain;
+    ns_init_rule init_rule;
+    int layer_scaled, gated;
+} forms[] = {
+    {NS_THEORY_PRE, 1, 0, 0, NS_SPAN_NONE, NS_ALPHA_BRANCH_WEIGHT, NS_SKIP_ONE, NS_INIT_PLAIN, 0, 0},
+    {NS_THEORY_POST, 0, 0, 1, NS_SPAN_NONE, NS_ALPHA_BRANCH_WEIGHT, NS_SKIP_ONE, NS_INIT_PLAIN, 0,
+     0},
+    {NS_THEORY_SPAN, 0, 0, 0, NS_SPAN_AGGREGATE, NS_ALPHA_SPAN_GAIN, NS_SKIP_ONE, NS_INIT_PLAIN, 0,
+     0},
+    {NS_THEORY_SPAN_WRAPPED, 0, 0, 1, NS_SPAN_WRAP, NS_ALPHA_LAST_NORM_GAIN, NS_SKIP_ONE,
+     NS_INIT_PLAIN, 0, 0},
+    {NS_THEORY_SANDWICH, 1, 1, 0, NS_SPAN_NONE, NS_ALPHA_OUT_NORM_GAIN, NS_SKIP_ONE, NS_INIT_PLAIN,
+     0, 0},
+    {NS_THEORY_DEEPNORM, 0, 0, 1, NS_SPAN_NONE, NS_ALPHA_BRANCH_WEIGHT, NS_SKIP_DEEPNORM,
+     NS_INIT_DEEPNORM, 0, 0},
+    {NS_THEORY_LNS, 1, 0, 0, NS_SPAN_NONE, NS_ALPHA_BRANCH_WEIGHT, NS_SKIP_ONE, NS_INIT_PLAIN, 1, 0},
+    {NS_THEORY_REZERO, 0, 0, 0, NS_SPAN_NONE, NS_ALPHA_BRANCH_WEIGHT, NS_SKIP_ONE, NS_INIT_PLAIN, 0,
+     1},
+    {NS_THEORY_TFIXUP, 0, 0, 0, NS_SPAN_NONE, NS_ALPHA_BRANCH_WEIGHT, NS_SKIP_ONE, NS_INIT_TFIXUP,
+     0, 0},
+};
+_Static_assert(sizeof forms / sizeof forms[0] == NS_THEORY_NFORMS, "one structure per form");
+
 int ns_theory_form_of(const ns_placement *p, ns_theory_form *form)
 {
-    if (!p || p->norm_out || p->skip_gain != NS_SKIP_ONE || p->init_rule != NS_INIT_PLAIN ||
-        p->layer_scaled || p->gated || p->block_skip)
+    if (!p || p->block_skip)
         return NS_ERR_INVALID; /* a structure the theory does not cover yet */
-    if (p->span == NS_SPAN_NONE && p->alpha_site == NS_ALPHA_BRANCH_WEIGHT &&
-        p->norm_in != p->norm_sum)
-        *form = p->norm_in ? NS_THEORY_PRE : NS_THEORY_POST;
-    else if (p->span == NS_SPAN_AGGREGATE && p->alpha_site == NS_ALPHA_SPAN_GAIN && !p->norm_in &&
-             !p->norm_sum)
-        *form = NS_THEORY_SPAN;
-    else if (p->span == NS_SPAN_WRAP && p->alpha_site == NS_ALPHA_LAST_NORM_GAIN && !p->norm_in &&
-             p->norm_sum)
-        *form = NS_THEORY_SPAN_WRAPPED;
-    else
-        return NS_ERR_INVALID;
-    return NS_OK;
+    for (int i = 0; i < NS_THEORY_NFORMS; i++)
+        if (p->norm_in == forms[i].norm_in && p->norm_out == forms[i].norm_out &&
+            p->norm_sum == forms[i].norm_sum && p->span == forms[i].span &&
+            p->alpha_site == forms[i].alpha_site && p->skip_gain == forms[i].skip_gain &&
+            p->init_rule == forms[i].init_rule && p->layer_scaled == forms[i].layer_scaled &&
+            p->gated == forms[i].gated) {
+            *form = forms[i].form;
+            return NS_OK;
+        }
+    return NS_ERR_INVALID;
+}
+
+int ns_theory_transformer_covers(ns_theory_form form)
+{
+    return form == NS_THEORY_PRE || form == NS_THEORY_POST || form == NS_THEORY_SPAN ||
+           form == NS_THEORY_SPAN_WRAPPED;
 }
 
 int ns_theory_validate(const ns_theory_input *in, ns_theory_form *kind)
@@ -38,7 +70,7 @@ int ns_theory_validate(const ns_theory_input *in, ns_theory_form *kind)
     if (in->depth < 1 || (in->width != 0 && in->width < 3) || in->hidden < 0)
         return NS_ERR_INVALID;
     if (!(in->alpha > 0) || !isfinite(in->alpha) || !(in->q0 > 0) || !isfinite(in->q0) ||
-        !(in->rho0 >= -1 && in->rho0 <= 1))
+        !(in->rho0 >= -1 && in->rho0 <= 1) || !isfinite(in->gate))
         return NS_ERR_INVALID;
     return NS_OK;
 }

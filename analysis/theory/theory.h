@@ -29,6 +29,9 @@ typedef struct {
     int hidden;             /* H: the d -> infinity theory does not depend on it (any H >= 0);
                              * the O(1/d) correction does, through r = H/d, and needs H >= 1 */
     double alpha;           /* Scale Init factor, applied where the placement puts it (> 0) */
+    double gate;            /* the branch gate's start for a gated placement (ReZero: w in
+                             * y = x + w F(x), ns_config.gate_init); 0 by default, when the
+                             * stack is the identity; other forms ignore it */
     double q0, rho0;        /* input mean square (> 0) and token correlation (in [-1, 1]);
                              * 1 and 0 for the propagate protocol */
 } ns_theory_input;
@@ -48,13 +51,26 @@ typedef struct {
 } ns_theory;
 
 /* The block forms the theory covers. A placement row (core/placement.c) has a form when its
- * structure is one of these, whatever its name; rows of other structures have no theory yet. */
+ * structure is one of these, whatever its name; rows of other structures (B2T's block_skip) have
+ * no theory yet. The Transformer/MoE theory covers the first four only
+ * (ns_theory_transformer_covers). */
 typedef enum {
     NS_THEORY_PRE = 0,      /* norm_in:            y = x + F(N(x)),      alpha on the std of W2 */
     NS_THEORY_POST,         /* norm_sum:           y = N(x + F(x)),      alpha on the std of W2 */
     NS_THEORY_SPAN,         /* aggregate span:     y = x + N(F(x)),      alpha = gain of N */
-    NS_THEORY_SPAN_WRAPPED  /* norm_sum, wrapped:  y = x + N(x + F(x)),  alpha = gain of N */
+    NS_THEORY_SPAN_WRAPPED, /* norm_sum, wrapped:  y = x + N(x + F(x)),  alpha = gain of N */
+    NS_THEORY_SANDWICH,     /* norm_in + norm_out: y = x + No(F(Ni(x))), alpha = gain of No */
+    NS_THEORY_DEEPNORM,     /* norm_sum, skip gain, init rule: y = N(a x + F(x)), a = (2L)^(1/4),
+                             * W1 std b/sqrt(d), W2 std alpha b/sqrt(H), b = (8L)^(-1/4) */
+    NS_THEORY_LNS,          /* norm_in, layer_scaled: y = x + F(N(x)/sqrt(l)), alpha on W2 */
+    NS_THEORY_REZERO,       /* gated, no norms:    y = x + w F(x), w = gate, alpha on W2 */
+    NS_THEORY_TFIXUP        /* init rule, no norms: y = x + F(x), W1 std c/sqrt(d), W2 std
+                             * alpha c/sqrt(H), c = (9L)^(-1/4) */
 } ns_theory_form;
+#define NS_THEORY_NFORMS 9
+
+/* 1 if the Transformer/MoE theory (ns_theory_transformer) has the form's block equations */
+int ns_theory_transformer_covers(ns_theory_form form);
 
 /* NS_OK and the form of placement row p, or NS_ERR_INVALID if the theory has none for it */
 int ns_theory_form_of(const ns_placement *p, ns_theory_form *form);
@@ -111,6 +127,15 @@ int ns_gauss_moments_at(ns_act_kind act, double s, ns_gauss_moments *m);
  *                p_0/p_L: no closed form (grad_ratio = NAN, grad_exact = 0); for relu and
  *                linear p_0/p_L <= q_L/q0 <= (sqrt(q0) + L alpha)^2/q0 (grad_ratio_upper),
  *                with equality in the first at d = infinity; NAN for GELU
+ *   sandwich     q_L = q0 + L alpha^2 (exact); p_0/p_L the Gamma ratio of pre with
+ *                a = q0/alpha^2, b = E[phi'^2]/E[phi^2] at u ~ N(0,1)                  (exact)
+ *   deepnorm     q_L = 1; p_0/p_L = r_1 r^(L-1) as post with the skip gain a^2 and the branch's
+ *                variance b^2 q (exact)
+ *   lns, rezero, tfixup: q_L and p_0/p_L from the scalar recursion of q alone (1-D Gaussian
+ *                expectations, no token kernel; exact); for relu and linear in closed form:
+ *                lns q_L = q0 + alpha^2 c H_L (H_L the harmonic number), rezero
+ *                q0 (1 + w^2 alpha^2 c)^L, tfixup q0 (1 + alpha^2 c/(9L))^L, c = E[phi^2] at
+ *                unit variance (1/2 relu, 1 linear)
  * For relu and linear at d = infinity every placement has p_0/p_L = q_L/q0
  * (analysis/theory/README.md, section 2.5).
  * All are the d -> infinity values whatever in->width is: the O(1/d) correction is a recursion
@@ -126,9 +151,11 @@ typedef struct {
 } ns_theory_bounds;
 
 int ns_theory_bounds_mlp(const ns_theory_input *in, ns_theory_bounds *b);
-/* the act_ms entry alone: q_L exact (pre, post, span) or its upper bound (span-wrapped) */
+/* the act_ms entry alone: q_L exact (every form but span-wrapped) or its upper bound
+ * (span-wrapped) */
 int ns_theory_bound_act_ms(const ns_theory_input *in, double *q_L_bound);
-/* the grad entry alone: p_0/p_L exact (pre, post, span); NS_ERR_INVALID for span-wrapped */
+/* the grad entry alone: p_0/p_L exact (every form but span-wrapped); NS_ERR_INVALID for
+ * span-wrapped */
 int ns_theory_bound_grad_ratio(const ns_theory_input *in, double *p0_over_pL);
 
 /* ---- Transformer and MoE stacks at initialization (approximate; theory_transformer.c) ----- */

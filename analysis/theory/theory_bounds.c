@@ -1,5 +1,6 @@
 /* theory_bounds.c: closed forms for the depth dependence (analysis/theory/README.md,
- * section 3).
+ * section 3). LayerNorm Scaling, ReZero and T-Fixup are evaluated by the scalar recursion of q
+ * (exact; their relu and linear closed forms are in the README's table).
  *
  * These need no recursion over the token kernel: the mean square of the stream and the gradient
  * do not depend on the token correlation, and for PreNorm, PostNorm and SpanNorm the branch sees
@@ -103,6 +104,61 @@ int ns_theory_bounds_mlp(const ns_theory_input *in, ns_theory_bounds *b)
         if (in->act == NS_ACT_RELU || in->act == NS_ACT_LINEAR)
             b->grad_ratio_upper = b->act_ms_L / q0;
         break;
+    case NS_THEORY_SANDWICH: {
+        /* q_l = q0 + l alpha^2 (the output norm fixes the increment); block l+1 scales p by
+         * 1 + alpha^2 (E[phi'^2]/E[phi^2] at u ~ N(0,1)) / q_l: a Gamma ratio */
+        b->act_ms_L = b->act_ms_L_lower = q0 + L * a2;
+        b->act_ms_exact = 1;
+        status = gamma_product(L, q0 / a2, d1 / e1, &b->grad_ratio);
+        b->grad_ratio_upper = b->grad_ratio;
+        b->grad_exact = 1;
+        break;
+    }
+    case NS_THEORY_DEEPNORM: {
+        /* q_l = 1 for l >= 1; the branch sees b^2 q: b^2 q0 in block 1, b^2 after */
+        double A2 = sqrt(2.0 * L), b2 = 1 / sqrt(8.0 * L), r[2];
+        for (int i = 0; i < 2; i++) {
+            double q = i ? 1.0 : q0, e = ns_gauss_phi2(in->act, b2 * q),
+                   d = ns_gauss_dphi2(in->act, b2 * q);
+            if (!isfinite(e) || !isfinite(d))
+                return NS_ERR_NUMERIC;
+            r[i] = (A2 + a2 * b2 * b2 * d) / (A2 * q + a2 * b2 * e);
+        }
+        b->act_ms_L = b->act_ms_L_lower = 1.0;
+        b->act_ms_exact = 1;
+        b->grad_ratio = b->grad_ratio_upper = r[0] * pow(r[1], L - 1);
+        b->grad_exact = 1;
+        break;
+    }
+    case NS_THEORY_LNS:
+    case NS_THEORY_REZERO:
+    case NS_THEORY_TFIXUP: {
+        /* q alone: q_l = q_{l-1} + m E[phi^2](s_l), and block l scales p by
+         * 1 + m t E[phi'^2](s_l) / (q_{l-1} if the branch input is normalized), with
+         * lns: s_l = 1/l, m = alpha^2, t = 1/l; rezero: s_l = q_{l-1}, m = w^2 alpha^2, t = 1;
+         * tfixup: s_l = c^2 q_{l-1}, m = alpha^2 c^2, t = c^2. Closed for relu and linear
+         * (README section 3): a harmonic sum (lns) or a geometric growth (rezero, tfixup). */
+        double c2 = 1 / sqrt(9.0 * L), q = q0, prod = 1;
+        for (int l = 1; l <= L; l++) {
+            double s = kind == NS_THEORY_LNS ? 1.0 / l : kind == NS_THEORY_REZERO ? q : c2 * q;
+            double m = kind == NS_THEORY_REZERO ? in->gate * in->gate * a2
+                       : kind == NS_THEORY_TFIXUP ? a2 * c2
+                                                  : a2;
+            double t = kind == NS_THEORY_LNS ? s / q : kind == NS_THEORY_TFIXUP ? c2 : 1.0;
+            double e = ns_gauss_phi2(in->act, s), d = ns_gauss_dphi2(in->act, s);
+            if (!isfinite(e) || !isfinite(d))
+                return NS_ERR_NUMERIC;
+            prod *= 1 + m * t * d;
+            q += m * e;
+        }
+        b->act_ms_L = b->act_ms_L_lower = q;
+        b->act_ms_exact = 1;
+        b->grad_ratio = b->grad_ratio_upper = prod;
+        b->grad_exact = 1;
+        break;
+    }
+    default:
+        return NS_ERR_INVALID;
     }
     return status;
 }

@@ -12,7 +12,8 @@
  * is derived in analysis/theory/README.md, section 2. At a finite width (in->width > 0) the
  * gradient mean square of pre, post and span is then replaced by its O(1/d) correction
  * (theory_finite.c, README section 10); act_ms needs none (exact in expectation for those
- * forms), and the other metrics and span-wrapped keep their d -> infinity values. */
+ * forms), and the other metrics and the other forms (span-wrapped, sandwich, deepnorm, lns,
+ * rezero, tfixup) keep their d -> infinity values. */
 #include "theory.h"
 
 #include <math.h>
@@ -51,7 +52,14 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
     /* the recursion each form solves, after the placement's name */
     static const char *const equations[] = {"y = x + F(N(x))", "y = N(x + F(x))",
                                             "y = x + N(F(x)), gain alpha",
-                                            "y = x + N(x + F(x)), gain alpha"};
+                                            "y = x + N(x + F(x)), gain alpha",
+                                            "y = x + No(F(Ni(x))), gain of No alpha",
+                                            "y = N(a x + F(x)), a = (2L)^(1/4), W1, W2 std "
+                                            "times (8L)^(-1/4)",
+                                            "y = x + F(N(x)/sqrt(l))",
+                                            "y = x + w F(x), gate w",
+                                            "y = x + F(x), W1, W2 std times (9L)^(-1/4)"};
+    _Static_assert(sizeof equations / sizeof equations[0] == NS_THEORY_NFORMS, "one per form");
     if (!out)
         return NS_ERR_INVALID;
     memset(out, 0, sizeof *out);
@@ -71,7 +79,8 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
     out->branch_ms = base + 3 * (L + 1) + L;
     out->exact = 1;
     out->finite = ns_theory_finite_covers(in);
-    char order[96];
+    char order[96], gate_text[48];
+    snprintf(gate_text, sizeof gate_text, ", gate %.6g", in->gate);
     if (out->finite)
         snprintf(order, sizeof order, "grad_ms to O(1/d) at d = %d, H = %d", in->width,
                  in->hidden);
@@ -79,11 +88,16 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
         snprintf(order, sizeof order, "d -> inf%s",
                  in->width > 0 ? " (no O(1/d) correction derived for this case)" : "");
     snprintf(out->model, sizeof out->model,
-             "mean-field MLP recursion (gradient independence): %s %s, %s, %s, alpha %.6g; %s",
+             "mean-field MLP recursion (gradient independence): %s %s, %s, %s, alpha %.6g%s; %s",
              in->placement, equations[kind], act_name(in->act),
-             in->norm == NS_NORM_RMSNORM ? "RMSNorm" : "LayerNorm", in->alpha, order);
+             in->norm == NS_NORM_RMSNORM ? "RMSNorm" : "LayerNorm", in->alpha,
+             kind == NS_THEORY_REZERO ? gate_text : "", order);
 
     const double a = in->alpha, a2 = a * a;
+    /* DeepNorm's skip gain A^2 = sqrt(2L) and init factor b^2 = (8L)^(-1/2); T-Fixup's init
+     * factor c^2 = (9L)^(-1/2); ReZero's gate w (README sections 2.7 to 2.11) */
+    const double A2 = sqrt(2.0 * L), b2 = 1 / sqrt(8.0 * L), c2 = 1 / sqrt(9.0 * L);
+    const double w2 = in->gate * in->gate;
     moments mo = {.act = in->act};
     double q = in->q0, C = in->rho0 * in->q0;
     out->act_ms[0] = q;
@@ -141,6 +155,68 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
             cos_layer = q * (1 + a * r) / sqrt(q * qn);
             /* g_x = g_y + (I + J_F)' J_N' g_y: the two skip paths add coherently */
             gain = 1 + 2 * a * r + a2 * (1 + mo.dphi2) / qv;
+            if (!isfinite(k))
+                status = NS_ERR_NUMERIC;
+            break;
+        }
+        case NS_THEORY_SANDWICH: { /* z = N(x): q_z = 1; b = F(z) (W2 std 1); y = x + alpha No(b) */
+            double k = ns_gauss_kernel(in->act, 1.0, rho);
+            status = moments_at(&mo, 1.0);
+            branch = mo.phi2;
+            qn = q + a2;
+            Cn = C + a2 * k / branch;
+            cos_layer = sqrt(q / qn);
+            /* No: alpha^2 / E[b^2]; F: E[phi'^2]; Ni: 1/q */
+            gain = 1 + a2 * mo.dphi2 / (branch * q);
+            if (!isfinite(k))
+                status = NS_ERR_NUMERIC;
+            break;
+        }
+        case NS_THEORY_DEEPNORM: { /* v = A x + F(x), W1 std b: u ~ N(0, b^2 q); y = N(v) */
+            double s = b2 * q, k = ns_gauss_kernel(in->act, s, rho);
+            status = moments_at(&mo, s);
+            branch = a2 * b2 * mo.phi2;
+            double qv = A2 * q + branch, Cv = A2 * C + a2 * b2 * k;
+            qn = 1.0;
+            Cn = Cv / qv;
+            cos_layer = sqrt(A2 * q / qv);
+            gain = (A2 + a2 * b2 * b2 * mo.dphi2) / qv;
+            if (!isfinite(k))
+                status = NS_ERR_NUMERIC;
+            break;
+        }
+        case NS_THEORY_LNS: { /* z = N(x)/sqrt(l): q_z = 1/l; y = x + F(z) */
+            double s = 1.0 / l, k = ns_gauss_kernel(in->act, s, rho);
+            status = moments_at(&mo, s);
+            branch = a2 * mo.phi2;
+            qn = q + branch;
+            Cn = C + a2 * k;
+            cos_layer = sqrt(q / qn);
+            gain = 1 + a2 * mo.dphi2 * s / q;
+            if (!isfinite(k))
+                status = NS_ERR_NUMERIC;
+            break;
+        }
+        case NS_THEORY_REZERO: { /* b = F(x); y = x + w b */
+            double k = ns_gauss_kernel(in->act, q, rho);
+            status = moments_at(&mo, q);
+            branch = a2 * mo.phi2; /* b before the gate, as propagate's branch_ms */
+            qn = q + w2 * branch;
+            Cn = C + w2 * a2 * k;
+            cos_layer = sqrt(q / qn);
+            gain = 1 + w2 * a2 * mo.dphi2;
+            if (!isfinite(k))
+                status = NS_ERR_NUMERIC;
+            break;
+        }
+        case NS_THEORY_TFIXUP: { /* W1 std c: u ~ N(0, c^2 q); y = x + F(x) */
+            double s = c2 * q, k = ns_gauss_kernel(in->act, s, rho);
+            status = moments_at(&mo, s);
+            branch = a2 * c2 * mo.phi2;
+            qn = q + branch;
+            Cn = C + a2 * c2 * k;
+            cos_layer = sqrt(q / qn);
+            gain = 1 + a2 * c2 * c2 * mo.dphi2;
             if (!isfinite(k))
                 status = NS_ERR_NUMERIC;
             break;

@@ -379,7 +379,8 @@ int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out)
         return NS_ERR_NUMERIC;
     memset(out, 0, sizeof *out);
     ns_theory_form kind;
-    if (!in || ns_theory_validate(&in->base, &kind) != NS_OK || in->seq < 1 ||
+    if (!in || ns_theory_validate(&in->base, &kind) != NS_OK ||
+        !ns_theory_transformer_covers(kind) || in->seq < 1 ||
         in->seq > NS_THEORY_MAX_SEQ ||
         (in->block != NS_BLOCK_TRANSFORMER && in->block != NS_BLOCK_MOE) || in->mc_samples < 0 ||
         (in->block == NS_BLOCK_MOE &&

@@ -1,0 +1,322 @@
+/* test_theory_rows.c: the d -> infinity MLP theory of the placement rows with one structural
+ * extra (sandwich, deepnorm, lns, rezero, tfixup; analysis/theory/README.md, sections 2.7-2.12)
+ * against simulation, their closed forms against the recursion, and negative controls.
+ *
+ * 1. Theory against `ns_propagate` at d = H = 1024, L = 12, seq 32, batch 2, 4 seeds, relu and
+ *    gelu, each row at its default Scale Init (alpha = 1), sandwich also at alpha = 1/sqrt(L),
+ *    rezero at its default gate 0 (the identity) and at gate 0.5. Per layer, |seed mean - theory|
+ *    must be within max(K_SIGMA * se, floor), as in test_theory.c: se from the largest relative
+ *    seed spread of the series; floor = ALLOW/sqrt(d) relative for mean squares, absolute for
+ *    cosines (the finite-width terms the d -> infinity recursion leaves out: the per-token mean
+ *    square fluctuates by O(1/sqrt(d)) and enters the norms' and the kernel's nonlinearities; the
+ *    measured biases are O(1/d) and far below it), and for grad_ms, compared as grad_ms_l /
+ *    grad_ms_L per seed, also the compounded allowance of test_theory.c's fw_allowance. None of
+ *    these rows has an O(1/d) correction: the theory's `finite` must be 0.
+ * 2. Negative controls that must FAIL the same criterion: the pre form's prediction for sandwich
+ *    (act_ms: alpha^2 E[phi^2] per block instead of alpha^2), the post form's for deepnorm
+ *    (cos_layer: no skip gain), the pre form's for lns (act_ms: no 1/l on the branch input's
+ *    variance), and for tfixup the branch taken with W1 unscaled (act_ms: phi at q, not c^2 q).
+ * 3. Closed forms (ns_theory_bounds_mlp) equal the recursion's q_L and p_0/p_L to 1e-10, and
+ *    p_0/p_L = q_L/q_0 for relu and linear (README section 2.5).
+ * Prints only failures and `test_theory_rows: N checks, M failed`; `--verbose` prints every
+ * series' agreement. */
+#include "normscope.h"
+#include "propagate.h"
+#include "theory.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define K_SIGMA 4.0
+#define ALLOW 1.0   /* the floor's coefficient of 1/sqrt(d) */
+#define FW_COEF 10.0 /* test_theory.c: the compounded O(1/d) terms of the gradient */
+
+enum { L = 12, D = 1024, SEQ = 32, BATCH = 2, NSEEDS = 4 };
+static int checks, failures, verbose;
+
+static void check(int ok, const char *fmt, ...)
+{
+    checks++;
+    if (ok)
+        return;
+    failures++;
+    va_list ap;
+    va_start(ap, fmt);
+    printf("FAIL: ");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+}
+
+typedef struct {
+    double max_rel, max_abs, max_z;
+    int failed;
+} agreement;
+
+/* sim is [NSEEDS, n]; is_ms: relative floor (a mean square) or absolute (a cosine); first: the
+ * first layer compared; ratio_last: every seed's row divided by its last entry (grad_ms), with
+ * fw[l] the extra relative allowance */
+static agreement compare(const double *sim, int n, const double *th, int is_ms, int first,
+                         int ratio_last, const double *fw)
+{
+    double mean[L + 1], rel_spread = 0;
+    agreement a = {0, 0, 0, 0};
+    int last = ratio_last ? n - 2 : n - 1;
+    for (int l = first; l <= last; l++) {
+        double v[NSEEDS], s = 0, ss = 0;
+        for (int k = 0; k < NSEEDS; k++) {
+            v[k] = sim[k * n + l] / (ratio_last ? sim[k * n + n - 1] : 1);
+            s += v[k];
+        }
+        mean[l] = s / NSEEDS;
+        for (int k = 0; k < NSEEDS; k++)
+            ss += (v[k] - mean[l]) * (v[k] - mean[l]);
+        double scale = is_ms ? fabs(th[l]) : 1.0;
+        if (scale > 0)
+            rel_spread = fmax(rel_spread, ss / (NSEEDS - 1) / (scale * scale));
+    }
+    for (int l = first; l <= last; l++) {
+        double scale = is_ms ? fabs(th[l]) : 1.0;
+        double se = sqrt(rel_spread / NSEEDS) * scale;
+        double floor = ALLOW / sqrt((double)D) * scale;
+        if (fw)
+            floor = fmax(floor, fw[l] * scale);
+        double dev = fabs(mean[l] - th[l]);
+        if (dev > fmax(K_SIGMA * se, floor))
+            a.failed = 1;
+        if (se > 0)
+            a.max_z = fmax(a.max_z, dev / se);
+        a.max_abs = fmax(a.max_abs, dev);
+        if (is_ms ? th[l] != 0 : fabs(th[l]) > 0.05) /* cosines near 0: relative says nothing */
+            a.max_rel = fmax(a.max_rel, dev / fabs(th[l]));
+    }
+    return a;
+}
+
+/* the O(1/d) terms of the norms, compounded through the backward (test_theory.c) */
+static void fw_allowance(const ns_theory *t, int post, double *fw)
+{
+    double acc = 0;
+    fw[L] = 0;
+    for (int j = L; j >= 1; j--) {
+        double gain = t->grad_ms[j - 1] / t->grad_ms[j];
+        acc += post ? 1.0 : (gain - 1) / gain;
+        fw[j - 1] = FW_COEF / D * acc;
+    }
+}
+
+static const char *act_name(ns_act_kind a) { return a == NS_ACT_GELU ? "gelu" : "relu"; }
+
+/* one configuration: every metric against the theory; keeps r and t for negative controls */
+static int run_config(const char *placement, ns_act_kind act, double alpha, double gate,
+                      ns_propagate_result *r, ns_theory *t)
+{
+    ns_config c = {.block = NS_BLOCK_MLP, .placement = ns_placement_find(placement), .depth = L,
+                   .width = D, .hidden = D, .ntok = SEQ * BATCH, .act = act,
+                   .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5, .alpha = alpha,
+                   .gate_init = gate};
+    ns_theory_input in = {.placement = placement, .act = act, .norm = NS_NORM_LAYERNORM,
+                          .depth = L, .width = D, .hidden = D, .alpha = alpha, .gate = gate,
+                          .q0 = 1, .rho0 = 0};
+    int st = ns_propagate_run(&c, SEQ, NSEEDS, 100, r, NULL, NULL);
+    if (st) {
+        check(0, "%s %s: simulation failed (%s)", placement, act_name(act), ns_strerror(st));
+        return st;
+    }
+    if ((st = ns_theory_mlp(&in, t))) {
+        check(0, "%s %s: theory failed (%s)", placement, act_name(act), ns_strerror(st));
+        ns_propagate_result_free(r);
+        return st;
+    }
+    check(t->exact == 1 && t->finite == 0 && strstr(t->model, "d -> inf") != NULL,
+          "%s: exact d -> infinity theory without an O(1/d) term expected", placement);
+    double fw[L + 1];
+    fw_allowance(t, strcmp(placement, "deepnorm") == 0, fw);
+    const struct {
+        const char *name;
+        const double *sim, *th;
+        int n, is_ms, first, ratio;
+        const double *fw;
+    } m[] = {
+        {"act_ms", r->act_ms, t->act_ms, L + 1, 1, 1, 0, NULL},
+        {"grad_ms", r->grad_ms, t->grad_ms, L + 1, 1, 0, 1, fw},
+        {"cos_tokens", r->cos_tokens, t->cos_tokens, L + 1, 0, 1, 0, NULL},
+        {"cos_layer", r->cos_layer, t->cos_layer, L, 0, 0, 0, NULL},
+        {"branch_ms", r->branch_ms, t->branch_ms, L, 1, 0, 0, NULL},
+    };
+    if (verbose)
+        printf("%-9s %-5s alpha %.3f gate %.2f:", placement, act_name(act), alpha, gate);
+    for (size_t i = 0; i < sizeof m / sizeof *m; i++) {
+        agreement a = compare(m[i].sim, m[i].n, m[i].th, m[i].is_ms, m[i].first, m[i].ratio,
+                              m[i].fw);
+        check(!a.failed, "%s %s alpha %g gate %g %s: seed mean and theory differ (max relative "
+              "error %.4f, max %.1f se)", placement, act_name(act), alpha, gate, m[i].name,
+              a.max_rel, a.max_z);
+        if (verbose)
+            printf("  %s %.4f (%.1f se)", m[i].name, m[i].is_ms ? a.max_rel : a.max_abs, a.max_z);
+    }
+    if (verbose)
+        printf("\n");
+    return 0;
+}
+
+static void negative(const char *what, const double *sim, const double *wrong, int n, int is_ms,
+                     int first)
+{
+    agreement a = compare(sim, n, wrong, is_ms, first, 0, NULL);
+    check(a.failed, "negative control %s passed the criterion (max relative error %.4f, %.1f se)",
+          what, a.max_rel, a.max_z);
+    if (verbose)
+        printf("negative control %-44s fails as it must: max relative error %.4f, %.1f se\n",
+               what, a.max_rel, a.max_z);
+}
+
+/* the prediction of another row for the same run (the negative controls' wrong theories) */
+static int other(const char *placement, ns_act_kind act, double alpha, ns_theory *t)
+{
+    ns_theory_input in = {.placement = placement, .act = act, .norm = NS_NORM_LAYERNORM,
+                          .depth = L, .alpha = alpha, .q0 = 1, .rho0 = 0};
+    int st = ns_theory_mlp(&in, t);
+    check(st == NS_OK, "theory of %s failed", placement);
+    return st;
+}
+
+static void test_simulation(void)
+{
+    const struct {
+        const char *name;
+        double alpha, gate;
+    } cases[] = {{"sandwich", 1, 0}, {"sandwich", 0, 0}, {"deepnorm", 1, 0}, {"lns", 1, 0},
+                 {"rezero", 1, 0},   {"rezero", 1, 0.5}, {"tfixup", 1, 0}};
+    const ns_act_kind acts[] = {NS_ACT_RELU, NS_ACT_GELU};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        for (int k = 0; k < 2; k++) {
+            ns_act_kind act = acts[k];
+            double alpha = cases[i].alpha > 0 ? cases[i].alpha : 1 / sqrt((double)L);
+            const char *name = cases[i].name;
+            ns_propagate_result r;
+            ns_theory t, w;
+            if (run_config(name, act, alpha, cases[i].gate, &r, &t))
+                continue;
+            if (!strcmp(name, "sandwich") && alpha == 1 && act == NS_ACT_RELU &&
+                other("pre", act, alpha, &w) == NS_OK) {
+                negative("sandwich relu act_ms by the pre form", r.act_ms, w.act_ms, L + 1, 1, 1);
+                ns_theory_free(&w);
+            }
+            if (!strcmp(name, "deepnorm") && other("post", act, alpha, &w) == NS_OK) {
+                negative(act == NS_ACT_RELU ? "deepnorm relu cos_layer by the post form"
+                                            : "deepnorm gelu cos_layer by the post form",
+                         r.cos_layer, w.cos_layer, L, 0, 0);
+                ns_theory_free(&w);
+            }
+            if (!strcmp(name, "lns") && act == NS_ACT_GELU && other("pre", act, alpha, &w) == 0) {
+                negative("lns gelu act_ms by the pre form", r.act_ms, w.act_ms, L + 1, 1, 1);
+                ns_theory_free(&w);
+            }
+            if (!strcmp(name, "tfixup") && act == NS_ACT_GELU) {
+                /* W1 left unscaled: the branch's phi at variance q instead of c^2 q */
+                double wrong[L + 1], q = 1, c2 = 1 / sqrt(9.0 * L);
+                wrong[0] = q;
+                for (int l = 1; l <= L; l++)
+                    wrong[l] = q += alpha * alpha * c2 * ns_gauss_phi2(act, q);
+                negative("tfixup gelu act_ms with W1 unscaled", r.act_ms, wrong, L + 1, 1, 1);
+            }
+            ns_theory_free(&t);
+            ns_propagate_result_free(&r);
+        }
+}
+
+static double rel_err(double got, double want)
+{
+    return fabs(got - want) / fmax(fabs(want), 1e-300);
+}
+
+static void test_bounds(void)
+{
+    const char *rows[] = {"sandwich", "deepnorm", "lns", "rezero", "tfixup"};
+    const ns_act_kind acts[] = {NS_ACT_RELU, NS_ACT_GELU, NS_ACT_LINEAR};
+    const double alphas[] = {1, 0.3}, q0s[] = {1, 2.5};
+    for (int p = 0; p < 5; p++)
+        for (int a = 0; a < 3; a++)
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 2; j++) {
+                    ns_theory_input in = {.placement = rows[p], .act = acts[a],
+                                          .norm = NS_NORM_LAYERNORM, .depth = 20,
+                                          .alpha = alphas[i], .gate = 0.7, .q0 = q0s[j]};
+                    ns_theory t;
+                    ns_theory_bounds b;
+                    if (ns_theory_mlp(&in, &t) != NS_OK || ns_theory_bounds_mlp(&in, &b) != NS_OK) {
+                        check(0, "%s: theory or bounds failed", rows[p]);
+                        continue;
+                    }
+                    double qL = t.act_ms[in.depth], ratio = t.grad_ms[0];
+                    check(b.act_ms_exact && b.grad_exact && rel_err(b.act_ms_L, qL) < 1e-10 &&
+                              rel_err(b.grad_ratio, ratio) < 1e-10,
+                          "%s act %d alpha %g q0 %g: closed form q_L %.15g p0/pL %.15g, "
+                          "recursion %.15g %.15g", rows[p], a, alphas[i], q0s[j], b.act_ms_L,
+                          b.grad_ratio, qL, ratio);
+                    if (acts[a] != NS_ACT_GELU)
+                        check(rel_err(ratio, qL / in.q0) < 1e-10,
+                              "%s act %d: p_0/p_L %.15g != q_L/q_0 %.15g", rows[p], a, ratio,
+                              qL / in.q0);
+                    ns_theory_free(&t);
+                }
+    /* relu closed forms (README section 3's table) */
+    ns_theory_input in = {.placement = "lns", .act = NS_ACT_RELU, .depth = 10, .alpha = 1,
+                          .q0 = 1};
+    double v, H = 0;
+    for (int l = 1; l <= 10; l++)
+        H += 1.0 / l;
+    check(ns_theory_bound_act_ms(&in, &v) == NS_OK && rel_err(v, 1 + H / 2) < 1e-12,
+          "lns relu: q_L = 1 + H_L/2, got %.15g", v);
+    in.placement = "tfixup";
+    check(ns_theory_bound_act_ms(&in, &v) == NS_OK &&
+              rel_err(v, pow(1 + 1.0 / (2 * 9 * 10), 10)) < 1e-12,
+          "tfixup relu: q_L = (1 + 1/(18 L))^L, got %.15g", v);
+    in.placement = "rezero";
+    in.gate = 0.5;
+    check(ns_theory_bound_act_ms(&in, &v) == NS_OK && rel_err(v, pow(1.125, 10)) < 1e-12,
+          "rezero relu gate 0.5: q_L = (1 + w^2/2)^L, got %.15g", v);
+    /* gate 0: the identity, exactly */
+    in.gate = 0;
+    in.act = NS_ACT_GELU;
+    in.rho0 = 0.3;
+    ns_theory t;
+    if (ns_theory_mlp(&in, &t) == NS_OK) {
+        int same = 1;
+        for (int l = 0; l <= 10; l++)
+            same &= t.act_ms[l] == 1 && t.grad_ms[l] == 1 && fabs(t.cos_tokens[l] - 0.3) < 1e-15 &&
+                    (l == 10 || t.cos_layer[l] == 1);
+        check(same, "rezero gate 0 must be the identity");
+        ns_theory_free(&t);
+    } else {
+        check(0, "rezero gate 0: theory failed");
+    }
+    /* the forms: b2t has none; the Transformer theory refuses the new forms */
+    ns_theory_form f;
+    check(ns_theory_form_of(ns_placement_find("b2t"), &f) == NS_ERR_INVALID, "b2t has a form");
+    for (int p = 0; p < 5; p++)
+        check(ns_theory_form_of(ns_placement_find(rows[p]), &f) == NS_OK &&
+                  (int)f == (int)NS_THEORY_SANDWICH + p && !ns_theory_transformer_covers(f),
+              "%s: wrong form", rows[p]);
+    in.gate = NAN;
+    check(ns_theory_mlp(&in, &t) == NS_ERR_INVALID, "a NaN gate is accepted");
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--verbose") == 0)
+            verbose = 1;
+        else
+            return printf("usage: test_theory_rows [--verbose]\n"), 2;
+    }
+    ns_set_threads(1); /* 64 tokens: one GEMM row block, a second thread only spins */
+    test_bounds();
+    test_simulation();
+    printf("test_theory_rows: %d checks, %d failed\n", checks, failures);
+    return failures != 0;
+}
