@@ -371,6 +371,15 @@ static int open_log(ns_h5 **out, const char *path, int create)
     if (fapl >= 0)
         h->file = create ? H5Fcreate(h->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
                          : H5Fopen(path, H5F_ACC_RDWR, fapl);
+    /* A writer killed with SIGKILL leaves the superblock marked "open for SWMR writing", and
+     * HDF5 then refuses to open the file for writing until `h5clear -s` clears the mark. Resuming
+     * is the user's own statement that the writer is gone (and HDF5's file lock still refuses a
+     * writer that is alive): clear the mark as h5clear does, through the file-access property
+     * it sets. */
+    hbool_t clear = 1;
+    if (h->file < 0 && !create && fapl >= 0 && H5Pexist(fapl, "clear_status_flags") > 0 &&
+        H5Pset(fapl, "clear_status_flags", &clear) >= 0)
+        h->file = H5Fopen(path, H5F_ACC_RDWR, fapl);
     if (fapl >= 0)
         H5Pclose(fapl);
     if (h->file < 0)

@@ -160,6 +160,32 @@ def main():
         n = len(f["train/probe/step"])
         check(n >= 1 and f["train/status"][0] == 0 and len(f["train/step"]) >= 20 * n,
               "after kill -9: %d probe rows, %d steps" % (n, len(f["train/step"])))
+    # ... and --resume continues it from the last checkpoint with no manual step (no h5clear),
+    # to the same log as a run never killed (kill times vary with the machine: the checkpoint
+    # every 100 steps lands before or after the kill, either way the result must match)
+    k9args = SMALL + ["--steps", "400", "--probe-every", "20", "--checkpoint-every", "100"]
+    for attempt, rows_at_kill in enumerate((130, 260)):
+        k9b = os.path.join(d, "k9resume%d.h5" % attempt)
+        proc = subprocess.Popen([binary, "train"] + k9args + ["--out", k9b],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t0 = time.time()
+        while time.time() - t0 < 60 and rows(k9b) < rows_at_kill and proc.poll() is None:
+            time.sleep(0.01)
+        proc.kill()
+        proc.wait()
+        if not os.path.exists(k9b + ".ckpt"):
+            continue  # killed before the first checkpoint: nothing to resume
+        p = subprocess.run([binary, "train"] + k9args + ["--out", k9b, "--resume"],
+                           capture_output=True, text=True)
+        check(p.returncode == 0, "resume after kill -9: %d %r" % (p.returncode, p.stderr))
+        whole = os.path.join(d, "k9whole.h5")
+        if not os.path.exists(whole):
+            p = subprocess.run([binary, "train"] + k9args + ["--out", whole],
+                               capture_output=True, text=True)
+        with h5py.File(whole, "r") as a, h5py.File(k9b, "r") as b:
+            for n in ("step", "loss", "grad_norm"):
+                check(np.array_equal(a["train"][n][:], b["train"][n][:]),
+                      "resumed after kill -9: %s differs from the run never killed" % n)
 
     # ---- divergence
     dv = os.path.join(d, "div.h5")
