@@ -6,6 +6,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,35 @@ void ns_cli_install_signals(void)
 }
 
 int ns_cli_interrupted(void) { return interrupted; }
+
+/* what the OpenBLAS buffers, HDF5, the metrics' scratch and the program itself take besides the
+ * model: a generous allowance, so that a run this check passes is not stopped by the kernel */
+#define NS_CLI_MEMORY_ALLOWANCE (512.0 * 1024 * 1024)
+
+int ns_cli_memory_fits(double bytes, char *err, size_t errlen)
+{
+    double limit = 0;
+    const char *from = "";
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0)
+        limit = (double)pages * page, from = "physical memory";
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (limit == 0 || (double)rl.rlim_cur < limit))
+        limit = (double)rl.rlim_cur, from = "ulimit -v";
+    FILE *f = fopen("/sys/fs/cgroup/memory.max", "r"); /* cgroup v2; "max" when unlimited */
+    double cg;
+    if (f && fscanf(f, "%lf", &cg) == 1 && cg > 0 && (limit == 0 || cg < limit))
+        limit = cg, from = "the cgroup's memory.max";
+    if (f)
+        fclose(f);
+    if (limit == 0 || bytes + NS_CLI_MEMORY_ALLOWANCE <= limit)
+        return 0;
+    snprintf(err, errlen, "this run needs about %.1f GiB of memory for its model, more than the "
+             "%.1f GiB it may use (%s); make it narrower, shorter or with fewer tokens",
+             (bytes + NS_CLI_MEMORY_ALLOWANCE) / 1073741824.0, limit / 1073741824.0, from);
+    return -1;
+}
 
 int ns_cli_tick(void *bar, long done, long total)
 {

@@ -23,6 +23,11 @@ void ns_cli_choose_kernels(char **argv);
 /* why the kernels in use are these, for --version and bench */
 const char *ns_cli_kernels_note(void);
 
+/* Before allocating: 0 if a run that needs `bytes` fits in the memory this process may use
+ * (the smallest of RLIMIT_AS, the cgroup's memory.max and the physical memory, less an allowance
+ * for the libraries' own buffers), else -1 and one line in err naming the estimate and the limit */
+int ns_cli_memory_fits(double bytes, char *err, size_t errlen);
+
 /* "normscope: <message>" on stderr */
 void ns_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -593,7 +593,8 @@ int ns_cmd_propagate(int argc, char **argv)
         const char *si;
         char err[256];
         ns_opt_point_at(&g, i, &p);
-        if (resolve(&p, &po, &si, err, sizeof err) != 0) {
+        if (resolve(&p, &po, &si, err, sizeof err) != 0 ||
+            ns_cli_memory_fits(ns_propagate_bytes(&po.model), err, sizeof err) != 0) {
             ns_cli_error("%s", err);
             status = NS_EXIT_USAGE;
             goto done;

@@ -121,7 +121,16 @@ int ns_cmd_train(int argc, char **argv)
     ns_opt_point_at(&g, 0, &r);
     ns_config c;
     const char *si;
+    size_t per_block, per_stream, fixed;
     if (ns_model_opts_resolve(&r.model, &c, &si, err, sizeof err) != 0) {
+        ns_cli_error("%s", err);
+        goto done;
+    }
+    /* every block resident, and AdamW's two moments beside its parameters and gradients (the
+     * per-block bytes count parameters, gradients and caches: twice them bounds the moments) */
+    if (ns_model_bytes(&c, &per_block, &per_stream, &fixed) == NS_OK &&
+        ns_cli_memory_fits(3.0 * c.depth * per_block + (c.depth + 1.0) * per_stream + fixed, err,
+                           sizeof err) != 0) {
         ns_cli_error("%s", err);
         goto done;
     }

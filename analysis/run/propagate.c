@@ -231,6 +231,16 @@ int ns_propagate_auto_window(const ns_config *c, size_t budget)
     return K < 1 ? 1 : K >= c->depth ? 0 : K;
 }
 
+double ns_propagate_bytes(const ns_config *c)
+{
+    size_t per_block, per_stream, fixed;
+    ns_config shared = model_config(c);
+    if (ns_model_bytes(&shared, &per_block, &per_stream, &fixed) != NS_OK)
+        return 0;
+    int K = c->window > 0 && c->window < c->depth ? c->window : c->depth;
+    return (double)K * per_block + (K + 1.0) * per_stream + (double)fixed;
+}
+
 /* Gaussian input with cfg->seq set from seq: kept while callers move to ns_propagate */
 int ns_propagate_run(const ns_config *cfg, int seq, int seeds, uint64_t seed,
                      ns_propagate_result *r, ns_tick_fn tick, void *tick_ctx)

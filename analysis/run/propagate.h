@@ -58,6 +58,9 @@ void ns_propagate_result_free(ns_propagate_result *r);
  * else the number of blocks K that makes K blocks plus the L/K kept streams smallest,
  * about sqrt(L x stream / block). The results do not depend on it (bit for bit). */
 int ns_propagate_auto_window(const ns_config *c, size_t budget);
+/* the bytes a propagate run of c allocates for its model (c->window as it will run); 0 for a
+ * configuration the model refuses */
+double ns_propagate_bytes(const ns_config *c);
 /* writes the group <prefix>/propagate with every dataset, its description and dimension
  * labels; prefix "" for a single run, "/runs/<i>" in a sweep */
 int ns_propagate_write(ns_h5 *h, const char *prefix, const ns_propagate_result *r);

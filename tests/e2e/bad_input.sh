@@ -107,6 +107,7 @@ usage_case() {
 
 usage_case "unknown placement" "--placement|sandwch" --placement sandwch
 usage_case "b2t on MLP blocks" "--placement b2t|--block" --placement b2t --block mlp
+usage_case "a model larger than the machine" "needs about|GiB" --width 65536 --depth 8
 usage_case "--depth 0" "--depth|0" --depth 0
 usage_case "--depth -3" "--depth|-3" --depth -3
 usage_case "--depth abc" "--depth|abc" --depth abc
