@@ -97,7 +97,7 @@ int ns_cli_interrupted(void) { return interrupted; }
 
 /* what the OpenBLAS buffers, HDF5, the metrics' scratch and the program itself take besides the
  * model: a generous allowance, so that a run this check passes is not stopped by the kernel */
-#define NS_CLI_MEMORY_ALLOWANCE (512.0 * 1024 * 1024)
+#define NS_CLI_MEMORY_ALLOWANCE (128.0 * 1024 * 1024)
 
 int ns_cli_memory_fits(double bytes, char *err, size_t errlen)
 {
