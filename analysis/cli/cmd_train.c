@@ -21,7 +21,7 @@ typedef struct {
     int steps, warmup, vocab, tied, markov_order, branching, probe_every, eval_batches,
         checkpoint_every, on_divergence, spike_window, threads, resume;
     double lr, min_lr, weight_decay, clip, beta1, beta2, adam_eps, markov_eps, spike_z, aux_coef,
-        zloss_coef;
+        zloss_coef, heldout;
     long long seed;
     const char *data, *out;
 } record;
@@ -50,9 +50,11 @@ static const ns_opt_spec train_specs[] = {
      "vocabulary (the Markov language's symbols; at least 256 for byte data)", NULL, NULL},
     {"tied", K_CHOICE, F(tied), yes_no, "no", 0, "yes|no", "tie the LM head to the embedding",
      NULL, NULL},
-    {"data", K_TEXT, F(data), NULL, NULL, 0, "FILE",
-     "train on the bytes of FILE, the last tenth held out (default: the built-in Markov "
-     "language)", NULL, NULL},
+    {"data", K_TEXT, F(data), NULL, NULL, 0, "PATHS",
+     "train on the bytes of a comma list of files and directories (a directory: its regular "
+     "text files, by name; default: the built-in Markov language)", NULL, NULL},
+    {"heldout", K_DOUBLE, F(heldout), NULL, "0.1", 0, "F",
+     "fraction of --data held out, as whole chunks spread over it", NULL, NULL},
     {"markov-order", K_INT, F(markov_order), NULL, "2", 0, "K", "order of the Markov language",
      NULL, NULL},
     {"branching", K_INT, F(branching), NULL, "4", 0, "B", "next symbols allowed per context",
@@ -153,20 +155,23 @@ int ns_cmd_train(int argc, char **argv)
         ns_cli_error("--out %s and its checkpoint %s are the same file", r.out, ckpt);
         goto done;
     }
-    for (int k = 0; r.data && k < 2; k++)
-        if (ns_file_same(r.data, k ? ckpt : r.out)) {
-            ns_cli_error("--data %s is the same file as %s: training would overwrite its data",
-                         r.data, k ? ckpt : r.out);
-            goto done;
-        }
     ns_data *data = NULL;
     int dst;
     if (r.data) {
-        if ((dst = ns_data_file(&data, r.data, r.vocab, r.model.seq, err, sizeof err)) != NS_OK) {
+        if ((dst = ns_data_corpus(&data, r.data, r.heldout, r.vocab, r.model.seq, err,
+                                  sizeof err)) != NS_OK) {
             ns_cli_error("%s", err);
             status = dst == NS_ERR_NOMEM ? NS_EXIT_RUNTIME : NS_EXIT_USAGE;
             goto done;
         }
+        const ns_corpus *corpus = ns_data_corpus_of(data);
+        for (int i = 0; i < corpus->nfiles * 2; i++)
+            if (ns_file_same(corpus->files[i / 2], i % 2 ? ckpt : r.out)) {
+                ns_cli_error("--data %s is the same file as %s: training would overwrite its "
+                             "data", corpus->files[i / 2], i % 2 ? ckpt : r.out);
+                ns_data_free(data);
+                goto done;
+            }
     } else if ((dst = ns_data_markov(&data, r.vocab, r.markov_order, r.branching, r.markov_eps,
                                      (uint64_t)r.seed)) != NS_OK) {
         if (dst == NS_ERR_NOMEM) {
@@ -253,10 +258,11 @@ int ns_cmd_train(int argc, char **argv)
                      r.out);
         status = 3;
     } else {
-        printf("trained %s: %s %s L=%d d=%d, %d steps, loss %.4f, eval %.4f (floor %.4f), "
-               "%.0f tokens/s, %.1f s\n", r.out, ns_opt_blocks[r.model.block],
-               c.placement->name, c.depth, c.width, r.steps, res.last_loss, res.last_eval, floor,
-               res.tokens_per_s, ns_now() - t0);
+        printf("trained %s: %s %s L=%d d=%d, %d steps, loss %.4f, eval %.4f = %.4f bits/%s "
+               "(floor %.4f), %.0f tokens/s, %.1f s\n", r.out, ns_opt_blocks[r.model.block],
+               c.placement->name, c.depth, c.width, r.steps, res.last_loss, res.last_eval,
+               res.last_eval / M_LN2, r.data ? "byte" : "token", floor, res.tokens_per_s,
+               ns_now() - t0);
         status = NS_EXIT_OK;
     }
 done:

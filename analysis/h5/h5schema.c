@@ -144,6 +144,8 @@ static const ns_h5schema_entry table[] = {
         "the step of each probe record"},
     [NS_H5S_TRAIN_PROBE_EVAL_LOSS] = {"train/probe/eval_loss", NS_H5T_SERIES, R, NS_H5B_ALL,
         "held-out loss (nats per token)"},
+    [NS_H5S_TRAIN_PROBE_EVAL_BITS] = {"train/probe/eval_bits", NS_H5T_SERIES, R, NS_H5B_ALL,
+        "held-out loss in bits per token (eval_loss / ln 2): bits per byte for --data"},
     [NS_H5S_TRAIN_PROBE_ACT_MS] = {"train/probe/act_ms", NS_H5T_SERIES, R_L1, NS_H5B_ALL,
         "mean square of x_l on the probe batch"},
     [NS_H5S_TRAIN_PROBE_GRAD_MS] = {"train/probe/grad_ms", NS_H5T_SERIES, R_L1, NS_H5B_ALL,

@@ -106,6 +106,14 @@ int ns_trainer_log_layout(ns_trainer *t, ns_h5 *log)
                                ns_data_loss_floor(t->data, c->seq));
     if (st == NS_OK)
         st = ns_h5_attr_int(log, "/train", "tokens_per_step", c->ntok);
+    const ns_corpus *corpus = ns_data_corpus_of(t->data);
+    if (st == NS_OK && corpus) /* byte data: the sizes of its parts and the files read */
+        st = ns_h5_attr_int(log, "/train", "train_bytes", (long long)corpus->ntrain);
+    if (st == NS_OK && corpus)
+        st = ns_h5_attr_int(log, "/train", "heldout_bytes", (long long)corpus->nheldout);
+    if (st == NS_OK && corpus)
+        st = ns_h5_attr_strings(log, "/train", "data_files", (const char *const *)corpus->files,
+                                corpus->nfiles);
     return st;
 }
 
@@ -179,27 +187,40 @@ static int event(ns_h5 *log, long step, int kind, double value)
     return st ? st : ns_h5_flush(log);
 }
 
-/* held-out loss, then the per-layer metrics on the probe batch (held-out batch 0) */
-static int probe(ns_trainer *t, ns_h5 *log, double *eval_loss)
+int ns_trainer_heldout(ns_trainer *t, double *loss)
 {
     const ns_config *c = &t->o.lm.blocks;
-    int L = c->depth, d = c->width, T = c->seq, B = c->ntok / T, st = NS_OK;
-    double sum = 0, loss = 0;
+    int T = c->seq, B = c->ntok / T, st = NS_OK;
+    double sum = 0, batch_loss = 0;
     for (int e = t->o.eval_batches - 1; st == NS_OK && e >= 0; e--) { /* batch 0 last: probed */
         st = ns_data_batch(t->data, t->ids, t->targets, B, T, t->o.seed, e, 1);
         if (!st)
-            st = ns_lm_forward(t->lm, t->ids, t->targets, &loss);
-        sum += loss;
+            st = ns_lm_forward(t->lm, t->ids, t->targets, &batch_loss);
+        sum += batch_loss;
     }
+    *loss = sum / t->o.eval_batches;
+    return st;
+}
+
+#define NS_LN2 0.693147180559945309417232121458 /* nats per bit */
+
+/* held-out loss, then the per-layer metrics on the probe batch (held-out batch 0) */
+
+static int probe(ns_trainer *t, ns_h5 *log, double *eval_loss)
+{
+    const ns_config *c = &t->o.lm.blocks;
+    int L = c->depth, d = c->width, T = c->seq, B = c->ntok / T;
+    int st = ns_trainer_heldout(t, eval_loss);
     if (st)
         return st;
-    *eval_loss = sum / t->o.eval_batches;
     ns_model *m = ns_lm_model(t->lm);
     size_t n = (size_t)c->ntok * d;
     double *r = t->row;
     st = ns_h5_append(log, "/train/probe/step", &(double){(double)t->step});
     if (!st)
         st = ns_h5_append(log, "/train/probe/eval_loss", eval_loss);
+    if (!st)
+        st = ns_h5_append(log, "/train/probe/eval_bits", &(double){*eval_loss / NS_LN2});
     for (int l = 0; l <= L; l++)
         r[l] = ns_metric_mean_square(ns_model_stream(m, l), n);
     if (!st)
@@ -258,7 +279,7 @@ static const char *const step_series[] = {"/train/step", "/train/loss", "/train/
                                           "/train/grad_norm", "/train/update_ratio",
                                           "/train/clipped"};
 static const char *const probe_series[] = {
-    "/train/probe/step", "/train/probe/eval_loss", "/train/probe/act_ms",
+    "/train/probe/step", "/train/probe/eval_loss", "/train/probe/eval_bits", "/train/probe/act_ms",
     "/train/probe/grad_ms", "/train/probe/cos_tokens", "/train/probe/eff_rank",
     "/train/probe/cos_layer", "/train/probe/param_grad_norm", "/train/probe/update_ratio",
     "/train/probe/attn_entropy", "/train/probe/expert_load"};
@@ -320,7 +341,9 @@ int ns_trainer_resume(ns_trainer *t, const char *path, const char *signature, ns
     size_t nw = (size_t)(t->o.spike_window > 0 ? t->o.spike_window : 1);
     size_t nopt = 2 * (nb + nl);
     const char *const *sets[] = {step_series, probe_series, event_series};
-    size_t counts[] = {6, 11, 3};
+    size_t counts[] = {sizeof step_series / sizeof *step_series,
+                       sizeof probe_series / sizeof *probe_series,
+                       sizeof event_series / sizeof *event_series};
     long have[3];
     for (int s = 0; s < 3; s++)
         have[s] = ns_h5_rows(log, sets[s][0]);

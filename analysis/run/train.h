@@ -54,6 +54,9 @@ int ns_trainer_log_layout(ns_trainer *t, ns_h5 *log);
  * checkpoint_every steps and when it stops early. signature names the configuration. */
 int ns_trainer_run(ns_trainer *t, ns_h5 *log, const char *ckpt_path, const char *signature,
                    ns_tick_fn tick, void *tick_ctx, ns_train_result *r);
+/* the held-out loss (nats per token) of the current weights over the eval_batches held-out
+ * batches, which are the same at every call */
+int ns_trainer_heldout(ns_trainer *t, double *loss);
 /* One training step s without any record: the batch, forward, backward, gradient norm,
  * clipping and the AdamW update (what `normscope bench` times). *loss receives the loss. */
 int ns_trainer_step(ns_trainer *t, long s, double *loss);

@@ -223,10 +223,44 @@ def main():
         p = run(binary, extra + ["--out", out])
         check(p.returncode == 2 and needle in p.stderr and len(p.stderr.strip().splitlines()) == 1
               and not os.path.exists(out), "%s: %d %r" % (extra, p.returncode, p.stderr))
-    # bytes with a large enough vocabulary train
-    p = run(binary, ["--data", text, "--vocab", "256", "--steps", "5", "--warmup", "1", "--out",
-                     os.path.join(d, "bytes.h5")])
-    check(p.returncode == 0, "byte data: %d %r" % (p.returncode, p.stderr))
+    # a corpus directory: missing, empty, a FIFO named in a list (refused, never waited on)
+    corpus, hollow, fifo = (os.path.join(d, n) for n in ("corpus", "hollow", "fifo"))
+    os.mkdir(corpus), os.mkdir(hollow), os.mkfifo(fifo)
+    for extra, needle in ((["--data", os.path.join(d, "nodir")], "No such file"),
+                          (["--data", hollow], "empty"),
+                          (["--data", text + "," + fifo], "FIFO"),
+                          (["--data", text, "--heldout", "1"], "--heldout")):
+        out = os.path.join(d, "bad.h5")
+        p = run(binary, extra + ["--vocab", "256", "--out", out], timeout=30)
+        check(p.returncode == 2 and needle in p.stderr and len(p.stderr.strip().splitlines()) == 1
+              and not os.path.exists(out), "%s: %d %r" % (extra, p.returncode, p.stderr))
+    # bytes with a large enough vocabulary train; held-out loss also in bits per byte
+    for i, n in enumerate((3000, 5000)):
+        with open(os.path.join(corpus, "part%d" % i), "w") as fh:
+            fh.write(("text %d, " % i) * (n // 8))
+    os.symlink("part0", os.path.join(corpus, "part0.u8"))
+    with open(os.path.join(corpus, "part0.dat"), "wb") as fh:
+        fh.write(b"\0\0\0\2 an index")
+    by = os.path.join(d, "bytes.h5")
+    p = run(binary, ["--data", corpus + "," + text, "--vocab", "256", "--steps", "5",
+                     "--warmup", "1", "--probe-every", "2", "--heldout", "0.2", "--out", by])
+    if check(p.returncode == 0, "byte data: %d %r" % (p.returncode, p.stderr)):
+        with h5py.File(by, "r") as f:
+            tr, pr = f["train"], f["train/probe"]
+            files = [x.decode() if isinstance(x, bytes) else x for x in tr.attrs["data_files"]]
+            check([os.path.basename(x) for x in files] == ["part0", "part1", "text.txt"],
+                  "data_files %s" % files)
+            total = sum(os.path.getsize(x) for x in files)
+            check(tr.attrs["train_bytes"] + tr.attrs["heldout_bytes"] == total and
+                  abs(tr.attrs["heldout_bytes"] / total - 0.2) < 0.011,
+                  "parts %d + %d of %d" % (tr.attrs["train_bytes"], tr.attrs["heldout_bytes"],
+                                           total))
+            check(f["config"].attrs["heldout"] == 0.2, "heldout not recorded")
+            nats, bits = pr["eval_loss"][:], pr["eval_bits"][:]
+            check(len(bits) == 3 and np.allclose(bits, nats / np.log(2), rtol=1e-14, atol=0),
+                  "eval_bits %s against eval_loss / ln 2 %s" % (bits, nats / np.log(2)))
+            check(("eval %.4f = %.4f bits/byte" % (nats[-1], bits[-1])) in p.stdout,
+                  "summary %r" % p.stdout)
     print("train_e2e: %d failed" % len(failures))
     return 1 if failures else 0
 
