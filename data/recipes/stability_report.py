@@ -31,6 +31,8 @@ import sys
 
 import h5py
 
+from gnuplot_out import render
+
 UNIFORM_BITS = 8.0  # ln 256 nats: a uniform guess over bytes
 
 
@@ -178,26 +180,11 @@ def figure(d, runs, styles):
             "set xlabel 'peak learning rate'", "set ylabel 'held-out bits per byte'"]
     for w, depth, panel in plots:
         body.append("set title 'L = %d, %s'" % (depth, w))
-        body.append("set label 1 'x: diverged' at graph 0.98, graph 0.93 right font ',8'")
+        if any(r["diverged_at"] is not None for r in sweep):
+            body.append("set label 1 'x: diverged' at graph 0.98, graph 0.93 right font ',8'")
         body.append("plot " + (", ".join(panel) if panel else "NaN notitle"))
     body.append("unset multiplot")
-    w_in, h_in = 4.2 * len(depths), 3.4 * len(warmups)
-    gp = "\n".join(body) + "\n"
-    with open(os.path.join(d, "stability.gp"), "w") as fh:
-        fh.write("# stability.gp: gnuplot -e \"set terminal pngcairo size %d,%d; set output "
-                 "'stability.png'\" stability.gp\n" % (w_in * 100, h_in * 100) + gp)
-    terms = [("pngcairo size %d,%d font ',10'" % (w_in * 100, h_in * 100), "stability.png"),
-             ("pdfcairo size %gin,%gin font ',9'" % (w_in, h_in), "stability.pdf"),
-             ("svg size %d,%d font 'sans,10'" % (w_in * 100, h_in * 100), "stability.svg"),
-             ("cairolatex pdf input size %gin,%gin" % (w_in, h_in), "stability_tex.tex")]
-    for term, name in terms:
-        # LaTeX sets the text itself: no enhanced-text exponents there
-        fmt = "set format x '$10^{%L}$'\n" if name.endswith(".tex") else ""
-        script = "set terminal %s\nset output '%s'\n%s" % (term, name, gp.replace(
-            "set format x '10^{%L}'\n", fmt or "set format x '10^{%L}'\n"))
-        p = subprocess.run(["gnuplot"], input=script, text=True, cwd=d, capture_output=True)
-        if p.returncode != 0 or not os.path.getsize(os.path.join(d, name)):
-            raise SystemExit("stability_report.py: gnuplot failed on %s: %s" % (name, p.stderr))
+    render(d, "stability", "\n".join(body) + "\n", 4.2 * len(depths), 3.4 * len(warmups))
 
 
 def main(argv):
