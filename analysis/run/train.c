@@ -205,7 +205,6 @@ int ns_trainer_heldout(ns_trainer *t, double *loss)
 #define NS_LN2 0.693147180559945309417232121458 /* nats per bit */
 
 /* held-out loss, then the per-layer metrics on the probe batch (held-out batch 0) */
-
 static int probe(ns_trainer *t, ns_h5 *log, double *eval_loss)
 {
     const ns_config *c = &t->o.lm.blocks;
@@ -279,9 +278,9 @@ static const char *const step_series[] = {"/train/step", "/train/loss", "/train/
                                           "/train/grad_norm", "/train/update_ratio",
                                           "/train/clipped"};
 static const char *const probe_series[] = {
-    "/train/probe/step", "/train/probe/eval_loss", "/train/probe/eval_bits", "/train/probe/act_ms",
-    "/train/probe/grad_ms", "/train/probe/cos_tokens", "/train/probe/eff_rank",
-    "/train/probe/cos_layer", "/train/probe/param_grad_norm", "/train/probe/update_ratio",
+    "/train/probe/step", "/train/probe/eval_loss", "/train/probe/eval_bits",
+    "/train/probe/act_ms", "/train/probe/grad_ms", "/train/probe/cos_tokens",
+    "/train/probe/eff_rank", "/train/probe/cos_layer", "/train/probe/param_grad_norm", "/train/probe/update_ratio",
     "/train/probe/attn_entropy", "/train/probe/expert_load"};
 static const char *const event_series[] = {"/train/events/step", "/train/events/kind",
                                            "/train/events/value"};

@@ -182,7 +182,10 @@ def figure(d, runs, styles):
         body.append("set title 'L = %d, %s'" % (depth, w))
         if any(r["diverged_at"] is not None for r in sweep):
             body.append("set label 1 'x: diverged' at graph 0.98, graph 0.93 right font ',8'")
+        if not panel:
+            body.append("set label 2 'not run' at graph 0.5, graph 0.5 center")
         body.append("plot " + (", ".join(panel) if panel else "NaN notitle"))
+        body.append("unset label 2")
     body.append("unset multiplot")
     render(d, "stability", "\n".join(body) + "\n", 4.2 * len(depths), 3.4 * len(warmups))
 

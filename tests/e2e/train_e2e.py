@@ -9,6 +9,7 @@
 - divergence (a huge learning rate): exit 3, status diverged, a NaN event, file readable;
 - bad input: exit 2, one line, files intact."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,8 +45,9 @@ def rows(path):
 def main():
     binary, d = sys.argv[1], sys.argv[2]
     os.makedirs(d, exist_ok=True)
-    for fn in os.listdir(d):
-        os.unlink(os.path.join(d, fn))
+    for fn in os.listdir(d):  # a previous run's files, and its corpus directories
+        path = os.path.join(d, fn)
+        shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
 
     # ---- a short run
     out = os.path.join(d, "short.h5")
