@@ -123,7 +123,7 @@ static int list_dir(const char *dir, names *out, int *total, char *err, size_t e
         st = NS_ERR_IO;
     }
     closedir(d);
-    if (st == NS_OK)
+    if (st == NS_OK && found.n > 1)
         qsort(found.v, (size_t)found.n, sizeof *found.v, by_name);
     for (int i = 0; st == NS_OK && i < found.n; i++) {
         size_t len = strlen(dir) + strlen(found.v[i]) + 2;
