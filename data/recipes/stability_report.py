@@ -145,7 +145,7 @@ def figure(d, runs, styles):
     sweep = [r for r in runs if r["seed"] == 1]
     ok = [r["final"] for r in sweep if r["diverged_at"] is None]
     lo = math.floor(min(ok) * 2) / 2 if ok else 0
-    top = math.ceil(max(ok + [UNIFORM_BITS]) * 2) / 2 + 0.5  # diverged runs: at the top edge
+    top = math.ceil(max(ok or [UNIFORM_BITS]) * 2) / 2 + 0.5  # diverged runs: at the top edge
     lrs = [r["lr"] for r in sweep]
     blocks, plots = [], []
     for wi, w in enumerate(warmups):
@@ -175,7 +175,7 @@ def figure(d, runs, styles):
                  "diverged runs at the top edge\n" + "\n\n\n".join(blocks) + "\n")
     body = ["set multiplot layout %d,%d" % (len(warmups), len(depths)),
             "set logscale x", "set format x '10^{%L}'", "set grid",
-            "set yrange [%g:%g]" % (lo, top), "set key bottom left font ',8'",
+            "set yrange [%g:%g]" % (lo, top), "set key top right font ',8'",
             "set xrange [%g:%g]" % (min(lrs) / 2, max(lrs) * 2),
             "set xlabel 'peak learning rate'", "set ylabel 'held-out bits per byte'"]
     for w, depth, panel in plots:
