@@ -40,4 +40,12 @@ wait_all() {
     PIDS=()
     return $st
 }
+# pool CMD...: in_background, but at most JOBS (default 2) jobs at a time: waits for the oldest
+pool() {
+    in_background "$@"
+    if [ ${#PIDS[@]} -ge "${JOBS:-2}" ]; then
+        wait "${PIDS[0]}"
+        PIDS=("${PIDS[@]:1}")
+    fi
+}
 trap '[ ${#PIDS[@]} -eq 0 ] || kill "${PIDS[@]}" 2>/dev/null' EXIT

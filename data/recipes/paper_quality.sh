@@ -99,14 +99,6 @@ one() {
     touch "$f.done"
 }
 
-pool() {
-    in_background "$@"
-    if [ ${#PIDS[@]} -ge "$JOBS" ]; then
-        wait "${PIDS[0]}"
-        PIDS=("${PIDS[@]:1}")
-    fi
-}
-
 for L in $(echo "$DEPTHS" | tr ' ' '\n' | sort -rn); do
     for blk in $BLOCKS; do
         for pl in $PLACEMENTS; do

@@ -88,15 +88,6 @@ one() {
     touch "$f.done"
 }
 
-# pool CMD...: runs CMD in the background, at most JOBS at a time
-pool() {
-    in_background "$@"
-    if [ ${#PIDS[@]} -ge "$JOBS" ]; then
-        wait "${PIDS[0]}"
-        PIDS=("${PIDS[@]:1}")
-    fi
-}
-
 # 1. the sweep, deepest first
 for L in $(echo "$DEPTHS" | tr ' ' '\n' | sort -rn); do
     for w in $WARMUPS; do
