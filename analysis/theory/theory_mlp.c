@@ -64,7 +64,7 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
         return NS_ERR_INVALID;
     memset(out, 0, sizeof *out);
     /* one form for the stack, or (a schedule, Mix-LN) a form per block: one step of that form's
-     * recursion per block (analysis/theory/README.md, section 2.12) */
+     * recursion per block (analysis/theory/README.md, section 2.13) */
     ns_theory_form kind;
     int uniform = ns_theory_validate(in, &kind) == NS_OK, status = NS_OK;
     for (int l = 1; !uniform && l <= in->depth && status == NS_OK; l++)
