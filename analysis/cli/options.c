@@ -457,7 +457,7 @@ static int placement_problem(const ns_model_opts *o, const ns_schedule *rows, ch
     ns_schedule_problem pr = ns_schedule_check(rows, o->depth, (ns_block_kind)o->block, &entry);
     const ns_placement *bad = rows->row[entry];
     char sched[160];
-    snprintf(sched, sizeof sched, "--placement schedule '%s'", o->placement.schedule);
+    snprintf(sched, sizeof sched, "--placement schedule '%s'", ns_opt_placement_text(&o->placement));
     if (pr == NS_SCHEDULE_BLOCK && o->placement.row >= 0)
         snprintf(err, errlen, "--placement %s needs blocks of two sublayers (--block transformer "
                  "or moe)", bad->name);

@@ -63,13 +63,15 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
     if (!out)
         return NS_ERR_INVALID;
     memset(out, 0, sizeof *out);
+    if (!in)
+        return NS_ERR_INVALID;
     /* one form for the stack, or (a schedule, Mix-LN) a form per block: one step of that form's
      * recursion per block (analysis/theory/README.md, section 2.13) */
     ns_theory_form kind;
     int uniform = ns_theory_validate(in, &kind) == NS_OK, status = NS_OK;
     for (int l = 1; !uniform && l <= in->depth && status == NS_OK; l++)
         status = ns_theory_block_form(in, l, &kind);
-    if (status || (!uniform && in->depth < 1))
+    if (status || in->depth < 1)
         return NS_ERR_INVALID;
     int L = in->depth;
     double *base = malloc((3 * (size_t)(L + 1) + 2 * (size_t)L) * sizeof(double));
