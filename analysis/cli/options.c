@@ -276,17 +276,18 @@ static error_t parse(int key, char *arg, struct argp_state *st)
     return 0;
 }
 
-/* the help of --placement, from the table */
+/* the help of --placement, from the table: names and titles (the equations would not fit
+ * argp's line for every row; normscope placements prints them) */
 static void placement_doc(char *out, size_t n)
 {
     const ns_placement *p;
     size_t k = (size_t)snprintf(out, n, "where the norms sit:");
     for (int i = 0; k < n && (p = ns_placement_at(i)); i++)
-        k += (size_t)snprintf(out + k, n - k, "%s %s (%s) %s", i ? ";" : "", p->name, p->title,
-                              p->equation);
+        k += (size_t)snprintf(out + k, n - k, "%s %s (%s)", i ? "," : "", p->name, p->title);
     if (k < n)
         snprintf(out + k, n - k, "; or a schedule of rows per block, 'post*8,pre' (counts; the "
-                 "last entry without one fills the rest); normscope placements shows every row");
+                 "last entry without one fills the rest); normscope placements shows each row's "
+                 "equations and paper");
 }
 
 int ns_opt_parse(ns_opt_given *g, const ns_command *cmd, int argc, char **argv)
