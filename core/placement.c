@@ -160,7 +160,9 @@ static const ns_placement placements[] = {
      .final_norm = 0,
      .config_scheme = "tfixup",
      .config_span_variant = "aggregate"},
-    /* Mix-LN: PostNorm in the first blocks, PreNorm after (their rows decide each block) */
+    /* Mix-LN: PostNorm in the first blocks, PreNorm after (their rows decide each block; the
+     * flags here are their union, and a language model's final norm follows the last block:
+     * there unless --post-fraction 1 makes every block post) */
     {.name = "mixln",
      .title = "Mix-LN",
      .paper = "Li et al. 2024, arXiv 2412.13795",
