@@ -2,7 +2,7 @@
  *
  *   x_0[b,t] = E[id_bt] + P[t]              token embedding E [V,d], learned positions P [T,d]
  *   x_L      = blocks(x_0)                  ns_model
- *   h        = N_final(x_L)                 where the placement needs it (placement.final_norm),
+ *   h        = N_final(x_L)                 where the last block's placement needs it (final_norm),
  *                                           of the blocks' norm kind (DyT: a starts at dyt_init)
  *   logits   = h W_head  or  h E^T / sqrt(d) (tied head)
  *   loss     = mean over tokens of -log softmax(logits)[target]
@@ -45,7 +45,7 @@ int ns_lm_create(ns_lm **out, const ns_lm_config *c)
     *out = NULL;
     const ns_config *b = &c->blocks;
     /* training keeps every block and its gradients resident: an optimizer step updates all */
-    if (c->vocab < 2 || b->seq < 1 || b->ntok % b->seq != 0 || !b->placement ||
+    if (c->vocab < 2 || b->seq < 1 || b->ntok % b->seq != 0 ||
         (b->window > 0 && b->window < b->depth) || b->shared_grads)
         return NS_ERR_INVALID;
     ns_lm *lm = calloc(1, sizeof *lm);
@@ -60,7 +60,8 @@ int ns_lm_create(ns_lm **out, const ns_lm_config *c)
     int d = b->width, V = c->vocab, N = b->ntok;
     add(lm, LM_TOK, "tok_embedding", V, d, 0);
     add(lm, LM_POS, "pos_embedding", b->seq, d, 0);
-    if (b->placement->final_norm) {
+    /* a final norm when the last block leaves the stream unnormalized (a schedule's last row) */
+    if (ns_config_block_placement(b, b->depth)->final_norm) {
         add(lm, LM_NORM_G, "final_norm.gain", 1, d, 0);
         if (b->norm != NS_NORM_RMSNORM)
             add(lm, LM_NORM_B, "final_norm.bias", 1, d, 0);

@@ -9,7 +9,9 @@
  *     NONE:      y = s                      (PreNorm, PostNorm)
  *     WRAP:      y = x + s                  (wrapped SpanNorm; alpha on the last norm's gain)
  *     AGGREGATE: y = x + N_span(sum_j bn_j) (SpanNorm; alpha on the span norm's gain)
- * The forward and the backward read the placement here and nowhere else.
+ * The forward and the backward read the placement here and nowhere else. Under a schedule
+ * (ns_config.schedule, Mix-LN) each block reads its own row; the layout is the union of the
+ * rows' norm slots and gates, so a block's unused slots stay at their init with zero gradient.
  *
  * Memory, one allocation per family (llm.c style): params [K, P], grads [K or 1, P],
  * activations = streams [K+1 or L+1, ntok, d] then per-block caches [K, A], and backward
@@ -56,6 +58,8 @@ typedef struct {
 
 struct ns_model {
     ns_config cfg;
+    ns_schedule sched;  /* the blocks' rows (ns_schedule_resolve) */
+    ns_placement shape; /* what the layout follows: the union of the rows' slots and gates */
     int nsub;
     sublayer sub[MAX_SUB];
     norm_slot span;                      /* the span norm (indices -1: absent) */
@@ -122,7 +126,7 @@ static void add_norm(ns_model *m, const char *prefix, norm_slot *n, double g0)
 static void layout(ns_model *m)
 {
     const ns_config *c = &m->cfg;
-    const ns_placement *pl = c->placement;
+    const ns_placement *pl = &m->shape;
     size_t nd = m->nd, nh = m->nh;
     m->nsub = c->block == NS_BLOCK_MLP ? 1 : 2;
     for (int j = 0; j < m->nsub; j++) {
@@ -213,7 +217,8 @@ static void layout(ns_model *m)
 
 static int config_ok(const ns_config *cfg)
 {
-    if (!cfg || !cfg->placement || cfg->window < 0 || (cfg->shared_grads & ~1) ||
+    if (!cfg || (!cfg->placement && !cfg->schedule.n) || cfg->window < 0 ||
+        (cfg->shared_grads & ~1) || !(cfg->post_fraction >= 0 && cfg->post_fraction <= 1) ||
         (cfg->block != NS_BLOCK_MLP && cfg->block != NS_BLOCK_TRANSFORMER &&
          cfg->block != NS_BLOCK_MOE) || cfg->depth < 1 ||
         cfg->width < 1 || cfg->hidden < 1 || cfg->ntok < 1 || !(cfg->norm_eps > 0) ||
@@ -222,16 +227,21 @@ static int config_ok(const ns_config *cfg)
         (cfg->norm != NS_NORM_LAYERNORM && cfg->norm != NS_NORM_RMSNORM &&
          cfg->norm != NS_NORM_DYT))
         return NS_ERR_INVALID;
-    /* DyT: a finite start for a, and a placement with norms (elsewhere it would mean nothing) */
-    if (cfg->norm == NS_NORM_DYT &&
-        (!isfinite(cfg->dyt_init) || !ns_placement_has_norms(cfg->placement)))
+    ns_schedule sched;
+    int entry;
+    ns_schedule_resolve(cfg->placement, &cfg->schedule, cfg->post_fraction, cfg->depth, &sched);
+    if (ns_schedule_check(&sched, cfg->depth, cfg->block, &entry) != NS_SCHEDULE_OK)
         return NS_ERR_INVALID;
+    for (int i = 0; i < sched.n; i++) {
+        const ns_placement *pl = sched.row[i];
+        /* DyT: a finite start for a, and placements with norms (elsewhere it means nothing) */
+        if (cfg->norm == NS_NORM_DYT && (!isfinite(cfg->dyt_init) || !ns_placement_has_norms(pl)))
+            return NS_ERR_INVALID;
+        if ((pl->layer_scaled && !pl->norm_in) || (pl->gated && !isfinite(cfg->gate_init)))
+            return NS_ERR_INVALID;
+    }
     if (cfg->block != NS_BLOCK_MLP &&
         (cfg->heads < 1 || cfg->width % cfg->heads != 0 || cfg->seq < 1 || cfg->ntok % cfg->seq))
-        return NS_ERR_INVALID;
-    const ns_placement *pl = cfg->placement;
-    if (!ns_placement_takes(pl, cfg->block) || (pl->layer_scaled && !pl->norm_in) ||
-        (pl->gated && !isfinite(cfg->gate_init)))
         return NS_ERR_INVALID;
     if (cfg->block == NS_BLOCK_MOE &&
         (cfg->experts < 1 || cfg->expert_hidden < 1 || cfg->top_k < 1 || cfg->top_k > 2 ||
@@ -245,6 +255,15 @@ static int config_ok(const ns_config *cfg)
 static void size_model(ns_model *m, const ns_config *cfg, size_t *nscratch)
 {
     m->cfg = *cfg;
+    ns_schedule_resolve(cfg->placement, &cfg->schedule, cfg->post_fraction, cfg->depth, &m->sched);
+    m->shape = *m->sched.row[0]; /* the rows agree on span, alpha site and init rule */
+    for (int i = 1; i < m->sched.n; i++) {
+        const ns_placement *r = m->sched.row[i];
+        m->shape.norm_in |= r->norm_in;
+        m->shape.norm_out |= r->norm_out;
+        m->shape.norm_sum |= r->norm_sum;
+        m->shape.gated |= r->gated;
+    }
     m->nd = (size_t)cfg->ntok * cfg->width;
     m->nh = (size_t)cfg->ntok * cfg->hidden;
     if (cfg->block != NS_BLOCK_MLP)
@@ -565,10 +584,10 @@ static double dot(const ns_real *a, const ns_real *b, size_t n)
     return sum;
 }
 
-/* the skip gain a of v = a s + b */
-static double skip_gain(const ns_config *c)
+/* the skip gain a of v = a s + b in a block of row pl */
+static double skip_gain(const ns_config *c, const ns_placement *pl)
 {
-    return c->placement->skip_gain == NS_SKIP_DEEPNORM ? pow(2.0 * c->depth, 0.25) : 1.0;
+    return pl->skip_gain == NS_SKIP_DEEPNORM ? pow(2.0 * c->depth, 0.25) : 1.0;
 }
 
 #define PARAM(P, i) ((i) >= 0 ? (P) + m->info[i].offset : NULL)
@@ -686,7 +705,7 @@ int ns_model_block_forward(ns_model *m, int layer)
     const ns_config *c = &m->cfg;
     if (layer < 1 || layer > c->depth)
         return NS_ERR_INVALID;
-    const ns_placement *pl = c->placement;
+    const ns_placement *pl = ns_schedule_row(&m->sched, layer, c->depth);
     ns_real *P = m->params + block_slot(m, layer) * m->block_params;
     ns_real *A = block_cache(m, layer);
     const ns_real *x = ns_model_stream(m, layer - 1);
@@ -728,7 +747,7 @@ int ns_model_block_forward(ns_model *m, int layer)
         if (pl->skip_gain == NS_SKIP_ONE)
             add_into(v, s, bn, m->nd);
         else
-            skip_into(v, skip_gain(c), s, bn, m->nd);
+            skip_into(v, skip_gain(c, pl), s, bn, m->nd);
         if (pl->block_skip && last)
             add_into(v, v, x, m->nd);
         if (pl->norm_sum)
@@ -756,7 +775,7 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
     const ns_config *c = &m->cfg;
     if (layer < 1 || layer > c->depth || dx == dy)
         return NS_ERR_INVALID;
-    const ns_placement *pl = c->placement;
+    const ns_placement *pl = ns_schedule_row(&m->sched, layer, c->depth);
     size_t nd = m->nd;
     ns_real *P = m->params + block_slot(m, layer) * m->block_params;
     ns_real *G = m->grads + grad_slot(m, layer) * m->block_params;
@@ -795,7 +814,7 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
         if (pl->skip_gain == NS_SKIP_ONE || !dv)
             copy_or_zero(ds_in, dv, nd);
         else
-            scale_into(ds_in, skip_gain(c), dv, nd);
+            scale_into(ds_in, skip_gain(c, pl), dv, nd);
         if (pl->block_skip && j == m->nsub - 1 && dv)
             accumulate(dx, dv, nd);
         if (dv && dacc)

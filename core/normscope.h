@@ -144,6 +144,9 @@ typedef struct {
     /* /config/scheme and /config/span_variant, the attributes files have carried since before
      * --placement (which writes /config/placement): the family and the SpanNorm reading */
     const char *config_scheme, *config_span_variant;
+    /* Mix-LN: a row that is a schedule of two others: `early` for blocks l <= floor(f L),
+     * `late` after, f = ns_config.post_fraction (NULL: a row of one structure) */
+    const char *early, *late;
 } ns_placement;
 
 /* The table, in a fixed order (plots give row i the i-th colour and marker; new rows go at the
@@ -156,6 +159,48 @@ int ns_placement_index(const ns_placement *p); /* its row, or -1 if not in the t
  * else 0: a norm kind means nothing without one (DyT is refused there) */
 int ns_placement_has_norms(const ns_placement *p);
 
+/* ---- schedules: a placement per block ----------------------------------------------------- */
+/* Blocks take the entries' rows in order: entry i covers count[i] blocks; count 0 on the last
+ * entry means "the rest". The text form is "post*8,pre": NAME[*COUNT] entries joined by commas.
+ * Every block shares one parameter layout (the union of the entries' norm slots and gates), so
+ * the entries must agree on what sets it up: no span kind, and one Scale Init site and init
+ * rule. */
+#define NS_SCHEDULE_MAX 16
+typedef struct {
+    int n; /* entries; 0: no schedule */
+    const ns_placement *row[NS_SCHEDULE_MAX];
+    int count[NS_SCHEDULE_MAX];
+} ns_schedule;
+
+/* what is wrong with a schedule (ns_schedule_parse, ns_schedule_check) */
+typedef enum {
+    NS_SCHEDULE_OK = 0,
+    NS_SCHEDULE_SYNTAX,        /* an empty entry, or a count that is not an integer */
+    NS_SCHEDULE_UNKNOWN,       /* an entry names no row */
+    NS_SCHEDULE_COUNT,         /* a count below 1 */
+    NS_SCHEDULE_FILL,          /* an entry without a count before the last */
+    NS_SCHEDULE_TOO_MANY,      /* more than NS_SCHEDULE_MAX entries */
+    NS_SCHEDULE_NESTED,        /* an entry that is itself a schedule (mixln) */
+    NS_SCHEDULE_SHAPE,         /* entries that cannot share a layout (span, alpha site, init) */
+    NS_SCHEDULE_EXCEEDS,       /* the counts exceed L (or leave no block to the last entry) */
+    NS_SCHEDULE_SHORT,         /* the counts sum to less than L and the last entry has one */
+    NS_SCHEDULE_BLOCK          /* an entry cannot build this block kind (b2t on MLP blocks) */
+} ns_schedule_problem;
+
+/* 1 if text is a schedule ("NAME*COUNT..." or several entries), not a single row's name */
+int ns_schedule_is(const char *text);
+/* text -> *out (names and counts only; L is checked by ns_schedule_check); on a problem,
+ * *entry is the 0-based entry it concerns */
+ns_schedule_problem ns_schedule_parse(const char *text, ns_schedule *out, int *entry);
+/* the text form of s into out[n] ("post*8,pre") */
+void ns_schedule_text(const ns_schedule *s, char *out, size_t n);
+/* the placement of block `layer` (1..L) of a stack of L blocks; NULL out of range */
+const ns_placement *ns_schedule_row(const ns_schedule *s, int layer, int depth);
+/* the blocks' placements of a model: its schedule if it has one, Mix-LN's two rows split at
+ * floor(post_fraction L) (either side may be empty), or the one row for every block */
+void ns_schedule_resolve(const ns_placement *p, const ns_schedule *given, double post_fraction,
+                         int depth, ns_schedule *out);
+
 /* ---- models ------------------------------------------------------------------------------ */
 typedef enum {
     NS_BLOCK_MLP = 0,         /* one sublayer: the MLP branch */
@@ -166,10 +211,17 @@ typedef enum {
 
 /* 1 if placement p can build blocks of this kind (B2T needs two sublayers), else 0 */
 int ns_placement_takes(const ns_placement *p, ns_block_kind block);
+/* a schedule's problem at depth L for blocks of this kind (NS_SCHEDULE_OK if none); *entry
+ * as ns_schedule_parse */
+ns_schedule_problem ns_schedule_check(const ns_schedule *s, int depth, ns_block_kind block,
+                                      int *entry);
 
 typedef struct {
     ns_block_kind block;
-    const ns_placement *placement;
+    const ns_placement *placement; /* NULL when `schedule` gives every block its own */
+    ns_schedule schedule;          /* n = 0: every block takes `placement` */
+    double post_fraction;          /* Mix-LN (a row with early/late): the share f of blocks
+                                    * l <= floor(f L) that take the early row, in [0, 1] */
     int depth;          /* L blocks */
     int width;          /* d */
     int hidden;         /* MLP hidden width (r d) */
@@ -203,6 +255,9 @@ typedef struct {
      * (propagate's per-layer metrics), saving the memory of every other block's gradients. */
     int shared_grads;
 } ns_config;
+
+/* block l's placement in a model of configuration c (1 <= l <= c->depth) */
+const ns_placement *ns_config_block_placement(const ns_config *c, int layer);
 
 /* Scale Init names: "none" (1), "sqrtL" (1/sqrt(L)), "sqrt2L" (1/sqrt(2L)) or a positive number */
 int ns_scale_init_parse(const char *text, int depth, double *alpha);

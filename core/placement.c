@@ -7,6 +7,8 @@
  * table, so a new placement (Sandwich/Peri-LN: norm_in + norm_out; B2T, DeepNorm: a skip gain or
  * an extra skip term) is a new row here plus its tests. */
 #include "internal.h"
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const ns_placement placements[] = {
@@ -158,6 +160,25 @@ static const ns_placement placements[] = {
      .final_norm = 0,
      .config_scheme = "tfixup",
      .config_span_variant = "aggregate"},
+    /* Mix-LN: PostNorm in the first blocks, PreNorm after (their rows decide each block; the
+     * flags here are their union, and a language model's final norm follows the last block:
+     * there unless --post-fraction 1 makes every block post) */
+    {.name = "mixln",
+     .title = "Mix-LN",
+     .paper = "Li et al. 2024, arXiv 2412.13795",
+     .equation = "post for blocks l <= floor(f L), pre after; f = --post-fraction",
+     .equation2 = "post for blocks l <= floor(f L), pre after; f = --post-fraction",
+     .norm_in = 1,
+     .norm_sum = 1,
+     .span = NS_SPAN_NONE,
+     .alpha_site = NS_ALPHA_BRANCH_WEIGHT,
+     .alpha_on = "the std of W2 and W_O",
+     .default_scale_init = "none",
+     .final_norm = 1,
+     .config_scheme = "mixln",
+     .config_span_variant = "aggregate",
+     .early = "post",
+     .late = "pre"},
 };
 #define NPLACEMENTS (int)(sizeof placements / sizeof placements[0])
 
@@ -194,4 +215,136 @@ int ns_placement_has_norms(const ns_placement *p)
 {
     return p && (p->norm_in || p->norm_out || p->norm_sum || p->span == NS_SPAN_AGGREGATE ||
                  p->final_norm);
+}
+
+/* ---- schedules ---------------------------------------------------------------------------- */
+
+int ns_schedule_is(const char *text) { return text && strpbrk(text, "*,") != NULL; }
+
+ns_schedule_problem ns_schedule_parse(const char *text, ns_schedule *out, int *entry)
+{
+    memset(out, 0, sizeof *out);
+    *entry = 0;
+    for (const char *tok = text;; tok++) {
+        size_t len = strcspn(tok, ",");
+        const char *star = memchr(tok, '*', len);
+        size_t name_len = star ? (size_t)(star - tok) : len;
+        char name[64];
+        if (out->n == NS_SCHEDULE_MAX)
+            return NS_SCHEDULE_TOO_MANY;
+        *entry = out->n;
+        if (name_len == 0 || name_len >= sizeof name)
+            return name_len ? NS_SCHEDULE_UNKNOWN : NS_SCHEDULE_SYNTAX;
+        memcpy(name, tok, name_len);
+        name[name_len] = 0;
+        const ns_placement *p = ns_placement_find(name);
+        if (!p)
+            return NS_SCHEDULE_UNKNOWN;
+        if (p->early)
+            return NS_SCHEDULE_NESTED;
+        long count = 0;
+        if (star) {
+            char *end;
+            const char *num = star + 1;
+            if (num == tok + len || !strchr("+-0123456789", *num))
+                return NS_SCHEDULE_SYNTAX;
+            count = strtol(num, &end, 10);
+            if (end != tok + len)
+                return NS_SCHEDULE_SYNTAX;
+            if (count < 1 || count > 1L << 30)
+                return NS_SCHEDULE_COUNT;
+        }
+        out->row[out->n] = p;
+        out->count[out->n++] = (int)count;
+        tok += len;
+        if (!*tok)
+            break;
+    }
+    for (int i = 0; i + 1 < out->n; i++)
+        if (out->count[i] == 0) {
+            *entry = i;
+            return NS_SCHEDULE_FILL;
+        }
+    return NS_SCHEDULE_OK;
+}
+
+ns_schedule_problem ns_schedule_check(const ns_schedule *s, int depth, ns_block_kind block,
+                                      int *entry)
+{
+    long used = 0;
+    *entry = 0;
+    for (int i = 0; i < s->n; i++) {
+        const ns_placement *a = s->row[0], *b = s->row[i];
+        *entry = i;
+        if (!b || b->early || s->count[i] < 0 || (s->count[i] == 0 && i + 1 < s->n))
+            return NS_SCHEDULE_SYNTAX; /* not what ns_schedule_parse makes */
+        /* one layout for every block: the entries agree on everything that is not a switch */
+        if ((s->n > 1 && b->span != NS_SPAN_NONE) || b->alpha_site != a->alpha_site ||
+            b->init_rule != a->init_rule)
+            return NS_SCHEDULE_SHAPE;
+        if (!ns_placement_takes(b, block))
+            return NS_SCHEDULE_BLOCK;
+        used += s->count[i];
+        if (used > depth || (s->count[i] == 0 && used == depth))
+            return NS_SCHEDULE_EXCEEDS;
+    }
+    if (s->n && s->count[s->n - 1] && used < depth)
+        return NS_SCHEDULE_SHORT;
+    return NS_SCHEDULE_OK;
+}
+
+void ns_schedule_text(const ns_schedule *s, char *out, size_t n)
+{
+    size_t k = 0;
+    if (n)
+        out[0] = 0;
+    for (int i = 0; i < s->n && k < n; i++) {
+        k += (size_t)snprintf(out + k, n - k, "%s%s", i ? "," : "", s->row[i]->name);
+        if (s->count[i] && k < n)
+            k += (size_t)snprintf(out + k, n - k, "*%d", s->count[i]);
+    }
+}
+
+const ns_placement *ns_schedule_row(const ns_schedule *s, int layer, int depth)
+{
+    if (layer < 1 || layer > depth)
+        return NULL;
+    int first = 1;
+    for (int i = 0; i < s->n; i++) {
+        if (s->count[i] == 0 || layer < first + s->count[i])
+            return s->row[i];
+        first += s->count[i];
+    }
+    return NULL;
+}
+
+void ns_schedule_resolve(const ns_placement *p, const ns_schedule *given, double post_fraction,
+                         int depth, ns_schedule *out)
+{
+    memset(out, 0, sizeof *out);
+    if (given && given->n) {
+        *out = *given;
+    } else if (p && p->early) {
+        /* floor(f L) early blocks, the rest late; a side with no blocks is left out */
+        int early = (int)floor(post_fraction * depth);
+        early = early < 0 ? 0 : early > depth ? depth : early;
+        if (early) {
+            out->row[out->n] = ns_placement_find(p->early);
+            out->count[out->n++] = early;
+        }
+        if (early < depth) {
+            out->row[out->n] = ns_placement_find(p->late);
+            out->count[out->n++] = 0;
+        }
+    } else if (p) {
+        out->row[0] = p;
+        out->n = 1;
+    }
+}
+
+const ns_placement *ns_config_block_placement(const ns_config *c, int layer)
+{
+    ns_schedule s;
+    ns_schedule_resolve(c->placement, &c->schedule, c->post_fraction, c->depth, &s);
+    return ns_schedule_row(&s, layer, c->depth);
 }

@@ -84,7 +84,9 @@ static int predict(const ns_propagate_opts *po, ns_theory *t, ns_theory *t_inf)
     const ns_config *c = &po->model;
     if (po->input != NS_INPUT_GAUSSIAN)
         return NS_ERR_INVALID;
-    ns_theory_input in = {.placement = c->placement->name, .act = c->act, .norm = c->norm,
+    ns_theory_input in = {.placement = c->placement ? c->placement->name : NULL,
+                          .schedule = c->schedule, .post_fraction = c->post_fraction,
+                          .act = c->act, .norm = c->norm,
                           .depth = c->depth, .width = c->width, .hidden = c->hidden,
                           .alpha = c->alpha, .gate = c->gate_init, .q0 = 1, .rho0 = 0};
     if (c->block == NS_BLOCK_MLP) {
@@ -253,7 +255,7 @@ static int write_point(ns_h5 *h, const char *prefix, const ns_opt_given *g, long
     }
     snprintf(path, sizeof path, "%s/config", prefix);
     if (!(st = ns_opt_write_config(h, path, g, &p, si)) &&
-        !(st = ns_model_write_derived(h, path, &po.model)) &&
+        !(st = ns_model_write_derived(h, prefix, &po.model)) &&
         !(st = ns_propagate_write(h, prefix, &r))) {
         int th = predict(&po, &t, &t_inf);
         if (th == NS_OK)
@@ -426,7 +428,7 @@ static int run_single(const ns_opt_given *g, const point *p0, const char *comman
     if (st != NS_OK)
         return NS_EXIT_RUNTIME;
     printf("wrote %s: %s %s, L=%d d=%d T=%d B=%d, %d seed%s, %.2f s\n", p0->out,
-           ns_opt_blocks[p0->model.block], ns_placement_at(p0->model.placement)->name,
+           ns_opt_blocks[p0->model.block], ns_opt_placement_text(&p0->model.placement),
            p0->model.depth,
            p0->model.width, p0->model.seq, p0->model.batch, p0->seeds, p0->seeds == 1 ? "" : "s",
            seconds);

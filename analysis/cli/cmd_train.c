@@ -222,7 +222,7 @@ int ns_cmd_train(int argc, char **argv)
         }
         if ((st = ns_h5_write_root_attrs(log, command_line)) ||
             (st = ns_opt_write_config(log, "/config", &g, &r, si)) ||
-            (st = ns_model_write_derived(log, "/config", &c)) ||
+            (st = ns_model_write_derived(log, "", &c)) ||
             (st = ns_trainer_log_layout(t, log))) {
             ns_cli_error("%s", ns_h5_error(log));
             status = NS_EXIT_RUNTIME;
@@ -260,7 +260,7 @@ int ns_cmd_train(int argc, char **argv)
     } else {
         printf("trained %s: %s %s L=%d d=%d, %d steps, loss %.4f, eval %.4f = %.4f bits/%s "
                "(floor %.4f), %.0f tokens/s, %.1f s\n", r.out, ns_opt_blocks[r.model.block],
-               c.placement->name, c.depth, c.width, r.steps, res.last_loss, res.last_eval,
+               ns_opt_placement_text(&r.model.placement), c.depth, c.width, r.steps, res.last_loss, res.last_eval,
                res.last_eval / M_LN2, r.data ? "byte" : "token", floor, res.tokens_per_s,
                ns_now() - t0);
         status = NS_EXIT_OK;

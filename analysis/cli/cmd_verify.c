@@ -88,16 +88,33 @@ static const struct {
                  {NS_THEORY_SPAN, "sqrtL", NS_ACT_GELU, 1}};
 #define NMOE (int)(sizeof moe_cases / sizeof moe_cases[0])
 
-/* the placements with a theory, in table order (at most max); with tf, only those the
- * Transformer/MoE theory covers too; returns their count */
-static int covered(const ns_placement **out, int max, int tf)
+/* Mix-LN's split in the cases: --post-fraction's default */
+#define POST_FRACTION 0.25
+
+/* 1 if the MLP recursion has a form for every block of row p (a schedule row: each of its rows)
+ * in a stack of L blocks */
+static int mlp_covers(const ns_placement *p, int L)
+{
+    ns_theory_input in = {.placement = p->name, .post_fraction = POST_FRACTION, .depth = L,
+                          .alpha = 1, .q0 = 1};
+    ns_theory_form form;
+    int ok = 1;
+    for (int l = 1; l <= L; l++)
+        ok &= ns_theory_block_form(&in, l, &form) == NS_OK;
+    return ok;
+}
+
+/* the placements with a theory at depth L, in table order (at most max); with tf, only those
+ * the Transformer/MoE theory covers too; returns their count */
+static int covered(const ns_placement **out, int max, int tf, int L)
 {
     const ns_placement *p;
     ns_theory_form form;
     int n = 0;
     for (int i = 0; (p = ns_placement_at(i)); i++)
-        if (n < max && ns_theory_form_of(p, &form) == NS_OK &&
-            (!tf || ns_theory_transformer_covers(form)))
+        if (n < max && (tf ? ns_theory_form_of(p, &form) == NS_OK &&
+                                 ns_theory_transformer_covers(form)
+                           : mlp_covers(p, L)))
             out[n++] = p;
     return n;
 }
@@ -206,8 +223,6 @@ int ns_cmd_verify(int argc, char **argv)
         return NS_EXIT_USAGE;
     }
     ns_opt_point_at(&g, 0, &o);
-    const ns_placement *pls[64], *tfpls[64];
-    int npl = covered(pls, 64, 0), ntf = covered(tfpls, 64, 1) * 2 * 2;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (!o.threads)
         o.threads = ncpu > 0 ? (int)ncpu : 1;
@@ -219,6 +234,8 @@ int ns_cmd_verify(int argc, char **argv)
     const int *wseeds = o.quick ? seeds_quick : seeds_full;
     int nwidths = o.quick ? 2 : 3, width = widths[nwidths - 1], seeds = wseeds[nwidths - 1];
     int depth = o.quick ? 8 : 32;
+    const ns_placement *pls[64], *tfpls[64];
+    int npl = covered(pls, 64, 0, depth), ntf = covered(tfpls, 64, 1, depth) * 2 * 2;
     int nacts = o.quick ? 2 : 3, seq = 32, batch = 4;
     int nper = npl * nacts * 2, nmlp = nper * nwidths, ncases = nmlp + ntf + NMOE;
     /* the Transformer and MoE cases' width, depth and seeds */
@@ -261,13 +278,15 @@ int ns_cmd_verify(int argc, char **argv)
         }
         int w = k < 0 ? widths[wi] : tdims[0], L = k < 0 ? depth : tdims[1];
         ns_propagate_opts po = {
-            .model = {.block = block, .placement = pl, .depth = L, .width = w,
+            .model = {.block = block, .placement = pl, .post_fraction = POST_FRACTION,
+                      .depth = L, .width = w,
                       .hidden = w, .ntok = seq * batch, .seq = seq, .heads = 4, .experts = 8,
                       .expert_hidden = w, .top_k = top_k, .act = act,
                       .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5},
             .seeds = k < 0 ? wseeds[wi] : tdims[2], .seed = 1000, .input = NS_INPUT_GAUSSIAN};
         ns_scale_init_parse(si, L, &po.model.alpha);
-        ns_theory_input in = {.placement = pl->name, .act = act, .norm = NS_NORM_LAYERNORM,
+        ns_theory_input in = {.placement = pl->name, .post_fraction = POST_FRACTION,
+                              .act = act, .norm = NS_NORM_LAYERNORM,
                               .depth = L, .width = w, .hidden = w,
                               .alpha = po.model.alpha, .gate = po.model.gate_init, .q0 = 1,
                               .rho0 = 0};

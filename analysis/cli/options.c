@@ -51,12 +51,38 @@ static const ns_opt_spec model_specs[] = {
      "the start of DyT's scalar a in every norm (--norm dyt)", NULL, NULL},
     {"rezero-init", K_REAL, F(rezero_init), NULL, "0", NS_SWEEP, "W",
      "the start of the branch gates of a gated placement (ReZero)", NULL, NULL},
+    {"post-fraction", K_NONNEG, F(post_fraction), NULL, "0.25", NS_SWEEP, "F",
+     "--placement mixln: blocks l <= floor(F L) are PostNorm, the rest PreNorm (0 <= F <= 1)",
+     NULL, NULL},
     {"scale-init", K_TEXT, F(scale_init), NULL, NULL, NS_SWEEP, "S",
      "Scale Init alpha: none (1), sqrtL (1/sqrt(L)), sqrt2L (1/sqrt(2L)) or a number, applied "
      "where the placement puts it (default: the placement's; see normscope placements)",
      NULL, NULL},
 };
 #define NMODEL (int)(sizeof model_specs / sizeof model_specs[0])
+
+/* a per-block schedule's text: its names and counts here; the depth and block kind in
+ * ns_model_opts_resolve */
+static int schedule_value(const ns_opt_spec *s, const char *text, ns_opt_placement *v, char *err,
+                          size_t errlen)
+{
+    ns_schedule sched;
+    int entry;
+    ns_schedule_problem pr = ns_schedule_parse(text, &sched, &entry);
+    const char *why = pr == NS_SCHEDULE_SYNTAX ? "is not NAME or NAME*COUNT"
+                      : pr == NS_SCHEDULE_UNKNOWN ? "names no placement (normscope placements)"
+                      : pr == NS_SCHEDULE_COUNT ? "has a count below 1"
+                      : pr == NS_SCHEDULE_FILL ? "has no count, which only the last entry may omit"
+                      : pr == NS_SCHEDULE_NESTED ? "is itself a schedule"
+                      : pr == NS_SCHEDULE_TOO_MANY ? "is one too many"
+                                                   : NULL;
+    if (why) {
+        snprintf(err, errlen, "--%s schedule '%s': entry %d %s", s->option, text, entry + 1, why);
+        return -1;
+    }
+    *v = (ns_opt_placement){.row = -1, .schedule = text};
+    return 0;
+}
 
 int ns_opt_set_value(const ns_opt_spec *s, const char *text, void *record, char *err,
                      size_t errlen)
@@ -120,9 +146,12 @@ int ns_opt_set_value(const ns_opt_spec *s, const char *text, void *record, char 
         snprintf(err + strlen(err), errlen - strlen(err), ")");
         return -1;
     case K_PLACEMENT: {
+        ns_opt_placement *v = field;
+        if (ns_schedule_is(text))
+            return schedule_value(s, text, v, err, errlen);
         const ns_placement *p = ns_placement_find(text);
         if (p) {
-            *(int *)field = ns_placement_index(p);
+            *v = (ns_opt_placement){.row = ns_placement_index(p)};
             return 0;
         }
         snprintf(err, errlen, "unknown --%s '%s' (choose from", s->option, text);
@@ -211,7 +240,9 @@ static error_t parse(int key, char *arg, struct argp_state *st)
     const ns_opt_spec *s = &g->specs[i];
     if (s->k == K_FLAG)
         arg = "1";
-    if (s->list == NS_SWEEP && !g->cmd->sweeps && strchr(arg, ','))
+    /* a value with a '*' is one per-block schedule, its commas included */
+    int schedule = s->k == K_PLACEMENT && strchr(arg, '*');
+    if (s->list == NS_SWEEP && !g->cmd->sweeps && strchr(arg, ',') && !schedule)
         failure(st, NS_EXIT_USAGE, 0, "--%s takes one value in %s (comma lists sweep in "
                 "normscope propagate), got '%s'", s->option, g->cmd->name, arg);
     free(g->text[i]); /* a repeated option: the last one counts */
@@ -221,7 +252,7 @@ static error_t parse(int key, char *arg, struct argp_state *st)
         failure(st, NS_EXIT_RUNTIME, ENOMEM, "--%s", s->option);
     /* split a comma list (only where the option takes one) at every comma, so that an empty
      * value ("4,,8", "4,") is refused, not skipped; validate every value now */
-    int list = takes_list(g, s);
+    int list = takes_list(g, s) && !schedule;
     for (char *tok = g->text[i], *comma; tok; tok = comma ? comma + 1 : NULL) {
         comma = list ? strchr(tok, ',') : NULL;
         if (comma)
@@ -245,16 +276,18 @@ static error_t parse(int key, char *arg, struct argp_state *st)
     return 0;
 }
 
-/* the help of --placement, from the table */
+/* the help of --placement, from the table: names and titles (the equations would not fit
+ * argp's line for every row; normscope placements prints them) */
 static void placement_doc(char *out, size_t n)
 {
     const ns_placement *p;
     size_t k = (size_t)snprintf(out, n, "where the norms sit:");
     for (int i = 0; k < n && (p = ns_placement_at(i)); i++)
-        k += (size_t)snprintf(out + k, n - k, "%s %s (%s) %s", i ? ";" : "", p->name, p->title,
-                              p->equation);
+        k += (size_t)snprintf(out + k, n - k, "%s %s (%s)", i ? "," : "", p->name, p->title);
     if (k < n)
-        snprintf(out + k, n - k, "; normscope placements shows every row");
+        snprintf(out + k, n - k, "; or a schedule of rows per block, 'post*8,pre' (counts; the "
+                 "last entry without one fills the rest); normscope placements shows each row's "
+                 "equations and paper");
 }
 
 int ns_opt_parse(ns_opt_given *g, const ns_command *cmd, int argc, char **argv)
@@ -362,13 +395,18 @@ void ns_opt_attr_name(const ns_opt_spec *s, char *out, size_t n)
         *q = *q == '-' ? '_' : *q;
 }
 
+const char *ns_opt_placement_text(const ns_opt_placement *v)
+{
+    return v->row >= 0 ? ns_placement_at(v->row)->name : v->schedule;
+}
+
 void ns_opt_value_text(const ns_opt_spec *s, const void *record, char *out, size_t n)
 {
     const void *f = (const char *)record + s->off;
     if (s->k == K_CHOICE)
         snprintf(out, n, "%s", s->choices[*(const int *)f]);
     else if (s->k == K_PLACEMENT)
-        snprintf(out, n, "%s", ns_placement_at(*(const int *)f)->name);
+        snprintf(out, n, "%s", ns_opt_placement_text(f));
     else if (s->k == K_INT || s->k == K_THREADS || s->k == K_FLAG)
         snprintf(out, n, "%d", *(const int *)f);
     else if (s->k == K_SEED)
@@ -388,9 +426,12 @@ int ns_opt_write_config(ns_h5 *h, const char *group, const ns_opt_given *g, cons
         const ns_opt_spec *s = &g->specs[i];
         const void *field = (const char *)record + s->off;
         ns_opt_attr_name(s, attr, sizeof attr);
-        if (s->k == K_PLACEMENT)
-            st = ns_h5_attr_string(h, group, attr,
-                                   ns_placement_at(*(const int *)field)->config_scheme);
+        if (s->k == K_PLACEMENT) {
+            const ns_opt_placement *v = field;
+            st = ns_h5_attr_string(h, group, attr, v->row >= 0
+                                                       ? ns_placement_at(v->row)->config_scheme
+                                                       : v->schedule);
+        }
         else if (s->k == K_CHOICE)
             st = ns_h5_attr_string(h, group, attr, s->choices[*(const int *)field]);
         else if (s->k == K_INT || s->k == K_THREADS || s->k == K_FLAG)
@@ -409,26 +450,72 @@ int ns_opt_write_config(ns_h5 *h, const char *group, const ns_opt_given *g, cons
     return st;
 }
 
+/* a usage message for a --placement the depth or block kind refuses, into err; 0 if none */
+static int placement_problem(const ns_model_opts *o, const ns_schedule *rows, char *err,
+                             size_t errlen)
+{
+    int entry;
+    ns_schedule_problem pr = ns_schedule_check(rows, o->depth, (ns_block_kind)o->block, &entry);
+    const ns_placement *bad = rows->row[entry];
+    char sched[160];
+    snprintf(sched, sizeof sched, "--placement schedule '%s'", ns_opt_placement_text(&o->placement));
+    if (pr == NS_SCHEDULE_BLOCK && o->placement.row >= 0)
+        snprintf(err, errlen, "--placement %s needs blocks of two sublayers (--block transformer "
+                 "or moe)", bad->name);
+    else if (pr == NS_SCHEDULE_BLOCK)
+        snprintf(err, errlen, "%s: entry %d (%s) needs blocks of two sublayers (--block "
+                 "transformer or moe)", sched, entry + 1, bad->name);
+    else if (pr == NS_SCHEDULE_SHAPE)
+        snprintf(err, errlen, "%s: entry %d (%s) cannot share one layout with %s (a schedule's "
+                 "rows have no span norm and one Scale Init site and init rule)", sched,
+                 entry + 1, bad->name, rows->row[0]->name);
+    else if (pr == NS_SCHEDULE_EXCEEDS)
+        snprintf(err, errlen, "%s: the counts up to entry %d exceed --depth %d%s", sched,
+                 entry + 1, o->depth, rows->count[entry] ? "" : " (the last entry gets no block)");
+    else if (pr == NS_SCHEDULE_SHORT)
+        snprintf(err, errlen, "%s: the counts cover fewer than --depth %d blocks (leave the last "
+                 "entry's count out to fill the rest)", sched, o->depth);
+    else if (pr != NS_SCHEDULE_OK)
+        snprintf(err, errlen, "%s is not a schedule", sched);
+    else
+        for (int i = 0; i < rows->n; i++)
+            if (o->norm == NS_NORM_DYT && !ns_placement_has_norms(rows->row[i])) {
+                snprintf(err, errlen, "--norm dyt needs a placement with norms; --placement %s "
+                         "has none", rows->row[i]->name);
+                return -1;
+            }
+    return pr == NS_SCHEDULE_OK ? 0 : -1;
+}
+
 int ns_model_opts_resolve(const ns_model_opts *o, ns_config *c, const char **scale_init,
                           char *err, size_t errlen)
 {
-    *c = (ns_config){.block = (ns_block_kind)o->block, .placement = ns_placement_at(o->placement),
+    const ns_opt_placement *pl = &o->placement;
+    *c = (ns_config){.block = (ns_block_kind)o->block,
+                     .placement = pl->row >= 0 ? ns_placement_at(pl->row) : NULL,
+                     .post_fraction = o->post_fraction,
                      .depth = o->depth, .width = o->width, .seq = o->seq, .heads = o->heads,
                      .act = (ns_act_kind)o->act, .norm = (ns_norm_kind)o->norm,
                      .norm_eps = o->norm_eps, .experts = o->experts, .top_k = o->top_k,
                      .capacity = o->capacity, .gate_init = o->rezero_init,
                      .dyt_init = o->dyt_init};
-    *scale_init = o->scale_init ? o->scale_init : c->placement->default_scale_init;
+    int entry;
+    if (pl->row < 0)
+        ns_schedule_parse(pl->schedule, &c->schedule, &entry); /* validated by the parse */
+    ns_schedule rows;
+    ns_schedule_resolve(c->placement, &c->schedule, c->post_fraction, o->depth, &rows);
+    /* a schedule's rows share their Scale Init site (ns_schedule_check): the first one's default */
+    *scale_init = o->scale_init ? o->scale_init
+                  : c->placement ? c->placement->default_scale_init
+                                 : rows.row[0]->default_scale_init;
     double hidden = round(o->mlp_ratio * o->width), ehidden = round(o->expert_ratio * o->width);
     if (ns_scale_init_parse(*scale_init, o->depth, &c->alpha) != NS_OK)
         snprintf(err, errlen, "--scale-init must be none, sqrtL, sqrt2L or a positive number, "
                  "got '%s'", *scale_init);
-    else if (o->norm == NS_NORM_DYT && !ns_placement_has_norms(c->placement))
-        snprintf(err, errlen, "--norm dyt needs a placement with norms; --placement %s has none",
-                 c->placement->name);
-    else if (!ns_placement_takes(c->placement, (ns_block_kind)o->block))
-        snprintf(err, errlen, "--placement %s needs blocks of two sublayers (--block transformer "
-                 "or moe)", c->placement->name);
+    else if (o->post_fraction > 1)
+        snprintf(err, errlen, "--post-fraction must be from 0 to 1, got %g", o->post_fraction);
+    else if (placement_problem(o, &rows, err, errlen) != 0)
+        ;
     else if (o->block != NS_BLOCK_MLP && o->width % o->heads != 0)
         snprintf(err, errlen, "--width %d is not divisible by --heads %d", o->width, o->heads);
     else if (o->block == NS_BLOCK_MOE && (o->top_k > 2 || o->top_k > o->experts))
@@ -452,15 +539,32 @@ int ns_model_opts_resolve(const ns_model_opts *o, ns_config *c, const char **sca
     return -1;
 }
 
-int ns_model_write_derived(ns_h5 *h, const char *group, const ns_config *c)
+int ns_model_write_derived(ns_h5 *h, const char *prefix, const ns_config *c)
 {
-    int st;
-    if ((st = ns_h5_attr_string(h, group, "placement", c->placement->name)) ||
-        (st = ns_h5_attr_string(h, group, "span_variant", c->placement->config_span_variant)) ||
-        (st = ns_h5_attr_string(h, group, "block_equation", c->block == NS_BLOCK_MLP
-                                                                ? c->placement->equation
-                                                                : c->placement->equation2)) ||
-        (st = ns_h5_attr_int(h, group, "hidden", c->hidden)))
+    int st, L = c->depth;
+    char group[64], text[256];
+    snprintf(group, sizeof group, "%s/config", prefix);
+    ns_schedule rows;
+    ns_schedule_resolve(c->placement, &c->schedule, c->post_fraction, L, &rows);
+    const ns_placement *p = c->placement ? c->placement : rows.row[0];
+    if (c->placement)
+        snprintf(text, sizeof text, "%s", c->placement->name);
+    else
+        ns_schedule_text(&c->schedule, text, sizeof text);
+    const char *equation = !c->placement ? "a schedule: block l as the row block_placement[l-1]"
+                           : c->block == NS_BLOCK_MLP ? p->equation : p->equation2;
+    if ((st = ns_h5_attr_string(h, group, "placement", text)) ||
+        (st = ns_h5_attr_string(h, group, "span_variant", p->config_span_variant)) ||
+        (st = ns_h5_attr_string(h, group, "block_equation", equation)) ||
+        (st = ns_h5_attr_int(h, group, "hidden", c->hidden)) ||
+        (st = ns_h5_attr_double(h, group, "alpha", c->alpha)))
         return st;
-    return ns_h5_attr_double(h, group, "alpha", c->alpha);
+    const char **names = malloc((size_t)L * sizeof *names);
+    if (!names)
+        return NS_ERR_NOMEM;
+    for (int l = 1; l <= L; l++)
+        names[l - 1] = ns_schedule_row(&rows, l, L)->name;
+    st = ns_h5_entry_strings(h, prefix, NS_H5S_CONFIG_BLOCK_PLACEMENT, L, names);
+    free(names);
+    return st;
 }

@@ -11,7 +11,8 @@
 
 /* K_DOUBLE: a positive number, K_NONNEG: at least 0, K_REAL: any finite number. K_FLAG: an
  * option without a value that sets an int to 1. K_PLACEMENT: a row of the placement table, by
- * name (the record holds its index). K_THREADS: an int from 1 to NS_OPT_MAX_THREADS. */
+ * name, or a per-block schedule (a value with a '*', commas included: "post*8,pre"), into an
+ * ns_opt_placement. K_THREADS: an int from 1 to NS_OPT_MAX_THREADS. */
 typedef enum {
     K_INT, K_DOUBLE, K_NONNEG, K_REAL, K_SEED, K_CHOICE, K_PLACEMENT, K_TEXT, K_FLAG, K_THREADS
 } ns_opt_kind;
@@ -67,10 +68,21 @@ typedef struct {
     int nargs;
 } ns_opt_given;
 
+/* --placement: a row of the table, or (row -1) a schedule's text, checked against the depth
+ * and block kind by ns_model_opts_resolve */
+typedef struct {
+    int row;
+    const char *schedule;
+} ns_opt_placement;
+
+/* a --placement value as given: the row's name or the schedule's text */
+const char *ns_opt_placement_text(const ns_opt_placement *v);
+
 /* the options every model shares */
 typedef struct {
-    int block, placement, depth, width, heads, seq, batch, act, norm, experts, top_k;
-    double mlp_ratio, norm_eps, expert_ratio, capacity, rezero_init, dyt_init;
+    ns_opt_placement placement;
+    int block, depth, width, heads, seq, batch, act, norm, experts, top_k;
+    double mlp_ratio, norm_eps, expert_ratio, capacity, rezero_init, dyt_init, post_fraction;
     const char *scale_init; /* NULL: the placement's default */
 } ns_model_opts;
 
@@ -109,8 +121,9 @@ int ns_opt_write_config(ns_h5 *h, const char *group, const ns_opt_given *g, cons
  * not fit the others: width not divisible by heads, top-k above experts, ...) */
 int ns_model_opts_resolve(const ns_model_opts *o, ns_config *c, const char **scale_init,
                           char *err, size_t errlen);
-/* placement, its legacy span_variant, block equation, hidden width and alpha, beside the
- * options */
-int ns_model_write_derived(ns_h5 *h, const char *group, const ns_config *c);
+/* on <prefix>/config, beside the options: placement (a row's name or the schedule), its
+ * legacy span_variant, block equation, hidden width and alpha; and the dataset
+ * config/block_placement, every block's row */
+int ns_model_write_derived(ns_h5 *h, const char *prefix, const ns_config *c);
 
 #endif

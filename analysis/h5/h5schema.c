@@ -191,6 +191,9 @@ static const ns_h5schema_entry table[] = {
     [NS_H5S_VERIFY_PASS] = {"verify/pass", NS_H5T_F64, C, NS_H5B_ALL, "1 if every layer passed"},
     [NS_H5S_VERIFY_WORST_REL_ERR_INF] = {"verify/worst_rel_err_inf", NS_H5T_F64, C, NS_H5B_ALL,
         "worst_rel_err of the d -> infinity theory (NaN where the row's theory is that one)"},
+    /* /config */
+    [NS_H5S_CONFIG_BLOCK_PLACEMENT] = {"config/block_placement", NS_H5T_STRINGS, L0, NS_H5B_ALL,
+        "the placement (a row of normscope placements) of block l; entry l-1 is block l"},
 };
 _Static_assert(sizeof table / sizeof table[0] == NS_H5S_COUNT, "one row per ns_h5schema_id");
 

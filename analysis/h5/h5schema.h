@@ -126,6 +126,8 @@ typedef enum {
     NS_H5S_VERIFY_EXACT,
     NS_H5S_VERIFY_PASS,
     NS_H5S_VERIFY_WORST_REL_ERR_INF,
+    /* /config: the model as built (options.c, ns_model_write_derived) */
+    NS_H5S_CONFIG_BLOCK_PLACEMENT,
     NS_H5S_COUNT
 } ns_h5schema_id;
 

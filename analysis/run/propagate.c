@@ -315,11 +315,13 @@ int ns_theory_write(ns_h5 *h, const char *prefix, const ns_propagate_opts *o, co
     double *bound = malloc((L + 1) * sizeof *bound);
     if (!bound)
         return NS_ERR_NOMEM;
-    ns_theory_input in = {.placement = c->placement->name, .act = c->act, .norm = c->norm,
+    ns_theory_input in = {.placement = c->placement ? c->placement->name : NULL,
+                          .act = c->act, .norm = c->norm,
                           .width = c->width, .hidden = c->hidden, .alpha = c->alpha,
                           .gate = c->gate_init, .q0 = 1, .rho0 = 0};
     bound[0] = in.q0;
-    int st = NS_OK, with_bound = c->block == NS_BLOCK_MLP; /* the closed forms are MLP-only */
+    /* the closed forms are MLP-only, and of one row: a schedule (Mix-LN too) has none */
+    int st = NS_OK, with_bound = c->block == NS_BLOCK_MLP && c->placement && !c->placement->early;
     for (size_t l = 1; with_bound && st == NS_OK && l <= L; l++) {
         in.depth = (int)l;
         st = ns_theory_bound_act_ms(&in, &bound[l]);

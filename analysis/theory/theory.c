@@ -59,9 +59,10 @@ int ns_theory_transformer_covers(ns_theory_form form)
            form == NS_THEORY_SPAN_WRAPPED;
 }
 
-int ns_theory_validate(const ns_theory_input *in, ns_theory_form *kind)
+/* the numbers of *in, and its blocks' rows; NS_ERR_INVALID for anything out of range */
+static int rows_of(const ns_theory_input *in, ns_schedule *rows)
 {
-    if (!in || !kind || ns_theory_form_of(ns_placement_find(in->placement), kind) != NS_OK)
+    if (!in)
         return NS_ERR_INVALID;
     if ((in->act != NS_ACT_GELU && in->act != NS_ACT_RELU && in->act != NS_ACT_LINEAR) ||
         (in->norm != NS_NORM_LAYERNORM && in->norm != NS_NORM_RMSNORM))
@@ -70,9 +71,33 @@ int ns_theory_validate(const ns_theory_input *in, ns_theory_form *kind)
     if (in->depth < 1 || (in->width != 0 && in->width < 3) || in->hidden < 0)
         return NS_ERR_INVALID;
     if (!(in->alpha > 0) || !isfinite(in->alpha) || !(in->q0 > 0) || !isfinite(in->q0) ||
-        !(in->rho0 >= -1 && in->rho0 <= 1) || !isfinite(in->gate))
+        !(in->rho0 >= -1 && in->rho0 <= 1) || !isfinite(in->gate) ||
+        !(in->post_fraction >= 0 && in->post_fraction <= 1))
         return NS_ERR_INVALID;
-    return NS_OK;
+    const ns_placement *p = in->schedule.n ? NULL : ns_placement_find(in->placement);
+    if (!p && !in->schedule.n)
+        return NS_ERR_INVALID;
+    ns_schedule_resolve(p, &in->schedule, in->post_fraction, in->depth, rows);
+    int entry; /* the block kind is the form's business (B2T has none) */
+    return ns_schedule_check(rows, in->depth, NS_BLOCK_TRANSFORMER, &entry) == NS_SCHEDULE_OK
+               ? NS_OK
+               : NS_ERR_INVALID;
+}
+
+int ns_theory_validate(const ns_theory_input *in, ns_theory_form *kind)
+{
+    ns_schedule rows;
+    if (!kind || rows_of(in, &rows) != NS_OK || rows.n != 1)
+        return NS_ERR_INVALID;
+    return ns_theory_form_of(rows.row[0], kind);
+}
+
+int ns_theory_block_form(const ns_theory_input *in, int layer, ns_theory_form *form)
+{
+    ns_schedule rows;
+    if (!form || rows_of(in, &rows) != NS_OK || layer < 1 || layer > in->depth)
+        return NS_ERR_INVALID;
+    return ns_theory_form_of(ns_schedule_row(&rows, layer, in->depth), form);
 }
 
 double ns_theory_norm_factor(ns_norm_kind norm, int width)

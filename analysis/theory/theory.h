@@ -19,7 +19,11 @@ extern "C" {
 #endif
 
 typedef struct {
-    const char *placement;  /* the name of a row of the placement table that has a form */
+    const char *placement;  /* the name of a row of the placement table that has a form (NULL
+                             * with a schedule) */
+    ns_schedule schedule;   /* n > 0: a row per block (ns_config.schedule); ns_theory_mlp
+                             * composes the rows' forms, one recursion step per block */
+    double post_fraction;   /* Mix-LN's split (ns_config.post_fraction), in [0, 1] */
     ns_act_kind act;
     ns_norm_kind norm;
     int depth;              /* L >= 1 */
@@ -74,9 +78,13 @@ int ns_theory_transformer_covers(ns_theory_form form);
 
 /* NS_OK and the form of placement row p, or NS_ERR_INVALID if the theory has none for it */
 int ns_theory_form_of(const ns_placement *p, ns_theory_form *form);
-/* NS_OK and the form of the placement if *in is something the theory covers, else
+/* NS_OK and the form of the placement if *in is something the theory covers with one form for
+ * every block (a row; Mix-LN or a schedule only when all its blocks take one row), else
  * NS_ERR_INVALID */
 int ns_theory_validate(const ns_theory_input *in, ns_theory_form *kind);
+/* NS_OK and the form of block l (1..L) if *in is something the MLP recursion covers block by
+ * block (every block's row has a form), else NS_ERR_INVALID */
+int ns_theory_block_form(const ns_theory_input *in, int layer, ns_theory_form *form);
 /* the fraction of an isotropic gradient's mean square a norm's Jacobian keeps: it projects out
  * the mean and the radial direction (LayerNorm, 1 - 2/d) or the radial direction (RMSNorm,
  * 1 - 1/d); width 0 means d = infinity (1). Only the Transformer/MoE theory uses it, and only at

@@ -63,10 +63,16 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
     if (!out)
         return NS_ERR_INVALID;
     memset(out, 0, sizeof *out);
+    if (!in)
+        return NS_ERR_INVALID;
+    /* one form for the stack, or (a schedule, Mix-LN) a form per block: one step of that form's
+     * recursion per block (analysis/theory/README.md, section 2.13) */
     ns_theory_form kind;
-    int status = ns_theory_validate(in, &kind);
-    if (status)
-        return status;
+    int uniform = ns_theory_validate(in, &kind) == NS_OK, status = NS_OK;
+    for (int l = 1; !uniform && l <= in->depth && status == NS_OK; l++)
+        status = ns_theory_block_form(in, l, &kind);
+    if (status || in->depth < 1)
+        return NS_ERR_INVALID;
     int L = in->depth;
     double *base = malloc((3 * (size_t)(L + 1) + 2 * (size_t)L) * sizeof(double));
     if (!base)
@@ -87,11 +93,23 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
     else
         snprintf(order, sizeof order, "d -> inf%s",
                  in->width > 0 ? " (no O(1/d) correction derived for this case)" : "");
-    snprintf(out->model, sizeof out->model,
-             "mean-field MLP recursion (gradient independence): %s %s, %s, %s, alpha %.6g%s; %s",
-             in->placement, equations[kind], act_name(in->act),
-             in->norm == NS_NORM_RMSNORM ? "RMSNorm" : "LayerNorm", in->alpha,
-             kind == NS_THEORY_REZERO ? gate_text : "", order);
+    /* a schedule is named by its blocks' rows ("post*8,pre"); the line is for people, so a
+     * long one is cut at the model's size */
+    char blocks[96];
+    ns_schedule rows;
+    ns_schedule_resolve(in->schedule.n ? NULL : ns_placement_find(in->placement), &in->schedule,
+                        in->post_fraction, L, &rows);
+    ns_schedule_text(&rows, blocks, sizeof blocks);
+    const char *name = in->schedule.n ? "schedule" : in->placement;
+    const char *equation = uniform ? equations[kind] : blocks;
+    int n = snprintf(out->model, sizeof out->model,
+                     "mean-field MLP recursion (gradient independence): %s %s%s, %s, %s, alpha "
+                     "%.6g%s; %s",
+                     name, uniform ? "" : "per block ", equation, act_name(in->act),
+                     in->norm == NS_NORM_RMSNORM ? "RMSNorm" : "LayerNorm", in->alpha,
+                     kind == NS_THEORY_REZERO ? gate_text : "", order);
+    if (n < 0 || n >= (int)sizeof out->model) /* cut: snprintf has ended it */
+        out->model[sizeof out->model - 1] = 0;
 
     const double a = in->alpha, a2 = a * a;
     /* DeepNorm's skip gain A^2 = sqrt(2L) and init factor b^2 = (8L)^(-1/2); T-Fixup's init
@@ -106,6 +124,8 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
      * backward pass below turns the gains into the products p_l = prod of the gains above l. */
     for (int l = 1; l <= L && status == NS_OK; l++) {
         double rho = clamp_unit(C / q), qn, Cn, cos_layer, branch, gain;
+        if (!uniform)
+            ns_theory_block_form(in, l, &kind); /* checked above */
         switch (kind) {
         case NS_THEORY_PRE: { /* branch input N(x): q_z = 1, rho_z = rho */
             double k = ns_gauss_kernel(in->act, 1.0, rho);

@@ -271,6 +271,27 @@ static void model_backward(model_ctx *c, double *dx0)
     free(dx), free(dy);
 }
 
+/* a row's name or a schedule ("post*2,pre") into c; Mix-LN splits at half the depth.
+ * *norms: 1 if every block has a norm slot (DyT applies); *mlp_ok: 1 if MLP blocks fit */
+static void set_placement(ns_config *c, const char *text, int *norms, int *mlp_ok)
+{
+    int entry;
+    c->post_fraction = 0.5;
+    if (ns_schedule_is(text)) {
+        if (ns_schedule_parse(text, &c->schedule, &entry) != NS_SCHEDULE_OK)
+            printf("FAIL cannot parse the schedule %s\n", text), failures++;
+    } else {
+        c->placement = ns_placement_find(text);
+    }
+    ns_schedule s;
+    ns_schedule_resolve(c->placement, &c->schedule, c->post_fraction, c->depth, &s);
+    *norms = *mlp_ok = 1;
+    for (int i = 0; i < s.n; i++) {
+        *norms &= ns_placement_has_norms(s.row[i]);
+        *mlp_ok &= ns_placement_takes(s.row[i], NS_BLOCK_MLP);
+    }
+}
+
 /* MoE settings for check_model: experts, top-k, capacity (0: none) */
 typedef struct {
     int experts, top_k;
@@ -285,20 +306,21 @@ static void check_model(ns_block_kind block, const char *placement, ns_act_kind 
     static const char *block_names[] = {"mlp", "transformer", "moe"};
     /* Transformer and MoE: two sequences of 5 tokens, 2 heads of width 4; MoE experts of
      * hidden width 6 with both auxiliary losses switched on */
-    ns_config cfg = {.block = block, .placement = ns_placement_find(placement), .depth = depth,
-                     .width = 8, .hidden = 12, .ntok = 10, .seq = 5, .heads = 2, .act = act,
+    ns_config cfg = {.block = block, .depth = depth, .width = 8, .hidden = 12, .ntok = 10, .seq = 5, .heads = 2, .act = act,
                      .norm = norm, .norm_eps = 1e-5, .alpha = 0.7, .experts = moe.experts,
                      .expert_hidden = 6, .top_k = moe.top_k, .capacity = moe.capacity,
                      .aux_coef = 0.3, .zloss_coef = 0.2, .dyt_init = 0.8};
     model_ctx c = {0};
-    if (norm == NS_NORM_DYT && !ns_placement_has_norms(cfg.placement)) { /* refused */
+    int norms, mlp_ok;
+    set_placement(&cfg, placement, &norms, &mlp_ok);
+    if (norm == NS_NORM_DYT && !norms) { /* refused */
         checks++;
         if (ns_model_create(&c.m, &cfg) != NS_ERR_INVALID)
             failures++, printf("FAIL %s accepted DyT without norms\n", placement);
         ns_model_free(c.m);
         return;
     }
-    if (block == NS_BLOCK_MLP && cfg.placement->block_skip) { /* needs two sublayers */
+    if (block == NS_BLOCK_MLP && !mlp_ok) { /* needs two sublayers */
         checks++;
         if (ns_model_create(&c.m, &cfg) != NS_ERR_INVALID)
             failures++, printf("FAIL %s accepted MLP blocks\n", placement);
@@ -383,15 +405,16 @@ static double lm_loss(void *p)
 
 static void check_lm(ns_block_kind block, const char *placement, int tied, ns_norm_kind norm)
 {
-    ns_lm_config cfg = {.blocks = {.block = block, .placement = ns_placement_find(placement),
-                                   .depth = 2, .width = 8, .hidden = 12, .ntok = 10, .seq = 5,
+    ns_lm_config cfg = {.blocks = {.block = block, .depth = 2, .width = 8, .hidden = 12, .ntok = 10, .seq = 5,
                                    .heads = 2, .act = NS_ACT_GELU, .norm = norm,
                                    .norm_eps = 1e-5, .alpha = 0.7, .dyt_init = 0.8},
                         .vocab = 7, .tied = tied};
-    if (norm == NS_NORM_DYT && !ns_placement_has_norms(cfg.blocks.placement))
+    int norms, mlp_ok;
+    set_placement(&cfg.blocks, placement, &norms, &mlp_ok);
+    if (norm == NS_NORM_DYT && !norms)
         return; /* refused: check_model */
     lm_ctx c = {0};
-    if (block == NS_BLOCK_MLP && cfg.blocks.placement->block_skip) { /* needs two sublayers */
+    if (block == NS_BLOCK_MLP && !mlp_ok) { /* needs two sublayers */
         checks++;
         if (ns_lm_create(&c.lm, &cfg) != NS_ERR_INVALID)
             failures++, printf("FAIL the LM took %s with MLP blocks\n", placement);
@@ -526,6 +549,15 @@ int main(void)
         check_lm(NS_BLOCK_TRANSFORMER, ns_placement_at(p)->name, 0, NS_NORM_LAYERNORM);
         check_lm(NS_BLOCK_TRANSFORMER, ns_placement_at(p)->name, 0, NS_NORM_DYT);
     }
+    /* per-block schedules: each block its own row on one shared layout (union of slots) */
+    check_model(NS_BLOCK_MLP, "post*2,rezero*1,lns", NS_ACT_GELU, NS_NORM_LAYERNORM, 5, none);
+    check_model(NS_BLOCK_MLP, "pre*1,post", NS_ACT_RELU, NS_NORM_RMSNORM, 3, none);
+    check_model(NS_BLOCK_MLP, "post*1,pre", NS_ACT_GELU, NS_NORM_DYT, 2, none);
+    check_model(NS_BLOCK_TRANSFORMER, "b2t*1,post*1,lns", NS_ACT_GELU, NS_NORM_LAYERNORM, 3, none);
+    check_model(NS_BLOCK_TRANSFORMER, "post*1,rezero", NS_ACT_GELU, NS_NORM_LAYERNORM, 2, none);
+    check_model(NS_BLOCK_MOE, "post*1,pre", NS_ACT_GELU, NS_NORM_LAYERNORM, 2, moes[0]);
+    check_lm(NS_BLOCK_MLP, "pre*1,post", 0, NS_NORM_LAYERNORM);   /* last post: no final norm */
+    check_lm(NS_BLOCK_TRANSFORMER, "post*1,pre", 1, NS_NORM_RMSNORM); /* last pre: final norm */
     test_broken_ops_are_caught();
     printf("test_grad: %d checks, %d failed\n", checks, failures);
     return failures != 0;

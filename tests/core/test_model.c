@@ -12,12 +12,19 @@
 
 #include "check.h"
 
+/* a row by name, or a schedule ("post*1,pre"); Mix-LN's post blocks are half the stack */
 static ns_config config(const char *placement, int depth, int width, double alpha)
 {
-    return (ns_config){.block = NS_BLOCK_MLP, .placement = ns_placement_find(placement),
-                       .depth = depth, .width = width, .hidden = 2 * width, .ntok = 24,
-                       .act = NS_ACT_GELU, .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5,
-                       .alpha = alpha};
+    ns_config c = {.block = NS_BLOCK_MLP, .depth = depth, .width = width, .hidden = 2 * width,
+                   .ntok = 24, .act = NS_ACT_GELU, .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5,
+                   .alpha = alpha, .post_fraction = 0.5};
+    int entry;
+    if (!ns_schedule_is(placement))
+        c.placement = ns_placement_find(placement);
+    else
+        CHECK(ns_schedule_parse(placement, &c.schedule, &entry) == NS_SCHEDULE_OK,
+              "cannot parse %s", placement);
+    return c;
 }
 
 static int param_index(ns_model *m, const char *name)
@@ -270,26 +277,33 @@ static void block_by_hand(ns_model *m, const char *name, int l, int L, const dou
 #undef P
 }
 
-/* every MLP-capable row, 2 blocks, against its equation, with LayerNorm and (rows with norms)
- * DyT; norm gains, biases, DyT scalars and gates moved off their init values so that every term
- * shows */
+/* every MLP-capable row and a few schedules, 3 blocks, each block against the equation of its
+ * row, with LayerNorm and (rows with norms) DyT; norm gains, biases, DyT scalars and gates moved
+ * off their init values so that every term shows */
 static void test_forward_by_hand(void)
 {
-    const int d = 12, H = 20, L = 2, N = 5;
-    for (int p = 0; ns_placement_at(p); p++) {
+    const int d = 12, H = 20, L = 3, N = 5;
+    const char *schedules[] = {"post*1,rezero*1,lns", "pre*2,post", "rezero*1,pre"};
+    const int nrows = ns_placement_count(), nsched = 3;
+    for (int p = 0; p < nrows + nsched; p++) {
         for (int dyt = 0; dyt < 2; dyt++) {
-            const ns_placement *pl = ns_placement_at(p);
-            if (pl->block_skip)
+            const char *name = p < nrows ? ns_placement_at(p)->name : schedules[p - nrows];
+            ns_config c = config(name, L, d, 0.7);
+            int skip = 0, norms = 1;
+            for (int l = 1; l <= L; l++) {
+                skip |= ns_config_block_placement(&c, l)->block_skip;
+                norms &= ns_placement_has_norms(ns_config_block_placement(&c, l));
+            }
+            if (skip)
                 continue; /* two sublayers only: its equation is tested through the Transformer */
-            if (dyt && !ns_placement_has_norms(pl))
+            if (dyt && !norms)
                 continue; /* refused: test_dyt */
-            ns_config c = config(pl->name, L, d, 0.7);
             c.hidden = H, c.ntok = N, c.gate_init = 0.3;
             if (dyt) /* a = 0.9 +- 0.3 after the shift below: tanh far from linear on unit inputs */
                 c.norm = NS_NORM_DYT, c.dyt_init = 0.9;
             ns_model *m = NULL;
             CHECK(ns_model_create(&m, &c) == NS_OK && ns_model_init(m, 9) == NS_OK, "%s%s: create",
-                  pl->name, dyt ? " dyt" : "");
+                  name, dyt ? " dyt" : "");
             if (!m)
                 continue;
             for (int l = 1; l <= L; l++)
@@ -305,17 +319,84 @@ static void test_forward_by_hand(void)
                 for (int r = 0; r < N; r++) {
                     for (int i = 0; i < d; i++)
                         x[i] = ns_model_stream(m, l - 1)[r * d + i];
-                    block_by_hand(m, pl->name, l, L, x, y, d, H);
+                    block_by_hand(m, ns_config_block_placement(&c, l)->name, l, L, x, y, d, H);
                     for (int i = 0; i < d; i++) {
                         double e = fabs(ns_model_stream(m, l)[r * d + i] - y[i]) / (1 + fabs(y[i]));
                         worst = e > worst || isnan(e) ? e : worst;
                     }
                 }
             }
-            CHECK(worst < 1e-5, "%s%s: the block differs from its equation by %.3g", pl->name,
+            CHECK(worst < 1e-5, "%s%s: the block differs from its equation by %.3g", name,
                   dyt ? " dyt" : "", worst);
             ns_model_free(m);
         }
+    }
+}
+
+/* schedules: each problem named, the text form, Mix-LN's split at floor(f L) */
+static void test_schedules(void)
+{
+    static const struct {
+        const char *text;
+        int depth;
+        ns_block_kind block;
+        ns_schedule_problem want;
+        int entry;
+    } cases[] = {
+        {"post*2,pre", 8, NS_BLOCK_MLP, NS_SCHEDULE_OK, 0},
+        {"post*3,rezero*5", 8, NS_BLOCK_MLP, NS_SCHEDULE_OK, 0},
+        {"post*0,pre", 8, NS_BLOCK_MLP, NS_SCHEDULE_COUNT, 0},
+        {"post*-2,pre", 8, NS_BLOCK_MLP, NS_SCHEDULE_COUNT, 0},
+        {"post*2x,pre", 8, NS_BLOCK_MLP, NS_SCHEDULE_SYNTAX, 0},
+        {"post*,pre", 8, NS_BLOCK_MLP, NS_SCHEDULE_SYNTAX, 0},
+        {"post*2,,pre", 8, NS_BLOCK_MLP, NS_SCHEDULE_SYNTAX, 1},
+        {"post,pre", 8, NS_BLOCK_MLP, NS_SCHEDULE_FILL, 0},
+        {"post*2,nope", 8, NS_BLOCK_MLP, NS_SCHEDULE_UNKNOWN, 1},
+        {"mixln*2,pre", 8, NS_BLOCK_MLP, NS_SCHEDULE_NESTED, 0},
+        {"post*2,span", 8, NS_BLOCK_MLP, NS_SCHEDULE_SHAPE, 1},
+        {"pre*2,sandwich", 8, NS_BLOCK_MLP, NS_SCHEDULE_SHAPE, 1},
+        {"post*2,deepnorm", 8, NS_BLOCK_MLP, NS_SCHEDULE_SHAPE, 1},
+        {"post*9,pre", 8, NS_BLOCK_MLP, NS_SCHEDULE_EXCEEDS, 0},
+        {"post*8,pre", 8, NS_BLOCK_MLP, NS_SCHEDULE_EXCEEDS, 1},
+        {"post*2,pre*3", 8, NS_BLOCK_MLP, NS_SCHEDULE_SHORT, 1},
+        {"b2t*2,post", 8, NS_BLOCK_MLP, NS_SCHEDULE_BLOCK, 0},
+        {"b2t*2,post", 8, NS_BLOCK_TRANSFORMER, NS_SCHEDULE_OK, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ns_schedule s;
+        int entry = -1;
+        ns_schedule_problem got = ns_schedule_parse(cases[i].text, &s, &entry);
+        if (got == NS_SCHEDULE_OK)
+            got = ns_schedule_check(&s, cases[i].depth, cases[i].block, &entry);
+        CHECK(got == cases[i].want && (got == NS_SCHEDULE_OK || entry == cases[i].entry),
+              "%s at L = %d: problem %d entry %d, want %d entry %d", cases[i].text,
+              cases[i].depth, (int)got, entry, (int)cases[i].want, cases[i].entry);
+        char text[128];
+        if (got == NS_SCHEDULE_OK) {
+            ns_schedule_text(&s, text, sizeof text);
+            CHECK(strcmp(text, cases[i].text) == 0, "text form %s of %s", text, cases[i].text);
+        }
+    }
+    CHECK(ns_schedule_is("post*2,pre") && ns_schedule_is("post*8") && !ns_schedule_is("mixln"),
+          "ns_schedule_is");
+    /* Mix-LN: floor(f L) post blocks, then pre; at f = 0 all pre, at f = 1 all post */
+    const struct {
+        double f;
+        int depth, post_blocks;
+    } mix[] = {{0.25, 8, 2}, {0.25, 10, 2}, {0.5, 7, 3}, {0, 8, 0}, {1, 8, 8}, {0.3, 3, 0}};
+    for (int i = 0; i < 6; i++) {
+        ns_config c = config("mixln", mix[i].depth, 8, 1.0);
+        c.post_fraction = mix[i].f;
+        int post = 0, ok = 1;
+        for (int l = 1; l <= c.depth; l++) {
+            const ns_placement *p = ns_config_block_placement(&c, l);
+            int is_post = p == ns_placement_find("post");
+            ok &= is_post || p == ns_placement_find("pre");
+            ok &= is_post == (l <= mix[i].post_blocks);
+            post += is_post;
+        }
+        CHECK(ok && post == mix[i].post_blocks, "mixln f = %g L = %d: %d post blocks, want %d",
+              mix[i].f, mix[i].depth, post, mix[i].post_blocks);
     }
 }
 
@@ -536,6 +617,7 @@ int main(void)
     test_init();
     test_table_and_parsing();
     test_forward_by_hand();
+    test_schedules();
     test_init_rules();
     test_thread_determinism(NS_NORM_LAYERNORM);
     test_thread_determinism(NS_NORM_DYT);

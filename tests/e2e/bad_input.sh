@@ -107,6 +107,23 @@ usage_case() {
 
 usage_case "unknown placement" "--placement|sandwch" --placement sandwch
 usage_case "b2t on MLP blocks" "--placement b2t|--block" --placement b2t --block mlp
+# per-block schedules (a value with a '*'): every problem named, before any file exists
+usage_case "schedule counts over L" "--placement|post*9,pre|--depth 8" --placement 'post*9,pre' \
+    --depth 8
+usage_case "schedule leaves the last entry no block" "post*8,pre|--depth 8|no block" \
+    --placement 'post*8,pre' --depth 8
+usage_case "schedule counts short of L" "post*1,pre*1|--depth 8" --placement 'post*1,pre*1' \
+    --depth 8
+usage_case "schedule count 0" "--placement|post*0,pre|count" --placement 'post*0,pre'
+usage_case "schedule count negative" "--placement|post*-2,pre|count" --placement 'post*-2,pre'
+usage_case "schedule count not a number" "--placement|post*x,pre" --placement 'post*x,pre'
+usage_case "schedule unknown name" "--placement|prenorm*1,post|entry 1" --placement 'prenorm*1,post'
+usage_case "schedule uncounted entry first" "--placement|post,pre*1|entry 1" --placement 'post,pre*1'
+usage_case "schedule b2t on MLP blocks" "--placement|b2t|--block" --placement 'b2t*1,post' \
+    --block mlp
+usage_case "schedule rows of two layouts" "--placement|span" --placement 'post*1,span'
+usage_case "schedule inside a schedule" "--placement|mixln" --placement 'mixln*1,pre'
+usage_case "--post-fraction above 1" "--post-fraction|1.5" --placement mixln --post-fraction 1.5
 usage_case "a model larger than the machine" "needs about|GiB" --width 65536 --depth 8
 usage_case "--depth 0" "--depth|0" --depth 0
 usage_case "--depth -3" "--depth|-3" --depth -3

@@ -126,8 +126,9 @@ def main():
     if os.path.exists(os.path.join(par, "s.h5")):
         diff = h5compare.differences(os.path.join(ser, "s.h5"), os.path.join(par, "s.h5"))
         check(diff == [], "mpi file differs from the serial one: %s" % diff[:5])
-        # 95 as before the finite-width theory, and each of the 6 MLP points' /theory_inf (5)
-        want = 95 + 6 * 5
+        # 95 as before the finite-width theory, each of the 6 MLP points' /theory_inf (5) and
+        # /config/block_placement (1)
+        want = 95 + 6 * 5 + 6 * 1
         got = h5compare.count_datasets(os.path.join(par, "s.h5"))
         check(got == want, "expected %d datasets, got %d" % (want, got))
     check(not glob.glob(os.path.join(par, "*.partial-*")), "mpi sweep left partial files")

@@ -1,7 +1,8 @@
 /* test_window.c: propagating a deep stack in segments (ns_config.window) gives, bit for bit,
  * what keeping every block resident gives, in less memory.
  *
- * For each block kind and placement, ns_propagate with window K (blocks resident at once; the
+ * For each block kind and placement (pre, post, span, span-wrapped, mixln and a schedule whose
+ * blocks take three rows), ns_propagate with window K (blocks resident at once; the
  * backward redraws each segment's weights and recomputes its forward from the x kept at the
  * segment's start) is compared with window 0 (all L resident) on every recorded array: the
  * same operations on the same numbers must round the same way. Windows of 1, a divisor of L, a
@@ -49,11 +50,16 @@ static int same(const ns_propagate_result *a, const ns_propagate_result *b)
 static ns_propagate_opts opts(ns_block_kind block, const char *scheme, int depth, int window)
 {
     ns_propagate_opts o = {.seeds = 2, .seed = 3};
-    o.model = (ns_config){.block = block, .placement = ns_placement_find(scheme),
-                          .depth = depth, .width = 16, .hidden = 32, .ntok = 12, .seq = 6,
-                          .heads = 2, .experts = 4, .expert_hidden = 16, .top_k = 2,
+    o.model = (ns_config){.block = block, .depth = depth, .width = 16, .hidden = 32, .ntok = 12,
+                          .seq = 6, .heads = 2, .experts = 4, .expert_hidden = 16, .top_k = 2,
                           .act = NS_ACT_GELU, .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5,
-                          .alpha = 0.5, .window = window};
+                          .alpha = 0.5, .window = window, .post_fraction = 0.5,
+                          .gate_init = 0.5};
+    int entry; /* a per-block schedule, or a row */
+    if (!ns_schedule_is(scheme))
+        o.model.placement = ns_placement_find(scheme);
+    else if (ns_schedule_parse(scheme, &o.model.schedule, &entry) != NS_SCHEDULE_OK)
+        CHECK(0, "cannot parse %s", scheme);
     return o;
 }
 
@@ -100,10 +106,10 @@ static int shared_grads_same(ns_block_kind block, const char *scheme, int L)
 int main(void)
 {
     const ns_block_kind blocks[] = {NS_BLOCK_MLP, NS_BLOCK_TRANSFORMER, NS_BLOCK_MOE};
-    const char *schemes[] = {"pre", "post", "span", "span-wrapped"};
+    const char *schemes[] = {"pre", "post", "span", "span-wrapped", "mixln", "post*3,rezero*2,pre"};
     const int L = 7, windows[] = {1, 2, 3, 6};
     for (int b = 0; b < 3; b++)
-        for (int p = 0; p < 4; p++) {
+        for (int p = 0; p < 6; p++) {
             ns_propagate_opts full = opts(blocks[b], schemes[p], L, 0);
             ns_propagate_result want;
             if (ns_propagate(&full, &want, NULL, NULL) != NS_OK) {

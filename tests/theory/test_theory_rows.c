@@ -108,19 +108,30 @@ static void fw_allowance(const ns_theory *t, int post, double *fw)
     }
 }
 
+/* Mix-LN's split here: half the blocks PostNorm */
+#define POST_FRACTION 0.5
+
 static const char *act_name(ns_act_kind a) { return a == NS_ACT_GELU ? "gelu" : "relu"; }
 
 /* one configuration: every metric against the theory; keeps r and t for negative controls */
 static int run_config(const char *placement, ns_act_kind act, double alpha, double gate,
                       ns_propagate_result *r, ns_theory *t)
 {
-    ns_config c = {.block = NS_BLOCK_MLP, .placement = ns_placement_find(placement), .depth = L,
-                   .width = D, .hidden = D, .ntok = SEQ * BATCH, .act = act,
-                   .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5, .alpha = alpha,
-                   .gate_init = gate};
-    ns_theory_input in = {.placement = placement, .act = act, .norm = NS_NORM_LAYERNORM,
-                          .depth = L, .width = D, .hidden = D, .alpha = alpha, .gate = gate,
-                          .q0 = 1, .rho0 = 0};
+    ns_config c = {.block = NS_BLOCK_MLP, .depth = L, .width = D, .hidden = D,
+                   .ntok = SEQ * BATCH, .act = act, .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5,
+                   .alpha = alpha, .gate_init = gate, .post_fraction = POST_FRACTION};
+    ns_theory_input in = {.act = act, .norm = NS_NORM_LAYERNORM, .depth = L, .width = D,
+                          .hidden = D, .alpha = alpha, .gate = gate, .q0 = 1, .rho0 = 0,
+                          .post_fraction = POST_FRACTION};
+    int entry;
+    if (ns_schedule_is(placement)) { /* a schedule: the theory composes its rows' forms */
+        check(ns_schedule_parse(placement, &c.schedule, &entry) == NS_SCHEDULE_OK,
+              "%s: not a schedule", placement);
+        in.schedule = c.schedule;
+    } else {
+        c.placement = ns_placement_find(placement);
+        in.placement = placement;
+    }
     int st = ns_propagate_run(&c, SEQ, NSEEDS, 100, r, NULL, NULL);
     if (st) {
         check(0, "%s %s: simulation failed (%s)", placement, act_name(act), ns_strerror(st));
@@ -190,7 +201,8 @@ static void test_simulation(void)
         const char *name;
         double alpha, gate;
     } cases[] = {{"sandwich", 1, 0}, {"sandwich", 0, 0}, {"deepnorm", 1, 0}, {"lns", 1, 0},
-                 {"rezero", 1, 0},   {"rezero", 1, 0.5}, {"tfixup", 1, 0}};
+                 {"rezero", 1, 0},   {"rezero", 1, 0.5}, {"tfixup", 1, 0},   {"mixln", 1, 0},
+                 {"post*4,rezero*4,lns", 1, 0.5}};
     const ns_act_kind acts[] = {NS_ACT_RELU, NS_ACT_GELU};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         for (int k = 0; k < 2; k++) {
@@ -214,6 +226,13 @@ static void test_simulation(void)
             }
             if (!strcmp(name, "lns") && act == NS_ACT_GELU && other("pre", act, alpha, &w) == 0) {
                 negative("lns gelu act_ms by the pre form", r.act_ms, w.act_ms, L + 1, 1, 1);
+                ns_theory_free(&w);
+            }
+            if (!strcmp(name, "mixln") && other("pre", act, alpha, &w) == NS_OK) {
+                /* one form for every block: its post half keeps act_ms at 1 */
+                negative(act == NS_ACT_RELU ? "mixln relu act_ms by the pre form"
+                                            : "mixln gelu act_ms by the pre form",
+                         r.act_ms, w.act_ms, L + 1, 1, 1);
                 ns_theory_free(&w);
             }
             if (!strcmp(name, "tfixup") && act == NS_ACT_GELU) {
