@@ -221,14 +221,15 @@ int ns_theory_finite_covers(const ns_theory_input *in)
     if (ns_theory_validate(in, &kind) != NS_OK || in->width <= 0 || in->hidden < 1)
         return 0;
     /* PostNorm's first block is derived for the propagate protocol's input, x_0 ~ N(0, 1) */
-    return kind == NS_THEORY_PRE || kind == NS_THEORY_SPAN ||
+    return kind == NS_THEORY_PRE || kind == NS_THEORY_SPAN || kind == NS_THEORY_SPAN_WRAPPED ||
            (kind == NS_THEORY_POST && in->q0 == 1);
 }
 
 int ns_theory_finite_grad(const ns_theory_input *in, double *p)
 {
     ns_theory_form kind;
-    if (!p || !ns_theory_finite_covers(in) || ns_theory_validate(in, &kind) != NS_OK)
+    if (!p || !ns_theory_finite_covers(in) || ns_theory_validate(in, &kind) != NS_OK ||
+        kind == NS_THEORY_SPAN_WRAPPED)
         return NS_ERR_INVALID;
     const double d = in->width, r = (double)in->hidden / in->width;
     const int ell = in->norm == NS_NORM_LAYERNORM; /* LayerNorm also projects out the mean */
