@@ -37,7 +37,7 @@ CASES="post:relu post:gelu pre:relu pre:gelu span:relu span:gelu"
 seeds_for() {
     local s
     case $1 in
-    64) s=1000 ;; 128) s=500 ;; 256) s=300 ;; 512) s=150 ;; *) s=60 ;;
+    64) s=1000 ;; 128) s=500 ;; 256) s=300 ;; 512) s=100 ;; *) s=40 ;;
     esac
     [ $QUICK = 1 ] && s=$((s / 4))
     echo $s
