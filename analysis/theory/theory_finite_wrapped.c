@@ -1,5 +1,5 @@
 /* theory_finite_wrapped.c: the O(1/d) finite-width correction of wrapped SpanNorm,
- * y = x + alpha N(x + F(x)), for act_ms and grad_ms (analysis/theory/README.md, section 10.4).
+ * y = x + alpha N(x + F(x)), for act_ms and grad_ms (analysis/theory/README.md, section 10.6).
  *
  * Unlike pre, post and span, the wrapped block's act_ms is not exact at finite width: the cross
  * term x.N(v)/d = alpha (x.v/d) / sqrt(|v|^2/d) divides by the realized length of v = x + F(x),
