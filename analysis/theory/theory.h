@@ -42,7 +42,7 @@ typedef struct {
     double *cos_layer, *branch_ms;          /* [L], entry l-1 for block l */
     int exact;      /* 1: exact as d -> infinity; 0: approximate */
     int finite;     /* 1: grad_ms carries the O(1/d) correction at width d, and so does act_ms
-                     * for span-wrapped (for pre, post and span it is exact in expectation);
+                     * for span-wrapped (for the other forms it is exact in expectation);
                      * 0: d -> infinity */
     char model[256]; /* one line naming the model */
     /* Transformer and MoE stacks only (NULL for MLP stacks), [L], entry l-1 for block l: the
