@@ -10,7 +10,7 @@
  *    cosines (the finite-width terms the d -> infinity recursion leaves out: the per-token mean
  *    square fluctuates by O(1/sqrt(d)) and enters the norms' and the kernel's nonlinearities; the
  *    measured biases are O(1/d) and far below it), and for grad_ms, compared as grad_ms_l /
- *    grad_ms_L per seed, also the compounded allowance of test_theory.c's fw_allowance, except
+ *    grad_ms_L per seed, also the compounded allowance of fw_allowance() below, except
  *    sandwich and lns, whose grad_ms carries its O(1/d) correction (theory_finite.c;
  *    test_finite.c): the theory's `finite` must be 1 for those two and 0 for the other rows.
  * 2. Negative controls that must FAIL the same criterion: the pre form's prediction for sandwich
@@ -33,7 +33,7 @@
 
 #define K_SIGMA 4.0
 #define ALLOW 1.0   /* the floor's coefficient of 1/sqrt(d) */
-#define FW_COEF 10.0 /* test_theory.c: the compounded O(1/d) terms of the gradient */
+#define FW_COEF 10.0 /* per norm, the O(1/d) terms of the gradient in units of 1/d */
 
 enum { L = 12, D = 1024, SEQ = 32, BATCH = 2, NSEEDS = 4 };
 static int checks, failures, verbose;
@@ -97,7 +97,11 @@ static agreement compare(const double *sim, int n, const double *th, int is_ms, 
     return a;
 }
 
-/* the O(1/d) terms of the norms, compounded through the backward (test_theory.c) */
+/* The O(1/d) terms of the norms that a d -> infinity gradient leaves out (Jensen gaps of
+ * 1/|v|^2, LayerNorm's centering, the projected rows; analysis/theory/README.md, sections 5 and
+ * 10), at most FW_COEF/d per norm where measured, compounded through the backward: a relative
+ * change e in block j's norm factor changes ln p_l, l < j, by e w_j, with w_j = 1 when the whole
+ * gain passes the norm (post, deepnorm) and (gain_j - 1)/gain_j otherwise. */
 static void fw_allowance(const ns_theory *t, int post, double *fw)
 {
     double acc = 0;
