@@ -1,22 +1,20 @@
 #!/usr/bin/env bash
-# finite_width.sh [--quick] [--widths "D1 D2 ..."] [--cases "P:A ..."] [NORMSCOPE [OUTDIR]]: the
-# MLP theory against simulation at finite width, the table of analysis/theory/README.md, section
-# 10.5.
+# finite_width.sh [--quick] [--widths "D1 D2 ..."] [--cases "P:A ..."] [--seeds N]
+#                 [NORMSCOPE [OUTDIR]]: the MLP theory against simulation at finite width, the
+# table of analysis/theory/README.md, section 10.5.
 #
 # For post, pre, span and span-wrapped (each at its default Scale Init: alpha = 1, 1, 1/sqrt(L),
 # 1/sqrt(L)), relu and gelu, LayerNorm, L = 32, MLP ratio 4, at d = 64, 128, 256, 512, 1024:
-# many seeds of 64 tokens
-# (one sequence; the MLP never mixes tokens, so T only sets how many independent tokens a seed's
-# weights see), then p_0/p_L per seed, its mean and standard
-# error, and the relative error of /theory (O(1/d)) and /theory_inf (d -> infinity) against the
-# mean. Writes OUTDIR/finite_width/data/<case>_d<d>.h5 and OUTDIR/finite_width/table.md.
+# many seeds of 64 tokens (one sequence; the MLP never mixes tokens, so T only sets how many
+# independent tokens a seed's weights see), then p_0/p_L per seed, its mean and standard error,
+# and the relative error of /theory (O(1/d)) and /theory_inf (d -> infinity) against the mean. Writes OUTDIR/finite_width/data/<case>_d<d>.h5 and OUTDIR/finite_width/table.md.
 #   --quick     d = 64, 128, 256 with a quarter of the seeds (a few minutes)
 #   --widths    the widths to run (default: all five, or the quick three)
 #   --cases     the placement:activation pairs to run (default: all eight)
 #   --seeds     this many seeds at every width (default: per width, below)
 # A data file that already exists is kept, not rerun (delete it to rerun): an interrupted recipe
 # resumes, and a table can be rebuilt from the files alone.
-# The full run takes long at d = 1024 (about 2 s per seed and case on one core).
+# The full run takes long at d = 1024 (about 4 s per seed and case on one core).
 set -euo pipefail
 QUICK=0
 WIDTHS=""
@@ -42,7 +40,8 @@ mkdir -p "$DIR/data"
 L=32
 
 # seeds per width: the correction falls as 1/d and the cost of a seed grows as d^2, so the wide
-# runs resolve less of it; PostNorm's per-seed spread is the largest (over 50% at 64 tokens)
+# runs resolve less of it; PostNorm's per-seed spread is the largest (over 50% at 64 tokens, at
+# d = 64; it falls as 1/sqrt(d))
 seeds_for() {
     local s
     [ -n "$SEEDS" ] && { echo "$SEEDS"; return; }
