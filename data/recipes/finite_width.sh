@@ -7,7 +7,8 @@
 # 1/sqrt(L)), relu and gelu, LayerNorm, L = 32, MLP ratio 4, at d = 64, 128, 256, 512, 1024:
 # many seeds of 64 tokens (one sequence; the MLP never mixes tokens, so T only sets how many
 # independent tokens a seed's weights see), then p_0/p_L per seed, its mean and standard error,
-# and the relative error of /theory (O(1/d)) and /theory_inf (d -> infinity) against the mean. Writes OUTDIR/finite_width/data/<case>_d<d>.h5 and OUTDIR/finite_width/table.md.
+# and the relative error of /theory (O(1/d)) and /theory_inf (d -> infinity) against the mean.
+# Writes OUTDIR/finite_width/data/<case>_d<d>.h5 and OUTDIR/finite_width/table.md.
 #   --quick     d = 64, 128, 256 with a quarter of the seeds (a few minutes)
 #   --widths    the widths to run (default: all five, or the quick three)
 #   --cases     the placement:activation pairs to run (default: all eight)
