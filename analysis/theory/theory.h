@@ -45,8 +45,9 @@ typedef struct {
     double *act_ms, *grad_ms, *cos_tokens;  /* [L+1]; grad_ms relative to p_L = 1 */
     double *cos_layer, *branch_ms;          /* [L], entry l-1 for block l */
     int exact;      /* 1: exact as d -> infinity; 0: approximate */
-    int finite;     /* 1: grad_ms carries the O(1/d) correction at width d (act_ms needs none:
-                     * it is exact in expectation for pre, post and span); 0: d -> infinity */
+    int finite;     /* 1: grad_ms carries the O(1/d) correction at width d, and so does act_ms
+                     * for span-wrapped (for the other forms it is exact in expectation);
+                     * 0: d -> infinity */
     char model[256]; /* one line naming the model */
     /* Transformer and MoE stacks only (NULL for MLP stacks), [L], entry l-1 for block l: the
      * mean squares of the attention and MLP (or MoE) sublayer outputs before any norm or sum,
@@ -99,12 +100,15 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out);
 void ns_theory_free(ns_theory *t); /* accepts NULL and an already freed or empty struct */
 
 /* ---- finite width (theory_finite.c; analysis/theory/README.md, section 10) --------------- */
-/* 1 if the O(1/d) gradient correction is derived for *in: pre and span, post with q0 = 1
- * (x_0 ~ N(0, 1), the propagate protocol), at width >= 3 with hidden >= 1; not span-wrapped */
+/* 1 if the O(1/d) correction is derived for *in: pre, span, span-wrapped, sandwich and lns, post
+ * with q0 = 1 (x_0 ~ N(0, 1), the propagate protocol), at width >= 3 with hidden >= 1 */
 int ns_theory_finite_covers(const ns_theory_input *in);
 /* p[0..L] = p_l / p_L to O(1/d) at width d = in->width, r = in->hidden / in->width;
- * NS_ERR_INVALID where ns_theory_finite_covers is 0 */
+ * NS_ERR_INVALID where ns_theory_finite_covers is 0 (span-wrapped: ns_theory_finite_wrapped) */
 int ns_theory_finite_grad(const ns_theory_input *in, double *p);
+/* span-wrapped (theory_finite_wrapped.c): q[0..L] = act_ms and p[0..L] = p_l / p_L, both to
+ * O(1/d) (its act_ms is not exact at finite width); NS_ERR_INVALID for another placement */
+int ns_theory_finite_wrapped(const ns_theory_input *in, double *q, double *p);
 
 /* Gaussian moments at u ~ N(0, s), s > 0, and s-derivatives (taken under the Gaussian: the
  * derivative of N(u; 0, s) in s as a weight, so exact for relu's step phi') */

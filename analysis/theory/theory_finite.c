@@ -1,5 +1,6 @@
 /* theory_finite.c: the O(1/d) finite-width correction of the gradient mean square p_l of
- * residual MLP stacks (PreNorm, PostNorm, SpanNorm), and the Gaussian moments it needs.
+ * residual MLP stacks (PreNorm, PostNorm, SpanNorm, Sandwich, LayerNorm Scaling; wrapped
+ * SpanNorm's is theory_finite_wrapped.c), and the Gaussian moments it needs.
  *
  * The d -> infinity recursion (theory_mlp.c) treats a token's squared norm |x_l|^2/d as its
  * expectation q_l and a norm's 1/|v|^2 as 1/E|v|^2. At width d both fluctuate by O(1/sqrt(d)),
@@ -127,47 +128,71 @@ static int post_grad(const ns_theory_input *in, double d, double r, int ell, dou
 
 /* the scalars of the PreNorm and SpanNorm backward recursions, per block (section 10.3) */
 typedef struct {
-    double t, lam, S, rho, c, V;
+    double t, lam, S, rho, c, V, q;
 } bstate;
 
 /* PreNorm, y = x + F(N(x)): the branch always sees unit mean square, the stream's
  * q_l = q0 + l s. The token's n_l = |x_l|^2/d fluctuates around q_l with variance V_l/d and
  * persists, so the gradient's conditional covariance is t_l(n) P + rho_l(n) xhat xhat^T;
  * expanding t_l to second order in n - q_l gives the lam (first derivative over t) and M (second)
- * terms, and rho_l - t_l the radial excess, which the next block's norm and branch mix back. */
-static int pre_grad(const ns_theory_input *in, double d, double r, double *p, bstate *b)
+ * terms, and rho_l - t_l the radial excess, which the next block's norm and branch mix back.
+ * LayerNorm Scaling, y = x + F(N(x)/sqrt(l)), is the same block with W1's variance scaled by
+ * v_l = 1/l: the branch's moments are taken at variance v_l, and every term with a factor of J_F
+ * (chi, m4, c) carries v_l (section 10.7). */
+typedef struct {
+    double s, chi, kappa, m4, cda;
+} pre_branch;
+
+static int pre_grad(const ns_theory_input *in, double d, double r, int lns, double *p, bstate *b)
 {
-    ns_gauss_moments m;
-    int st = ns_gauss_moments_at(in->act, 1.0, &m);
-    if (st)
-        return st;
     const int L = in->depth;
     const double a2 = in->alpha * in->alpha, a4 = a2 * a2, q0 = in->q0;
-    const double s = a2 * m.phi2, chi = a2 * m.dphi2, kappa = m.phi4 / (m.phi2 * m.phi2) - 1;
-    const double m4 = a4 * m.phi2_dphi2, cda = a4 * (m.phi2_dphi2 - m.phi2 * m.dphi2);
-    const double w = 2 * s * s + s * s * kappa / r; /* plus 4 s q_l: the growth of d Var n_l */
-    b[L] = (bstate){.t = 1, .lam = 0, .S = 0, .rho = 1, .c = 0};
-    for (int l = L - 1; l >= 0; l--) {
-        const double q = q0 + l * s, qn = q + s, h = chi / q;
+    pre_branch *br = malloc((size_t)L * sizeof *br);
+    if (!br)
+        return NS_ERR_NOMEM;
+    ns_gauss_moments m;
+    int st = NS_OK;
+    for (int l = 0; l < L && st == NS_OK; l++) {
+        const double v = lns ? 1.0 / (l + 1) : 1.0; /* block l + 1's branch input variance */
+        if ((lns || l == 0) && (st = ns_gauss_moments_at(in->act, v, &m)) != NS_OK)
+            break;
+        br[l] = (pre_branch){.s = a2 * m.phi2, .chi = a2 * m.dphi2 * v,
+                             .kappa = m.phi4 / (m.phi2 * m.phi2) - 1, .m4 = a4 * m.phi2_dphi2 * v,
+                             .cda = a4 * (m.phi2_dphi2 - m.phi2 * m.dphi2) * v};
+    }
+    /* q_l, and d Var n_l: |x_0|^2/d of an i.i.d. N(0, q0) input, then each block's
+     * 4 s q_l + 2 s^2 + s^2 kappa/r */
+    b[0].V = 2 * q0 * q0;
+    double q = q0;
+    for (int l = 0; l < L && st == NS_OK; l++) {
+        const pre_branch *k = &br[l];
+        b[l].q = q;
+        b[l + 1].V = b[l].V + 4 * k->s * q + 2 * k->s * k->s + k->s * k->s * k->kappa / r;
+        q += k->s;
+    }
+    b[L].t = 1, b[L].lam = 0, b[L].S = 0, b[L].rho = 1, b[L].c = 0, b[L].q = q;
+    for (int l = L - 1; l >= 0 && st == NS_OK; l--) {
+        const pre_branch *k = &br[l];
+        const double s = k->s, chi = k->chi, qc = b[l].q, qn = b[l + 1].q, h = chi / qc;
         const bstate *u = &b[l + 1];
         bstate *x = &b[l];
         x->t = u->t * (1 + h);
-        x->lam = u->lam - chi / (q * (q + chi));
-        x->S = u->S + 1 / (q * q) - 1 / ((q + chi) * (q + chi));
-        x->rho = (s * u->t + q * u->rho) / qn;
+        x->lam = u->lam - chi / (qc * (qc + chi));
+        x->S = u->S + 1 / (qc * qc) - 1 / ((qc + chi) * (qc + chi));
+        x->rho = (s * u->t + qc * u->rho) / qn;
+        const double w = 2 * s * s + s * s * k->kappa / r; /* plus 4 s q_l: d Var n_l's growth */
         const double Mn = u->lam * u->lam + u->S, Rn = u->rho / u->t;
         x->c = u->c +
-               ((Rn - 1) * (s / qn + h + m4 / (r * q * qn)) + u->lam * cda / (r * q)) / (1 + h) +
-               0.5 * Mn * (4 * s * q + w);
+               ((Rn - 1) * (s / qn + h + k->m4 / (r * qc * qn)) + u->lam * k->cda / (r * qc)) /
+                   (1 + h) +
+               0.5 * Mn * (4 * s * qc + w);
     }
-    b[0].V = 2 * q0 * q0; /* |x_0|^2/d of an i.i.d. N(0, q0) input */
-    for (int l = 0; l < L; l++)
-        b[l + 1].V = b[l].V + 4 * s * (q0 + l * s) + w;
-    for (int l = 0; l <= L; l++) {
+    for (int l = 0; l <= L && st == NS_OK; l++) {
         const double M = b[l].lam * b[l].lam + b[l].S, R = b[l].rho / b[l].t;
         p[l] = b[l].t * (1 + (b[l].c + 0.5 * M * b[l].V + R - 1) / d);
     }
-    return NS_OK;
+    free(br);
+    return st;
 }
 
 /* SpanNorm, y = x + alpha N(F(x)): the branch sees the stream itself, q_l = q0 + l alpha^2, so
@@ -215,31 +240,79 @@ static int span_grad(const ns_theory_input *in, double d, double r, double *p, b
     return NS_OK;
 }
 
+/* Sandwich, y = x + alpha No(F(Ni(x))): the branch sees a normalized input (moments at variance
+ * 1), No fixes the increment's norm, so q_l = q0 + l alpha^2 and the gain 1 + c0/n,
+ * c0 = alpha^2 E[phi'^2]/E[phi^2], depends on the token's n through Ni alone. Given the forward
+ * pass, W2 h = P_a W2' h (No's projection makes F.h = 0) and Ni's Jacobian removes the radial row
+ * of J_F^T, so the block adds to the cotangent a fresh Gaussian orthogonal to x: the radial part
+ * is carried by the skip only. Section 10.7. */
+static int sandwich_grad(const ns_theory_input *in, double d, double r, int ell, double *p,
+                         bstate *b)
+{
+    ns_gauss_moments m;
+    int st = ns_gauss_moments_at(in->act, 1.0, &m);
+    if (st)
+        return st;
+    const int L = in->depth;
+    const double a2 = in->alpha * in->alpha, q0 = in->q0, E = m.phi2, D = m.dphi2;
+    const double c0 = a2 * D / E;
+    /* the Jensen gap of No's 1/|F|^2 beyond the chi-square's 2/d: the hidden units' phi^2 and
+     * their covariance with phi'^2 */
+    const double X = m.phi4 / (E * E) - 2 * m.phi2_dphi2 / (E * D);
+    /* t0 with its first two n-derivatives (lam, S hold t0' and t0'' here) */
+    b[L] = (bstate){.t = 1, .lam = 0, .S = 0, .rho = 1, .c = 0};
+    for (int l = L - 1; l >= 0; l--) {
+        const double q = q0 + l * a2, qn = q + a2, g = c0 / q;
+        const bstate *u = &b[l + 1];
+        bstate *x = &b[l];
+        x->c = (1 + g) * u->c + 2 * a2 * q * u->S * (1 + g) +
+               u->t * g * (1 + X / r + ell * q0 / q) + (u->rho - u->t) * (a2 + g * q) / qn;
+        x->rho = u->t + (u->rho - u->t) * q / qn;
+        x->t = (1 + g) * u->t;
+        x->lam = -c0 / (q * q) * u->t + (1 + g) * u->lam;
+        x->S = 2 * c0 / (q * q * q) * u->t - 2 * c0 / (q * q) * u->lam + (1 + g) * u->S;
+    }
+    double V = 2 * q0 * q0; /* d Var n_l: x_0 i.i.d. N(0, q0), then 4 alpha^2 q_l per block */
+    for (int l = 0; l <= L; l++) {
+        /* LayerNorm: the mean row is carried by the skip alone (both norms remove it), so it
+         * keeps the top's 1 */
+        p[l] = b[l].t + (0.5 * b[l].S * V + b[l].c + b[l].rho - b[l].t + ell * (1 - b[l].t)) / d;
+        V += 4 * a2 * (q0 + l * a2);
+    }
+    return NS_OK;
+}
+
 int ns_theory_finite_covers(const ns_theory_input *in)
 {
     ns_theory_form kind;
     if (ns_theory_validate(in, &kind) != NS_OK || in->width <= 0 || in->hidden < 1)
         return 0;
     /* PostNorm's first block is derived for the propagate protocol's input, x_0 ~ N(0, 1) */
-    return kind == NS_THEORY_PRE || kind == NS_THEORY_SPAN ||
+    return kind == NS_THEORY_PRE || kind == NS_THEORY_SPAN || kind == NS_THEORY_SPAN_WRAPPED ||
+           kind == NS_THEORY_SANDWICH || kind == NS_THEORY_LNS ||
            (kind == NS_THEORY_POST && in->q0 == 1);
 }
 
 int ns_theory_finite_grad(const ns_theory_input *in, double *p)
 {
     ns_theory_form kind;
-    if (!p || !ns_theory_finite_covers(in) || ns_theory_validate(in, &kind) != NS_OK)
+    if (!p || !ns_theory_finite_covers(in) || ns_theory_validate(in, &kind) != NS_OK ||
+        kind == NS_THEORY_SPAN_WRAPPED)
         return NS_ERR_INVALID;
     const double d = in->width, r = (double)in->hidden / in->width;
     const int ell = in->norm == NS_NORM_LAYERNORM; /* LayerNorm also projects out the mean */
     if (kind == NS_THEORY_POST)
         return post_grad(in, d, r, ell, p);
     /* PreNorm and SpanNorm: LayerNorm's centering and mean-row terms cancel in p_l at O(1/d),
-     * so both norms share one recursion (section 10.3) */
+     * so both norms share one recursion (section 10.3), as in LayerNorm Scaling; in Sandwich
+     * they do not (10.7) */
     bstate *b = malloc(((size_t)in->depth + 1) * sizeof *b);
     if (!b)
         return NS_ERR_NOMEM;
-    int st = kind == NS_THEORY_PRE ? pre_grad(in, d, r, p, b) : span_grad(in, d, r, p, b);
+    int st = kind == NS_THEORY_PRE || kind == NS_THEORY_LNS
+                 ? pre_grad(in, d, r, kind == NS_THEORY_LNS, p, b)
+             : kind == NS_THEORY_SANDWICH ? sandwich_grad(in, d, r, ell, p, b)
+                                          : span_grad(in, d, r, p, b);
     free(b);
     return st;
 }

@@ -10,10 +10,10 @@
  * root mean square of its input: q' = g^2, rho' = rho. Backward, under gradient independence,
  * the branch multiplies p by aw^2 E[phi'(u)^2] and a norm by g^2 / q_in. Each placement's block
  * is derived in analysis/theory/README.md, section 2. At a finite width (in->width > 0) the
- * gradient mean square of pre, post and span is then replaced by its O(1/d) correction
- * (theory_finite.c, README section 10); act_ms needs none (exact in expectation for those
- * forms), and the other metrics and the other forms (span-wrapped, sandwich, deepnorm, lns,
- * rezero, tfixup) keep their d -> infinity values. */
+ * gradient mean square of pre, post, span, span-wrapped, sandwich and lns is then replaced by its
+ * O(1/d) correction (theory_finite.c, theory_finite_wrapped.c, README section 10); act_ms needs
+ * none except for span-wrapped (exact in expectation for the others), and the other metrics and
+ * the other forms (deepnorm, rezero, tfixup) keep their d -> infinity values. */
 #include "theory.h"
 
 #include <math.h>
@@ -88,7 +88,8 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
     char order[96], gate_text[48];
     snprintf(gate_text, sizeof gate_text, ", gate %.6g", in->gate);
     if (out->finite)
-        snprintf(order, sizeof order, "grad_ms to O(1/d) at d = %d, H = %d", in->width,
+        snprintf(order, sizeof order, "%s to O(1/d) at d = %d, H = %d",
+                 kind == NS_THEORY_SPAN_WRAPPED ? "act_ms, grad_ms" : "grad_ms", in->width,
                  in->hidden);
     else
         snprintf(order, sizeof order, "d -> inf%s",
@@ -261,7 +262,11 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
     out->grad_ms[L] = 1.0;
     for (int l = L - 1; l >= 0; l--)
         out->grad_ms[l] *= out->grad_ms[l + 1];
-    if (out->finite && (status = ns_theory_finite_grad(in, out->grad_ms)) != NS_OK)
+    if (out->finite)
+        status = kind == NS_THEORY_SPAN_WRAPPED
+                     ? ns_theory_finite_wrapped(in, out->act_ms, out->grad_ms)
+                     : ns_theory_finite_grad(in, out->grad_ms);
+    if (status)
         ns_theory_free(out);
     return status;
 }

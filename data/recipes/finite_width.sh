@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
-# finite_width.sh [--quick] [--widths "D1 D2 ..."] [NORMSCOPE [OUTDIR]]: the MLP theory against
-# simulation at finite width, the table of analysis/theory/README.md, section 10.5.
+# finite_width.sh [--quick] [--widths "D1 D2 ..."] [--cases "P:A ..."] [--seeds N]
+#                 [NORMSCOPE [OUTDIR]]: the MLP theory against simulation at finite width, the
+# table of analysis/theory/README.md, section 10.5.
 #
-# For post, pre and span (each at its default Scale Init: alpha = 1, 1, 1/sqrt(L)), relu and
-# gelu, LayerNorm, L = 32, MLP ratio 4, at d = 64, 128, 256, 512, 1024: many seeds of 64 tokens
-# (one sequence; the MLP never mixes tokens, so T only sets how many independent tokens a seed's
-# weights see), then p_0/p_L per seed, its mean and standard
-# error, and the relative error of /theory (O(1/d)) and /theory_inf (d -> infinity) against the
-# mean. Writes OUTDIR/finite_width/data/<case>_d<d>.h5 and OUTDIR/finite_width/table.md.
+# For post, pre, span and span-wrapped (each at its default Scale Init: alpha = 1, 1, 1/sqrt(L),
+# 1/sqrt(L)), relu and gelu, LayerNorm, L = 32, MLP ratio 4, at d = 64, 128, 256, 512, 1024:
+# many seeds of 64 tokens (one sequence; the MLP never mixes tokens, so T only sets how many
+# independent tokens a seed's weights see), then p_0/p_L per seed, its mean and standard error,
+# and the relative error of /theory (O(1/d)) and /theory_inf (d -> infinity) against the mean.
+# Writes OUTDIR/finite_width/data/<case>_d<d>.h5 and OUTDIR/finite_width/table.md.
 #   --quick     d = 64, 128, 256 with a quarter of the seeds (a few minutes)
 #   --widths    the widths to run (default: all five, or the quick three)
-# The full run takes long at d = 1024 (about 2 s per seed and case on one core).
+#   --cases     the placement:activation pairs to run (default: all eight)
+#   --seeds     this many seeds at every width (default: per width, below)
+# A data file that already exists is kept, not rerun (delete it to rerun): an interrupted recipe
+# resumes, and a table can be rebuilt from the files alone.
+# The full run takes long at d = 1024 (about 4 s per seed and case on one core).
 set -euo pipefail
 QUICK=0
 WIDTHS=""
+SEEDS=""
+CASES="post:relu post:gelu pre:relu pre:gelu span:relu span:gelu span-wrapped:relu span-wrapped:gelu"
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) QUICK=1; shift ;;
     --widths) WIDTHS=$2; shift 2 ;;
+    --cases) CASES=$2; shift 2 ;;
+    --seeds) SEEDS=$2; shift 2 ;;
     *) break ;;
     esac
 done
@@ -30,14 +39,15 @@ fi
 DIR=$OUT/finite_width
 mkdir -p "$DIR/data"
 L=32
-CASES="post:relu post:gelu pre:relu pre:gelu span:relu span:gelu"
 
 # seeds per width: the correction falls as 1/d and the cost of a seed grows as d^2, so the wide
-# runs resolve less of it; PostNorm's per-seed spread is the largest (over 50% at 64 tokens)
+# runs resolve less of it; PostNorm's per-seed spread is the largest (over 50% at 64 tokens, at
+# d = 64; it falls as 1/sqrt(d))
 seeds_for() {
     local s
+    [ -n "$SEEDS" ] && { echo "$SEEDS"; return; }
     case $1 in
-    64) s=1000 ;; 128) s=500 ;; 256) s=300 ;; 512) s=150 ;; *) s=60 ;;
+    64) s=1000 ;; 128) s=500 ;; 256) s=300 ;; 512) s=100 ;; *) s=40 ;;
     esac
     [ $QUICK = 1 ] && s=$((s / 4))
     echo $s
@@ -45,6 +55,7 @@ seeds_for() {
 
 one() { # one CASE WIDTH
     local pl=${1%%:*} act=${1##*:} d=$2
+    [ -e "$DIR/data/${pl}_${act}_d${d}.h5" ] && return 0
     run "$NS" propagate --placement "$pl" --act "$act" --norm layernorm --depth $L \
         --width "$d" --mlp-ratio 4 --seq 64 --batch 1 --seeds "$(seeds_for "$d")" --threads 1 \
         --out "$DIR/data/${pl}_${act}_d${d}.h5" >/dev/null

@@ -12,6 +12,13 @@
  *    error is printed with --verbose; it is resolved only where the seeds allow).
  *    Cases: post, pre (alpha = 1) and span (alpha = 1) at d = 64; pre and span at d = 256 (post at
  *    d = 256 would need many more seeds: its per-seed spread is over 50% at 64 tokens).
+ * 3. span-wrapped (theory_finite_wrapped.c), whose act_ms has an O(1/d) term too, sandwich, lns:
+ *    every layer's p_l/p_L and q_l against `propagate` within K_SIGMA se; at d = 64 the
+ *    d -> infinity p_0/p_L (and span-wrapped's q_L) must be more than K_SIGMA se away.
+ *    span-wrapped: relu, alpha = 1, LayerNorm and gelu, alpha = 1/sqrt(L), RMSNorm at d = 64;
+ *    relu, alpha = 1, LayerNorm at d = 256 (where the d -> infinity error is only printed).
+ *    sandwich: relu, alpha = 1, RMSNorm and gelu, alpha = 1/sqrt(L), LayerNorm at d = 64;
+ *    lns (PreNorm's recursion with the branch's moments at variance 1/l): relu, LayerNorm, d = 64.
  * Prints only failures and a last line; --verbose prints every comparison. */
 #include "normscope.h"
 #include "propagate.h"
@@ -169,6 +176,77 @@ static void test_simulation(const char *pl, double alpha, int d, int seeds, int 
     ns_propagate_result_free(&r);
 }
 
+/* seed mean and standard error of series[k * stride + at] / (norm ? norm[k * stride + top] : 1) */
+static void seed_mean(const double *series, int seeds, int stride, int at, int top, int ratio,
+                      double *mean, double *se)
+{
+    double s = 0, ss = 0;
+    for (int k = 0; k < seeds; k++) {
+        double v = series[(size_t)k * stride + at];
+        if (ratio)
+            v /= series[(size_t)k * stride + top];
+        s += v, ss += v * v;
+    }
+    *mean = s / seeds;
+    *se = sqrt(fmax(ss / seeds - *mean * *mean, 0) / (seeds - 1));
+}
+
+static void test_layers(const char *pl, ns_act_kind act, ns_norm_kind norm, double alpha, int d,
+                        int seeds, int seq)
+{
+    const char *an = act == NS_ACT_RELU ? "relu" : "gelu";
+    const int act_finite = strcmp(pl, "span-wrapped") == 0; /* sandwich's act_ms is exact */
+    ns_config c = {.block = NS_BLOCK_MLP, .placement = ns_placement_find(pl), .depth = L,
+                   .width = d, .hidden = 4 * d, .ntok = seq, .act = act, .norm = norm,
+                   .norm_eps = 1e-5, .alpha = alpha};
+    ns_theory_input in = {.placement = pl, .act = act, .norm = norm, .depth = L, .width = d,
+                          .hidden = 4 * d, .alpha = alpha, .q0 = 1};
+    ns_propagate_result r;
+    ns_theory t, ti;
+    int st = ns_propagate_run(&c, seq, seeds, 500, &r, NULL, NULL);
+    CHECK(st == NS_OK, "%s d=%d: propagate failed", pl, d);
+    if (st)
+        return;
+    st = ns_theory_mlp(&in, &t);
+    in.width = 0;
+    if (st == NS_OK && (st = ns_theory_mlp(&in, &ti)) != NS_OK)
+        ns_theory_free(&t);
+    CHECK(st == NS_OK && t.finite && !ti.finite, "%s d=%d: theory failed", pl, d);
+    if (st) {
+        ns_propagate_result_free(&r);
+        return;
+    }
+    double worst_g = 0, worst_q = 0;
+    for (int l = 0; l < L; l++) { /* every layer: p_l/p_L (l < L) and q_{l+1} */
+        double m, se;
+        seed_mean(r.grad_ms, seeds, L + 1, l, L, 1, &m, &se);
+        worst_g = fmax(worst_g, fabs(t.grad_ms[l] - m) / se);
+        seed_mean(r.act_ms, seeds, L + 1, l + 1, L, 0, &m, &se);
+        worst_q = fmax(worst_q, fabs(t.act_ms[l + 1] - m) / se);
+    }
+    double pm, pse, qm, qse;
+    seed_mean(r.grad_ms, seeds, L + 1, 0, L, 1, &pm, &pse);
+    seed_mean(r.act_ms, seeds, L + 1, L, L, 0, &qm, &qse);
+    double zp = (t.grad_ms[0] - pm) / pse, zpi = (ti.grad_ms[0] - pm) / pse;
+    double zq = (t.act_ms[L] - qm) / qse, zqi = (ti.act_ms[L] - qm) / qse;
+    CHECK(worst_g <= K_SIGMA && worst_q <= K_SIGMA, "%s %s alpha %.3g d=%d: O(1/d) theory %.1f se "
+          "(grad_ms) and %.1f se (act_ms) from the simulation at its worst layer", pl, an, alpha,
+          d, worst_g, worst_q);
+    if (d == 64)
+        CHECK(fabs(zpi) > K_SIGMA && (!act_finite || fabs(zqi) > K_SIGMA), "%s %s alpha %.3g "
+              "d=%d: the d -> infinity p_0/p_L %.4f (%.1f se) or q_L %.4f (%.1f se) agrees with "
+              "the simulation", pl, an, alpha, d, ti.grad_ms[0], zpi, ti.act_ms[L], zqi);
+    if (verbose)
+        printf("%-12s %s alpha %.3g d=%4d %s: p_0/p_L %.4f +- %.4f, O(1/d) %+.2f%% (%+.1f se), "
+               "d -> inf %+.2f%% (%+.1f se); q_L %.4f +- %.4f, O(1/d) %+.1f se, d -> inf "
+               "%+.1f se; worst layer %.1f se (grad), %.1f se (act)\n", pl, an, alpha, d,
+               norm == NS_NORM_RMSNORM ? "rms" : "ln", pm, pse, 100 * (t.grad_ms[0] / pm - 1), zp,
+               100 * (ti.grad_ms[0] / pm - 1), zpi, qm, qse, zq, zqi, worst_g, worst_q);
+    ns_theory_free(&t);
+    ns_theory_free(&ti);
+    ns_propagate_result_free(&r);
+}
+
 int main(int argc, char **argv)
 {
     verbose = argc > 1 && strcmp(argv[1], "--verbose") == 0;
@@ -180,6 +258,12 @@ int main(int argc, char **argv)
     test_simulation("span", 1.0, 64, 400, 64);
     test_simulation("pre", 1.0, 256, 120, 32);
     test_simulation("span", 1.0, 256, 120, 32);
+    test_layers("span-wrapped", NS_ACT_RELU, NS_NORM_LAYERNORM, 1.0, 64, 400, 64);
+    test_layers("span-wrapped", NS_ACT_GELU, NS_NORM_RMSNORM, 0.25, 64, 400, 64);
+    test_layers("span-wrapped", NS_ACT_RELU, NS_NORM_LAYERNORM, 1.0, 256, 120, 32);
+    test_layers("sandwich", NS_ACT_RELU, NS_NORM_RMSNORM, 1.0, 64, 400, 64);
+    test_layers("sandwich", NS_ACT_GELU, NS_NORM_LAYERNORM, 0.25, 64, 400, 64);
+    test_layers("lns", NS_ACT_RELU, NS_NORM_LAYERNORM, 1.0, 64, 400, 64);
     printf("test_finite: %d checks, %d failed\n", checks, failures);
     return failures != 0;
 }

@@ -23,11 +23,9 @@
  *      terms (a cosine's Jensen bias through the convex kernel, LayerNorm's eps and centering);
  *      the largest such bias measured with 24 seeds was 3/d. PostNorm's act_ms is 1 - eps/q_v
  *      with a seed spread of 1e-8: there the floor decides.
- *    - grad_ms of pre, post and span is the O(1/d) prediction (theory_finite.c; test_finite.c tests
- *      it at d = 64 and 256), so only the floor applies. Wrapped SpanNorm's grad_ms is the
- *      d -> infinity one (its correction is not derived) and gets the finite-width allowance of
- *      fw_allowance(): the O(1/d) terms, compounded over the blocks above the layer; with 24
- *      seeds the simulation lay above the prediction at the input by about 0.7%.
+ *    - grad_ms of all four placements (and wrapped SpanNorm's act_ms) is the O(1/d) prediction
+ *      (theory_finite.c, theory_finite_wrapped.c; test_finite.c tests it at d = 64 and 256), so
+ *      only the floor applies.
  *    The input (layer 0 of act_ms and cos_tokens) is drawn by the protocol, not predicted, so it is
  *    not compared. grad_ms is compared as grad_ms_l / grad_ms_L per seed: the theory is relative to
  *    p_L = 1.
@@ -240,10 +238,9 @@ typedef struct {
 /* One series (a metric over layers): sim is [nseeds, n]. is_ms: a mean square (relative floor)
  * rather than a cosine (absolute floor). first: the first layer compared (1 skips the input, which
  * the protocol draws rather than the theory predicts). For grad_ms (ratio_last) every seed's row is
- * divided by its last entry, and fw[l] is the relative allowance for the finite-width terms that
- * the recursion omits (see fw_allowance); NULL elsewhere. */
+ * divided by its last entry. */
 static agreement compare(const double *sim, int n, const double *th, int is_ms, int first,
-                         int ratio_last, const double *fw)
+                         int ratio_last)
 {
     double mean[L + 1], var[L + 1], rel_spread = 0;
     agreement a = {0, 0, 0, 0};
@@ -266,8 +263,6 @@ static agreement compare(const double *sim, int n, const double *th, int is_ms, 
         double scale = is_ms ? fabs(th[l]) : 1.0;
         double se = sqrt(rel_spread / nseeds) * scale;
         double floor = 4.0 / D * scale;
-        if (fw)
-            floor = fmax(floor, fw[l] * scale);
         double dev = fabs(mean[l] - th[l]);
         if (dev > fmax(K_SIGMA * se, floor))
             a.failed = 1;
@@ -278,31 +273,6 @@ static agreement compare(const double *sim, int n, const double *th, int is_ms, 
             a.max_rel = fmax(a.max_rel, dev / fabs(th[l]));
     }
     return a;
-}
-
-/* Wrapped SpanNorm's gradient is predicted at d = infinity. The O(1/d) terms it leaves out (the
- * estimate below was made when the recursion kept a projection factor 1 - 2/d per norm, which
- * has the wrong sign; analysis/theory/README.md, sections 5 and 10) are E[q/sigma^2] - 1, the
- * relative variance of the norm input's per-token mean square (2/d from W2, kappa/H from the
- * hidden activations' fourth moment, kappa = 5 for relu, and the stream's own), LayerNorm's
- * centering (+1/d), and under PostNorm with a homogeneous phi the radial projection, which
- * removes nothing because the gradient is already orthogonal to the stream (+1/d). Their
- * first-order estimate is 3/d to 11/d per norm in these configurations; with 24 seeds the
- * measured coefficients are 6-9 (+- 1.8) for SpanNorm, 2.8 +- 0.4 for wrapped SpanNorm, 2.3-3.7
- * (+- 1.5) for PreNorm and 1.5-3.5 (+- 0.5 to 1.1) for PostNorm; FW_COEF = 10 covers them. They
- * compound through the backward: a relative change e in block j's norm factor changes ln p_l,
- * l < j, by e w_j with w_j = d ln(gain_j)/d ln(f_N) = 1 for PostNorm (all of the gain passes the
- * norm) and (gain_j - 1)/gain_j otherwise (only the branch does). */
-#define FW_COEF 10.0
-static void fw_allowance(const ns_theory *t, int post, double *fw)
-{
-    double acc = 0;
-    fw[L] = 0;
-    for (int j = L; j >= 1; j--) {
-        double gain = t->grad_ms[j - 1] / t->grad_ms[j];
-        acc += post ? 1.0 : (gain - 1) / gain;
-        fw[j - 1] = FW_COEF / D * acc;
-    }
 }
 
 static int simulate(const char *placement, ns_act_kind act, double alpha, ns_propagate_result *r)
@@ -334,26 +304,21 @@ static int compare_config(const char *placement, ns_act_kind act, double alpha,
         ns_propagate_result_free(r);
         return st;
     }
-    double fw[L + 1];
-    fw_allowance(t, strcmp(placement, "post") == 0, fw);
-    const double *fw_grad = t->finite ? NULL : fw; /* see the header: only without O(1/d) */
     const struct {
         const char *name;
         const double *sim, *th;
         int n, is_ms, first, ratio;
-        const double *fw;
     } m[] = {
-        {"act_ms", r->act_ms, t->act_ms, L + 1, 1, 1, 0, NULL},
-        {"grad_ms", r->grad_ms, t->grad_ms, L + 1, 1, 0, 1, fw_grad},
-        {"cos_tokens", r->cos_tokens, t->cos_tokens, L + 1, 0, 1, 0, NULL},
-        {"cos_layer", r->cos_layer, t->cos_layer, L, 0, 0, 0, NULL},
-        {"branch_ms", r->branch_ms, t->branch_ms, L, 1, 0, 0, NULL},
+        {"act_ms", r->act_ms, t->act_ms, L + 1, 1, 1, 0},
+        {"grad_ms", r->grad_ms, t->grad_ms, L + 1, 1, 0, 1},
+        {"cos_tokens", r->cos_tokens, t->cos_tokens, L + 1, 0, 1, 0},
+        {"cos_layer", r->cos_layer, t->cos_layer, L, 0, 0, 0},
+        {"branch_ms", r->branch_ms, t->branch_ms, L, 1, 0, 0},
     };
     if (verbose)
         printf("%-12s %-8s alpha %.4f:", placement, act_name(act), alpha);
     for (size_t i = 0; i < sizeof m / sizeof *m; i++) {
-        agreement a = compare(m[i].sim, m[i].n, m[i].th, m[i].is_ms, m[i].first, m[i].ratio,
-                              m[i].fw);
+        agreement a = compare(m[i].sim, m[i].n, m[i].th, m[i].is_ms, m[i].first, m[i].ratio);
         check(!a.failed, "%s %s %s: seed mean and theory differ by more than max(%g se, floor) "
               "(max relative error %.4f, max %.1f se)", placement, act_name(act), m[i].name,
               K_SIGMA, a.max_rel, a.max_z);
@@ -369,9 +334,9 @@ static int compare_config(const char *placement, ns_act_kind act, double alpha,
 
 /* a deliberately wrong theory must fail the criterion that the right one passes */
 static void negative(const char *what, const double *sim, const double *wrong, int n, int is_ms,
-                     int ratio_last, const double *fw)
+                     int ratio_last)
 {
-    agreement a = compare(sim, n, wrong, is_ms, ratio_last ? 0 : 1, ratio_last, fw);
+    agreement a = compare(sim, n, wrong, is_ms, ratio_last ? 0 : 1, ratio_last);
     check(a.failed, "negative control %s passed the criterion (max relative error %.4f, %.1f se)",
           what, a.max_rel, a.max_z);
     if (verbose)
@@ -397,15 +362,14 @@ static void test_simulation(void)
                 for (int l = 0; l <= L; l++)
                     wrong[l] = 1 + l * alpha * alpha;
                 negative("pre relu act_ms with alpha^2 for alpha^2 E[phi^2]", r.act_ms, wrong, L + 1, 1,
-                         0, NULL);
+                         0);
             }
             if (p == 1 && acts[a] == NS_ACT_GELU) {
-                /* GELU treated as homogeneous: chi = s, so the PostNorm gain is 1 per block;
-                 * judged by the criterion the right (O(1/d)) theory gets: no allowance */
+                /* GELU treated as homogeneous: chi = s, so the PostNorm gain is 1 per block */
                 for (int l = 0; l <= L; l++)
                     wrong[l] = 1;
                 negative("post gelu grad_ms with chi = s (relu's gain)", r.grad_ms, wrong, L + 1,
-                         1, 1, NULL);
+                         1, 1);
             }
             if ((p == 0 || p == 2) && acts[a] == NS_ACT_GELU) {
                 /* the centered kernel: E[phi phi] - E[phi]^2 (drops GELU's mean, which a zero-mean
@@ -423,7 +387,7 @@ static void test_simulation(void)
                 }
                 negative(p == 0 ? "pre gelu cos_tokens, centered kernel"
                                 : "span gelu cos_tokens, centered kernel",
-                         r.cos_tokens, wrong, L + 1, 0, 0, NULL);
+                         r.cos_tokens, wrong, L + 1, 0, 0);
             }
             ns_theory_free(&t);
             ns_propagate_result_free(&r);
