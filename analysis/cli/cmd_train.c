@@ -260,9 +260,9 @@ int ns_cmd_train(int argc, char **argv)
     } else {
         printf("trained %s: %s %s L=%d d=%d, %d steps, loss %.4f, eval %.4f = %.4f bits/%s "
                "(floor %.4f), %.0f tokens/s, %.1f s\n", r.out, ns_opt_blocks[r.model.block],
-               ns_opt_placement_text(&r.model.placement), c.depth, c.width, r.steps, res.last_loss, res.last_eval,
-               res.last_eval / M_LN2, r.data ? "byte" : "token", floor, res.tokens_per_s,
-               ns_now() - t0);
+               ns_opt_placement_text(&r.model.placement), c.depth, c.width, r.steps,
+               res.last_loss, res.last_eval, res.last_eval / M_LN2, r.data ? "byte" : "token",
+               floor, res.tokens_per_s, ns_now() - t0);
         status = NS_EXIT_OK;
     }
 done:
