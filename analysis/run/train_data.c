@@ -45,8 +45,8 @@ int ns_data_corpus(ns_data **out, const char *spec, double heldout, int vocab, i
     for (size_t i = 0; st == NS_OK && i < n; i++)
         max = c->bytes[i] > max ? c->bytes[i] : max;
     if (st == NS_OK && max >= vocab)
-        snprintf(err, errlen, "--vocab %d is smaller than the data's (byte value %d in %s)", vocab,
-                 max, spec), st = NS_ERR_INVALID;
+        snprintf(err, errlen, "--vocab %d is smaller than the data's (byte value %d in %s): "
+                 "byte text takes --vocab 256", vocab, max, spec), st = NS_ERR_INVALID;
     else if (st == NS_OK && (c->ntrain < (size_t)seq + 1 || c->nheldout < (size_t)seq + 1))
         snprintf(err, errlen, "--data %s has %zu bytes: too short for --seq %d with --heldout %g "
                  "(%zu held out)", spec, n, seq, heldout, c->nheldout), st = NS_ERR_INVALID;
