@@ -7,6 +7,7 @@
 #include "options.h"
 #include "progress.h"
 #include "train.h"
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,6 +198,12 @@ int ns_cmd_train(int argc, char **argv)
     }
     ns_cli_install_signals(); /* before any file: Ctrl-C always ends in a checkpoint */
     signature(&g, &r, sig, sizeof sig);
+    if (r.resume && access(ckpt, F_OK) != 0 && errno == ENOENT) {
+        /* stopped (or killed) before its first checkpoint: nothing to continue from */
+        ns_cli_error("cannot resume: there is no checkpoint %s (the run stopped before its "
+                     "first); start it again without --resume", ckpt);
+        goto done;
+    }
     if (r.resume) {
         /* a signal in a damaged file's read ends at once, and so does a stuck read (files.h) */
         const char *inputs[] = {r.out, ckpt};
