@@ -165,7 +165,8 @@ int ns_cli_memory_fits(double bytes, int threads, char *err, size_t errlen)
         limit = cg, from = "the cgroup's memory.max";
     if (f)
         fclose(f);
-    double need = bytes + NS_CLI_MEMORY_BASE + NS_CLI_MEMORY_PER_THREAD * (threads > 1 ? threads : 1);
+    double need =
+        bytes + NS_CLI_MEMORY_BASE + NS_CLI_MEMORY_PER_THREAD * (threads > 1 ? threads : 1);
     if (limit == 0 || need <= limit)
         return 0;
     snprintf(err, errlen, "this run needs about %.1f GiB of memory (%d thread%s), more than the "

@@ -286,7 +286,14 @@ limit_case() {
 PLOT_IN=$ROOT/plot_in.h5
 "$BIN" propagate --depth 4 --width 16 --seq 4 --batch 2 --seeds 2 --threads 1 --out "$PLOT_IN" \
     >/dev/null || echo "FAIL: cannot make the plot input $PLOT_IN"
-for mb in 100 200 300; do
+# (skipped where no limit lets the program start at all: an ASan build reserves terabytes of
+# shadow memory)
+LIMITS=(100 200 300)
+if ! (ulimit -v 102400 && "$BIN" --version) >/dev/null 2>&1; then
+    echo "note: the program does not start under ulimit -v; its limit cases are skipped"
+    LIMITS=()
+fi
+for mb in "${LIMITS[@]}"; do
     kb=$((mb * 1024))
     limit_case propagate $kb propagate --depth 2 --width 16 --threads 2 --out .keep/p.h5
     limit_case train $kb train --depth 2 --width 16 --heads 2 --seq 8 --steps 5 --warmup 1 \
@@ -326,7 +333,8 @@ expect=$(sed -n 's#^wrote \.keep/\(.*\)\.\(pdf\|svg\)$#\1#p' .stdout | sort -u |
     while read -r f; do printf '%s\n' "$f.dat" "$f.gp" "$f.pdf" "$f.svg"; done | sort)
 there=$(ls .keep | sort)
 [ -n "$expect" ] || fail "no figure was reported (the limit no longer cuts midway?)"
-[ "$expect" = "$there" ] || fail "files in the output directory are not the reported figures, whole: $(echo $there)"
+[ "$expect" = "$there" ] ||
+    fail "the output directory holds more or less than the reported figures: $(echo $there)"
 end_case
 
 # train after a failed write of its log (ulimit -f): one line, status 1, no crash in HDF5's exit

@@ -8,10 +8,12 @@ delays drawn (seeded: NS_KILL_SEED, default 1) over that duration, up to three t
 with --resume when a checkpoint exists, and from the start otherwise (a resume without a
 checkpoint must then be refused with one line and exit 2). The finished log must equal the
 reference in every dataset and attribute (h5compare.py: bit for bit, apart from the
-invocation's own attributes). The checkpoints and evaluations are made frequent so that kills
-land in every phase; where each one landed (before the log appeared, while a checkpoint was
-being written, during an evaluation, within the steps) is read from the files it left and
-counted. Prints failures and a summary with the counts; exits non-zero on any failure."""
+invocation's own attributes). Checkpoints and evaluations are frequent (evaluations take about
+a third of the run), so that kills land in every phase, and three more cases kill the run while
+it writes a random checkpoint (its temporary seen in the directory). Where each kill landed is
+read from the stopped process's open files (starting, writing a checkpoint, or stepping and
+evaluating) and counted. Prints failures and a summary with the counts; exits non-zero on any
+failure."""
 import os
 import random
 import shutil
@@ -20,7 +22,6 @@ import subprocess
 import sys
 import time
 
-import h5py
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from h5compare import differences  # noqa: E402
@@ -131,9 +132,11 @@ def main():
         kills += run_case(binary, os.path.join(d, "random%d" % case), at_random, landed)
     for case in range(CHECKPOINT_CASES):  # one kill, at a random checkpoint's write
         nth = rng.randint(1, 12)
-        kills += run_case(binary, os.path.join(d, "checkpoint%d" % case),
-                          lambda proc, dd, nk: None if nk else wait_for_checkpoint_write(proc, dd, nth),
-                          landed)
+
+        def at_checkpoint(proc, dd, nkills):
+            return None if nkills else wait_for_checkpoint_write(proc, dd, nth)
+
+        kills += run_case(binary, os.path.join(d, "checkpoint%d" % case), at_checkpoint, landed)
     print("kill_resume: %d cases, %d kills (%s), %d failed"
           % (RANDOM_CASES + CHECKPOINT_CASES, kills,
              ", ".join("%s %d" % kv for kv in sorted(landed.items())), len(failures)))
