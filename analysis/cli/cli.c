@@ -59,7 +59,7 @@ static void end_interrupted(void)
 {
     static const char head[] = "normscope: interrupted";
     ns_file_remove_temporaries();
-    if (!said) {
+    if (!said && interrupt_note) {
         (void)!write(2, head, sizeof head - 1);
         (void)!write(2, interrupt_note, strlen(interrupt_note));
         (void)!write(2, "\n", 1);

@@ -13,7 +13,8 @@ const char *ns_cli_command_line(int argc, char **argv);
  * ends at once (cli.c: "normscope: interrupted", temporaries removed, status 1); SIGXFSZ is
  * ignored so that a file-size limit shows up as a failed write that we report */
 void ns_cli_install_signals(void);
-/* what follows "normscope: interrupted" when a run ends at once (static storage; default "") */
+/* what follows "normscope: interrupted" when a run ends at once (static storage; default "";
+ * NULL: no line at all, for an MPI worker whose rank 0 reports) */
 void ns_cli_set_interrupt_note(const char *note);
 /* the note "; no output written to OUT" */
 void ns_cli_note_no_output(const char *out);

@@ -488,7 +488,10 @@ static int run_sweep(const ns_opt_given *g, const point *p0, const char *command
         goto done;
     }
     ns_cli_install_signals(); /* before the progress file can exist */
-    ns_cli_note_no_output(p0->out);
+    if (mpi->rank == 0)
+        ns_cli_note_no_output(p0->out);
+    else
+        ns_cli_set_interrupt_note(NULL); /* rank 0 says it: one line for the whole run */
     if (mpi->rank == 0)
         status = open_sweep(g, p0, command_line, npoints, &store);
     ns_mpi_bcast(mpi, &status, sizeof status);
