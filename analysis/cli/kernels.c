@@ -65,8 +65,10 @@ void ns_cli_choose_kernels(char **argv)
         return;
     execv("/proc/self/exe", argv);
     /* could not re-execute: carry on with what is loaded */
-    unsetenv("OPENBLAS_CORETYPE");
-    unsetenv(MARK);
+    if (core) {
+        unsetenv("OPENBLAS_CORETYPE");
+        unsetenv(MARK);
+    }
 }
 
 const char *ns_cli_kernels_note(void)
