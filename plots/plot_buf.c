@@ -87,7 +87,7 @@ int ns_write_atomic(const char *dir, const char *name, const char *text, size_t 
         st = ns_file_commit(tmp, path, msg, msglen);
     }
     if (st != NS_OK)
-        unlink(tmp);
+        ns_file_discard(tmp, 0);
     free(tmp);
     return st;
 }

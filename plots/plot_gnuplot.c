@@ -9,7 +9,9 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -86,6 +88,7 @@ int ns_gnuplot_render(const char *gnuplot, const char *dir, const char *name, co
         snprintf(msg, msglen, "output path too long in %s", dir);
         goto done;
     }
+    ns_file_track(tmp_path, 0); /* removed with its directory if a signal ends the run at once */
     /* names are ours ([A-Za-z0-9_.-]), so they need no quoting inside gnuplot strings */
     int len = snprintf(input, sizeof input, "fmt = \"%s\"\nout = \"%s/%s\"\nload \"%s.gp\"\n",
                        fmt, tmpbase, final_name, name);
@@ -98,12 +101,19 @@ int ns_gnuplot_render(const char *gnuplot, const char *dir, const char *name, co
     }
     close(in[1]);
     in[1] = -1;
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
     if (pid < 0) {
         snprintf(msg, msglen, "cannot start gnuplot: %s", strerror(errno));
         goto done;
     }
     if (pid == 0) { /* the child: only async-signal-safe calls until exec */
+        /* gnuplot ends with us: a run ended at once by a signal (analysis/cli/cli.c) removes
+         * the directory gnuplot writes into, and must not leave it drawing */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+            _exit(126);
+        /* we ignore SIGXFSZ, and an ignored signal stays ignored across exec: gnuplot would
+         * then not notice that a file-size limit cut its image short, and exit 0 */
+        signal(SIGXFSZ, SIG_DFL);
         if (chdir(dir) != 0)
             _exit(126);
         if (dup2(in[0], 0) < 0 || dup2(err[1], 1) < 0 || dup2(err[1], 2) < 0)
@@ -164,8 +174,8 @@ done:
             close(err[i]);
     }
     if (status != NS_OK && tmp_path[0]) /* never leave a half-written figure */
-        unlink(tmp_path);
-    rmdir(tmpdir);
+        ns_file_discard(tmp_path, 0);
+    ns_file_discard(tmpdir, 1);
     free(tmpdir);
     return status;
 }

@@ -77,36 +77,61 @@ static int prepare_dir(const char *dir, char *msg, size_t msglen)
     return NS_OK;
 }
 
+/* removes the files of a figure that failed, so that none of it is left: its .dat and .gp and
+ * the images of the formats done before the failure (none of them reported yet) */
+static void remove_figure(const ns_plot_request *rq, const ns_plot_fig *fig, int nformats_done)
+{
+    char name[128], path[4096 + 128];
+    for (int i = -2; i < NFORMATS; i++) {
+        if (i >= 0 && (!(rq->formats & 1u << i) || nformats_done-- <= 0))
+            continue;
+        snprintf(name, sizeof name, "%s.%s", fig->name,
+                 i == -2 ? "dat" : i == -1 ? "gp" : ns_plot_format_names[i]);
+        if (ns_path_join(path, sizeof path, rq->dir, name) == NS_OK)
+            unlink(path);
+    }
+}
+
+/* A figure appears whole or not at all: its data, its script and its image in every format, each
+ * written under a temporary name and renamed into place; if any of them fails, those already in
+ * place are removed, and the images are reported only once all of them are there. */
 static int write_figure(const ns_plot_request *rq, const ns_plot_fig *fig, const char *gnuplot,
                         char *msg, size_t msglen)
 {
     char name[128], path[4096 + 128];
-    int st;
+    int st, done = 0;
     snprintf(name, sizeof name, "%s.dat", fig->name);
     if ((st = ns_write_atomic(rq->dir, name, fig->dat.s, fig->dat.len, msg, msglen)) != NS_OK)
         return st;
     snprintf(name, sizeof name, "%s.gp", fig->name);
     if ((st = ns_write_atomic(rq->dir, name, fig->gp.s, fig->gp.len, msg, msglen)) != NS_OK)
-        return st;
+        goto fail;
     for (int i = 0; i < NFORMATS; i++) {
         if (!(rq->formats & 1u << i))
             continue;
         if (rq->stop && rq->stop()) {
             snprintf(msg, msglen, "interrupted; the figures reported so far are complete");
-            return NS_ERR_INTERRUPTED;
+            st = NS_ERR_INTERRUPTED;
+            goto fail;
         }
         st = ns_gnuplot_render(gnuplot, rq->dir, fig->name, ns_plot_format_names[i], msg, msglen);
         if (st != NS_OK && rq->stop && rq->stop()) { /* gnuplot shares our Ctrl-C */
             snprintf(msg, msglen, "interrupted; the figures reported so far are complete");
-            return NS_ERR_INTERRUPTED;
+            st = NS_ERR_INTERRUPTED;
         }
         if (st != NS_OK)
-            return st;
+            goto fail;
+        done++;
+    }
+    for (int i = 0; i < NFORMATS && rq->wrote; i++) {
         snprintf(name, sizeof name, "%s.%s", fig->name, ns_plot_format_names[i]);
-        if (rq->wrote && ns_path_join(path, sizeof path, rq->dir, name) == NS_OK)
+        if ((rq->formats & 1u << i) && ns_path_join(path, sizeof path, rq->dir, name) == NS_OK)
             rq->wrote(rq->ctx, path);
     }
     return NS_OK;
+fail:
+    remove_figure(rq, fig, done);
+    return st;
 }
 
 /* do two runs of a depth series differ in anything but depth (and the alpha it implies)? */

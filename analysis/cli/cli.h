@@ -9,9 +9,15 @@ enum { NS_EXIT_OK = 0, NS_EXIT_RUNTIME = 1, NS_EXIT_USAGE = 2 };
 /* "normscope propagate --depth 8 ..." with shell quoting where needed; static storage */
 const char *ns_cli_command_line(int argc, char **argv);
 
-/* SIGINT/SIGTERM set a flag that long loops poll; SIGXFSZ is ignored so that a file-size limit
- * shows up as a failed write that we report */
+/* SIGINT/SIGTERM set a flag that long loops poll, and a run still going half a second later
+ * ends at once (cli.c: "normscope: interrupted", temporaries removed, status 1); SIGXFSZ is
+ * ignored so that a file-size limit shows up as a failed write that we report */
 void ns_cli_install_signals(void);
+/* what follows "normscope: interrupted" when a run ends at once (static storage; default "";
+ * NULL: no line at all, for an MPI worker whose rank 0 reports) */
+void ns_cli_set_interrupt_note(const char *note);
+/* the note "; no output written to OUT" */
+void ns_cli_note_no_output(const char *out);
 int ns_cli_interrupted(void);
 /* an ns_tick_fn over an ns_progress bar (ctx): draws it (total 0: nothing to draw) and returns
  * ns_cli_interrupted(), so that a signal stops the run */
@@ -24,9 +30,14 @@ void ns_cli_choose_kernels(char **argv);
 const char *ns_cli_kernels_note(void);
 
 /* Before allocating: 0 if a run that needs `bytes` fits in the memory this process may use
- * (the smallest of RLIMIT_AS, the cgroup's memory.max and the physical memory, less an allowance
- * for the libraries' own buffers), else -1 and one line in err naming the estimate and the limit */
-int ns_cli_memory_fits(double bytes, char *err, size_t errlen);
+ * with `threads` threads (the smallest of RLIMIT_AS, the cgroup's memory.max and the physical
+ * memory, less an allowance for the libraries, thread stacks and BLAS buffers), else -1 and
+ * one line in err naming the estimate and the limit */
+int ns_cli_memory_fits(double bytes, int threads, char *err, size_t errlen);
+/* maps the OpenBLAS buffers that `buffers` threads calling the BLAS at once will take, before
+ * any work: under a memory limit too tight for them the run ends with one line and status 1
+ * (OpenBLAS itself would retry the mapping for ever) */
+void ns_cli_blas_reserve(int buffers);
 
 /* "normscope: <message>" on stderr */
 void ns_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

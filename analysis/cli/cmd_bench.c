@@ -185,6 +185,13 @@ int ns_cmd_bench(int argc, char **argv)
                        .kernels_note = ns_cli_kernels_note()};
     ns_bench_result r;
     char msg[512];
+    /* the threads' own needs; the workloads' models are not estimated */
+    if (ns_cli_memory_fits(0, b.threads, msg, sizeof msg) != 0) {
+        ns_cli_error("%s", msg);
+        ns_opt_free(&g);
+        return NS_EXIT_USAGE;
+    }
+    ns_cli_blas_reserve(b.threads); /* the workloads' threads, then the sgemm ceiling's */
     int tty = isatty(STDERR_FILENO);
     int st = ns_bench_run(&b, &r, note, &tty, msg, sizeof msg);
     if (st != NS_OK)

@@ -400,6 +400,7 @@ static int run_single(const ns_opt_given *g, const point *p0, const char *comman
     char err[512] = "";
     int st;
     ns_cli_install_signals(); /* before the output exists: a signal must never leave a partial */
+    ns_cli_note_no_output(p0->out);
     if (ns_h5_create(&h, p0->out) != NS_OK) { /* before any work: a bad path costs nothing */
         ns_cli_error("%s", ns_h5_error(h));
         ns_h5_free(h);
@@ -489,6 +490,10 @@ static int run_sweep(const ns_opt_given *g, const point *p0, const char *command
         goto done;
     }
     ns_cli_install_signals(); /* before the progress file can exist */
+    if (mpi->rank == 0)
+        ns_cli_note_no_output(p0->out);
+    else
+        ns_cli_set_interrupt_note(NULL); /* rank 0 says it: one line for the whole run */
     if (mpi->rank == 0)
         status = open_sweep(g, p0, command_line, npoints, &store);
     ns_mpi_bcast(mpi, &status, sizeof status);
@@ -589,6 +594,9 @@ int ns_cmd_propagate(int argc, char **argv)
     long npoints = ns_opt_npoints(&g);
     point p0 = {0};
     ns_opt_point_at(&g, 0, &p0);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (!p0.threads)
+        p0.threads = ncpu > 0 ? (int)ncpu : 1;
     for (long i = 0; i < npoints; i++) {
         point p = {0};
         ns_propagate_opts po;
@@ -596,7 +604,7 @@ int ns_cmd_propagate(int argc, char **argv)
         char err[256];
         ns_opt_point_at(&g, i, &p);
         if (resolve(&p, &po, &si, err, sizeof err) != 0 ||
-            ns_cli_memory_fits(ns_propagate_bytes(&po.model), err, sizeof err) != 0) {
+            ns_cli_memory_fits(ns_propagate_bytes(&po.model), p0.threads, err, sizeof err) != 0) {
             ns_cli_error("%s", err);
             status = NS_EXIT_USAGE;
             goto done;
@@ -609,10 +617,8 @@ int ns_cmd_propagate(int argc, char **argv)
         goto done;
     }
     ns_mpi_quiet(0); /* a worker's stdout stays silent; its stderr may carry MPI's own errors */
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    if (!p0.threads)
-        p0.threads = ncpu > 0 ? (int)ncpu : 1;
     ns_set_threads(p0.threads);
+    ns_cli_blas_reserve(p0.threads);
     if (npoints > 1)
         status = run_sweep(&g, &p0, command_line, npoints, &mpi);
     else if (mpi.rank == 0) /* one point: rank 0 runs it, any other rank has nothing to do */

@@ -7,6 +7,7 @@
 #include "options.h"
 #include "progress.h"
 #include "train.h"
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,7 +114,7 @@ int ns_cmd_train(int argc, char **argv)
         .defaults = defaults};
     const char *command_line = ns_cli_command_line(argc, argv);
     static ns_opt_given g; /* large: not on the stack */
-    int status = NS_EXIT_USAGE;
+    int status = NS_EXIT_USAGE, write_failed = 0;
     ns_h5 *log = NULL;
     ns_trainer *t = NULL;
     char err[512], sig[4096], ckpt[4096];
@@ -130,9 +131,11 @@ int ns_cmd_train(int argc, char **argv)
     }
     /* every block resident, and AdamW's two moments beside its parameters and gradients (the
      * per-block bytes count parameters, gradients and caches: twice them bounds the moments) */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = r.threads ? r.threads : (ncpu > 0 ? (int)ncpu : 1);
     if (ns_model_bytes(&c, &per_block, &per_stream, &fixed) == NS_OK &&
-        ns_cli_memory_fits(3.0 * c.depth * per_block + (c.depth + 1.0) * per_stream + fixed, err,
-                           sizeof err) != 0) {
+        ns_cli_memory_fits(3.0 * c.depth * per_block + (c.depth + 1.0) * per_stream + fixed,
+                           threads, err, sizeof err) != 0) {
         ns_cli_error("%s", err);
         goto done;
     }
@@ -193,15 +196,23 @@ int ns_cmd_train(int argc, char **argv)
                        .eval_batches = r.eval_batches, .checkpoint_every = r.checkpoint_every,
                        .on_divergence = r.on_divergence, .spike_window = r.spike_window,
                        .spike_z = r.spike_z};
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    ns_set_threads(r.threads ? r.threads : (ncpu > 0 ? (int)ncpu : 1));
+    ns_set_threads(threads);
+    ns_cli_blas_reserve(threads);
     if (ns_trainer_create(&t, &o, data) != NS_OK) {
         ns_cli_error("cannot build the model (out of memory?)");
         status = NS_EXIT_RUNTIME;
         goto done;
     }
-    ns_cli_install_signals(); /* before any file: Ctrl-C always ends in a checkpoint */
+    ns_cli_install_signals(); /* before any file: Ctrl-C ends in a checkpoint when it can */
+    ns_cli_set_interrupt_note("; --resume continues from the last checkpoint");
     signature(&g, &r, sig, sizeof sig);
+    if (r.resume && access(ckpt, F_OK) != 0 && errno == ENOENT &&
+        ns_file_check_input(NULL, r.out, err, sizeof err) == NS_OK) {
+        /* a log stopped (or killed) before its first checkpoint: nothing to continue from */
+        ns_cli_error("cannot resume: there is no checkpoint %s (the run stopped before its "
+                     "first); start it again without --resume", ckpt);
+        goto done;
+    }
     if (r.resume) {
         /* a signal in a damaged file's read ends at once, and so does a stuck read (files.h) */
         const char *inputs[] = {r.out, ckpt};
@@ -232,6 +243,7 @@ int ns_cmd_train(int argc, char **argv)
     if (ns_h5_start_swmr(log) != NS_OK) {
         ns_cli_error("%s", ns_h5_error(log));
         status = NS_EXIT_RUNTIME;
+        write_failed = 1;
         goto done;
     }
     ns_progress bar;
@@ -246,6 +258,7 @@ int ns_cmd_train(int argc, char **argv)
                                                                : ns_h5_error(log))
                                      : ns_strerror(st));
         status = NS_EXIT_RUNTIME;
+        write_failed = st == NS_ERR_IO;
         goto done;
     }
     double floor = ns_data_loss_floor(data, c.seq);
@@ -269,5 +282,12 @@ done:
     ns_trainer_free(t);
     ns_h5_free(log);
     ns_opt_free(&g);
+    if (write_failed) {
+        /* HDF5 cannot close a file whose writes failed (a full disk, a file-size limit): the
+         * file stays open inside the library, and its exit handler then crashes on it
+         * (H5F__close_cb). The log on disk is as kill -9 leaves it, which --resume handles. */
+        fflush(NULL);
+        _exit(status);
+    }
     return status;
 }

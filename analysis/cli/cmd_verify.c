@@ -227,6 +227,13 @@ int ns_cmd_verify(int argc, char **argv)
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (!o.threads)
         o.threads = ncpu > 0 ? (int)ncpu : 1;
+    char err[512];
+    /* the threads' own needs; the battery's models (up to width 1024) are not estimated */
+    if (ns_cli_memory_fits(0, o.threads, err, sizeof err) != 0) {
+        ns_cli_error("%s", err);
+        ns_opt_free(&g);
+        return NS_EXIT_USAGE;
+    }
     /* MLP widths and seeds: narrow runs are cheap, and their seed spread is larger, so they
      * take more seeds; quick stays well under a minute of CPU */
     static const int widths_full[] = {64, 256, 1024}, seeds_full[] = {32, 16, 8};
@@ -249,6 +256,7 @@ int ns_cmd_verify(int argc, char **argv)
         return NS_EXIT_RUNTIME;
     }
     ns_cli_install_signals(); /* before the output exists: a signal must never leave a partial */
+    ns_cli_note_no_output(o.out);
     if (ns_h5_create(&h, o.out) != NS_OK) {
         ns_cli_error("%s", ns_h5_error(h));
         ns_h5_free(h);
@@ -257,6 +265,7 @@ int ns_cmd_verify(int argc, char **argv)
         return NS_EXIT_USAGE;
     }
     ns_set_threads(o.threads);
+    ns_cli_blas_reserve(o.threads);
     ns_progress bar;
     ns_progress_start(&bar, "verify", "cases");
     int st = NS_OK, nrows = 0;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 char *openblas_get_corename(void);
@@ -40,16 +41,34 @@ static int avx512_kernels(const char *core)
     return 0;
 }
 
+/* Under a memory limit (ulimit -v) the threads OpenBLAS starts when it loads, one per core,
+ * each map a buffer at once and, when the limit leaves no room, retry for ever at full speed
+ * (even `normscope --help` then never ends). The program never uses them (the BLAS runs
+ * single-threaded inside our OpenMP blocks, core/threads.c; bench starts them when it needs
+ * them), so under a limit OpenBLAS is loaded with OPENBLAS_NUM_THREADS=1 and starts none. */
+static int address_space_limited(void)
+{
+    struct rlimit rl;
+    return getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
+}
+
 void ns_cli_choose_kernels(char **argv)
 {
-    if (getenv("OPENBLAS_CORETYPE") || getenv(MARK) || !cpu_has_avx512() ||
-        avx512_kernels(openblas_get_corename()))
+    int core = !getenv("OPENBLAS_CORETYPE") && !getenv(MARK) && cpu_has_avx512() &&
+               !avx512_kernels(openblas_get_corename());
+    int one_thread = !getenv("OPENBLAS_NUM_THREADS") && address_space_limited();
+    if (!core && !one_thread)
         return;
-    if (setenv("OPENBLAS_CORETYPE", "SkylakeX", 1) != 0 || setenv(MARK, "1", 1) != 0)
+    if (core && (setenv("OPENBLAS_CORETYPE", "SkylakeX", 1) != 0 || setenv(MARK, "1", 1) != 0))
+        return;
+    if (one_thread && setenv("OPENBLAS_NUM_THREADS", "1", 1) != 0)
         return;
     execv("/proc/self/exe", argv);
-    /* could not re-execute: carry on with the kernels loaded */
-    unsetenv("OPENBLAS_CORETYPE");
+    /* could not re-execute: carry on with what is loaded */
+    if (core) {
+        unsetenv("OPENBLAS_CORETYPE");
+        unsetenv(MARK);
+    }
 }
 
 const char *ns_cli_kernels_note(void)

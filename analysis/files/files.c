@@ -16,35 +16,53 @@
 
 /* ---- this process's temporaries, for a signal handler to remove --------------------------- */
 /* The one piece of global state here: a signal that must end the process at once (files.h)
- * cannot reach the handles that own the temporaries. Names only accumulate (each holds this
- * process's id, so a name whose file was renamed or removed is never anyone else's); the copies
- * are made before the entry is published, and the handler only reads published entries. */
+ * cannot reach the handles that own the temporaries. A slot is free (state FREE) or holds a
+ * name (state FILE or DIR); a name is copied into a free slot before its state is published,
+ * and the handler reads only published slots. A temporary renamed into place or removed gives
+ * its slot back (ns_file_discard, ns_file_commit), so a plot's many figures never run out. */
 #define MAX_TRACKED 64
-static char *tracked[MAX_TRACKED];
-static int tracked_dir[MAX_TRACKED];
-static volatile sig_atomic_t ntracked;
+#define MAX_NAME 4352 /* a PATH_MAX path and its .partial-PID.N suffix */
+enum { FREE, FILE_SLOT, DIR_SLOT };
+static char tracked[MAX_TRACKED][MAX_NAME];
+static volatile sig_atomic_t tracked_state[MAX_TRACKED];
 static volatile sig_atomic_t reading;
 
 void ns_file_track(const char *name, int dir)
 {
-    for (int i = 0; i < ntracked; i++)
-        if (strcmp(tracked[i], name) == 0)
+    size_t n = strlen(name);
+    for (int i = 0; i < MAX_TRACKED; i++)
+        if (tracked_state[i] != FREE && strcmp(tracked[i], name) == 0)
             return;
-    char *copy = ntracked < MAX_TRACKED ? strdup(name) : NULL;
-    if (!copy)
-        return; /* too many (a sweep saves under one name): the file is still removed normally */
-    tracked[ntracked] = copy;
-    tracked_dir[ntracked] = dir;
-    ntracked = ntracked + 1;
+    for (int i = 0; i < MAX_TRACKED && n < MAX_NAME; i++)
+        if (tracked_state[i] == FREE) {
+            memcpy(tracked[i], name, n + 1);
+            __atomic_signal_fence(__ATOMIC_SEQ_CST); /* the name before its state */
+            tracked_state[i] = dir ? DIR_SLOT : FILE_SLOT;
+            return;
+        }
+    /* all taken (more than MAX_TRACKED temporaries at once): still removed normally */
+}
+
+static void untrack(const char *name)
+{
+    for (int i = 0; i < MAX_TRACKED; i++)
+        if (tracked_state[i] != FREE && strcmp(tracked[i], name) == 0)
+            tracked_state[i] = FREE;
+}
+
+void ns_file_discard(const char *name, int dir)
+{
+    (void)(dir ? rmdir(name) : unlink(name));
+    untrack(name);
 }
 
 void ns_file_remove_temporaries(void)
 {
-    /* files first (a log's lies in a tracked directory), then directories; async-signal-safe */
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = ntracked - 1; i >= 0; i--)
-            if (tracked_dir[i] == pass)
-                (void)(pass ? rmdir(tracked[i]) : unlink(tracked[i]));
+    /* files first (a log lies in a tracked directory), then directories; async-signal-safe */
+    for (int pass = FILE_SLOT; pass <= DIR_SLOT; pass++)
+        for (int i = MAX_TRACKED - 1; i >= 0; i--)
+            if (tracked_state[i] == pass)
+                (void)(pass == DIR_SLOT ? rmdir(tracked[i]) : unlink(tracked[i]));
 }
 
 void ns_file_reading(int on) { reading = reading + (on ? 1 : -1); }
@@ -208,6 +226,7 @@ int ns_file_commit(const char *tmp, const char *target, char *msg, size_t msglen
         snprintf(msg, msglen, "cannot move %s to %s: %s", tmp, target, strerror(errno));
         return NS_ERR_IO;
     }
+    untrack(tmp);
     return NS_OK;
 }
 

@@ -54,6 +54,8 @@ int ns_file_write_close(int fd, const void *data, size_t n);
  * (analysis/cli/cli.c). */
 void ns_file_track(const char *name, int dir);
 void ns_file_remove_temporaries(void);
+/* removes a temporary (rmdir if dir, else unlink) and forgets it */
+void ns_file_discard(const char *name, int dir);
 void ns_file_reading(int on);
 int ns_file_is_reading(void);
 /* ns_file_reading, and a watchdog: while the n files are read the real-time timer is armed for

@@ -274,9 +274,9 @@ void ns_h5_free(ns_h5 *h)
     if (h->fd >= 0)
         close(h->fd);
     if (h->tmp)
-        unlink(h->tmp);
+        ns_file_discard(h->tmp, 0);
     if (h->tmpdir)
-        rmdir(h->tmpdir);
+        ns_file_discard(h->tmpdir, 1);
     free(h->tmp);
     free(h->tmpdir);
     free(h->path);
@@ -520,7 +520,7 @@ int ns_h5_start_swmr(ns_h5 *h)
             return NS_ERR_IO;
         free(h->tmp);
         h->tmp = NULL;
-        rmdir(h->tmpdir);
+        ns_file_discard(h->tmpdir, 1);
         free(h->tmpdir);
         h->tmpdir = NULL;
     }
@@ -1083,7 +1083,7 @@ int ns_h5_save(ns_h5 *h, const char *path)
         else if (ns_file_commit(tmp, path, h->err, sizeof h->err) != NS_OK)
             status = NS_ERR_IO;
         if (status != NS_OK)
-            unlink(tmp);
+            ns_file_discard(tmp, 0);
     }
     free(tmp);
     free(image);

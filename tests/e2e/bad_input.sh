@@ -78,9 +78,18 @@ check_outcome() {
 }
 
 # new_case NAME: a fresh empty directory $DIR, cwd there
+declare -A nclass nclass_failed # cases per class, for the summary
+case_class() {
+    case $1 in
+    *ulimit*) echo limits ;;
+    SIG*) echo signals ;;
+    *) echo "usage and output paths" ;;
+    esac
+}
 new_case() {
     CASE=$1
     ncase=$((ncase + 1))
+    nclass[$(case_class "$CASE")]=$((${nclass[$(case_class "$CASE")]:-0} + 1))
     failed=0
     DIR=$ROOT/case$ncase
     mkdir -p "$DIR" && cd "$DIR" || exit 2
@@ -88,6 +97,8 @@ new_case() {
 
 end_case() {
     [ "$failed" = 0 ] || nfail=$((nfail + 1))
+    [ "$failed" = 0 ] ||
+        nclass_failed[$(case_class "$CASE")]=$((${nclass_failed[$(case_class "$CASE")]:-0} + 1))
     cd "$ROOT" || exit 2
 }
 
@@ -258,6 +269,152 @@ for sig in INT TERM; do
     end_case
 done
 
+# --- limits: ulimit -v and ulimit -f ---
+
+# Under an address-space limit (ulimit -v) every command ends: it runs if it fits (status 0, in
+# under 20 s), else one line and status 1 or 2 within 5 s, nothing left behind; never the
+# endless retry of OpenBLAS's buffer mapping (before: every command, --help included, spun at
+# full CPU until `timeout 20` ended it). The compute commands get --threads 2 so that the
+# estimate does not depend on the machine's cores. limit_case NAME KB ARGS...
+limit_case() {
+    local name=$1 kb=$2
+    shift 2
+    new_case "ulimit -v $kb: $name"
+    mkdir .keep
+    local t0 st ms
+    t0=$(date +%s%N)
+    (
+        ulimit -v "$kb" || exit 99
+        exec timeout 20 "$BIN" "$@"
+    ) >.stdout 2>.stderr </dev/null
+    st=$?
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    [ "$st" -ne 124 ] || fail "still running after 20 s"
+    [ "$st" -eq 0 ] || [ "$ms" -le 5000 ] || fail "took $ms ms to fail (at most 5000)"
+    if [ "$st" -eq 0 ]; then
+        : >.stdout # it fitted and ran: its output is not checked here
+        find .keep -mindepth 1 -delete
+    fi
+    [ "$st" -eq 0 ] || [ "$st" -eq 1 ] || [ "$st" -eq 2 ] ||
+        fail "expected exit 0, 1 or 2, got $(describe_status "$st")"
+    [ "$st" -eq 0 ] || check_outcome "$st" "$st"
+    end_case
+}
+PLOT_IN=$ROOT/plot_in.h5
+"$BIN" propagate --depth 4 --width 16 --seq 4 --batch 2 --seeds 2 --threads 1 --out "$PLOT_IN" \
+    >/dev/null || echo "FAIL: cannot make the plot input $PLOT_IN"
+# (skipped where no limit lets the program start at all: an ASan build reserves terabytes of
+# shadow memory)
+LIMITS=(100 200 300)
+if ! (ulimit -v 102400 && "$BIN" --version) >/dev/null 2>&1; then
+    echo "note: the program does not start under ulimit -v; its limit cases are skipped"
+    LIMITS=()
+fi
+for mb in "${LIMITS[@]}"; do
+    kb=$((mb * 1024))
+    limit_case propagate $kb propagate --depth 2 --width 16 --threads 2 --out .keep/p.h5
+    limit_case train $kb train --depth 2 --width 16 --heads 2 --seq 8 --steps 5 --warmup 1 \
+        --threads 2 --out .keep/t.h5
+    limit_case verify $kb verify --quick --threads 2 --out .keep/v.h5
+    limit_case bench $kb bench --quick --threads 2 --only W1
+    limit_case plot $kb plot "$PLOT_IN" --out .keep
+    limit_case placements $kb placements
+    limit_case --help $kb --help
+    limit_case "propagate --help" $kb propagate --help
+done
+
+# Under a file-size limit, plot reports no truncated image: gnuplot is killed by SIGXFSZ
+# (normscope ignores it, and an ignored signal would stay ignored in gnuplot), and a figure
+# appears whole (data, script, every format) or not at all. 4 KiB: the first image fails.
+new_case "plot under ulimit -f 4"
+mkdir .keep
+(
+    ulimit -f 4 || exit 99
+    exec "$BIN" plot "$PLOT_IN" --out .keep --format png
+) >.stdout 2>.stderr </dev/null
+check_outcome $? 1 "signal 25"
+end_case
+
+# 16 KiB: a few figures fit in PDF and SVG, then one figure's PDF fits and its SVG does not; the
+# figures reported on stdout are whole, and nothing else is there (not that figure's PDF)
+new_case "plot under ulimit -f 16: whole figures only"
+mkdir .keep
+(
+    ulimit -f 16 || exit 99
+    exec "$BIN" plot "$PLOT_IN" --out .keep --format pdf,svg
+) >.stdout 2>.stderr </dev/null
+st=$?
+[ "$st" -eq 1 ] || fail "expected exit 1, got $(describe_status "$st")"
+[ "$(wc -l <.stderr)" -eq 1 ] || fail "expected one line on stderr: $(tr '\n' '|' <.stderr)"
+expect=$(sed -n 's#^wrote \.keep/\(.*\)\.\(pdf\|svg\)$#\1#p' .stdout | sort -u |
+    while read -r f; do printf '%s\n' "$f.dat" "$f.gp" "$f.pdf" "$f.svg"; done | sort)
+there=$(ls .keep | sort)
+[ -n "$expect" ] || fail "no figure was reported (the limit no longer cuts midway?)"
+[ "$expect" = "$there" ] ||
+    fail "the output directory holds more or less than the reported figures: $(echo $there)"
+end_case
+
+# train after a failed write of its log (ulimit -f): one line, status 1, no crash in HDF5's exit
+# handler (it crashed closing the file whose flush had failed). 8 KiB: the log fails before it
+# appears (nothing left); 64 KiB: at its first flush (the log stays, as kill -9 leaves it).
+for kb in 8 64; do
+    new_case "train under ulimit -f $kb"
+    (
+        ulimit -f $kb || exit 99
+        exec "$BIN" train --depth 2 --width 32 --heads 2 --seq 16 --steps 400 --probe-every 10 \
+            --threads 1 --out t.h5
+    ) >.stdout 2>.stderr </dev/null
+    st=$?
+    [ $kb -eq 64 ] && { [ -f t.h5 ] || fail "no log t.h5"; rm -f t.h5; }
+    check_outcome $st 1 t.h5
+    end_case
+done
+
+# SIGTERM ends every run within a second, even one busy for many seconds between two polls of
+# the stop flag: inside one wide block's matrix products (35 s at width 8192 before the grace
+# timer), and inside a long held-out evaluation of train (27 s at 400 batches). The signal is
+# sent 1 s after the run's file appears, when the work between two polls is under way.
+# slow_term_case NAME FILE KEEP CMD...: FILE is what appears once the run is under way; KEEP the
+# files it may leave (a training log and its checkpoint), checked and removed before the usual
+# checks
+slow_term_case() {
+    local name=$1 file=$2 keep=$3
+    shift 3
+    new_case "SIGTERM within 1 s: $name"
+    "${DEFSIG[@]}" "$BIN" "$@" >.stdout 2>.stderr </dev/null &
+    local pid=$! t0 t1 ms
+    for ((i = 0; i < 1500; i++)); do
+        compgen -G "$file" >/dev/null && break
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.02
+    done
+    sleep 1
+    kill -0 $pid 2>/dev/null || fail "the run ended before it could be signalled"
+    t0=$(date +%s%N)
+    kill -TERM $pid 2>/dev/null
+    while kill -0 $pid 2>/dev/null && [ $(($(date +%s%N) - t0)) -lt 15000000000 ]; do
+        sleep 0.01
+    done
+    t1=$(date +%s%N)
+    kill -KILL $pid 2>/dev/null
+    wait $pid
+    local st=$?
+    ms=$(((t1 - t0) / 1000000))
+    echo "  SIGTERM to exit: $ms ms ($name)"
+    [ "$ms" -le 1000 ] || fail "the run took $ms ms to end after SIGTERM (at most 1000)"
+    [ -z "$keep" ] || rm -f $keep
+    check_outcome $st 1 interrupted
+    end_case
+}
+slow_term_case "one block of width 8192" "wide.h5.partial-*" "" \
+    propagate --width 8192 --depth 1 --seq 64 --batch 2 --seeds 1 --threads 1 --out wide.h5
+slow_term_case "train's held-out evaluation" "t.h5" "t.h5 t.h5.ckpt" \
+    train --depth 2 --width 128 --heads 2 --seq 64 --batch 8 --steps 10 --warmup 1 \
+    --probe-every 1 --eval-batches 2000 --threads 1 --out t.h5
+
+for c in "${!nclass[@]}"; do
+    echo "  $c: ${nclass[$c]} cases, ${nclass_failed[$c]:-0} failed"
+done
 if [ "$nfail" -ne 0 ]; then
     echo "bad_input: $nfail of $ncase cases FAILED"
     exit 1
