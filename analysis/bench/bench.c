@@ -37,13 +37,12 @@ typedef struct {
 } workload;
 
 /* The standard workloads; the quick set has the same structure at toy sizes. Placements by row:
- * W1 runs the table's first three (PreNorm, PostNorm, SpanNorm), W2 SpanNorm, W3 and W4 PreNorm. */
-/* The standard workloads; the quick set has the same structure at toy sizes. Placements by row:
  * W1 runs the table's first three (PreNorm, PostNorm, SpanNorm), W2 SpanNorm, W3 and W4 PreNorm.
  * The peer rows are the ones torch_peer.py writes out: its propagate is W1's first row's block,
  * its train W2's. */
 static const workload full_set[] = {
-    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 0, 64, 256, 4, 128, 8, 0, 1, 0, 0.80, "propagate", 1.8},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 0, 64, 256, 4, 128, 8, 0, 1, 0, 0.80, "propagate",
+     1.8},
     {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 1, 64, 256, 4, 128, 8, 0, 1, 0, 0.80, NULL, 0},
     {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 2, 64, 256, 4, 128, 8, 0, 1, 0, 0.80, NULL, 0},
     {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 0, 64, 256, 4, 128, 8, 0, 0, 0, 0, NULL, 0},
@@ -438,8 +437,6 @@ static int run_child(const workload *w, const ns_bench_opts *o, ns_bench_row *ro
 
 /* ---- the PyTorch peer (torch_peer.py) ------------------------------------------------------ */
 
-/* NS_TORCH_PEER_SCRIPT: the script's path in the source tree (CMakeLists.txt) */
-
 /* Runs argv (argv[0] looked up in PATH) with its stdout into *out (malloc'd, NUL-terminated) and
  * its stderr discarded; its exit status, or -1 if it could not run or be read. */
 static int run_captured(char *const argv[], char **out)
@@ -511,7 +508,8 @@ static void json_string_of(const char *json, const char *key, char *to, size_t n
     snprintf(to, n, "%.*s", (int)len, p ? p : "");
 }
 
-/* runs w's peer task with o's threads and repeats; its median seconds */
+/* runs w's peer task with o's threads and repeats; its median seconds. The script is
+ * NS_TORCH_PEER_SCRIPT, its path in the source tree (CMakeLists.txt). */
 static int run_peer(const workload *w, const ns_bench_opts *o, ns_bench_result *r,
                     double *seconds, char *msg, size_t msglen)
 {

@@ -64,7 +64,8 @@ class NormInputBlock(nn.Module):
 
     def __init__(self, d, heads):
         super().__init__()
-        self.n1, self.attn, self.n2, self.mlp = nn.LayerNorm(d), Attention(d, heads), nn.LayerNorm(d), MLP(d)
+        self.n1, self.attn = nn.LayerNorm(d), Attention(d, heads)
+        self.n2, self.mlp = nn.LayerNorm(d), MLP(d)
 
     def forward(self, x):
         self.a = self.attn(self.n1(x))
@@ -133,7 +134,8 @@ class LM(nn.Module):
         self.tok, self.pos = nn.Embedding(a.vocab, a.width), nn.Embedding(a.seq, a.width)
         nn.init.normal_(self.pos.weight, std=0.1)
         alpha = 1 / math.sqrt(a.depth)
-        self.blocks = nn.Sequential(*(NormSumBlock(a.width, a.heads, alpha) for _ in range(a.depth)))
+        self.blocks = nn.Sequential(*(NormSumBlock(a.width, a.heads, alpha)
+                                      for _ in range(a.depth)))
         self.norm, self.head = nn.LayerNorm(a.width), nn.Linear(a.width, a.vocab, bias=False)
         normal_init(self)
 

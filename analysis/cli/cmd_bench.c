@@ -2,9 +2,10 @@
  *
  * Prints a table (or, with --json, one JSON object): per workload the median wall time, the
  * matrix-product GFLOP/s, the sgemm ceiling measured at the same shapes, their ratio against
- * the target, and the peak resident memory; then the cost of the metrics on W1 and the time
- * per block of W4 at each depth. Exit 0 when it ran (whether or not a target was met: the
- * verdicts are in the output), 2 for bad options, 1 if a workload failed. */
+ * the target, and the peak resident memory; then the cost of the metrics on W1, W1's and W2's
+ * speed-up over their PyTorch peer (or why it did not run), and the time per block of W4 at
+ * each depth. Exit 0 when it ran (whether or not a target was met: the verdicts are in the
+ * output), 2 for bad options, 1 if a workload or the peer failed. */
 #define _GNU_SOURCE
 #include "bench.h"
 #include "cli.h"

@@ -42,7 +42,8 @@ def flops(block, L, d, T, B, H=0, V=0):
 
 
 def has_torch():
-    return subprocess.run([sys.executable, "-c", "import torch"], capture_output=True).returncode == 0
+    p = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True)
+    return p.returncode == 0
 
 
 def main(binary):

@@ -74,7 +74,8 @@ def main(binary, script):
         check(all(np.shape(u["param_grad_ms"]) == (L, 10) for u in runs), "param_grad_ms shape")
         act = np.mean([u["act_ms"] for u in runs], 0)
         slope, icpt = np.polyfit(np.arange(L + 1), act, 1)
-        r2 = 1 - np.sum((act - slope * np.arange(L + 1) - icpt) ** 2) / np.sum((act - act.mean()) ** 2)
+        resid = act - slope * np.arange(L + 1) - icpt
+        r2 = 1 - np.sum(resid ** 2) / np.sum((act - act.mean()) ** 2)
         check(slope > 0.3 and r2 >= 0.98, "act_ms not linear in depth: %s (R^2 %.3f)" % (act, r2))
         with tempfile.TemporaryDirectory() as tmp:
             ns = normscope_runs(binary, tmp)
