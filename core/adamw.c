@@ -3,8 +3,43 @@
  * ordered block, not a reduction, whose combining order is unspecified), so results
  * do not depend on the thread count. */
 #include "internal.h"
+#include "simd.h"
 
 #define CHUNK 16384
+
+/* AdamW on w[0..n): the arithmetic of every element in double, in the same order on every CPU;
+ * the sums of squared updates and weights in NS_LANES lanes (simd.h), so that the loop
+ * vectorizes: one chain of dependent adds kept it scalar, at about 3x the time of the lanes. */
+static inline void adamw_one(ns_real *w, ns_real g, ns_real *m, ns_real *v, const ns_adamw *o,
+                             double lr, double wd, double bc1, double bc2, double grad_scale,
+                             double *du2, double *w2)
+{
+    double gi = (double)g * grad_scale;
+    double mi = o->beta1 * *m + (1 - o->beta1) * gi;
+    double vi = o->beta2 * *v + (1 - o->beta2) * gi * gi;
+    *m = (ns_real)mi, *v = (ns_real)vi;
+    double du = -lr * ((mi / bc1) / (sqrt(vi / bc2) + o->eps) + wd * *w);
+    *w2 += (double)*w * *w;
+    *du2 += du * du;
+    *w = (ns_real)(*w + du);
+}
+
+NS_CLONES static void adamw_chunk(ns_real *w, const ns_real *g, ns_real *m, ns_real *v, size_t n,
+                                  const ns_adamw *o, double lr, double wd, double bc1, double bc2,
+                                  double grad_scale, double *du2, double *w2)
+{
+    double adu[NS_LANES] = {0}, aw[NS_LANES] = {0};
+    size_t i = 0;
+    for (; i + NS_LANES <= n; i += NS_LANES)
+        for (int l = 0; l < NS_LANES; l++)
+            adamw_one(w + i + l, g[i + l], m + i + l, v + i + l, o, lr, wd, bc1, bc2, grad_scale,
+                      &adu[l], &aw[l]);
+    for (; i < n; i++)
+        adamw_one(w + i, g[i], m + i, v + i, o, lr, wd, bc1, bc2, grad_scale, &adu[i % NS_LANES],
+                  &aw[i % NS_LANES]);
+    *du2 = ns_lanes_total(adu);
+    *w2 = ns_lanes_total(aw);
+}
 
 /* w -= lr (mhat / (sqrt(vhat) + eps) + wd w), with the gradient multiplied by grad_scale (clipping);
  * step counts from 1. Returns sum of squared updates and of squared weights (before the step) in
@@ -18,18 +53,10 @@ void ns_adamw_update(ns_real *w, const ns_real *g, ns_real *m, ns_real *v, size_
     double sdu = 0, sw = 0;
 #pragma omp parallel for schedule(static) ordered if (n >= NS_PAR_MIN)
     for (size_t c = 0; c < nchunks; c++) {
-        double cdu = 0, cw = 0;
-        size_t end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;
-        for (size_t i = c * CHUNK; i < end; i++) {
-            double gi = (double)g[i] * grad_scale;
-            double mi = o->beta1 * m[i] + (1 - o->beta1) * gi;
-            double vi = o->beta2 * v[i] + (1 - o->beta2) * gi * gi;
-            m[i] = (ns_real)mi, v[i] = (ns_real)vi;
-            double du = -lr * ((mi / bc1) / (sqrt(vi / bc2) + o->eps) + wd * w[i]);
-            cw += (double)w[i] * w[i];
-            cdu += du * du;
-            w[i] = (ns_real)(w[i] + du);
-        }
+        double cdu, cw;
+        size_t i0 = c * CHUNK, len = n - i0 < CHUNK ? n - i0 : CHUNK;
+        adamw_chunk(w + i0, g + i0, m + i0, v + i0, len, o, lr, wd, bc1, bc2, grad_scale, &cdu,
+                    &cw);
 #pragma omp ordered
         {
             sdu += cdu;

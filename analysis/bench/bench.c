@@ -9,7 +9,9 @@
 #include <omp.h>
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,31 +32,36 @@ typedef struct {
     int metrics;
     int window;    /* -1: chosen by ns_propagate_auto_window, else as given (0: all) */
     double target; /* rate / ceiling to reach, 0: none */
+    const char *peer;   /* torch_peer.py's task for this row, NULL: none */
+    double peer_target; /* the speed-up over the peer to reach */
 } workload;
 
 /* The standard workloads; the quick set has the same structure at toy sizes. Placements by row:
- * W1 runs the table's first three (PreNorm, PostNorm, SpanNorm), W2 SpanNorm, W3 and W4 PreNorm. */
+ * W1 runs the table's first three (PreNorm, PostNorm, SpanNorm), W2 SpanNorm, W3 and W4 PreNorm.
+ * The peer rows are the ones torch_peer.py writes out: its propagate is W1's first row's block,
+ * its train W2's. */
 static const workload full_set[] = {
-    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 0, 64, 256, 4, 128, 8, 0, 1, 0, 0.60},
-    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 1, 64, 256, 4, 128, 8, 0, 1, 0, 0.60},
-    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 2, 64, 256, 4, 128, 8, 0, 1, 0, 0.60},
-    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 0, 64, 256, 4, 128, 8, 0, 0, 0, 0},
-    {"W2", W_TRAIN, NS_BLOCK_TRANSFORMER, 2, 64, 256, 4, 128, 8, 256, 0, 0, 0.60},
-    {"W3", W_PROPAGATE, NS_BLOCK_MLP, 0, 64, 512, 0, 128, 8, 0, 1, 0, 0.75},
-    {"W4", W_PROPAGATE, NS_BLOCK_MLP, 0, 256, 512, 0, 128, 8, 0, 1, -1, 0},
-    {"W4", W_PROPAGATE, NS_BLOCK_MLP, 0, 512, 512, 0, 128, 8, 0, 1, -1, 0},
-    {"W4", W_PROPAGATE, NS_BLOCK_MLP, 0, 1024, 512, 0, 128, 8, 0, 1, -1, 0},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 0, 64, 256, 4, 128, 8, 0, 1, 0, 0.80, "propagate",
+     1.8},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 1, 64, 256, 4, 128, 8, 0, 1, 0, 0.80, NULL, 0},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 2, 64, 256, 4, 128, 8, 0, 1, 0, 0.80, NULL, 0},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 0, 64, 256, 4, 128, 8, 0, 0, 0, 0, NULL, 0},
+    {"W2", W_TRAIN, NS_BLOCK_TRANSFORMER, 2, 64, 256, 4, 128, 8, 256, 0, 0, 0.75, "train", 1.5},
+    {"W3", W_PROPAGATE, NS_BLOCK_MLP, 0, 64, 512, 0, 128, 8, 0, 1, 0, 0.80, NULL, 0},
+    {"W4", W_PROPAGATE, NS_BLOCK_MLP, 0, 256, 512, 0, 128, 8, 0, 1, -1, 0, NULL, 0},
+    {"W4", W_PROPAGATE, NS_BLOCK_MLP, 0, 512, 512, 0, 128, 8, 0, 1, -1, 0, NULL, 0},
+    {"W4", W_PROPAGATE, NS_BLOCK_MLP, 0, 1024, 512, 0, 128, 8, 0, 1, -1, 0, NULL, 0},
 };
 static const workload quick_set[] = {
-    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 0, 4, 64, 2, 32, 2, 0, 1, 0, 0},
-    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 1, 4, 64, 2, 32, 2, 0, 1, 0, 0},
-    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 2, 4, 64, 2, 32, 2, 0, 1, 0, 0},
-    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 0, 4, 64, 2, 32, 2, 0, 0, 0, 0},
-    {"W2", W_TRAIN, NS_BLOCK_TRANSFORMER, 2, 4, 64, 2, 32, 2, 64, 0, 0, 0},
-    {"W3", W_PROPAGATE, NS_BLOCK_MLP, 0, 4, 64, 0, 32, 2, 0, 1, 0, 0},
-    {"W4", W_PROPAGATE, NS_BLOCK_MLP, 0, 16, 64, 0, 32, 2, 0, 1, 4, 0},
-    {"W4", W_PROPAGATE, NS_BLOCK_MLP, 0, 32, 64, 0, 32, 2, 0, 1, 4, 0},
-    {"W4", W_PROPAGATE, NS_BLOCK_MLP, 0, 64, 64, 0, 32, 2, 0, 1, 4, 0},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 0, 4, 64, 2, 32, 2, 0, 1, 0, 0, "propagate", 0},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 1, 4, 64, 2, 32, 2, 0, 1, 0, 0, NULL, 0},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 2, 4, 64, 2, 32, 2, 0, 1, 0, 0, NULL, 0},
+    {"W1", W_PROPAGATE, NS_BLOCK_TRANSFORMER, 0, 4, 64, 2, 32, 2, 0, 0, 0, 0, NULL, 0},
+    {"W2", W_TRAIN, NS_BLOCK_TRANSFORMER, 2, 4, 64, 2, 32, 2, 64, 0, 0, 0, "train", 0},
+    {"W3", W_PROPAGATE, NS_BLOCK_MLP, 0, 4, 64, 0, 32, 2, 0, 1, 0, 0, NULL, 0},
+    {"W4", W_PROPAGATE, NS_BLOCK_MLP, 0, 16, 64, 0, 32, 2, 0, 1, 4, 0, NULL, 0},
+    {"W4", W_PROPAGATE, NS_BLOCK_MLP, 0, 32, 64, 0, 32, 2, 0, 1, 4, 0, NULL, 0},
+    {"W4", W_PROPAGATE, NS_BLOCK_MLP, 0, 64, 64, 0, 32, 2, 0, 1, 4, 0, NULL, 0},
 };
 #define NSET (int)(sizeof full_set / sizeof full_set[0])
 
@@ -428,6 +435,130 @@ static int run_child(const workload *w, const ns_bench_opts *o, ns_bench_row *ro
     return NS_OK;
 }
 
+/* ---- the PyTorch peer (torch_peer.py) ------------------------------------------------------ */
+
+/* Runs argv (argv[0] looked up in PATH) with its stdout into *out (malloc'd, NUL-terminated) and
+ * its stderr discarded; its exit status, or -1 if it could not run or be read. */
+static int run_captured(char *const argv[], char **out)
+{
+    extern char **environ;
+    int fds[2], wst = 0, status = -1;
+    *out = NULL;
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    fflush(NULL);
+    int spawned = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) == 0;
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    size_t len = 0, cap = 0;
+    char *buf = NULL;
+    int ok = spawned;
+    while (ok) {
+        if (cap - len < 4096) {
+            char *b = realloc(buf, cap = 2 * cap + 65536);
+            if (!b) {
+                ok = 0;
+                break;
+            }
+            buf = b;
+        }
+        ssize_t n = read(fds[0], buf + len, cap - len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fds[0]);
+    if (spawned) {
+        while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
+            ;
+        if (ok && WIFEXITED(wst))
+            status = WEXITSTATUS(wst);
+    }
+    if (status < 0 || !buf) {
+        free(buf);
+        return -1;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    return status;
+}
+
+/* the number or string after "key": in a flat JSON text, or NAN / "" */
+static double json_number_of(const char *json, const char *key)
+{
+    char pat[48];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(json, pat);
+    return p ? strtod(p + strlen(pat), NULL) : NAN;
+}
+
+static void json_string_of(const char *json, const char *key, char *to, size_t n)
+{
+    char pat[48];
+    snprintf(pat, sizeof pat, "\"%s\": \"", key);
+    const char *p = strstr(json, pat);
+    size_t len = p ? strcspn(p += strlen(pat), "\"") : 0;
+    snprintf(to, n, "%.*s", (int)len, p ? p : "");
+}
+
+/* runs w's peer task with o's threads and repeats; its median seconds. The script is
+ * NS_TORCH_PEER_SCRIPT, its path in the source tree (CMakeLists.txt). */
+static int run_peer(const workload *w, const ns_bench_opts *o, ns_bench_result *r,
+                    double *seconds, char *msg, size_t msglen)
+{
+    char num[8][16];
+    int v[] = {w->depth, w->width, w->heads, w->seq, w->batch, w->vocab ? w->vocab : 256,
+               o->threads, o->repeats};
+    for (int i = 0; i < 8; i++)
+        snprintf(num[i], sizeof num[i], "%d", v[i]);
+    char *argv[] = {(char *)o->python, NS_TORCH_PEER_SCRIPT, (char *)w->peer,
+                    "--depth", num[0], "--width", num[1], "--heads", num[2], "--seq", num[3],
+                    "--batch", num[4], "--vocab", num[5], "--threads", num[6],
+                    "--repeats", num[7], NULL};
+    char *out;
+    int st = run_captured(argv, &out);
+    *seconds = st == 0 ? json_number_of(out, "seconds") : NAN;
+    if (st == 0)
+        json_string_of(out, "torch", r->torch_version, sizeof r->torch_version);
+    free(out);
+    if (!(*seconds > 0) || !isfinite(*seconds)) {
+        snprintf(msg, msglen, "the PyTorch peer of %s failed (exit %d): run %s %s %s --depth %s "
+                 "--width %s --heads %s --seq %s --batch %s to see why", w->id, st, argv[0],
+                 argv[1], argv[2], num[0], num[1], num[2], num[3], num[4]);
+        return NS_ERR_IO;
+    }
+    return NS_OK;
+}
+
+/* whether the peer can run; else a note in r->peer_note */
+static int peer_available(const ns_bench_opts *o, ns_bench_result *r)
+{
+    if (!o->python) {
+        snprintf(r->peer_note, sizeof r->peer_note, "PyTorch peer not asked for");
+        return 0;
+    }
+    if (access(NS_TORCH_PEER_SCRIPT, R_OK) != 0) {
+        snprintf(r->peer_note, sizeof r->peer_note, "PyTorch peer skipped: %s not found",
+                 NS_TORCH_PEER_SCRIPT);
+        return 0;
+    }
+    char *argv[] = {(char *)o->python, "-c", "import torch", NULL}, *out;
+    int st = run_captured(argv, &out);
+    free(out);
+    if (st != 0)
+        snprintf(r->peer_note, sizeof r->peer_note,
+                 "PyTorch peer skipped: %s cannot import torch (Debian: python3-torch; "
+                 "--python names another interpreter)", o->python);
+    return st == 0;
+}
+
 static int selected(const char *only, const char *id)
 {
     if (!only)
@@ -466,9 +597,10 @@ int ns_bench_run(const ns_bench_opts *o, ns_bench_result *r, ns_bench_note_fn no
             p += len + (p[len] == ',');
         }
     }
-    int n = 0;
+    int n = 0, peers = 0;
     for (int i = 0; i < NSET; i++)
-        n += selected(o->only, set[i].id);
+        n += selected(o->only, set[i].id), peers += selected(o->only, set[i].id) && set[i].peer;
+    int with_peer = peers && peer_available(o, r);
     for (int i = 0, k = 0, w4 = 0; i < NSET; i++) {
         if (!selected(o->only, set[i].id))
             continue;
@@ -483,6 +615,20 @@ int ns_bench_run(const ns_bench_opts *o, ns_bench_result *r, ns_bench_note_fn no
             r->metrics_overhead = row->with_metrics_seconds / row->seconds - 1;
         if (strcmp(set[i].id, "W4") == 0 && w4 < 3)
             r->w4_per_block[w4++] = row->seconds / row->depth;
+        if (with_peer && set[i].peer) { /* right after normscope's run, for like conditions */
+            ns_bench_peer_row *p = &r->peers[r->npeers];
+            *p = (ns_bench_peer_row){.normscope_seconds = row->seconds,
+                                     .target = o->quick ? 0 : set[i].peer_target};
+            snprintf(p->id, sizeof p->id, "%s", set[i].id);
+            char what[32];
+            snprintf(what, sizeof what, "%s in PyTorch", set[i].id);
+            if (note)
+                note(ctx, k - 1, n, what);
+            if ((st = run_peer(&set[i], o, r, &p->torch_seconds, msg, msglen)))
+                return st;
+            p->speedup = p->torch_seconds / p->normscope_seconds;
+            r->npeers++;
+        }
     }
     return NS_OK;
 }

@@ -38,12 +38,24 @@ typedef struct {
                                   * metric, interleaved with its own repeats (else NAN) */
 } ns_bench_row;
 
+/* a workload run again as a user would write it in PyTorch (torch_peer.py), right after
+ * normscope's own run of it */
+typedef struct {
+    char id[8];               /* the workload: "W1" (its first row, pre with metrics) or "W2" */
+    double torch_seconds;     /* the peer's median over the same number of repeats, after one
+                               * warm-up run */
+    double normscope_seconds; /* the workload row's seconds */
+    double speedup;           /* torch_seconds / normscope_seconds */
+    double target;            /* the speed-up to reach (0: none) */
+} ns_bench_peer_row;
+
 typedef struct {
     int quick;           /* small shapes: a smoke test of the machinery, no targets */
     int threads;
     int repeats;
     const char *only;    /* NULL, or a comma list of workload ids ("W1,W3") */
     const char *kernels_note; /* why the BLAS runs the kernels it does (NULL: nothing to say) */
+    const char *python;  /* the interpreter for the PyTorch peer; NULL: no peer */
 } ns_bench_opts;
 
 typedef struct {
@@ -53,13 +65,18 @@ typedef struct {
                               * (NAN if not run) */
     double w4_per_block[3];  /* W4: seconds per block at each depth (NAN if not run) */
     char kernels[256];       /* the BLAS and its kernels */
+    int npeers;
+    ns_bench_peer_row peers[2];
+    char torch_version[32];  /* the peer's PyTorch ("" if it did not run) */
+    char peer_note[256];     /* why there are no peer rows ("" if they ran) */
 } ns_bench_result;
 
 /* progress: called before each workload with its index and the count; may be NULL */
 typedef void (*ns_bench_note_fn)(void *ctx, int i, int n, const char *what);
 
-/* Runs the workloads. NS_OK; NS_ERR_INVALID for an unknown id in `only`; NS_ERR_NOMEM or
- * NS_ERR_IO (a child failed: msg says which) otherwise. */
+/* Runs the workloads, and the PyTorch peer of those that have one when o->python imports torch
+ * (else a note in r->peer_note). NS_OK; NS_ERR_INVALID for an unknown id in `only`; NS_ERR_NOMEM or
+ * NS_ERR_IO (a child or the peer failed: msg says which) otherwise. */
 int ns_bench_run(const ns_bench_opts *o, ns_bench_result *r, ns_bench_note_fn note, void *ctx,
                  char *msg, size_t msglen);
 

@@ -2,9 +2,10 @@
  *
  * Prints a table (or, with --json, one JSON object): per workload the median wall time, the
  * matrix-product GFLOP/s, the sgemm ceiling measured at the same shapes, their ratio against
- * the target, and the peak resident memory; then the cost of the metrics on W1 and the time
- * per block of W4 at each depth. Exit 0 when it ran (whether or not a target was met: the
- * verdicts are in the output), 2 for bad options, 1 if a workload failed. */
+ * the target, and the peak resident memory; then the cost of the metrics on W1, W1's and W2's
+ * speed-up over their PyTorch peer (or why it did not run), and the time per block of W4 at
+ * each depth. Exit 0 when it ran (whether or not a target was met: the verdicts are in the
+ * output), 2 for bad options, 1 if a workload or the peer failed. */
 #define _GNU_SOURCE
 #include "bench.h"
 #include "cli.h"
@@ -19,7 +20,7 @@
 
 typedef struct {
     int quick, threads, repeats, json;
-    const char *only;
+    const char *only, *python;
 } opts;
 
 #define F(field) offsetof(opts, field)
@@ -34,6 +35,9 @@ static const ns_opt_spec bench_specs[] = {
      "comma list of workloads to run, e.g. W1,W3 (default: all)", NULL, NULL},
     {"json", K_FLAG, F(json), NULL, NULL, NS_ONE, NULL, "print one JSON object instead of the table",
      NULL, NULL},
+    {"python", K_TEXT, F(python), NULL, "python3", NS_ONE, "PATH",
+     "the Python that runs W1 and W2 in PyTorch, the peer rows (skipped if it lacks torch)", NULL,
+     NULL},
 };
 
 /* one line per workload on stderr when it is a terminal: a full bench takes minutes */
@@ -82,6 +86,19 @@ static void print_table(const ns_bench_opts *o, const ns_bench_result *r)
                100 * r->metrics_overhead,
                o->quick ? "" : r->metrics_overhead <= 0.15 ? " (target <= 15%: met)"
                                                              : " (target <= 15%: missed)");
+    for (int i = 0; i < r->npeers; i++) {
+        const ns_bench_peer_row *p = &r->peers[i];
+        char target[32] = "";
+        if (p->target > 0)
+            snprintf(target, sizeof target, " (target >= %.1fx: %s)", p->target,
+                     verdict(p->speedup, p->target));
+        printf("%s%s in PyTorch %s (torch_peer.py, same shapes and statistics, %d thread%s): "
+               "%.3f s, normscope %.3f s: %.2fx%s\n", i ? "" : "\n", p->id, r->torch_version,
+               o->threads, o->threads == 1 ? "" : "s", p->torch_seconds, p->normscope_seconds,
+               p->speedup, target);
+    }
+    if (r->peer_note[0])
+        printf("%s\n", r->peer_note);
     int nw4 = 0;
     for (int i = 0; i < r->nrows; i++)
         if (strcmp(r->rows[i].id, "W4") == 0) {
@@ -161,7 +178,29 @@ static void print_json(const ns_bench_opts *o, const ns_bench_result *r)
             printf("%s", k++ ? ", " : "");
             json_number(r->rows[i].seconds / r->rows[i].depth);
         }
-    printf("]}\n");
+    printf("], \"torch_peer\": [");
+    for (int i = 0; i < r->npeers; i++) {
+        const ns_bench_peer_row *p = &r->peers[i];
+        printf("%s\n  {\"id\": ", i ? "," : "");
+        json_string(p->id);
+        json_field("torch_seconds", p->torch_seconds);
+        json_field("normscope_seconds", p->normscope_seconds);
+        json_field("speedup", p->speedup);
+        json_field("target", p->target > 0 ? p->target : NAN);
+        printf(", \"met\": %s}", p->target > 0 ? (p->speedup >= p->target ? "true" : "false")
+                                                 : "null");
+    }
+    printf("], \"torch_version\": ");
+    if (r->npeers)
+        json_string(r->torch_version);
+    else
+        printf("null");
+    printf(", \"torch_peer_note\": ");
+    if (r->peer_note[0])
+        json_string(r->peer_note);
+    else
+        printf("null");
+    printf("}\n");
 }
 
 int ns_cmd_bench(int argc, char **argv)
@@ -182,7 +221,7 @@ int ns_cmd_bench(int argc, char **argv)
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     ns_bench_opts b = {.quick = o.quick, .repeats = o.repeats, .only = o.only,
                        .threads = o.threads ? o.threads : ncpu > 0 ? (int)ncpu : 1,
-                       .kernels_note = ns_cli_kernels_note()};
+                       .kernels_note = ns_cli_kernels_note(), .python = o.python};
     ns_bench_result r;
     char msg[512];
     /* the threads' own needs; the workloads' models are not estimated */

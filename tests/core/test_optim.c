@@ -42,6 +42,52 @@ static void test_adamw(void)
     }
 }
 
+/* a length that fills several chunks and ends off the lanes: every element against the direct
+ * transcription (one step from zero moments, the same double arithmetic: equal after rounding),
+ * the sums against long-double ones, and 1 and 2 threads bit-identical */
+static void test_adamw_long(void)
+{
+    size_t n = 2 * 16384 + 1003;
+    ns_adamw o = {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8};
+    float *buf = calloc(7 * n, sizeof *buf);
+    if (!buf) {
+        CHECK(0, "allocation");
+        return;
+    }
+    float *w = buf, *g = buf + n, *m = buf + 2 * n, *v = buf + 3 * n, *w2nd = buf + 4 * n;
+    float *m2nd = buf + 5 * n, *v2nd = buf + 6 * n;
+    ns_fill_gaussian(w, n, 1.0, 3, -1, "w");
+    ns_fill_gaussian(g, n, 0.1, 4, -1, "g");
+    memcpy(w2nd, w, n * sizeof *w);
+    long double ref_du2 = 0, ref_w2 = 0;
+    size_t wrong = 0;
+    for (size_t i = 0; i < n; i++) {
+        double gi = (double)g[i] * 0.5, b1 = 1 - 0.9, b2 = 1 - 0.95; /* 1 - beta^1 */
+        double mhat = b1 * gi / b1, vhat = b2 * gi * gi / b2;
+        double step = 1e-3 * (mhat / (sqrt(vhat) + 1e-8) + 0.1 * w[i]);
+        ref_du2 += (long double)step * step;
+        ref_w2 += (long double)w[i] * w[i];
+        w2nd[i] = (float)(w[i] - step); /* the expected result, kept in w2nd for now */
+    }
+    double du2, w2, du2b, w2b;
+    omp_set_num_threads(1);
+    ns_adamw_update(w, g, m, v, n, &o, 1e-3, 0.1, 1, 0.5, &du2, &w2);
+    for (size_t i = 0; i < n; i++)
+        wrong += w[i] != w2nd[i];
+    CHECK(wrong == 0, "AdamW: %zu of %zu weights differ from the direct computation", wrong, n);
+    CHECK(fabs(du2 - (double)ref_du2) < 1e-12 * (double)ref_du2 &&
+              fabs(w2 - (double)ref_w2) < 1e-12 * (double)ref_w2,
+          "AdamW sums %.17g %.17g vs %.17Lg %.17Lg", du2, w2, ref_du2, ref_w2);
+    /* again from the same start, at 2 threads */
+    ns_fill_gaussian(w2nd, n, 1.0, 3, -1, "w");
+    omp_set_num_threads(2);
+    ns_adamw_update(w2nd, g, m2nd, v2nd, n, &o, 1e-3, 0.1, 1, 0.5, &du2b, &w2b);
+    CHECK(memcmp(w, w2nd, n * sizeof *w) == 0 && memcmp(m, m2nd, n * sizeof *m) == 0 &&
+              memcmp(v, v2nd, n * sizeof *v) == 0 && du2 == du2b && w2 == w2b,
+          "AdamW differs between 1 and 2 threads");
+    free(buf);
+}
+
 static void test_schedule(void)
 {
     CHECK(ns_lr_at(0, 10, 100, 1.0, 0.1) == 0.0, "lr at step 0");
@@ -72,6 +118,7 @@ static void test_sum_squares(void)
 int main(void)
 {
     test_adamw();
+    test_adamw_long();
     test_schedule();
     test_sum_squares();
     printf("test_optim: %d checks, %d failed\n", checks, failures);

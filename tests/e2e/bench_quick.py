@@ -7,7 +7,8 @@ computation: forward y = xW is 2 N d_in d_out, the backward twice that; attentio
 products per sequence and head), GFLOP/s = GFLOP / seconds, ratio = GFLOP/s / sgemm GFLOP/s,
 the sgemm ceiling the median of its readings (with one repeat, two: their mean),
 the metrics overhead from the two W1 pre rows, the W4 per-block times, W4 run in windows of 4
-blocks, every child's peak RSS present and plausible. Bad options exit 2 with one line."""
+blocks, every child's peak RSS present and plausible; the PyTorch peer rows (this Python's
+torch) or the note that skips them. Bad options exit 2 with one line."""
 import json
 import subprocess
 import sys
@@ -40,9 +41,14 @@ def flops(block, L, d, T, B, H=0, V=0):
     return f * 1e-9
 
 
+def has_torch():
+    p = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True)
+    return p.returncode == 0
+
+
 def main(binary):
-    p = subprocess.run([binary, "bench", "--quick", "--json", "--repeats", "1", "--threads", "2"],
-                       capture_output=True, text=True, timeout=240)
+    p = subprocess.run([binary, "bench", "--quick", "--json", "--repeats", "1", "--threads", "2",
+                        "--python", sys.executable], capture_output=True, text=True, timeout=240)
     if not check(p.returncode == 0, "bench --quick: exit %d %r" % (p.returncode, p.stderr[-300:])):
         return
     check(p.stderr == "", "stderr not empty when not a terminal: %r" % p.stderr[:200])
@@ -79,6 +85,24 @@ def main(binary):
     per = r["w4_seconds_per_block"]
     check(len(per) == 3 and all(close(a, w["seconds"] / w["depth"]) for a, w in zip(per, rows[6:])),
           "W4 per-block times")
+
+    # the PyTorch peer rows, right after W1's first row and W2, or a note why not
+    peers = r["torch_peer"]
+    if has_torch():
+        check([q["id"] for q in peers] == ["W1", "W2"] and r["torch_peer_note"] is None and
+              r["torch_version"], "peer rows %r, note %r" % (peers, r["torch_peer_note"]))
+        for q, w in zip(peers, [rows[0], rows[4]]):
+            check(q["torch_seconds"] > 0 and q["normscope_seconds"] == w["seconds"] and
+                  close(q["speedup"], q["torch_seconds"] / q["normscope_seconds"]) and
+                  q["target"] is None and q["met"] is None, "peer row %r" % q)
+    else:
+        check(peers == [] and "cannot import torch" in r["torch_peer_note"], "no torch: note")
+    p = subprocess.run([binary, "bench", "--quick", "--json", "--repeats", "1", "--only", "W1",
+                        "--python", "/nonexistent/python3"], capture_output=True, text=True,
+                       timeout=60)
+    r = json.loads(p.stdout) if p.returncode == 0 else {}
+    check(r.get("torch_peer") == [] and "/nonexistent/python3 cannot import torch" in
+          r.get("torch_peer_note", ""), "--python without torch: %r" % p.stdout[-300:])
 
     # only a subset; bad options
     p = subprocess.run([binary, "bench", "--quick", "--json", "--repeats", "1", "--only", "w3"],
