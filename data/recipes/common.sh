@@ -49,3 +49,22 @@ pool() {
     fi
 }
 trap '[ ${#PIDS[@]} -eq 0 ] || kill "${PIDS[@]}" 2>/dev/null' EXIT
+# text_run FILE BLOCK PLACEMENT DEPTH LR WARMUP SEED: one training run on the --data corpus $DATA
+# (shape from WIDTH, SHAPE, STEPS, PROBE), skipped when FILE.done marks it finished; a divergence
+# (exit 3) is a result, not a failure
+text_run() {
+    local f=$1 blk=$2 pl=$3 L=$4 lr=$5 warm=$6 seed=$7
+    [ -e "$f.done" ] && return 0
+    rm -f "$f" "$f.ckpt"
+    local st=0
+    echo "+ $NS train --block $blk --placement $pl --depth $L --lr $lr --warmup $warm" \
+        "--seed $seed ... --out $f"
+    "$NS" train --block "$blk" --placement "$pl" --depth "$L" --width "$WIDTH" "${SHAPE[@]}" \
+        --vocab 256 --data "$DATA" --steps "$STEPS" --warmup "$warm" --lr "$lr" \
+        --min-lr "$(awk -v x="$lr" 'BEGIN { print x / 10 }')" --probe-every "$PROBE" \
+        --checkpoint-every "$((STEPS + 1))" --seed "$seed" --threads 1 --out "$f" \
+        >/dev/null || st=$?
+    rm -f "$f.ckpt"
+    [ $st -eq 0 ] || [ $st -eq 3 ] || return $st
+    touch "$f.done"
+}

@@ -85,18 +85,7 @@ PY
 one() {
     local blk=$1 pl=$2 L=$3 lr=$4 seed=$5
     local f=$DIR/data/${blk}_${pl}_L${L}_s${seed}.h5
-    [ -e "$f.done" ] && return 0
-    rm -f "$f" "$f.ckpt"
-    local st=0
-    echo "+ $NS train --block $blk --placement $pl --depth $L --lr $lr --seed $seed ... --out $f"
-    "$NS" train --block "$blk" --placement "$pl" --depth "$L" --width "$WIDTH" "${SHAPE[@]}" \
-        --vocab 256 --data "$DATA" --steps "$STEPS" --warmup "$WARM" --lr "$lr" \
-        --min-lr "$(awk -v x="$lr" 'BEGIN { print x / 10 }')" --probe-every "$PROBE" \
-        --checkpoint-every "$((STEPS + 1))" --seed "$seed" --threads 1 --out "$f" \
-        >/dev/null || st=$?
-    rm -f "$f.ckpt"
-    [ $st -eq 0 ] || [ $st -eq 3 ] || return $st
-    touch "$f.done"
+    text_run "$f" "$blk" "$pl" "$L" "$lr" "$WARM" "$seed"
 }
 
 for L in $(echo "$DEPTHS" | tr ' ' '\n' | sort -rn); do

@@ -74,18 +74,7 @@ one() {
     local pl=$1 L=$2 w=$3 lr=$4 seed=$5 warm=1
     [ "$w" = warmup ] && warm=$((STEPS / 10 > 0 ? STEPS / 10 : 1))
     local f=$DIR/data/${pl}_L${L}_${w}_lr${lr}_s${seed}.h5
-    [ -e "$f.done" ] && return 0
-    rm -f "$f" "$f.ckpt"
-    local st=0
-    echo "+ $NS train --placement $pl --depth $L --lr $lr --warmup $warm --seed $seed ... --out $f"
-    "$NS" train --block transformer --placement "$pl" --depth "$L" --width "$WIDTH" "${SHAPE[@]}" \
-        --vocab 256 --data "$DATA" --steps "$STEPS" --warmup "$warm" --lr "$lr" \
-        --min-lr "$(awk -v x="$lr" 'BEGIN { print x / 10 }')" --probe-every "$PROBE" \
-        --checkpoint-every "$((STEPS + 1))" --seed "$seed" --threads 1 --out "$f" \
-        >/dev/null || st=$?
-    rm -f "$f.ckpt"
-    [ $st -eq 0 ] || [ $st -eq 3 ] || return $st
-    touch "$f.done"
+    text_run "$f" transformer "$pl" "$L" "$lr" "$warm" "$seed"
 }
 
 # 1. the sweep, deepest first
