@@ -11,9 +11,9 @@
 #   --table CSV      learning rates from stability.sh's table.csv: each placement's best lr with
 #                    warmup at that depth, or at the deepest depth it has; without it, --lr
 #   --lr LR          the learning rate of every placement without a table (default 3e-3)
-#   --depths "L ..." depths (default 64 128); --steps N (default 300); --width D (default 64);
+#   --depths "L ..." depths (default 64 128); --steps N (default 200); --width D (default 64);
 #   --seeds N        seeds per run (default 3); --blocks "transformer moe" (default both)
-#   --seq T, --batch B  tokens per sequence and sequences per step (default 64 and 8)
+#   --seq T, --batch B  tokens per sequence and sequences per step (default 32 and 8)
 #   --placements "P ..." placements (default pre post span)
 #   --data PATHS     the corpus (default /usr/share/games/fortunes, Debian's fortunes package)
 #   --jobs N         runs at a time (default 2), each single-threaded
@@ -58,7 +58,7 @@ if [ $QUICK = 1 ]; then
     : "${DEPTHS:=2 4}" "${STEPS:=40}" "${WIDTH:=16}" "${SEEDS:=3}" "${SEQ:=16}" "${BATCH:=4}"
     SHAPE=(--heads 2 --eval-batches 2)
 else
-    : "${DEPTHS:=64 128}" "${STEPS:=300}" "${WIDTH:=64}" "${SEEDS:=3}" "${SEQ:=64}" "${BATCH:=8}"
+    : "${DEPTHS:=64 128}" "${STEPS:=200}" "${WIDTH:=64}" "${SEEDS:=3}" "${SEQ:=32}" "${BATCH:=8}"
     SHAPE=(--heads 2 --eval-batches 8)
 fi
 SHAPE+=(--seq "$SEQ" --batch "$BATCH" --experts 4 --top-k 2)

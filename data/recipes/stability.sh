@@ -9,9 +9,9 @@
 #
 #   --quick          toy sizes (depths 2 and 4, d = 16, 30 steps, 2 seeds): about a minute
 #   --depths "L ..." depths (default 16 64 128)
-#   --steps N        optimizer steps per run (default 300)
+#   --steps N        optimizer steps per run (default 200)
 #   --width D        model width (default 64)
-#   --seq T, --batch B  tokens per sequence and sequences per step (default 64 and 8)
+#   --seq T, --batch B  tokens per sequence and sequences per step (default 32 and 8)
 #   --warmups "W ..."   warmup and/or nowarmup (default both)
 #   --seeds N        seeds at the best learning rate, the sweep's included (default 3)
 #   --placements "P ..." placements (default pre post span); --all-placements: every row of
@@ -54,7 +54,7 @@ if [ $QUICK = 1 ]; then
     : "${DEPTHS:=2 4}" "${STEPS:=30}" "${WIDTH:=16}" "${SEEDS:=2}" "${SEQ:=16}" "${BATCH:=4}"
     SHAPE=(--heads 2 --eval-batches 2)
 else
-    : "${DEPTHS:=16 64 128}" "${STEPS:=300}" "${WIDTH:=64}" "${SEEDS:=3}" "${SEQ:=64}" "${BATCH:=8}"
+    : "${DEPTHS:=16 64 128}" "${STEPS:=200}" "${WIDTH:=64}" "${SEEDS:=3}" "${SEQ:=32}" "${BATCH:=8}"
     SHAPE=(--heads 2 --eval-batches 8)
 fi
 SHAPE+=(--seq "$SEQ" --batch "$BATCH")

@@ -12,16 +12,7 @@ torch) or the note that skips them. Bad options exit 2 with one line."""
 import json
 import subprocess
 import sys
-
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL:", what)
-    return cond
+from checklist import check, failures
 
 
 def close(a, b, rel=1e-4):
@@ -120,5 +111,5 @@ def main(binary):
 
 if __name__ == "__main__":
     main(sys.argv[1])
-    print("bench_quick: %s" % ("ok" if not failures else "%d failure(s)" % failures))
+    print("bench_quick: %s" % ("ok" if not failures else "%d failure(s)" % len(failures)))
     sys.exit(1 if failures else 0)

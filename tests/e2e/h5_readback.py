@@ -16,18 +16,8 @@ import sys
 
 import h5py
 import numpy as np
-
-failures = []
-nchecks = 0
-
-
-def check(cond, what):
-    global nchecks
-    nchecks += 1
-    if not cond:
-        failures.append(what)
-        print("FAIL: " + what)
-    return bool(cond)
+import checklist
+from checklist import check, failures
 
 
 def run(binary, args):
@@ -392,9 +382,9 @@ def main():
         guarded("span_physics", span_physics)
 
     if failures:
-        print("h5_readback: %d of %d checks FAILED" % (len(failures), nchecks))
+        print("h5_readback: %d of %d checks FAILED" % (len(failures), checklist.nchecks))
         return 1
-    print("h5_readback: all %d checks passed" % nchecks)
+    print("h5_readback: all %d checks passed" % checklist.nchecks)
     return 0
 
 

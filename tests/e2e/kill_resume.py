@@ -25,20 +25,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from h5compare import differences  # noqa: E402
+from checklist import check, failures  # noqa: E402
 
 ARGS = ["--depth", "2", "--width", "32", "--heads", "2", "--seq", "16", "--batch", "4",
         "--threads", "1", "--vocab", "16", "--steps", "240", "--probe-every", "10",
         "--eval-batches", "40", "--checkpoint-every", "20", "--out", "run.h5"]
 RANDOM_CASES, KILLS_PER_CASE = 8, 3
 CHECKPOINT_CASES = 3
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL " + what)
-    return cond
 
 
 def phase(pid):

@@ -18,15 +18,7 @@ import sys
 import xml.dom.minidom
 
 import h5py
-
-failures = []
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print("FAIL:", msg)
-    return cond
+from checklist import check, failures
 
 
 def final_bits(path):

@@ -19,8 +19,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import h5compare  # noqa: E402
+from checklist import check, failures  # noqa: E402
 
-failures = []
 SMALL = ["propagate", "--block", "mlp", "--depth", "4,8,16", "--placement", "pre,span",
          "--width", "64", "--seq", "8", "--batch", "2", "--seeds", "2", "--threads", "1", "--out",
          "s.h5"]
@@ -30,13 +30,6 @@ LONG = ["propagate", "--depth", "16,24,32", "--placement", "pre,post,span",
         "--act", "relu,gelu", "--width", "96", "--seq", "16", "--batch", "4", "--seeds", "8",
         "--threads", "1", "--out", "sweep.h5"]
 SIDECAR = "sweep.h5.partial-sweep"
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL " + what)
-    return cond
 
 
 # Open MPI's own allocations outlive MPI_Finalize, in plugins it has unloaded by then, so

@@ -7,15 +7,7 @@ import sys
 
 import h5py
 import numpy as np
-
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL " + what)
-    return cond
+from checklist import check, failures
 
 
 def run(binary, args):

@@ -16,8 +16,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import h5compare  # noqa: E402
+from checklist import check, failures  # noqa: E402
 
-failures = []
 
 # a sweep of 18 points of similar cost that takes a few seconds: the first point is kept
 # long before the last one runs
@@ -25,13 +25,6 @@ SWEEP = ["propagate", "--depth", "16,24,32", "--placement", "pre,post,span",
          "--act", "relu,gelu", "--width", "96", "--seq", "16", "--batch", "4", "--seeds", "2",
          "--threads", "1", "--out", "sweep.h5"]
 SIDECAR = "sweep.h5.partial-sweep"
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL " + what)
-    return cond
 
 
 def run(binary, args, cwd):

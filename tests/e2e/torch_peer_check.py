@@ -14,21 +14,13 @@ import tempfile
 
 import h5py
 import numpy as np
+from checklist import check, failures
 
-failures = 0
 L, D, H, T, B, SEEDS, V = 8, 64, 2, 32, 4, 8, 64
 SHAPE = ["--depth", str(L), "--width", str(D), "--heads", str(H), "--seq", str(T), "--batch",
          str(B)]
 STREAM = ["act_ms", "act_var", "cos_tokens", "eff_rank", "grad_ms"]  # L + 1 values
 BLOCK = ["cos_layer", "attn_entropy", "attn_out_ms", "mlp_out_ms"]  # L values
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL:", what)
-    return cond
 
 
 def peer(script, *args):
@@ -90,7 +82,7 @@ def main(binary, script):
         loss = [u["loss"] for u in r["runs"]]
         check(len(loss) == 3 and all(math.log(V) - 0.5 < x < math.log(V) + 1.5 for x in loss),
               "train: losses %r, ln V = %.3f" % (loss, math.log(V)))
-    print("torch_peer_check: %s" % ("ok" if not failures else "%d failure(s)" % failures))
+    print("torch_peer_check: %s" % ("ok" if not failures else "%d failure(s)" % len(failures)))
     return 1 if failures else 0
 
 

@@ -17,17 +17,10 @@ import time
 
 import h5py
 import numpy as np
+from checklist import check, failures
 
-failures = []
 SMALL = ["--depth", "2", "--width", "32", "--heads", "2", "--seq", "16", "--batch", "4",
          "--threads", "1", "--vocab", "16"]
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL " + what)
-    return cond
 
 
 def run(binary, args, **kw):
