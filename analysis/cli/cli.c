@@ -220,3 +220,16 @@ void ns_cli_error(const char *fmt, ...)
     said = 1;
     va_end(ap);
 }
+
+void ns_cli_json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++)
+        if (*s == '"' || *s == '\\')
+            printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            printf("\\u%04x", *s);
+        else
+            putchar(*s);
+    putchar('"');
+}

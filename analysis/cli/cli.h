@@ -41,6 +41,8 @@ void ns_cli_blas_reserve(int buffers);
 
 /* "normscope: <message>" on stderr */
 void ns_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* s as a JSON string on stdout, quotes and control characters escaped (--json outputs) */
+void ns_cli_json_string(const char *s);
 
 int ns_cmd_propagate(int argc, char **argv);
 int ns_cmd_verify(int argc, char **argv);

@@ -110,20 +110,6 @@ static void print_table(const ns_bench_opts *o, const ns_bench_result *r)
         printf("\n");
 }
 
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            printf("\\u%04x", *s);
-        else
-            putchar(*s);
-    }
-    putchar('"');
-}
-
 static void json_number(double x)
 {
     if (isfinite(x))
@@ -142,17 +128,17 @@ static void json_field(const char *name, double x)
 static void print_json(const ns_bench_opts *o, const ns_bench_result *r)
 {
     printf("{\"version\": ");
-    json_string(ns_version());
+    ns_cli_json_string(ns_version());
     printf(", \"blas\": ");
-    json_string(r->kernels);
+    ns_cli_json_string(r->kernels);
     printf(", \"threads\": %d, \"repeats\": %d, \"quick\": %s, \"workloads\": [", o->threads,
            o->repeats, o->quick ? "true" : "false");
     for (int i = 0; i < r->nrows; i++) {
         const ns_bench_row *w = &r->rows[i];
         printf("%s\n  {\"id\": ", i ? "," : "");
-        json_string(w->id);
+        ns_cli_json_string(w->id);
         printf(", \"name\": ");
-        json_string(w->name);
+        ns_cli_json_string(w->name);
         printf(", \"depth\": %d, \"window\": %d, \"metrics\": %s", w->depth, w->window,
                w->metrics ? "true" : "false");
         json_field("seconds", w->seconds);
@@ -182,7 +168,7 @@ static void print_json(const ns_bench_opts *o, const ns_bench_result *r)
     for (int i = 0; i < r->npeers; i++) {
         const ns_bench_peer_row *p = &r->peers[i];
         printf("%s\n  {\"id\": ", i ? "," : "");
-        json_string(p->id);
+        ns_cli_json_string(p->id);
         json_field("torch_seconds", p->torch_seconds);
         json_field("normscope_seconds", p->normscope_seconds);
         json_field("speedup", p->speedup);
@@ -192,12 +178,12 @@ static void print_json(const ns_bench_opts *o, const ns_bench_result *r)
     }
     printf("], \"torch_version\": ");
     if (r->npeers)
-        json_string(r->torch_version);
+        ns_cli_json_string(r->torch_version);
     else
         printf("null");
     printf(", \"torch_peer_note\": ");
     if (r->peer_note[0])
-        json_string(r->peer_note);
+        ns_cli_json_string(r->peer_note);
     else
         printf("null");
     printf("}\n");

@@ -17,20 +17,6 @@ static const ns_opt_spec placements_specs[] = {
      "print one JSON object instead of the table", NULL, NULL},
 };
 
-/* s as a JSON string (the table's texts are ASCII without control characters; escape anyway) */
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++)
-        if (*s == '"' || *s == '\\')
-            printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            printf("\\u%04x", *s);
-        else
-            putchar(*s);
-    putchar('"');
-}
-
 static void print_json(void)
 {
     const ns_placement *p;
@@ -40,7 +26,7 @@ static void print_json(void)
         int point;
         ns_plot_placement_style(i, &color, &point);
         printf("%s\n  {\"index\": %d, \"name\": ", i ? "," : "", i);
-        json_string(p->name);
+        ns_cli_json_string(p->name);
         const struct {
             const char *key, *value;
         } texts[] = {{"title", p->title},
@@ -52,7 +38,7 @@ static void print_json(void)
                      {"color", color}};
         for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
             printf(", \"%s\": ", texts[k].key);
-            json_string(texts[k].value);
+            ns_cli_json_string(texts[k].value);
         }
         printf(", \"blocks\": [");
         for (int b = 0, k = 0; ns_opt_blocks[b]; b++)
