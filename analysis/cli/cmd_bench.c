@@ -125,6 +125,13 @@ static void json_field(const char *name, double x)
     json_number(x);
 }
 
+/* , "target": t, "met": value >= t (null and null without a target, t <= 0) */
+static void json_target(double value, double target)
+{
+    json_field("target", target > 0 ? target : NAN);
+    printf(", \"met\": %s", target <= 0 ? "null" : value >= target ? "true" : "false");
+}
+
 static void print_json(const ns_bench_opts *o, const ns_bench_result *r)
 {
     printf("{\"version\": ");
@@ -149,9 +156,7 @@ static void print_json(const ns_bench_opts *o, const ns_bench_result *r)
         json_field("sgemm_low_gflops", w->sgemm_low_gflops);
         json_field("sgemm_high_gflops", w->sgemm_high_gflops);
         json_field("ratio", w->ratio);
-        json_field("target", w->target > 0 ? w->target : NAN);
-        printf(", \"met\": %s", w->target > 0 ? (w->ratio >= w->target ? "true" : "false")
-                                                 : "null");
+        json_target(w->ratio, w->target);
         json_field("peak_rss_mib", w->peak_rss_mib);
         json_field("with_metrics_seconds", w->with_metrics_seconds);
         printf("}");
@@ -172,9 +177,8 @@ static void print_json(const ns_bench_opts *o, const ns_bench_result *r)
         json_field("torch_seconds", p->torch_seconds);
         json_field("normscope_seconds", p->normscope_seconds);
         json_field("speedup", p->speedup);
-        json_field("target", p->target > 0 ? p->target : NAN);
-        printf(", \"met\": %s}", p->target > 0 ? (p->speedup >= p->target ? "true" : "false")
-                                                 : "null");
+        json_target(p->speedup, p->target);
+        printf("}");
     }
     printf("], \"torch_version\": ");
     if (r->npeers)
