@@ -129,6 +129,43 @@ static double old_ratio(const char *pl, double alpha, int d)
     return p;
 }
 
+/* seed mean and standard error of series[k * stride + at] / (norm ? norm[k * stride + top] : 1) */
+static void seed_mean(const double *series, int seeds, int stride, int at, int top, int ratio,
+                      double *mean, double *se)
+{
+    double s = 0, ss = 0;
+    for (int k = 0; k < seeds; k++) {
+        double v = series[(size_t)k * stride + at];
+        if (ratio)
+            v /= series[(size_t)k * stride + top];
+        s += v, ss += v * v;
+    }
+    *mean = s / seeds;
+    *se = sqrt(fmax(ss / seeds - *mean * *mean, 0) / (seeds - 1));
+}
+
+/* propagate c over seeds, and the O(1/d) (*t) and d -> infinity (*ti) theories of in; 0 when
+ * all three are there (free them), else a failed check and nothing to free */
+static int simulate_and_predict(const ns_config *c, const ns_theory_input *in, int seeds, int seq,
+                                ns_propagate_result *r, ns_theory *t, ns_theory *ti)
+{
+    const char *pl = in->placement;
+    int d = in->width;
+    int st = ns_propagate_run(c, seq, seeds, 500, r, NULL, NULL);
+    CHECK(st == NS_OK, "%s d=%d: propagate failed", pl, d);
+    if (st)
+        return st;
+    ns_theory_input inf = *in;
+    inf.width = 0;
+    st = ns_theory_mlp(in, t);
+    if (st == NS_OK && (st = ns_theory_mlp(&inf, ti)) != NS_OK)
+        ns_theory_free(t);
+    CHECK(st == NS_OK && t->finite && !ti->finite, "%s d=%d: theory failed", pl, d);
+    if (st)
+        ns_propagate_result_free(r);
+    return st;
+}
+
 static void test_simulation(const char *pl, double alpha, int d, int seeds, int seq)
 {
     ns_config c = {.block = NS_BLOCK_MLP, .placement = ns_placement_find(pl), .depth = L,
@@ -138,25 +175,10 @@ static void test_simulation(const char *pl, double alpha, int d, int seeds, int 
                           .depth = L, .width = d, .hidden = 4 * d, .alpha = alpha, .q0 = 1};
     ns_propagate_result r;
     ns_theory t, ti;
-    int st = ns_propagate_run(&c, seq, seeds, 500, &r, NULL, NULL);
-    CHECK(st == NS_OK, "%s d=%d: propagate failed", pl, d);
-    if (st)
+    if (simulate_and_predict(&c, &in, seeds, seq, &r, &t, &ti))
         return;
-    st = ns_theory_mlp(&in, &t);
-    in.width = 0;
-    if (st == NS_OK && (st = ns_theory_mlp(&in, &ti)) != NS_OK)
-        ns_theory_free(&t);
-    CHECK(st == NS_OK && t.finite && !ti.finite, "%s d=%d: theory failed", pl, d);
-    if (st) {
-        ns_propagate_result_free(&r);
-        return;
-    }
-    double s = 0, ss = 0;
-    for (int k = 0; k < seeds; k++) {
-        double v = r.grad_ms[(size_t)k * (L + 1)] / r.grad_ms[(size_t)k * (L + 1) + L];
-        s += v, ss += v * v;
-    }
-    double mean = s / seeds, se = sqrt((ss / seeds - mean * mean) / (seeds - 1));
+    double mean, se;
+    seed_mean(r.grad_ms, seeds, L + 1, 0, L, 1, &mean, &se);
     double zf = (t.grad_ms[0] - mean) / se, zi = (ti.grad_ms[0] - mean) / se;
     double zo = (old_ratio(pl, alpha, d) - mean) / se;
     CHECK(fabs(zf) <= K_SIGMA, "%s relu d=%d: O(1/d) p_0/p_L %.4f, simulation %.4f +- %.4f "
@@ -176,21 +198,6 @@ static void test_simulation(const char *pl, double alpha, int d, int seeds, int 
     ns_propagate_result_free(&r);
 }
 
-/* seed mean and standard error of series[k * stride + at] / (norm ? norm[k * stride + top] : 1) */
-static void seed_mean(const double *series, int seeds, int stride, int at, int top, int ratio,
-                      double *mean, double *se)
-{
-    double s = 0, ss = 0;
-    for (int k = 0; k < seeds; k++) {
-        double v = series[(size_t)k * stride + at];
-        if (ratio)
-            v /= series[(size_t)k * stride + top];
-        s += v, ss += v * v;
-    }
-    *mean = s / seeds;
-    *se = sqrt(fmax(ss / seeds - *mean * *mean, 0) / (seeds - 1));
-}
-
 static void test_layers(const char *pl, ns_act_kind act, ns_norm_kind norm, double alpha, int d,
                         int seeds, int seq)
 {
@@ -203,19 +210,8 @@ static void test_layers(const char *pl, ns_act_kind act, ns_norm_kind norm, doub
                           .hidden = 4 * d, .alpha = alpha, .q0 = 1};
     ns_propagate_result r;
     ns_theory t, ti;
-    int st = ns_propagate_run(&c, seq, seeds, 500, &r, NULL, NULL);
-    CHECK(st == NS_OK, "%s d=%d: propagate failed", pl, d);
-    if (st)
+    if (simulate_and_predict(&c, &in, seeds, seq, &r, &t, &ti))
         return;
-    st = ns_theory_mlp(&in, &t);
-    in.width = 0;
-    if (st == NS_OK && (st = ns_theory_mlp(&in, &ti)) != NS_OK)
-        ns_theory_free(&t);
-    CHECK(st == NS_OK && t.finite && !ti.finite, "%s d=%d: theory failed", pl, d);
-    if (st) {
-        ns_propagate_result_free(&r);
-        return;
-    }
     double worst_g = 0, worst_q = 0;
     for (int l = 0; l < L; l++) { /* every layer: p_l/p_L (l < L) and q_{l+1} */
         double m, se;
