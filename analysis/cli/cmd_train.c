@@ -8,6 +8,7 @@
 #include "progress.h"
 #include "train.h"
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,11 @@ int ns_cmd_train(int argc, char **argv)
         ns_cli_error("--beta1 and --beta2 must be below 1, got %g and %g", r.beta1, r.beta2);
         goto done;
     }
+    if (!r.data && g.n[ns_opt_find(&g, "heldout")]) {
+        ns_cli_error("--heldout holds out part of a --data corpus; the Markov language has no "
+                     "corpus (give --data PATHS)");
+        goto done;
+    }
     if (r.warmup > r.steps) {
         ns_cli_error("--warmup %d is longer than --steps %d", r.warmup, r.steps);
         goto done;
@@ -206,6 +212,11 @@ int ns_cmd_train(int argc, char **argv)
     ns_cli_install_signals(); /* before any file: Ctrl-C ends in a checkpoint when it can */
     ns_cli_set_interrupt_note("; --resume continues from the last checkpoint");
     signature(&g, &r, sig, sizeof sig);
+    if (r.data) { /* the same --data text must also be the same bytes */
+        size_t len = strlen(sig);
+        snprintf(sig + len, sizeof sig - len, "corpus_fnv1a=%016" PRIx64 ";",
+                 ns_corpus_digest(ns_data_corpus_of(data)));
+    }
     if (r.resume && access(ckpt, F_OK) != 0 && errno == ENOENT &&
         ns_file_check_input(NULL, r.out, err, sizeof err) == NS_OK) {
         /* a log stopped (or killed) before its first checkpoint: nothing to continue from */

@@ -238,6 +238,14 @@ int ns_corpus_read(ns_corpus *c, const char *spec, double f, char *err, size_t e
     return NS_OK;
 }
 
+uint64_t ns_corpus_digest(const ns_corpus *c)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < c->ntrain + c->nheldout; i++)
+        h = (h ^ c->bytes[i]) * 1099511628211ull;
+    return h;
+}
+
 void ns_corpus_free(ns_corpus *c)
 {
     for (int i = 0; i < c->nfiles; i++)

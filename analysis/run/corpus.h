@@ -18,6 +18,7 @@
 #define NS_CORPUS_H
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define NS_CORPUS_MAX_BYTES INT_MAX /* the batch sampler indexes windows with an int */
 #define NS_CORPUS_MAX_FILES 100000
@@ -35,6 +36,9 @@ typedef struct {
  * nothing to read, too large, too many files), NS_ERR_NOMEM; a one-line message in err. */
 int ns_corpus_read(ns_corpus *c, const char *spec, double f, char *err, size_t errlen);
 void ns_corpus_free(ns_corpus *c); /* accepts a zeroed or freed corpus */
+/* FNV-1a (64-bit) over the corpus bytes, train part then held-out part: a resume compares it
+ * with the checkpoint's, so a changed text is not trained on as if it were the same */
+uint64_t ns_corpus_digest(const ns_corpus *c);
 
 /* the chunk length for a corpus of n bytes, and whether chunk i is held out at fraction f */
 size_t ns_corpus_chunk_bytes(size_t n);

@@ -245,7 +245,8 @@ def main():
     for extra, needle in ((["--data", empty], "empty"), (["--data", text], "--vocab"),
                           (["--data", os.path.join(d, "missing.txt")], "missing"),
                           (["--warmup", "500", "--steps", "10"], "--warmup"),
-                          (["--beta2", "1.5"], "beta"), (["--depth", "4,8"], "one value")):
+                          (["--beta2", "1.5"], "beta"), (["--depth", "4,8"], "one value"),
+                          (["--heldout", "0.2"], "--heldout")):
         out = os.path.join(d, "bad.h5")
         p = run(binary, extra + ["--out", out])
         check(p.returncode == 2 and needle in p.stderr and len(p.stderr.strip().splitlines()) == 1
@@ -270,7 +271,8 @@ def main():
         fh.write(b"\0\0\0\2 an index")
     by = os.path.join(d, "bytes.h5")
     p = run(binary, ["--data", corpus + "," + text, "--vocab", "256", "--steps", "5",
-                     "--warmup", "1", "--probe-every", "2", "--heldout", "0.2", "--out", by])
+                     "--warmup", "1", "--probe-every", "2", "--heldout", "0.2",
+                     "--checkpoint-every", "2", "--out", by])
     if check(p.returncode == 0, "byte data: %d %r" % (p.returncode, p.stderr)):
         with h5py.File(by, "r") as f:
             tr, pr = f["train"], f["train/probe"]
@@ -288,6 +290,18 @@ def main():
                   "eval_bits %s against eval_loss / ln 2 %s" % (bits, nats / np.log(2)))
             check(("eval %.4f = %.4f bits/byte" % (nats[-1], bits[-1])) in p.stdout,
                   "summary %r" % p.stdout)
+        # a resume checks the corpus bytes, not only the --data text: one byte changed in
+        # part1 (same size, same name) is refused, naming the corpus
+        with open(os.path.join(corpus, "part1"), "r+b") as fh:
+            fh.seek(100)
+            fh.write(b"X")
+        p = run(binary, ["--data", corpus + "," + text, "--vocab", "256", "--steps", "5",
+                         "--warmup", "1", "--probe-every", "2", "--heldout", "0.2",
+                     "--checkpoint-every", "2", "--out", by,
+                         "--resume"])
+        check(p.returncode == 2 and "corpus_fnv1a" in p.stderr and
+              len(p.stderr.strip().splitlines()) == 1,
+              "resume on a changed corpus: %d %r" % (p.returncode, p.stderr))
     print("train_e2e: %d failed" % len(failures))
     return 1 if failures else 0
 
