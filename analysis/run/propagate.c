@@ -162,13 +162,14 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
         goto done;
     for (int i = 0; i < P; i++)
         snprintf(r->param_names[i], sizeof r->param_names[i], "%s", ns_model_param_info(m, i)->name);
-    /* ping-pong dLoss/dx_l, then the kept x (and r) of each segment but the last */
-    g = malloc((2 + (size_t)(windowed ? (1 + dual) * (nseg - 1) : 0)) * nd * sizeof(float));
+    /* ping-pong dLoss/dx_l, then the kept x of each segment but the last (ResiDual's r needs no
+     * keeping: below the top its backward reads only dLoss/dr, and r_L stays resident) */
+    g = malloc((2 + (size_t)(windowed ? nseg - 1 : 0)) * nd * sizeof(float));
     if (!g) {
         status = NS_ERR_NOMEM;
         goto done;
     }
-    float *kept = g + 2 * nd, *kept_dual = kept + (size_t)(windowed ? nseg - 1 : 0) * nd;
+    float *kept = g + 2 * nd;
     long done = 0, total = 2L * L * seeds;
     for (int s = 0; s < seeds; s++) {
         uint64_t sd = o->seed + (uint64_t)s;
@@ -178,13 +179,9 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
             (!o->no_metrics && (status = forward_metrics(r, m, s, 0, seq))))
             goto done;
         for (int l = 1; l <= L; l++) {
-            if (windowed && (l - 1) % K == 0 && (l - 1) / K < nseg - 1) {
+            if (windowed && (l - 1) % K == 0 && (l - 1) / K < nseg - 1)
                 memcpy(kept + (size_t)((l - 1) / K) * nd, ns_model_stream(m, l - 1),
                        nd * sizeof(float));
-                if (dual)
-                    memcpy(kept_dual + (size_t)((l - 1) / K) * nd, ns_model_dual_stream(m, l - 1),
-                           nd * sizeof(float));
-            }
             if ((status = forward_block(m, windowed, sd, l)) ||
                 (!o->no_metrics && (status = forward_metrics(r, m, s, l, seq))))
                 goto done;
@@ -201,9 +198,6 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
             if (seg < nseg - 1) { /* the last segment is still resident from the forward */
                 memcpy(ns_model_stream(m, first - 1), kept + (size_t)seg * nd,
                        nd * sizeof(float));
-                if (dual && first > 1) /* r_0 is x_0's buffer */
-                    memcpy(ns_model_dual_stream(m, first - 1), kept_dual + (size_t)seg * nd,
-                           nd * sizeof(float));
                 for (int l = first; l <= last; l++)
                     if ((status = forward_block(m, windowed, sd, l)))
                         goto done;
