@@ -50,7 +50,7 @@ int ns_theory_form_of(const ns_placement *p, ns_theory_form *form)
                    ? NS_OK
                    : NS_ERR_INVALID;
     }
-    for (int i = 0; i < NS_THEORY_NFORMS; i++)
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++)
         if (p->norm_in == forms[i].norm_in && p->norm_out == forms[i].norm_out &&
             p->norm_sum == forms[i].norm_sum && p->span == forms[i].span &&
             p->alpha_site == forms[i].alpha_site && p->skip_gain == forms[i].skip_gain &&
