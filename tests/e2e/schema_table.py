@@ -97,8 +97,8 @@ def main(argv):
         problem("the schema table is empty")
     n = 0
     with tempfile.TemporaryDirectory(prefix="ns-e2e-schema.") as d:
-        runs = [("mlp", "pre"), ("transformer", "pre"), ("moe", "pre"), ("mlp", "residual"),
-                ("moe", "residual")]
+        # ResiDual on MLP blocks: a file with the dual entries and a theory
+        runs = [("mlp", "pre"), ("transformer", "pre"), ("moe", "pre"), ("mlp", "residual")]
         for block, placement in runs:
             out = os.path.join(d, block + placement + ".h5")
             r = subprocess.run([binary, "propagate", "--block", block, "--placement", placement,
