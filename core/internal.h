@@ -105,4 +105,9 @@ void ns_moe_backward(ns_real *dz, ns_real *dw_router, ns_real *dw1, ns_real *dw2
 /* the Switch load-balancing loss E sum_e f_e P_e and the router z-loss mean(lse^2) */
 void ns_moe_losses(const ns_moe_cache *c, int N, int E, int k, double *aux, double *zloss);
 
+/* ---- ResiDual's dual stream (residual.c) -------------------------------------------------- */
+/* r_out = r_in + o1 (+ o2 unless NULL): block l's branch outputs summed onto r_{l-1} */
+void ns_dual_forward(ns_real *r_out, const ns_real *r_in, const ns_real *o1, const ns_real *o2,
+                     size_t n);
+
 #endif

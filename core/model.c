@@ -12,6 +12,8 @@
  * The forward and the backward read the placement here and nowhere else. Under a schedule
  * (ns_config.schedule, Mix-LN) each block reads its own row; the layout is the union of the
  * rows' norm slots and gates, so a block's unused slots stay at their init with zero gradient.
+ * ResiDual (dual_stream) also sums the branch outputs onto a stream r (residual.c) and ends the
+ * stack with y_L = s + N_dual(r_L); every block carries the dual norm, block L alone uses it.
  *
  * Memory, one allocation per family (llm.c style): params [K, P], grads [K or 1, P],
  * activations = streams [K+1 or L+1, ntok, d] then per-block caches [K, A], and backward
@@ -63,6 +65,7 @@ struct ns_model {
     int nsub;
     sublayer sub[MAX_SUB];
     norm_slot span;                      /* the span norm (indices -1: absent) */
+    norm_slot dual;                      /* ResiDual's norm on the dual stream (-1: absent) */
     size_t acc;                          /* [N,d]: the sum of branch outputs (two sublayers) */
 
     int nparams;
@@ -81,6 +84,8 @@ struct ns_model {
     /* backward scratch, views into `scratch` */
     ns_real *g_v, *g_bn, *g_b, *g_z, *g_s[2], *g_acc, *g_a, *g_h;
     ns_real *g_q, *g_k, *g_vv, *g_cat, *g_probs; /* attention only */
+    ns_real *dual_streams; /* ResiDual: r_1..r_L in the stream slots [nstreams, N, d], else NULL */
+    ns_real *g_dual;       /* ResiDual: dLoss/dr_l, the same for every l (scratch), else NULL */
     size_t nprobs; /* nseq * heads * T * T for Transformer blocks, else 0 */
 };
 
@@ -202,7 +207,7 @@ static void layout(ns_model *m)
             add_norm(m, slot, &s->nsum, g0);
             s->v_sum = add_act(m, nd);
         }
-        if (!last || pl->span == NS_SPAN_WRAP)
+        if (!last || pl->span == NS_SPAN_WRAP || pl->dual_stream)
             s->s_out = add_act(m, nd);
     }
     memset(&m->span, 0xff, sizeof m->span);
@@ -213,6 +218,9 @@ static void layout(ns_model *m)
         if (m->nsub > 1)
             m->acc = add_act(m, nd);
     }
+    memset(&m->dual, 0xff, sizeof m->dual);
+    if (pl->dual_stream)
+        add_norm(m, "dual_norm.", &m->dual, 1.0);
 }
 
 static int config_ok(const ns_config *cfg)
@@ -277,7 +285,7 @@ static void size_model(ns_model *m, const ns_config *cfg, size_t *nscratch)
     size_t nmoe = nk ? nk * (2 * (size_t)cfg->width + 2 * (size_t)cfg->expert_hidden + 1) +
                            (size_t)cfg->ntok * cfg->experts
                      : 0;
-    *nscratch = 7 * m->nd + 2 * m->nh + nattn + nmoe;
+    *nscratch = (7 + (size_t)m->shape.dual_stream) * m->nd + 2 * m->nh + nattn + nmoe;
 }
 
 int ns_model_bytes(const ns_config *cfg, size_t *per_block, size_t *per_stream, size_t *fixed)
@@ -292,7 +300,7 @@ int ns_model_bytes(const ns_config *cfg, size_t *per_block, size_t *per_stream, 
     size_t grads_per_block = cfg->shared_grads ? 0 : m->block_params;
     *per_block = (m->block_params + grads_per_block + m->block_acts) * sizeof(ns_real) +
                  m->block_ints * sizeof(int);
-    *per_stream = m->nd * sizeof(ns_real);
+    *per_stream = (1 + (size_t)m->shape.dual_stream) * m->nd * sizeof(ns_real);
     *fixed = (nscratch + m->block_params - grads_per_block) * sizeof(ns_real) +
              (size_t)cfg->experts * sizeof(int) + sizeof *m;
     free(m);
@@ -317,7 +325,9 @@ int ns_model_create_in(ns_model **out, const ns_config *cfg, ns_workspace *ws)
     size_t nattn = m->nprobs ? 4 * m->nd + m->nprobs : 0;
     size_t nk = cfg->block == NS_BLOCK_MOE ? (size_t)cfg->ntok * cfg->top_k : 0;
     size_t counts[] = {L * m->block_params, (size_t)m->ngrad_slots * m->block_params,
-                       (size_t)m->nstreams * m->nd + L * m->block_acts, nscratch,
+                       (1 + (size_t)m->shape.dual_stream) * m->nstreams * m->nd +
+                           L * m->block_acts,
+                       nscratch,
                        L * m->block_ints + (nk ? (size_t)cfg->experts : 0) + 1};
     void **families[] = {(void **)&m->params, (void **)&m->grads, (void **)&m->acts,
                          (void **)&m->scratch, (void **)&m->ints};
@@ -350,6 +360,11 @@ int ns_model_create_in(ns_model **out, const ns_config *cfg, ns_workspace *ws)
     ns_real **views[] = {&m->g_v, &m->g_bn, &m->g_b, &m->g_z, &m->g_s[0], &m->g_s[1], &m->g_acc};
     for (size_t i = 0; i < sizeof views / sizeof views[0]; i++, p += m->nd)
         *views[i] = p;
+    if (m->shape.dual_stream) { /* after the streams and caches; dLoss/dr after the views */
+        m->dual_streams = m->acts + (size_t)m->nstreams * m->nd + L * m->block_acts;
+        m->g_dual = p;
+        p += m->nd;
+    }
     m->g_a = p;
     m->g_h = p + m->nh;
     p += 2 * m->nh;
@@ -449,6 +464,15 @@ const ns_real *ns_model_sublayer_out(const ns_model *m, int layer, int j)
         return NULL;
     return block_cache(m, layer) + m->sub[j].b;
 }
+
+ns_real *ns_model_dual_stream(ns_model *m, int layer)
+{
+    if (!m->dual_streams || layer < 0 || layer > m->cfg.depth)
+        return NULL;
+    return layer == 0 ? ns_model_stream(m, 0) : m->dual_streams + stream_slot(m, layer) * m->nd;
+}
+
+const ns_real *ns_model_dual_grad(const ns_model *m) { return m->g_dual; }
 
 const ns_real *ns_model_mid_stream(const ns_model *m, int layer)
 {
@@ -700,6 +724,33 @@ static void branch_backward(ns_model *m, const sublayer *sl, const ns_real *P, n
     ns_jobs_run(back_qkv, 4);
 }
 
+/* ResiDual: r_l = r_{l-1} + the block's branch outputs (r_0 = x_0); in the top block, the
+ * stack's output y = s + N_dual(r_L), s the main stream after the last sublayer */
+static void dual_forward(ns_model *m, const ns_real *P, ns_real *A, int layer, const ns_real *s)
+{
+    const ns_real *o2 = m->nsub > 1 ? A + m->sub[1].b : NULL;
+    ns_real *r = ns_model_dual_stream(m, layer);
+    ns_dual_forward(r, ns_model_dual_stream(m, layer - 1), A + m->sub[0].b, o2, m->nd);
+    if (layer == m->cfg.depth) {
+        ns_real *y = ns_model_stream(m, layer);
+        norm_forward(m, &m->dual, P, A, y, r);
+        add_into(y, s, y, m->nd);
+    }
+}
+
+/* ResiDual: in the top block, dLoss/dr_L = N_dual's backward of dy (and N_dual's parameter
+ * gradients); r only accumulates, so every block below reads the same dLoss/dr */
+static const ns_real *dual_backward(ns_model *m, const ns_real *P, ns_real *G, int layer,
+                                    const ns_real *dy)
+{
+    if (layer == m->cfg.depth) {
+        copy_or_zero(m->g_dual, NULL, m->nd);
+        norm_backward(m, &m->dual, P, G, block_cache(m, layer), m->g_dual, dy,
+                      ns_model_dual_stream(m, layer));
+    }
+    return m->g_dual;
+}
+
 int ns_model_block_forward(ns_model *m, int layer)
 {
     const ns_config *c = &m->cfg;
@@ -742,7 +793,9 @@ int ns_model_block_forward(ns_model *m, int layer)
             if (last)
                 break;
         }
-        ns_real *s_out = last && pl->span == NS_SPAN_NONE ? y : A + sl->s_out;
+        /* ResiDual's top block adds N_dual(r_L) to its last stream, kept in the cache */
+        int top_dual = pl->dual_stream && layer == c->depth;
+        ns_real *s_out = last && pl->span == NS_SPAN_NONE && !top_dual ? y : A + sl->s_out;
         ns_real *v = pl->norm_sum ? A + sl->v_sum : s_out;
         if (pl->skip_gain == NS_SKIP_ONE)
             add_into(v, s, bn, m->nd);
@@ -760,6 +813,8 @@ int ns_model_block_forward(ns_model *m, int layer)
         norm_forward(m, &m->span, P, A, y, acc);
         add_into(y, y, x, m->nd);
     }
+    if (pl->dual_stream)
+        dual_forward(m, P, A, layer, s);
     return NS_OK;
 }
 
@@ -796,6 +851,8 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
         dacc = m->g_acc;
         ds = NULL;
     }
+    if (pl->dual_stream) /* the dual stream's gradient joins every branch's (residual.c) */
+        dacc = dual_backward(m, P, G, layer, dy);
     int ping = 0;
     for (int j = m->nsub - 1; j >= 0; j--) {
         const sublayer *sl = &m->sub[j];
@@ -846,5 +903,7 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
         ds = ds_in;
     }
     accumulate(dx, ds, nd);
+    if (pl->dual_stream && layer == 1) /* r_0 = x_0 */
+        accumulate(dx, m->g_dual, nd);
     return NS_OK;
 }

@@ -147,6 +147,9 @@ typedef struct {
     /* Mix-LN: a row that is a schedule of two others: `early` for blocks l <= floor(f L),
      * `late` after, f = ns_config.post_fraction (NULL: a row of one structure) */
     const char *early, *late;
+    /* ResiDual: a second, unnormalized stream r beside the main one (r_0 = x_0, r += each
+     * branch output; the stack's output is x_L + N_dual(r_L)); refused inside a schedule */
+    int dual_stream;
 } ns_placement;
 
 /* The table, in a fixed order (plots give row i the i-th colour and marker; new rows go at the
@@ -181,7 +184,8 @@ typedef enum {
     NS_SCHEDULE_FILL,          /* an entry without a count before the last */
     NS_SCHEDULE_TOO_MANY,      /* more than NS_SCHEDULE_MAX entries */
     NS_SCHEDULE_NESTED,        /* an entry that is itself a schedule (mixln) */
-    NS_SCHEDULE_SHAPE,         /* entries that cannot share a layout (span, alpha site, init) */
+    NS_SCHEDULE_SHAPE,         /* entries that cannot share a layout (span, dual stream, alpha
+                                * site, init) */
     NS_SCHEDULE_EXCEEDS,       /* the counts exceed L (or leave no block to the last entry) */
     NS_SCHEDULE_SHORT,         /* the counts sum to less than L and the last entry has one */
     NS_SCHEDULE_BLOCK          /* an entry cannot build this block kind (b2t on MLP blocks) */
@@ -323,6 +327,11 @@ const ns_real *ns_model_sublayer_out(const ns_model *m, int layer, int j);
 /* the residual stream between the first and second sublayer of block l (NULL for MLP blocks):
  * h = x + A(N(x)) (pre), N(x + A(x)) (post, span-wrapped), x + A(x) (span) */
 const ns_real *ns_model_mid_stream(const ns_model *m, int layer);
+/* ResiDual's dual stream r_l (0..L; r_0 is x_0's buffer), or NULL for a placement without one.
+ * In a windowed model r_l shares its buffer with r_{l + window + 1}, as x_l does. */
+ns_real *ns_model_dual_stream(ns_model *m, int layer);
+/* dLoss/dr_l, the same for every l, once block L's backward has run (NULL: no dual stream) */
+const ns_real *ns_model_dual_grad(const ns_model *m);
 /* the attention probabilities of block l, [nseq, heads, seq, seq] (NULL for MLP blocks) */
 const ns_real *ns_model_attn_probs(const ns_model *m, int layer);
 /* the routing of block l's mixture of experts (NS_BLOCK_MOE; else NS_ERR_INVALID): router

@@ -179,6 +179,24 @@ static const ns_placement placements[] = {
      .config_span_variant = "aggregate",
      .early = "post",
      .late = "pre"},
+    /* ResiDual, after microsoft/ResiDual (resi_dual/resi_dual_layers.py, resi_dual.py): PostNorm
+     * on the main stream, every branch output also summed into an unnormalized dual stream, a
+     * norm of its own on that stream at the top; the branch reads the main stream unnormalized */
+    {.name = "residual",
+     .title = "ResiDual",
+     .paper = "Xie et al. 2023, arXiv 2304.14802",
+     .equation = "o = F(x); r = r + o; y = N(x + o); output x_L + Nf(r_L), r_0 = x_0",
+     .equation2 = "a = A(x); r = r + a; h = N1(x + a); f = F(h); r = r + f; y = N2(h + f); "
+                  "output x_L + Nf(r_L), r_0 = x_0",
+     .norm_sum = 1,
+     .span = NS_SPAN_NONE,
+     .alpha_site = NS_ALPHA_BRANCH_WEIGHT,
+     .alpha_on = "the std of W2 and W_O",
+     .default_scale_init = "none",
+     .final_norm = 0,
+     .config_scheme = "residual",
+     .config_span_variant = "aggregate",
+     .dual_stream = 1},
 };
 #define NPLACEMENTS (int)(sizeof placements / sizeof placements[0])
 
@@ -279,7 +297,7 @@ ns_schedule_problem ns_schedule_check(const ns_schedule *s, int depth, ns_block_
         if (!b || b->early || s->count[i] < 0 || (s->count[i] == 0 && i + 1 < s->n))
             return NS_SCHEDULE_SYNTAX; /* not what ns_schedule_parse makes */
         /* one layout for every block: the entries agree on everything that is not a switch */
-        if ((s->n > 1 && b->span != NS_SPAN_NONE) || b->alpha_site != a->alpha_site ||
+        if ((s->n > 1 && (b->span != NS_SPAN_NONE || b->dual_stream)) || b->alpha_site != a->alpha_site ||
             b->init_rule != a->init_rule)
             return NS_SCHEDULE_SHAPE;
         if (!ns_placement_takes(b, block))

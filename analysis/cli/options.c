@@ -467,8 +467,8 @@ static int placement_problem(const ns_model_opts *o, const ns_schedule *rows, ch
                  "transformer or moe)", sched, entry + 1, bad->name);
     else if (pr == NS_SCHEDULE_SHAPE)
         snprintf(err, errlen, "%s: entry %d (%s) cannot share one layout with %s (a schedule's "
-                 "rows have no span norm and one Scale Init site and init rule)", sched,
-                 entry + 1, bad->name, rows->row[0]->name);
+                 "rows have no span norm or dual stream, and one Scale Init site and init rule)",
+                 sched, entry + 1, bad->name, rows->row[entry ? 0 : 1]->name);
     else if (pr == NS_SCHEDULE_EXCEEDS)
         snprintf(err, errlen, "%s: the counts up to entry %d exceed --depth %d%s", sched,
                  entry + 1, o->depth, rows->count[entry] ? "" : " (the last entry gets no block)");

@@ -77,6 +77,14 @@ static const ns_h5schema_entry table[] = {
     [NS_H5S_PROPAGATE_AUX_LOSS] = {"propagate/aux_loss", NS_H5T_F64, S_L, NS_H5B_MOE,
         "block l's Switch load-balancing loss E sum_e f_e P_e (1 when balanced), before its "
         "coefficient; not part of the propagate loss"},
+    [NS_H5S_PROPAGATE_DUAL_ACT_MS] = {"propagate/dual_act_ms", NS_H5T_F64, S_L1,
+        NS_H5B_ALL | NS_H5B_DUAL,
+        "mean of r_l^2 over all elements of ResiDual's dual stream (r_0 = x_0, r_l = r_{l-1} + "
+        "block l's branch outputs)"},
+    [NS_H5S_PROPAGATE_DUAL_GRAD_MS] = {"propagate/dual_grad_ms", NS_H5T_F64, S_L1,
+        NS_H5B_ALL | NS_H5B_DUAL,
+        "mean of (dLoss/dr_l)^2 on ResiDual's dual stream, Loss = sum(y * G) with "
+        "y = x_L + Nf(r_L)"},
     /* /theory */
     [NS_H5S_THEORY_ACT_MS] = {"theory/act_ms", NS_H5T_F64, L1, NS_H5B_ALL,
         "predicted mean square of x_l"},

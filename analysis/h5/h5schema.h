@@ -45,7 +45,8 @@ enum {
     NS_H5B_TRANSFORMER = 2,
     NS_H5B_MOE = 4,
     NS_H5B_ALL = 7,
-    NS_H5B_ATTENTION = NS_H5B_TRANSFORMER | NS_H5B_MOE
+    NS_H5B_ATTENTION = NS_H5B_TRANSFORMER | NS_H5B_MOE,
+    NS_H5B_DUAL = 8 /* with a block kind: only files of a placement with a dual stream (ResiDual) */
 };
 
 typedef enum {
@@ -68,6 +69,8 @@ typedef enum {
     NS_H5S_PROPAGATE_LOAD_CV,
     NS_H5S_PROPAGATE_DROPPED_FRAC,
     NS_H5S_PROPAGATE_AUX_LOSS,
+    NS_H5S_PROPAGATE_DUAL_ACT_MS,
+    NS_H5S_PROPAGATE_DUAL_GRAD_MS,
     /* /theory: predicted (ns_theory_write) */
     NS_H5S_THEORY_ACT_MS,
     NS_H5S_THEORY_GRAD_MS,

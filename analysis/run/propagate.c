@@ -12,13 +12,15 @@ void ns_propagate_result_free(ns_propagate_result *r)
     memset(r, 0, sizeof *r);
 }
 
-static int result_alloc(ns_propagate_result *r, int S, int L, int P, int heads, int experts)
+static int result_alloc(ns_propagate_result *r, int S, int L, int P, int heads, int experts,
+                        int dual)
 {
     memset(r, 0, sizeof *r);
     size_t n1 = (size_t)S * (L + 1), n0 = (size_t)S * L, np = (size_t)S * L * P;
     size_t nt = heads ? 4 * n0 + n0 * heads : 0; /* the Transformer's extra metrics */
     size_t nm = experts ? 4 * n0 + n0 * experts : 0; /* and the mixture of experts' */
-    double *base = calloc(5 * n1 + 2 * n0 + np + nt + nm, sizeof(double));
+    size_t nr = dual ? 2 * n1 : 0; /* and ResiDual's dual stream's */
+    double *base = calloc(5 * n1 + 2 * n0 + np + nt + nm + nr, sizeof(double));
     if (!base)
         return NS_ERR_NOMEM;
     double **slots1[] = {&r->act_ms, &r->act_var, &r->grad_ms, &r->cos_tokens, &r->eff_rank};
@@ -39,6 +41,11 @@ static int result_alloc(ns_propagate_result *r, int S, int L, int P, int heads, 
         for (int i = 0; i < 4; i++, base += n0)
             *slots[i] = base;
         r->expert_load = base;
+        base += n0 * experts;
+    }
+    if (dual) {
+        r->dual_act_ms = base;
+        r->dual_grad_ms = base + n1;
     }
     r->seeds = S, r->depth = L, r->nparams = P, r->heads = heads, r->experts = experts;
     return NS_OK;
@@ -74,6 +81,8 @@ static int forward_metrics(ns_propagate_result *r, ns_model *m, int s, int l, in
     size_t k = (size_t)s * (r->depth + 1) + l, n = (size_t)c->ntok * d;
     const float *x = ns_model_stream(m, l);
     r->act_ms[k] = ns_metric_mean_square(x, n);
+    if (r->dual_act_ms)
+        r->dual_act_ms[k] = ns_metric_mean_square(ns_model_dual_stream(m, l), n);
     r->act_var[k] = ns_metric_act_var(x, c->ntok, d);
     r->cos_tokens[k] = ns_metric_cos_tokens(x, nseq, seq, d);
     if (ns_metric_eff_rank(x, nseq, seq, d, &r->eff_rank[k]) != 0)
@@ -148,11 +157,13 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
         ns_model_free(m);
         return NS_ERR_INVALID;
     }
-    if ((status = result_alloc(r, seeds, L, P, heads, experts)))
+    int dual = ns_model_dual_stream(m, 0) != NULL; /* ResiDual keeps r beside x */
+    if ((status = result_alloc(r, seeds, L, P, heads, experts, dual)))
         goto done;
     for (int i = 0; i < P; i++)
         snprintf(r->param_names[i], sizeof r->param_names[i], "%s", ns_model_param_info(m, i)->name);
-    /* ping-pong dLoss/dx_l, then the kept x of each segment but the last */
+    /* ping-pong dLoss/dx_l, then the kept x of each segment but the last (ResiDual's r needs no
+     * keeping: below the top its backward reads only dLoss/dr, and r_L stays resident) */
     g = malloc((2 + (size_t)(windowed ? nseg - 1 : 0)) * nd * sizeof(float));
     if (!g) {
         status = NS_ERR_NOMEM;
@@ -196,6 +207,12 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
                 if ((status = ns_model_block_backward(m, l, dx, dy)))
                     goto done;
                 r->grad_ms[(size_t)s * (L + 1) + l - 1] = ns_metric_mean_square(dx, nd);
+                if (dual) { /* dLoss/dr_l: set by block L's backward, the same below */
+                    double *dg = r->dual_grad_ms + (size_t)s * (L + 1);
+                    dg[l - 1] = ns_metric_mean_square(ns_model_dual_grad(m), nd);
+                    if (l == L)
+                        dg[L] = dg[l - 1];
+                }
                 for (int i = 0; i < P && !o->no_metrics; i++) {
                     const ns_param_info *pi = ns_model_param_info(m, i);
                     r->param_grad_ms[((size_t)s * L + (l - 1)) * P + i] = ns_metric_mean_square(
@@ -280,6 +297,9 @@ int ns_propagate_write(ns_h5 *h, const char *prefix, const ns_propagate_result *
         {NS_H5S_PROPAGATE_LOAD_CV, r->load_cv},
         {NS_H5S_PROPAGATE_DROPPED_FRAC, r->dropped_frac},
         {NS_H5S_PROPAGATE_AUX_LOSS, r->aux_loss},
+        /* ResiDual only */
+        {NS_H5S_PROPAGATE_DUAL_ACT_MS, r->dual_act_ms},
+        {NS_H5S_PROPAGATE_DUAL_GRAD_MS, r->dual_grad_ms},
     };
     char path[96], group[64];
     snprintf(group, sizeof group, "%s/propagate", prefix);

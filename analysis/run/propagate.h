@@ -43,6 +43,8 @@ typedef struct {
     double *attn_out_ms, *mlp_out_ms, *mid_act_ms, *attn_entropy, *attn_entropy_head;
     /* MoE blocks only (NULL otherwise): [seeds, depth, experts] and [seeds, depth] */
     double *expert_load, *router_entropy, *load_cv, *dropped_frac, *aux_loss;
+    /* ResiDual only (NULL otherwise): the dual stream r_l and dLoss/dr_l, [seeds, depth+1] */
+    double *dual_act_ms, *dual_grad_ms;
     char param_names[NS_MAX_PARAM_NAMES][40];
 } ns_propagate_result;
 

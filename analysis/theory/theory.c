@@ -35,13 +35,22 @@ static const struct {
     {NS_THEORY_TFIXUP, 0, 0, 0, NS_SPAN_NONE, NS_ALPHA_BRANCH_WEIGHT, NS_SKIP_ONE, NS_INIT_TFIXUP,
      0, 0},
 };
-_Static_assert(sizeof forms / sizeof forms[0] == NS_THEORY_NFORMS, "one structure per form");
+/* ResiDual's form is told by its dual stream, which no other form has */
+_Static_assert(sizeof forms / sizeof forms[0] == NS_THEORY_NFORMS - 1, "one structure per form");
 
 int ns_theory_form_of(const ns_placement *p, ns_theory_form *form)
 {
     if (!p || p->block_skip)
         return NS_ERR_INVALID; /* a structure the theory does not cover yet */
-    for (int i = 0; i < NS_THEORY_NFORMS; i++)
+    if (p->dual_stream) {
+        *form = NS_THEORY_RESIDUAL;
+        return p->norm_sum && !p->norm_in && !p->norm_out && p->span == NS_SPAN_NONE &&
+                       p->skip_gain == NS_SKIP_ONE && p->init_rule == NS_INIT_PLAIN &&
+                       !p->layer_scaled && !p->gated
+                   ? NS_OK
+                   : NS_ERR_INVALID;
+    }
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++)
         if (p->norm_in == forms[i].norm_in && p->norm_out == forms[i].norm_out &&
             p->norm_sum == forms[i].norm_sum && p->span == forms[i].span &&
             p->alpha_site == forms[i].alpha_site && p->skip_gain == forms[i].skip_gain &&

@@ -53,6 +53,9 @@ typedef struct {
      * mean squares of the attention and MLP (or MoE) sublayer outputs before any norm or sum,
      * and of the stream between the sublayers; branch_ms then equals mlp_out_ms */
     double *attn_out_ms, *mlp_out_ms, *mid_act_ms;
+    /* ResiDual only (NULL otherwise), [L+1]: the dual stream's mean square r_l and its gradient's
+     * dLoss/dr_l, relative to the top's p_L = 1 as grad_ms */
+    double *dual_act_ms, *dual_grad_ms;
 } ns_theory;
 
 /* The block forms the theory covers. A placement row (core/placement.c) has a form when its
@@ -69,10 +72,12 @@ typedef enum {
                              * W1 std b/sqrt(d), W2 std alpha b/sqrt(H), b = (8L)^(-1/4) */
     NS_THEORY_LNS,          /* norm_in, layer_scaled: y = x + F(N(x)/sqrt(l)), alpha on W2 */
     NS_THEORY_REZERO,       /* gated, no norms:    y = x + w F(x), w = gate, alpha on W2 */
-    NS_THEORY_TFIXUP        /* init rule, no norms: y = x + F(x), W1 std c/sqrt(d), W2 std
+    NS_THEORY_TFIXUP,       /* init rule, no norms: y = x + F(x), W1 std c/sqrt(d), W2 std
                              * alpha c/sqrt(H), c = (9L)^(-1/4) */
+    NS_THEORY_RESIDUAL      /* dual stream (ResiDual): x = N(x + F(x)), r = r + F(x); output
+                             * x_L + Nf(r_L) (theory_residual.c) */
 } ns_theory_form;
-#define NS_THEORY_NFORMS 9
+#define NS_THEORY_NFORMS 10
 
 /* 1 if the Transformer/MoE theory (ns_theory_transformer) has the form's block equations */
 int ns_theory_transformer_covers(ns_theory_form form);
@@ -97,6 +102,9 @@ double ns_theory_norm_factor(ns_norm_kind norm, int width);
  * ns_theory_free. On error *out is left empty (NULL arrays) and a status is returned:
  * NS_ERR_INVALID for a bad input, NS_ERR_NOMEM, NS_ERR_NUMERIC if a quadrature failed. */
 int ns_theory_mlp(const ns_theory_input *in, ns_theory *out);
+/* ns_theory_mlp's recursion for the ResiDual form (theory_residual.c; README section 2.14):
+ * the main stream's metrics and the dual stream's, exact as d -> infinity */
+int ns_theory_residual(const ns_theory_input *in, ns_theory *out);
 void ns_theory_free(ns_theory *t); /* accepts NULL and an already freed or empty struct */
 
 /* ---- finite width (theory_finite.c; analysis/theory/README.md, section 10) --------------- */

@@ -157,6 +157,34 @@ int ns_theory_bounds_mlp(const ns_theory_input *in, ns_theory_bounds *b)
         b->grad_exact = 1;
         break;
     }
+    case NS_THEORY_RESIDUAL: {
+        /* The main stream is PostNorm's; the dual stream r gains B_l = alpha^2 E[phi^2] per
+         * block, and X_l = x_l.r_l/d obeys X_l = (X_{l-1} + B_l)/sqrt(s_l), s_l = q_{l-1} + B_l:
+         * after block 1 (X_1 = sqrt(s_1)) geometric, ratio c = 1/sqrt(1 + B), towards
+         * X* = 1 + sqrt(1 + B). The output y = x_L + Nf(r_L): q_L = 2 + 2 X_L/sqrt(R_L),
+         * R_L = q0 + B_1 + (L - 1) B. */
+        double e0 = ns_gauss_phi2(in->act, q0), d0 = ns_gauss_dphi2(in->act, q0);
+        if (!isfinite(e0) || !isfinite(d0))
+            return NS_ERR_NUMERIC;
+        double B1 = a2 * e0, s1 = q0 + B1, B = a2 * e1, s = 1 + B, c = 1 / sqrt(s);
+        double Xs = 1 + sqrt(s), XL = Xs + (sqrt(s1) - Xs) * pow(c, L - 1);
+        double RL = q0 + B1 + (L - 1) * B;
+        b->act_ms_L = b->act_ms_L_lower = 2 + 2 * XL / sqrt(RL);
+        b->act_ms_exact = 1;
+        /* p_0/p_L: the main gradient P and its overlap K with dLoss/dr (ms D = 1/R_L) from the
+         * top, P <- P (1 + chi)/s + chi (D + 2 K/sqrt(s)), K <- K/sqrt(s); block 1 also passes
+         * dLoss/dr to x_0 (README section 2.14) */
+        double D = 1 / RL, P = 1, K = 1 / sqrt(RL);
+        for (int l = L; l >= 1; l--) {
+            double sl = l == 1 ? s1 : s, chi = a2 * (l == 1 ? d0 : d1);
+            double Pv = P / sl, Kv = K / sqrt(sl);
+            P = Pv + chi * (Pv + D + 2 * Kv) + (l == 1 ? D + 2 * Kv : 0);
+            K = Kv + (l == 1 ? D : 0);
+        }
+        b->grad_ratio = b->grad_ratio_upper = P;
+        b->grad_exact = 1;
+        break;
+    }
     default:
         return NS_ERR_INVALID;
     }

@@ -58,7 +58,9 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
                                             "times (8L)^(-1/4)",
                                             "y = x + F(N(x)/sqrt(l))",
                                             "y = x + w F(x), gate w",
-                                            "y = x + F(x), W1, W2 std times (9L)^(-1/4)"};
+                                            "y = x + F(x), W1, W2 std times (9L)^(-1/4)",
+                                            "x = N(x + F(x)), r = r + F(x), output x_L + "
+                                            "Nf(r_L)"};
     _Static_assert(sizeof equations / sizeof equations[0] == NS_THEORY_NFORMS, "one per form");
     if (!out)
         return NS_ERR_INVALID;
@@ -73,6 +75,8 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
         status = ns_theory_block_form(in, l, &kind);
     if (status || in->depth < 1)
         return NS_ERR_INVALID;
+    if (kind == NS_THEORY_RESIDUAL) /* two streams: its own recursion (never in a schedule) */
+        return ns_theory_residual(in, out);
     int L = in->depth;
     double *base = malloc((3 * (size_t)(L + 1) + 2 * (size_t)L) * sizeof(double));
     if (!base)

@@ -226,9 +226,10 @@ static void mlp_row(double *out, const double *z, const ns_real *w1, const ns_re
     free(a);
 }
 
-/* block l of an MLP stack, by the equation its row states (core/placement.c) */
+/* block l of an MLP stack, by the equation its row states (core/placement.c); r is the row's
+ * ResiDual dual stream r_{l-1}, advanced to r_l here */
 static void block_by_hand(ns_model *m, const char *name, int l, int L, const double *x, double *y,
-                          int d, int H)
+                          double *r, int d, int H)
 {
 #define P(n) ns_model_param(m, l, param_index(m, n))
     double *z = malloc(3 * (size_t)d * sizeof *z), *f = z + d, *v = f + d;
@@ -264,6 +265,16 @@ static void block_by_hand(ns_model *m, const char *name, int l, int L, const dou
         norm_row(m, l, "mlp.norm_out.", v, f, d);
         for (int i = 0; i < d; i++)
             y[i] = x[i] + v[i];
+    } else if (!strcmp(name, "residual")) { /* y = N(x + F(x)), r += F(x); + Nf(r_L) at the top */
+        mlp_row(f, x, w1, w2, d, H);
+        for (int i = 0; i < d; i++)
+            v[i] = x[i] + f[i], r[i] += f[i];
+        norm_row(m, l, "mlp.norm_sum.", y, v, d);
+        if (l == L) {
+            norm_row(m, l, "dual_norm.", z, r, d);
+            for (int i = 0; i < d; i++)
+                y[i] += z[i];
+        }
     } else if (!strcmp(name, "rezero") || !strcmp(name, "tfixup")) { /* y = x + [w] F(x) */
         double w = !strcmp(name, "rezero") ? P("mlp.gate")[0] : 1;
         mlp_row(f, x, w1, w2, d, H);
@@ -313,13 +324,22 @@ static void test_forward_by_hand(void)
                         ns_model_param(m, l, i)[k] += 0.3 * sin(5.0 * l + 2.0 * i + k);
                 }
             ns_fill_gaussian(ns_model_stream(m, 0), (size_t)N * d, 1, 9, -1, "input");
-            double x[64], y[64], worst = 0;
+            /* ResiDual's dual stream: r_0 is x_0's buffer; other rows have none */
+            int dual = ns_config_block_placement(&c, 1)->dual_stream;
+            CHECK(dual ? ns_model_dual_stream(m, 0) == ns_model_stream(m, 0)
+                       : ns_model_dual_stream(m, 0) == NULL && ns_model_dual_grad(m) == NULL,
+                  "%s: dual stream", name);
+            double x[64], y[64], rr[5][64], worst = 0; /* rr: each row's dual stream by hand */
+            for (int r = 0; r < N; r++)
+                for (int i = 0; i < d; i++)
+                    rr[r][i] = ns_model_stream(m, 0)[r * d + i];
             for (int l = 1; l <= L; l++) {
                 ns_model_block_forward(m, l);
                 for (int r = 0; r < N; r++) {
                     for (int i = 0; i < d; i++)
                         x[i] = ns_model_stream(m, l - 1)[r * d + i];
-                    block_by_hand(m, ns_config_block_placement(&c, l)->name, l, L, x, y, d, H);
+                    block_by_hand(m, ns_config_block_placement(&c, l)->name, l, L, x, y, rr[r], d,
+                                  H);
                     for (int i = 0; i < d; i++) {
                         double e = fabs(ns_model_stream(m, l)[r * d + i] - y[i]) / (1 + fabs(y[i]));
                         worst = e > worst || isnan(e) ? e : worst;
@@ -356,6 +376,9 @@ static void test_schedules(void)
         {"post*2,span", 8, NS_BLOCK_MLP, NS_SCHEDULE_SHAPE, 1},
         {"pre*2,sandwich", 8, NS_BLOCK_MLP, NS_SCHEDULE_SHAPE, 1},
         {"post*2,deepnorm", 8, NS_BLOCK_MLP, NS_SCHEDULE_SHAPE, 1},
+        {"post*2,residual", 8, NS_BLOCK_MLP, NS_SCHEDULE_SHAPE, 1},
+        {"residual*2,pre", 8, NS_BLOCK_TRANSFORMER, NS_SCHEDULE_SHAPE, 0},
+        {"residual*8", 8, NS_BLOCK_MLP, NS_SCHEDULE_OK, 0},
         {"post*9,pre", 8, NS_BLOCK_MLP, NS_SCHEDULE_EXCEEDS, 0},
         {"post*8,pre", 8, NS_BLOCK_MLP, NS_SCHEDULE_EXCEEDS, 1},
         {"post*2,pre*3", 8, NS_BLOCK_MLP, NS_SCHEDULE_SHORT, 1},
@@ -503,7 +526,8 @@ static void test_dyt(void)
             }
         }
         int slots = 2 * (pl->norm_in + pl->norm_out) + (pl->span == NS_SPAN_AGGREGATE) +
-                    (pl->span == NS_SPAN_AGGREGATE ? pl->norm_sum : 2 * pl->norm_sum);
+                    (pl->span == NS_SPAN_AGGREGATE ? pl->norm_sum : 2 * pl->norm_sum) +
+                    pl->dual_stream; /* ResiDual's norm on the dual stream */
         CHECK(nscalar == slots, "%s: %d DyT scalars for %d norm slots", pl->name, nscalar, slots);
         ns_model_free(m);
     }

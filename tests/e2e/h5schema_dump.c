@@ -3,7 +3,8 @@
  * rank out of range, a dimension without a symbol). Fields, tab-separated:
  *   path  type  rank  shape  labels  blocks  description
  * type is f64, series or strings; shape is symbolic, e.g. [S, L+1]; labels are comma-separated,
- * "-" when the dataset is not labelled; blocks are the block kinds whose files hold it. */
+ * "-" when the dataset is not labelled; blocks are the block kinds whose files hold it, and
+ * "dual" when only files of a placement with a dual stream (ResiDual) hold it. */
 #include "h5schema.h"
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +41,8 @@ int main(void)
             if (e->blocks & (1u << k))
                 snprintf(blocks + strlen(blocks), sizeof blocks - strlen(blocks), "%s%s",
                          blocks[0] ? "," : "", kinds[k]);
+        if (e->blocks & NS_H5B_DUAL)
+            snprintf(blocks + strlen(blocks), sizeof blocks - strlen(blocks), ",dual");
         printf("%s\t%s\t%d\t%s\t%s\t%s\t%s\n", e->path, types[e->type], e->rank, shape, labels,
                blocks, e->description);
     }

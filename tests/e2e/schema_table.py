@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""schema_table.py BIN DUMP: `normscope propagate` files (MLP, Transformer, MoE blocks) against
+"""schema_table.py BIN DUMP: `normscope propagate` files (MLP, Transformer, MoE blocks; PreNorm,
+and ResiDual, whose dual stream adds entries marked "dual") against
 the schema table (analysis/h5/h5schema.c) as DUMP (h5schema_dump) prints it. Every dataset of a file
 is in the table, with the table's description, dimension labels, rank and shape (the symbolic
 shape evaluated with /config's seeds, depth, heads and experts, and P the parameter names of
@@ -38,7 +39,12 @@ def size(symbol, sizes):
             "H": sizes["H"], "E": sizes["E"], "1": 1}.get(symbol)
 
 
-def check_file(path, block, table):
+def wanted(e, block, dual):
+    """1 if a file of this block kind (and a dual stream or not) holds entry e"""
+    return block in e["blocks"] and (dual or "dual" not in e["blocks"])
+
+
+def check_file(path, block, table, dual):
     with h5py.File(path, "r") as f:
         cfg = f["config"].attrs
         sizes = {"S": int(cfg["seeds"]), "L": int(cfg["depth"]), "H": int(cfg["heads"]),
@@ -70,12 +76,12 @@ def check_file(path, block, table):
             if obj.shape != shape:
                 problem(f"{block}: /{name} has shape {obj.shape}, table [{', '.join(e['shape'])}]"
                         f" = {shape}")
-            if block not in e["blocks"]:
+            if not wanted(e, block, dual):
                 problem(f"{block}: /{name} is written, the table has it only for {e['blocks']}")
 
         f.visititems(visit)
     for name, e in table.items():
-        if name.split("/")[0] in ("propagate", "theory") and block in e["blocks"] \
+        if name.split("/")[0] in ("propagate", "theory") and wanted(e, block, dual) \
                 and name not in seen:
             problem(f"{block}: the table's {name} ({', '.join(sorted(e['blocks']))}) is missing")
     return len(seen)
@@ -91,20 +97,22 @@ def main(argv):
         problem("the schema table is empty")
     n = 0
     with tempfile.TemporaryDirectory(prefix="ns-e2e-schema.") as d:
-        for block in ("mlp", "transformer", "moe"):
-            out = os.path.join(d, block + ".h5")
-            r = subprocess.run([binary, "propagate", "--block", block, "--scheme", "pre",
+        # ResiDual on MLP blocks: a file with the dual entries and a theory
+        runs = [("mlp", "pre"), ("transformer", "pre"), ("moe", "pre"), ("mlp", "residual")]
+        for block, placement in runs:
+            out = os.path.join(d, block + placement + ".h5")
+            r = subprocess.run([binary, "propagate", "--block", block, "--placement", placement,
                                 "--depth", "3", "--width", "16", "--seq", "4", "--batch", "1",
                                 "--seeds", "2", "--threads", "1", "--out", out],
                                capture_output=True, text=True, stdin=subprocess.DEVNULL)
             if r.returncode != 0:
                 problem(f"{block}: normscope propagate exited {r.returncode}: {r.stderr[:300]}")
                 continue
-            n += check_file(out, block, table)
+            n += check_file(out, block, table, placement == "residual")
     if problems:
         print(f"schema_table: FAILED ({len(problems)} problems)")
         return 1
-    print(f"schema_table: {n} datasets in 3 files match the {len(table)}-entry table")
+    print(f"schema_table: {n} datasets in {len(runs)} files match the {len(table)}-entry table")
     return 0
 
 

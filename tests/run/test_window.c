@@ -1,8 +1,8 @@
 /* test_window.c: propagating a deep stack in segments (ns_config.window) gives, bit for bit,
  * what keeping every block resident gives, in less memory.
  *
- * For each block kind and placement (pre, post, span, span-wrapped, mixln and a schedule whose
- * blocks take three rows), ns_propagate with window K (blocks resident at once; the
+ * For each block kind and placement (pre, post, span, span-wrapped, mixln, a schedule whose
+ * blocks take three rows, and ResiDual, whose dual stream r is kept beside x), ns_propagate with window K (blocks resident at once; the
  * backward redraws each segment's weights and recomputes its forward from the x kept at the
  * segment's start) is compared with window 0 (all L resident) on every recorded array: the
  * same operations on the same numbers must round the same way. Windows of 1, a divisor of L, a
@@ -37,6 +37,7 @@ static int same(const ns_propagate_result *a, const ns_propagate_result *b)
         {a->attn_entropy_head, b->attn_entropy_head, n0 * a->heads},
         {a->expert_load, b->expert_load, n0 * a->experts},
         {a->load_cv, b->load_cv, n0},       {a->aux_loss, b->aux_loss, n0},
+        {a->dual_act_ms, b->dual_act_ms, n1}, {a->dual_grad_ms, b->dual_grad_ms, n1},
     };
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) {
         if (!arrays[i].x != !arrays[i].y)
@@ -106,10 +107,11 @@ static int shared_grads_same(ns_block_kind block, const char *scheme, int L)
 int main(void)
 {
     const ns_block_kind blocks[] = {NS_BLOCK_MLP, NS_BLOCK_TRANSFORMER, NS_BLOCK_MOE};
-    const char *schemes[] = {"pre", "post", "span", "span-wrapped", "mixln", "post*3,rezero*2,pre"};
+    const char *schemes[] = {"pre",   "post",          "span",    "span-wrapped",
+                             "mixln", "post*3,rezero*2,pre", "residual"};
     const int L = 7, windows[] = {1, 2, 3, 6};
     for (int b = 0; b < 3; b++)
-        for (int p = 0; p < 6; p++) {
+        for (int p = 0; p < 7; p++) {
             ns_propagate_opts full = opts(blocks[b], schemes[p], L, 0);
             ns_propagate_result want;
             if (ns_propagate(&full, &want, NULL, NULL) != NS_OK) {
@@ -204,6 +206,11 @@ int main(void)
               "shared gradients: per-block %zu, fixed %zu", per_block1, fixed1);
         c.shared_grads = 2;
         CHECK(ns_model_create(&m, &c) == NS_ERR_INVALID, "shared_grads 2 is refused");
+        /* ResiDual keeps r_l beside x_l: two streams' worth per resident stream */
+        ns_config cr = opts(NS_BLOCK_MLP, "residual", 1024, 8).model;
+        CHECK(ns_model_bytes(&cr, &per_block1, &per_stream1, &fixed1) == NS_OK &&
+                  per_stream1 == 2 * per_stream,
+              "ResiDual per-stream bytes %zu", per_stream1);
         ns_lm_config lc = {.blocks = opts(NS_BLOCK_TRANSFORMER, "pre", 4, 0).model, .vocab = 8};
         lc.blocks.shared_grads = 1;
         ns_lm *lm = NULL;

@@ -1,6 +1,7 @@
 /* test_theory_rows.c: the d -> infinity MLP theory of the placement rows with one structural
- * extra (sandwich, deepnorm, lns, rezero, tfixup; analysis/theory/README.md, sections 2.7-2.12)
- * against simulation, their closed forms against the recursion, and negative controls.
+ * extra (sandwich, deepnorm, lns, rezero, tfixup, residual; analysis/theory/README.md, sections
+ * 2.7-2.12 and 2.14) against simulation, their closed forms against the recursion, and negative
+ * controls. ResiDual's dual stream (dual_act_ms, dual_grad_ms) is compared too.
  *
  * 1. Theory against `ns_propagate` at d = H = 1024, L = 12, seq 32, batch 2, 4 seeds, relu and
  *    gelu, each row at its default Scale Init (alpha = 1), sandwich also at alpha = 1/sqrt(L),
@@ -16,7 +17,9 @@
  * 2. Negative controls that must FAIL the same criterion: the pre form's prediction for sandwich
  *    (act_ms: alpha^2 E[phi^2] per block instead of alpha^2), the post form's for deepnorm
  *    (cos_layer: no skip gain), the pre form's for lns (act_ms: no 1/l on the branch input's
- *    variance), and for tfixup the branch taken with W1 unscaled (act_ms: phi at q, not c^2 q).
+ *    variance), for tfixup the branch taken with W1 unscaled (act_ms: phi at q, not c^2 q), and
+ *    for residual the post form (act_ms: the output's Nf(r_L) left out; grad_ms: no dLoss/dr)
+ *    and a dual gradient with Nf's 1/R_L left out.
  * 3. Closed forms (ns_theory_bounds_mlp) equal the recursion's q_L and p_0/p_L to 1e-10, and
  *    p_0/p_L = q_L/q_0 for relu and linear (README section 2.5).
  * Prints only failures and `test_theory_rows: N checks, M failed`; `--verbose` prints every
@@ -152,8 +155,11 @@ static int run_config(const char *placement, ns_act_kind act, double alpha, doub
               strstr(t->model, finite ? "O(1/d)" : "d -> inf") != NULL,
           "%s: exact theory %s an O(1/d) term expected", placement, finite ? "with" : "without");
     double fw[L + 1];
-    fw_allowance(t, strcmp(placement, "deepnorm") == 0, fw);
+    fw_allowance(t, strcmp(placement, "deepnorm") == 0 || strcmp(placement, "residual") == 0, fw);
     const double *fw_grad = finite ? NULL : fw;
+    double dual_rel[NSEEDS * (L + 1)]; /* dLoss/dr_l over each seed's top dLoss/dy */
+    for (int k = 0; r->dual_grad_ms && k < NSEEDS * (L + 1); k++)
+        dual_rel[k] = r->dual_grad_ms[k] / r->grad_ms[k / (L + 1) * (L + 1) + L];
     const struct {
         const char *name;
         const double *sim, *th;
@@ -165,10 +171,18 @@ static int run_config(const char *placement, ns_act_kind act, double alpha, doub
         {"cos_tokens", r->cos_tokens, t->cos_tokens, L + 1, 0, 1, 0, NULL},
         {"cos_layer", r->cos_layer, t->cos_layer, L, 0, 0, 0, NULL},
         {"branch_ms", r->branch_ms, t->branch_ms, L, 1, 0, 0, NULL},
+        /* ResiDual only: the dual stream r_l, and dLoss/dr_l relative to the top's dLoss/dy */
+        {"dual_act_ms", r->dual_act_ms, t->dual_act_ms, L + 1, 1, 1, 0, NULL},
+        {"dual_grad_ms", r->dual_grad_ms ? dual_rel : NULL, t->dual_grad_ms, L + 1, 1, 0, 0,
+         NULL},
     };
     if (verbose)
         printf("%-9s %-5s alpha %.3f gate %.2f:", placement, act_name(act), alpha, gate);
+    check(!r->dual_act_ms == !t->dual_act_ms && !r->dual_grad_ms == !t->dual_grad_ms,
+          "%s: measured and predicted dual streams do not match in presence", placement);
     for (size_t i = 0; i < sizeof m / sizeof *m; i++) {
+        if (!m[i].sim || !m[i].th)
+            continue;
         agreement a = compare(m[i].sim, m[i].n, m[i].th, m[i].is_ms, m[i].first, m[i].ratio,
                               m[i].fw);
         check(!a.failed, "%s %s alpha %g gate %g %s: seed mean and theory differ (max relative "
@@ -210,7 +224,7 @@ static void test_simulation(void)
         double alpha, gate;
     } cases[] = {{"sandwich", 1, 0}, {"sandwich", 0, 0}, {"deepnorm", 1, 0}, {"lns", 1, 0},
                  {"rezero", 1, 0},   {"rezero", 1, 0.5}, {"tfixup", 1, 0},   {"mixln", 1, 0},
-                 {"post*4,rezero*4,lns", 1, 0.5}};
+                 {"post*4,rezero*4,lns", 1, 0.5}, {"residual", 1, 0}};
     const ns_act_kind acts[] = {NS_ACT_RELU, NS_ACT_GELU};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         for (int k = 0; k < 2; k++) {
@@ -243,6 +257,32 @@ static void test_simulation(void)
                          r.act_ms, w.act_ms, L + 1, 1, 1);
                 ns_theory_free(&w);
             }
+            if (!strcmp(name, "residual") && other("post", act, alpha, &w) == NS_OK) {
+                /* the main stream alone: the top misses Nf(r_L), the backward dLoss/dr */
+                negative(act == NS_ACT_RELU ? "residual relu act_ms by the post form"
+                                            : "residual gelu act_ms by the post form",
+                         r.act_ms, w.act_ms, L + 1, 1, 1);
+                double got[NSEEDS * (L + 1)];
+                for (int k = 0; k < NSEEDS; k++)
+                    for (int l = 0; l <= L; l++)
+                        got[k * (L + 1) + l] =
+                            r.grad_ms[k * (L + 1) + l] / r.grad_ms[k * (L + 1) + L];
+                negative(act == NS_ACT_RELU ? "residual relu grad_ms by the post form"
+                                            : "residual gelu grad_ms by the post form",
+                         got, w.grad_ms, L + 1, 1, 0);
+                /* dLoss/dr taken as the top's gradient itself, without Nf's 1/R_L */
+                double wrong[L + 1];
+                for (int l = 0; l <= L; l++) {
+                    wrong[l] = 1;
+                    for (int k = 0; k < NSEEDS; k++)
+                        got[k * (L + 1) + l] =
+                            r.dual_grad_ms[k * (L + 1) + l] / r.grad_ms[k * (L + 1) + L];
+                }
+                negative(act == NS_ACT_RELU ? "residual relu dual_grad_ms without 1/R_L"
+                                            : "residual gelu dual_grad_ms without 1/R_L",
+                         got, wrong, L + 1, 1, 0);
+                ns_theory_free(&w);
+            }
             if (!strcmp(name, "tfixup") && act == NS_ACT_GELU) {
                 /* W1 left unscaled: the branch's phi at variance q instead of c^2 q */
                 double wrong[L + 1], q = 1, c2 = 1 / sqrt(9.0 * L);
@@ -263,10 +303,10 @@ static double rel_err(double got, double want)
 
 static void test_bounds(void)
 {
-    const char *rows[] = {"sandwich", "deepnorm", "lns", "rezero", "tfixup"};
+    const char *rows[] = {"sandwich", "deepnorm", "lns", "rezero", "tfixup", "residual"};
     const ns_act_kind acts[] = {NS_ACT_RELU, NS_ACT_GELU, NS_ACT_LINEAR};
     const double alphas[] = {1, 0.3}, q0s[] = {1, 2.5};
-    for (int p = 0; p < 5; p++)
+    for (int p = 0; p < 6; p++)
         for (int a = 0; a < 3; a++)
             for (int i = 0; i < 2; i++)
                 for (int j = 0; j < 2; j++) {
@@ -325,7 +365,7 @@ static void test_bounds(void)
     /* the forms: b2t has none; the Transformer theory refuses the new forms */
     ns_theory_form f;
     check(ns_theory_form_of(ns_placement_find("b2t"), &f) == NS_ERR_INVALID, "b2t has a form");
-    for (int p = 0; p < 5; p++)
+    for (int p = 0; p < 6; p++)
         check(ns_theory_form_of(ns_placement_find(rows[p]), &f) == NS_OK &&
                   (int)f == (int)NS_THEORY_SANDWICH + p && !ns_theory_transformer_covers(f),
               "%s: wrong form", rows[p]);
