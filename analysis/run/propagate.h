@@ -44,6 +44,9 @@ typedef struct {
     /* MoE blocks only (NULL otherwise): [seeds, depth, experts] and [seeds, depth] */
     double *expert_load, *router_entropy, *load_cv, *dropped_frac, *aux_loss;
     char param_names[NS_MAX_PARAM_NAMES][40];
+    /* a row with profiled skip weights only (NULL otherwise): [seeds, depth, sublayers] */
+    double *skip_weight;
+    int sublayers;
 } ns_propagate_result;
 
 int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn tick,
