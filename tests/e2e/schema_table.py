@@ -4,7 +4,8 @@ the schema table (analysis/h5/h5schema.c) as DUMP (h5schema_dump) prints it. Eve
 is in the table, with the table's description, dimension labels, rank and shape (the symbolic
 shape evaluated with /config's seeds, depth, heads and experts, and P the parameter names of
 param_grad_ms); every table entry under propagate/ and theory/ for the file's block kind is in
-the file. Prints only failures and a summary line; exits 1 on any failure."""
+the file. An admin file (profiled skip weights) must also have profile/skip_weight, whose
+sublayer dimension J is 1 for MLP blocks and 2 otherwise. Prints only failures and a summary line; exits 1 on any failure."""
 import os
 import subprocess
 import sys
@@ -35,14 +36,14 @@ def read_table(dump):
 
 def size(symbol, sizes):
     return {"S": sizes["S"], "L+1": sizes["L"] + 1, "L": sizes["L"], "P": sizes.get("P"),
-            "H": sizes["H"], "E": sizes["E"], "1": 1}.get(symbol)
+            "H": sizes["H"], "E": sizes["E"], "J": sizes["J"], "1": 1}.get(symbol)
 
 
-def check_file(path, block, table):
+def check_file(path, block, table, groups=("propagate", "theory")):
     with h5py.File(path, "r") as f:
         cfg = f["config"].attrs
         sizes = {"S": int(cfg["seeds"]), "L": int(cfg["depth"]), "H": int(cfg["heads"]),
-                 "E": int(cfg["experts"])}
+                 "E": int(cfg["experts"]), "J": 1 if block == "mlp" else 2}
         if "propagate/param_grad_ms" in f:
             sizes["P"] = len(f["propagate/param_grad_ms"].attrs["names"])
         seen = []
@@ -75,7 +76,7 @@ def check_file(path, block, table):
 
         f.visititems(visit)
     for name, e in table.items():
-        if name.split("/")[0] in ("propagate", "theory") and block in e["blocks"] \
+        if name.split("/")[0] in groups and block in e["blocks"] \
                 and name not in seen:
             problem(f"{block}: the table's {name} ({', '.join(sorted(e['blocks']))}) is missing")
     return len(seen)
@@ -101,10 +102,20 @@ def main(argv):
                 problem(f"{block}: normscope propagate exited {r.returncode}: {r.stderr[:300]}")
                 continue
             n += check_file(out, block, table)
+            out = os.path.join(d, block + "_admin.h5")
+            r = subprocess.run([binary, "propagate", "--block", block, "--placement", "admin",
+                                "--depth", "3", "--width", "16", "--seq", "4", "--batch", "1",
+                                "--seeds", "2", "--threads", "1", "--out", out],
+                               capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            if r.returncode != 0:
+                problem(f"{block} admin: normscope propagate exited {r.returncode}: "
+                        f"{r.stderr[:300]}")
+                continue
+            n += check_file(out, block, table, ("propagate", "theory", "profile"))
     if problems:
         print(f"schema_table: FAILED ({len(problems)} problems)")
         return 1
-    print(f"schema_table: {n} datasets in 3 files match the {len(table)}-entry table")
+    print(f"schema_table: {n} datasets in 6 files match the {len(table)}-entry table")
     return 0
 
 
