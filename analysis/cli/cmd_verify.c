@@ -349,14 +349,14 @@ int ns_cmd_verify(int argc, char **argv)
     ns_progress_finish(&bar);
     int failed = 0, nexact = 0;
     if (st == NS_OK) {
-        printf("%-10s %-40s %14s %12s %6s %10s %6s  %s\n", "metric", "case", "worst rel err",
+        printf("%-11s %-40s %14s %12s %6s %10s %6s  %s\n", "metric", "case", "worst rel err",
                "d->inf err", "layer", "in 95% CI", "tol", "verdict");
         for (int i = 0; i < nrows; i++) {
             const row *w = &rows[i];
             const char *verdict = !w->exact ? "approx" : w->st.pass ? "ok" : "FAIL";
             failed += w->exact && !w->st.pass;
             nexact += w->exact;
-            printf("%-10s %-40s %14.4f %12.4f %6d %9.0f%% %6.3f  %s\n", w->metric, w->name,
+            printf("%-11s %-40s %14.4f %12.4f %6d %9.0f%% %6.3f  %s\n", w->metric, w->name,
                    w->st.worst_rel_err, w->err_inf, w->st.worst_layer, 100 * w->st.share_in_ci,
                    w->tol, verdict);
         }
