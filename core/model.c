@@ -301,6 +301,8 @@ int ns_model_bytes(const ns_config *cfg, size_t *per_block, size_t *per_stream, 
     *per_stream = m->nd * sizeof(ns_real);
     *fixed = (nscratch + m->block_params - grads_per_block) * sizeof(ns_real) +
              (size_t)cfg->experts * sizeof(int) + sizeof *m;
+    if (m->shape.profiled_skip) /* the skip weights of every block, windowed or not */
+        *fixed += (size_t)cfg->depth * m->nsub * sizeof(double);
     free(m);
     return NS_OK;
 }
