@@ -609,10 +609,13 @@ static double skip_gain(const ns_config *c, const ns_placement *pl)
  * Sublayer i of the stack (i = 1 .. L nsub, in order) computes x_i = N(w_i x_{i-1} + G_i(x_{i-1})).
  * A profiling pass runs the stack once with every w = 1 on the run's own input x_0 and sets
  *     w_1 = 1,   w_i^2 = ms(x_0) + sum_{j < i} ms(G_j)   (i >= 2),
- * ms the mean square over every entry: the running sum that Transformer-Clinic's
- * fairseq/fairseq/modules/transformer_layer.py keeps (it starts at 1 and adds the input's
- * variance, then each branch's), so w_i is the scale the stream would have reached without its
- * norms. The weights are constants from then on (no gradient), part of the model's state. */
+ * ms the mean square over every entry. After Transformer-Clinic's
+ * fairseq/fairseq/modules/transformer_layer.py, whose ratio starts at w_1 = 1 and becomes
+ * sqrt(var(w_i x_{i-1}) + var(G_i)) after sublayer i: with x_{i-1} a unit-variance norm output
+ * for i >= 2, the same running sum (it takes variances and sets each w as its pass goes; here the
+ * pass runs with w = 1, which changes no branch input of an MLP stack, as each is normalized).
+ * So w_i is the scale the stream would have reached without its norms. The weights are
+ * constants from then on (no gradient), part of the model's state. */
 
 static int profile_ready(const ns_model *m, int layer)
 {
@@ -641,6 +644,7 @@ int ns_model_profile_begin(ns_model *m)
         return NS_ERR_INVALID;
     m->profile_sum = ns_sum_squares(ns_model_stream(m, 0), m->nd) / (double)m->nd;
     m->profile_next = 1;
+    m->profiled = 0; /* the pass rewrites the weights: a pass cut short leaves none usable */
     return NS_OK;
 }
 
