@@ -287,7 +287,8 @@ static void profile(model_ctx *c, const char *placement)
     const double *w = ns_model_skip_weights(c->m, &n);
     checks++;
     if (st != NS_OK || w[0] != 1 || (n > 1 && !(w[n - 1] > 1.01)))
-        failures++, printf("FAIL %s: the profiling pass (status %d, %zu weights)\n", placement, st, n);
+        failures++,
+            printf("FAIL %s: the profiling pass (status %d, %zu weights)\n", placement, st, n);
 }
 
 /* a row's name or a schedule ("post*2,pre") into c; Mix-LN splits at half the depth.

@@ -5,7 +5,8 @@ is in the table, with the table's description, dimension labels, rank and shape 
 shape evaluated with /config's seeds, depth, heads and experts, and P the parameter names of
 param_grad_ms); every table entry under propagate/ and theory/ for the file's block kind is in
 the file. An admin file (profiled skip weights) must also have profile/skip_weight, whose
-sublayer dimension J is 1 for MLP blocks and 2 otherwise. Prints only failures and a summary line; exits 1 on any failure."""
+sublayer dimension J is 1 for MLP blocks and 2 otherwise. Prints only failures and a summary
+line; exits 1 on any failure."""
 import os
 import subprocess
 import sys

@@ -2,10 +2,11 @@
  * what keeping every block resident gives, in less memory.
  *
  * For each block kind and placement (pre, post, span, span-wrapped, mixln, a schedule whose
- * blocks take three rows, and admin, whose profiling pass walks the windows too), ns_propagate with window K (blocks resident at once; the
- * backward redraws each segment's weights and recomputes its forward from the x kept at the
- * segment's start) is compared with window 0 (all L resident) on every recorded array: the
- * same operations on the same numbers must round the same way. Windows of 1, a divisor of L, a
+ * blocks take three rows, and admin, whose profiling pass walks the windows too), ns_propagate
+ * with window K (blocks resident at once; the backward redraws each segment's weights and
+ * recomputes its forward from the x kept at the segment's start) is compared with window 0
+ * (all L resident) on every recorded array: the same operations on the same numbers must round
+ * the same way. Windows of 1, a divisor of L, a
  * non-divisor (a short last segment) and L - 1 are tried. ns_model_bytes is checked against
  * the window: resident memory must not grow with L.
  *
@@ -114,8 +115,8 @@ static int shared_grads_same(ns_block_kind block, const char *scheme, int L)
 int main(void)
 {
     const ns_block_kind blocks[] = {NS_BLOCK_MLP, NS_BLOCK_TRANSFORMER, NS_BLOCK_MOE};
-    const char *schemes[] = {"pre",   "post",  "span", "span-wrapped", "mixln", "post*3,rezero*2,pre",
-                             "admin"};
+    const char *schemes[] = {"pre",   "post",  "span", "span-wrapped",
+                             "mixln", "post*3,rezero*2,pre", "admin"};
     const int L = 7, windows[] = {1, 2, 3, 6};
     for (int b = 0; b < 3; b++)
         for (int p = 0; p < 7; p++) {
