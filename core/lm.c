@@ -150,19 +150,40 @@ void ns_lm_zero_grad(ns_lm *lm)
     ns_model_zero_grad(lm->m);
 }
 
+/* x_0 = E[ids] + P */
+static void embed(ns_lm *lm, const int *ids)
+{
+    const ns_config *b = &lm->cfg.blocks;
+    int N = b->ntok, d = b->width, T = b->seq;
+    ns_real *x = ns_model_stream(lm->m, 0);
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < d; k++)
+            x[(size_t)i * d + k] = T_(LM_TOK)[(size_t)ids[i] * d + k] + T_(LM_POS)[(size_t)(i % T) * d + k];
+}
+
+int ns_lm_profile(ns_lm *lm, const int *ids)
+{
+    const ns_config *b = &lm->cfg.blocks;
+    for (int i = 0; i < b->ntok; i++)
+        if (ids[i] < 0 || ids[i] >= lm->cfg.vocab)
+            return NS_ERR_INVALID;
+    embed(lm, ids);
+    int st = ns_model_profile_begin(lm->m);
+    for (int l = 1; st == NS_OK && l <= b->depth; l++)
+        st = ns_model_block_forward(lm->m, l);
+    return st ? st : ns_model_profile_end(lm->m);
+}
+
 int ns_lm_forward(ns_lm *lm, const int *ids, const int *targets, double *loss)
 {
     const ns_config *b = &lm->cfg.blocks;
-    int N = b->ntok, d = b->width, V = lm->cfg.vocab, T = b->seq;
+    int N = b->ntok, d = b->width, V = lm->cfg.vocab;
     for (int i = 0; i < N; i++)
         if (ids[i] < 0 || ids[i] >= V || targets[i] < 0 || targets[i] >= V)
             return NS_ERR_INVALID;
     lm->ids = ids;
     memcpy(lm->targets, targets, (size_t)N * sizeof(int));
-    ns_real *x = ns_model_stream(lm->m, 0);
-    for (int i = 0; i < N; i++)
-        for (int k = 0; k < d; k++)
-            x[(size_t)i * d + k] = T_(LM_TOK)[(size_t)ids[i] * d + k] + T_(LM_POS)[(size_t)(i % T) * d + k];
+    embed(lm, ids);
     int st = NS_OK;
     for (int l = 1; st == NS_OK && l <= b->depth; l++)
         st = ns_model_block_forward(lm->m, l);

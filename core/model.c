@@ -87,6 +87,12 @@ struct ns_model {
     ns_real *dual_streams; /* ResiDual: r_1..r_L in the stream slots [nstreams, N, d], else NULL */
     ns_real *g_dual;       /* ResiDual: dLoss/dr_l, the same for every l (scratch), else NULL */
     size_t nprobs; /* nseq * heads * T * T for Transformer blocks, else 0 */
+    /* Admin (a row with profiled_skip): every sublayer's skip weight [L, nsub] (NULL for other
+     * rows), and the profiling pass: the running sum of w^2 and the next block it runs (0: no
+     * pass under way); `profiled` once the weights are set */
+    double *skip_w;
+    double profile_sum;
+    int profile_next, profiled;
 };
 
 static int add_param(ns_model *m, const char *prefix, const char *what, int rows, int cols,
@@ -303,6 +309,8 @@ int ns_model_bytes(const ns_config *cfg, size_t *per_block, size_t *per_stream, 
     *per_stream = (1 + (size_t)m->shape.dual_stream) * m->nd * sizeof(ns_real);
     *fixed = (nscratch + m->block_params - grads_per_block) * sizeof(ns_real) +
              (size_t)cfg->experts * sizeof(int) + sizeof *m;
+    if (m->shape.profiled_skip) /* the skip weights of every block, windowed or not */
+        *fixed += (size_t)cfg->depth * m->nsub * sizeof(double);
     free(m);
     return NS_OK;
 }
@@ -352,6 +360,12 @@ int ns_model_create_in(ns_model **out, const ns_config *cfg, ns_workspace *ws)
         for (int f = 0; f < 5; f++)
             missing |= !(*families[f] = calloc(counts[f], sizes[f]));
     }
+    if (m->shape.profiled_skip) { /* O(L) doubles: kept whole even when blocks are windowed */
+        size_t nw = (size_t)cfg->depth * m->nsub;
+        missing |= !(m->skip_w = malloc(nw * sizeof *m->skip_w));
+        for (size_t i = 0; !missing && i < nw; i++)
+            m->skip_w[i] = 1;
+    }
     if (missing) {
         ns_model_free(m);
         return NS_ERR_NOMEM;
@@ -394,6 +408,7 @@ void ns_model_free(ns_model *m)
 {
     if (!m)
         return;
+    free(m->skip_w);
     if (m->ws) {
         ns_workspace_give_back(m->ws);
         free(m);
@@ -614,6 +629,79 @@ static double skip_gain(const ns_config *c, const ns_placement *pl)
     return pl->skip_gain == NS_SKIP_DEEPNORM ? pow(2.0 * c->depth, 0.25) : 1.0;
 }
 
+/* ---- profiled skip weights (Admin) ----------------------------------------------------------
+ * Sublayer i of the stack (i = 1 .. L nsub, in order) computes x_i = N(w_i x_{i-1} + G_i(x_{i-1})).
+ * A profiling pass runs the stack once with every w = 1 on the run's own input x_0 and sets
+ *     w_1 = 1,   w_i^2 = ms(x_0) + sum_{j < i} ms(G_j)   (i >= 2),
+ * ms the mean square over every entry. After Transformer-Clinic's
+ * fairseq/fairseq/modules/transformer_layer.py, whose ratio starts at w_1 = 1 and becomes
+ * sqrt(var(w_i x_{i-1}) + var(G_i)) after sublayer i: with x_{i-1} a unit-variance norm output
+ * for i >= 2, the same running sum (it takes variances and sets each w as its pass goes; here the
+ * pass runs with w = 1, which changes no branch input of an MLP stack, as each is normalized).
+ * So w_i is the scale the stream would have reached without its norms. The weights are
+ * constants from then on (no gradient), part of the model's state. */
+
+static int profile_ready(const ns_model *m, int layer)
+{
+    return m->profile_next ? layer == m->profile_next : m->profiled;
+}
+
+/* during the pass: sublayer j of block l is about to add its branch output b */
+static void profile_record(ns_model *m, int layer, int j, const ns_real *b)
+{
+    size_t i = (size_t)(layer - 1) * m->nsub + j;
+    m->skip_w[i] = i == 0 ? 1.0 : sqrt(m->profile_sum);
+    m->profile_sum += ns_sum_squares(b, m->nd) / (double)m->nd;
+}
+
+/* the weight on sublayer j's skip in block l: w_i, 1 while profiling, or the row's skip gain */
+static double skip_weight(const ns_model *m, const ns_placement *pl, int layer, int j)
+{
+    if (!pl->profiled_skip)
+        return skip_gain(&m->cfg, pl);
+    return m->profile_next ? 1.0 : m->skip_w[(size_t)(layer - 1) * m->nsub + j];
+}
+
+int ns_model_profile_begin(ns_model *m)
+{
+    if (!m->skip_w)
+        return NS_ERR_INVALID;
+    m->profile_sum = ns_sum_squares(ns_model_stream(m, 0), m->nd) / (double)m->nd;
+    m->profile_next = 1;
+    m->profiled = 0; /* the pass rewrites the weights: a pass cut short leaves none usable */
+    return NS_OK;
+}
+
+int ns_model_profile_end(ns_model *m)
+{
+    if (!m->skip_w || m->profile_next != m->cfg.depth + 1)
+        return NS_ERR_INVALID;
+    m->profile_next = 0;
+    m->profiled = 1;
+    return NS_OK;
+}
+
+const double *ns_model_skip_weights(const ns_model *m, size_t *n)
+{
+    *n = m->skip_w ? (size_t)m->cfg.depth * m->nsub : 0;
+    return m->skip_w;
+}
+
+int ns_model_set_skip_weights(ns_model *m, const double *w, size_t n)
+{
+    size_t want;
+    ns_model_skip_weights(m, &want);
+    if (!want || n != want)
+        return NS_ERR_INVALID;
+    for (size_t i = 0; i < n; i++)
+        if (!(w[i] > 0) || !isfinite(w[i]))
+            return NS_ERR_INVALID;
+    memcpy(m->skip_w, w, n * sizeof *w);
+    m->profile_next = 0;
+    m->profiled = 1;
+    return NS_OK;
+}
+
 #define PARAM(P, i) ((i) >= 0 ? (P) + m->info[i].offset : NULL)
 
 /* out = N(inp) through norm slot n, the kind from the config; caches in A */
@@ -757,6 +845,8 @@ int ns_model_block_forward(ns_model *m, int layer)
     if (layer < 1 || layer > c->depth)
         return NS_ERR_INVALID;
     const ns_placement *pl = ns_schedule_row(&m->sched, layer, c->depth);
+    if (pl->profiled_skip && !profile_ready(m, layer))
+        return NS_ERR_INVALID;
     ns_real *P = m->params + block_slot(m, layer) * m->block_params;
     ns_real *A = block_cache(m, layer);
     const ns_real *x = ns_model_stream(m, layer - 1);
@@ -774,6 +864,8 @@ int ns_model_block_forward(ns_model *m, int layer)
                 scale_into(A + sl->z, 1 / sqrt((double)layer), z, m->nd);
         }
         branch_forward(m, sl, P, A, z, layer);
+        if (pl->profiled_skip && m->profile_next)
+            profile_record(m, layer, j, A + sl->b);
         const ns_real *bn = A + sl->b;
         if (pl->norm_out) {
             norm_forward(m, &sl->nout, P, A, A + sl->bn, bn);
@@ -797,10 +889,10 @@ int ns_model_block_forward(ns_model *m, int layer)
         int top_dual = pl->dual_stream && layer == c->depth;
         ns_real *s_out = last && pl->span == NS_SPAN_NONE && !top_dual ? y : A + sl->s_out;
         ns_real *v = pl->norm_sum ? A + sl->v_sum : s_out;
-        if (pl->skip_gain == NS_SKIP_ONE)
+        if (pl->skip_gain == NS_SKIP_ONE && !pl->profiled_skip)
             add_into(v, s, bn, m->nd);
         else
-            skip_into(v, skip_gain(c, pl), s, bn, m->nd);
+            skip_into(v, skip_weight(m, pl, layer, j), s, bn, m->nd);
         if (pl->block_skip && last)
             add_into(v, v, x, m->nd);
         if (pl->norm_sum)
@@ -815,6 +907,8 @@ int ns_model_block_forward(ns_model *m, int layer)
     }
     if (pl->dual_stream)
         dual_forward(m, P, A, layer, s);
+    if (pl->profiled_skip && m->profile_next)
+        m->profile_next++;
     return NS_OK;
 }
 
@@ -831,6 +925,8 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
     if (layer < 1 || layer > c->depth || dx == dy)
         return NS_ERR_INVALID;
     const ns_placement *pl = ns_schedule_row(&m->sched, layer, c->depth);
+    if (pl->profiled_skip && (m->profile_next || !m->profiled))
+        return NS_ERR_INVALID; /* no gradients of a profiling pass, nor of unset weights */
     size_t nd = m->nd;
     ns_real *P = m->params + block_slot(m, layer) * m->block_params;
     ns_real *G = m->grads + grad_slot(m, layer) * m->block_params;
@@ -868,10 +964,10 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
         }
         /* the skip carries a dv to the input (B2T's also dv to the block input); the branch gets
          * dv plus the span norm's gradient */
-        if (pl->skip_gain == NS_SKIP_ONE || !dv)
+        if ((pl->skip_gain == NS_SKIP_ONE && !pl->profiled_skip) || !dv)
             copy_or_zero(ds_in, dv, nd);
         else
-            scale_into(ds_in, skip_gain(c, pl), dv, nd);
+            scale_into(ds_in, skip_weight(m, pl, layer, j), dv, nd);
         if (pl->block_skip && j == m->nsub - 1 && dv)
             accumulate(dx, dv, nd);
         if (dv && dacc)

@@ -150,6 +150,9 @@ typedef struct {
     /* ResiDual: a second, unnormalized stream r beside the main one (r_0 = x_0, r += each
      * branch output; the stack's output is x_L + N_dual(r_L)); refused inside a schedule */
     int dual_stream;
+    /* Admin: each sublayer's skip carries w_i x, w_i profiled from the run's own input
+     * (ns_model_profile_begin/end); a model of this row refuses a forward until profiled */
+    int profiled_skip;
 } ns_placement;
 
 /* The table, in a fixed order (plots give row i the i-th colour and marker; new rows go at the
@@ -185,7 +188,7 @@ typedef enum {
     NS_SCHEDULE_TOO_MANY,      /* more than NS_SCHEDULE_MAX entries */
     NS_SCHEDULE_NESTED,        /* an entry that is itself a schedule (mixln) */
     NS_SCHEDULE_SHAPE,         /* entries that cannot share a layout (span, dual stream, alpha
-                                * site, init) */
+                                * site, init, a profiled skip) */
     NS_SCHEDULE_EXCEEDS,       /* the counts exceed L (or leave no block to the last entry) */
     NS_SCHEDULE_SHORT,         /* the counts sum to less than L and the last entry has one */
     NS_SCHEDULE_BLOCK          /* an entry cannot build this block kind (b2t on MLP blocks) */
@@ -346,6 +349,20 @@ void ns_model_zero_grad(ns_model *m);
 /* every block parameter (or gradient) of every layer, one contiguous family of *n values */
 ns_real *ns_model_params_all(ns_model *m, size_t *n);
 
+/* Profiled skip weights (Admin, a row with profiled_skip; NS_ERR_INVALID for other rows).
+ * Sublayer i = 1 .. L nsub computes x_i = N(w_i x_{i-1} + G_i(x_{i-1})); a profiling pass sets
+ * w_1 = 1 and w_i^2 = ms(x_0) + sum_{j<i} ms(G_j) (ms: the mean square of every entry) from a
+ * forward with every w = 1. The caller writes x_0, calls ns_model_profile_begin, runs
+ * ns_model_block_forward for blocks 1..L in order (a windowed model drawing each block's weights
+ * first) and ns_model_profile_end. The weights are then constants (no gradient). Until they are
+ * set, by a pass or ns_model_set_skip_weights (a checkpoint's), the blocks refuse to run. */
+int ns_model_profile_begin(ns_model *m);
+int ns_model_profile_end(ns_model *m); /* NS_ERR_INVALID unless blocks 1..L ran since begin */
+/* the weights w_1 .. w_{L nsub} (block l's sublayer j at (l-1) nsub + j), NULL and *n = 0 for
+ * a row without them */
+const double *ns_model_skip_weights(const ns_model *m, size_t *n);
+int ns_model_set_skip_weights(ns_model *m, const double *w, size_t n); /* each > 0, finite */
+
 /* ---- language model ---------------------------------------------------------------------- */
 /* A decoder-only LM around the block stack (lm.c): token embedding E [vocab, d] ~ N(0,1) and
  * learned positions P [seq, d] ~ N(0, 0.1^2); the blocks; a final norm where the placement needs
@@ -375,6 +392,9 @@ int ns_lm_forward(ns_lm *lm, const int *ids, const int *targets, double *loss);
 /* accumulates every gradient of the loss of the last forward; stream_grad_ms, if not NULL,
  * receives the mean square of dLoss/dx_l for l = 0..L */
 int ns_lm_backward(ns_lm *lm, double *stream_grad_ms);
+/* the profiling pass of a stack with profiled skip weights (ns_model_profile_begin) on the input
+ * of these ids; NS_ERR_INVALID for other stacks */
+int ns_lm_profile(ns_lm *lm, const int *ids);
 /* the softmax probabilities [ntok, vocab] of the last forward (overwritten by the backward) */
 const ns_real *ns_lm_probs(const ns_lm *lm);
 

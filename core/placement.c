@@ -197,6 +197,23 @@ static const ns_placement placements[] = {
      .config_scheme = "residual",
      .config_span_variant = "aggregate",
      .dual_stream = 1},
+    /* Admin: PostNorm whose skip carries w_i x_{i-1}, w_i profiled once from the run's own input
+     * (model.c, "profiled skip weights"); after Transformer-Clinic's
+     * fairseq/fairseq/modules/transformer_layer.py, w_1 = 1 */
+    {.name = "admin",
+     .title = "Admin",
+     .paper = "Liu et al. 2020, arXiv 2004.08249",
+     .equation = "x_i = N(w_i x_{i-1} + F(x_{i-1})), w_i profiled",
+     .equation2 = "h = N1(w_1 x + A(x)); y = N2(w_2 h + F(h)), w profiled per sublayer",
+     .norm_sum = 1,
+     .span = NS_SPAN_NONE,
+     .alpha_site = NS_ALPHA_BRANCH_WEIGHT,
+     .alpha_on = "the std of W2 and W_O",
+     .default_scale_init = "none",
+     .final_norm = 0,
+     .config_scheme = "admin",
+     .config_span_variant = "aggregate",
+     .profiled_skip = 1},
 };
 #define NPLACEMENTS (int)(sizeof placements / sizeof placements[0])
 
@@ -299,6 +316,10 @@ ns_schedule_problem ns_schedule_check(const ns_schedule *s, int depth, ns_block_
         /* one layout for every block: the entries agree on everything that is not a switch */
         if ((s->n > 1 && (b->span != NS_SPAN_NONE || b->dual_stream)) || b->alpha_site != a->alpha_site ||
             b->init_rule != a->init_rule)
+            return NS_SCHEDULE_SHAPE;
+        /* profiled weights are one row's state: a stack's own row only, never a given schedule
+         * (a resolved single row has one entry without a count) */
+        if (b->profiled_skip && (s->n > 1 || s->count[0]))
             return NS_SCHEDULE_SHAPE;
         if (!ns_placement_takes(b, block))
             return NS_SCHEDULE_BLOCK;

@@ -201,6 +201,7 @@ def _run(g, path):
         run["theory_attrs"] = _attrs(g["theory"])
     if "param_grad_ms" in g["propagate"]:
         run["param_names"] = _value(g["propagate/param_grad_ms"].attrs["names"])
+    run["profile"] = _group(g["profile"]) if "profile" in g else {}  # profiled skip weights
     return run
 
 
@@ -208,9 +209,10 @@ def load(path):
     """Read a normscope/1 file.
 
     A single run: {"path", "attrs", "config", "propagate", "theory", "theory_attrs",
-    "param_names"}. A sweep (several points): {"path", "attrs", "runs": [one dict as above per
-    point], "sweep": {option: values per point}, "parameters": [swept options], "fits":
-    {column: values per series} (empty unless depth took three values or more)}."""
+    "param_names", "profile"} ("profile": a row's profiled skip weights, else empty). A sweep
+    (several points): {"path", "attrs", "runs": [one dict as above per point], "sweep":
+    {option: values per point}, "parameters": [swept options], "fits": {column: values per
+    series} (empty unless depth took three values or more)}."""
     with h5py.File(path, "r") as f:
         attrs = _attrs(f)
         if attrs.get("schema") != SCHEMA:

@@ -50,15 +50,30 @@ static void print_json(void)
     printf("\n]}\n");
 }
 
+/* when a language model adds a final norm: always, never, or (a row that is a schedule of two,
+ * Mix-LN) when its last block takes the row that needs one (lm.c) */
+static void final_norm_text(const ns_placement *p, char *out, size_t n)
+{
+    const ns_placement *early = p->early ? ns_placement_find(p->early) : NULL;
+    const ns_placement *late = p->late ? ns_placement_find(p->late) : NULL;
+    if (early && late && early->final_norm != late->final_norm)
+        snprintf(out, n, "; a language model adds a final norm when its last block is %s",
+                 early->final_norm ? early->name : late->name);
+    else
+        snprintf(out, n, "%s", p->final_norm ? "; a language model adds a final norm" : "");
+}
+
 static void print_table(void)
 {
     const ns_placement *p;
-    for (int i = 0; (p = ns_placement_at(i)); i++)
+    char final[128];
+    for (int i = 0; (p = ns_placement_at(i)); i++) {
+        final_norm_text(p, final, sizeof final);
         printf("%s%s (%s; %s)\n  MLP block:         %s\n  Transformer block: %s\n"
                "  Scale Init alpha on %s, default --scale-init %s%s\n",
                i ? "\n" : "", p->name, p->title, p->paper, p->equation, p->equation2, p->alpha_on,
-               p->default_scale_init,
-               p->final_norm ? "; a language model adds a final norm" : "");
+               p->default_scale_init, final);
+    }
 }
 
 int ns_cmd_placements(int argc, char **argv)

@@ -61,8 +61,10 @@ static const struct {
     {"grad_ms", 0.0, 0.10},
     {"cos_tokens", 0.05, 0.05}, /* cosines: relative to max(|theory|, 0.05) */
     {"cos_layer", 0.05, 0.02},
+    /* Admin's profiled skip weights (w_l, l >= 2), an extra row where the theory has them */
+    {"skip_weight", 0.0, 0.02},
 };
-#define NMETRICS (int)(sizeof metrics / sizeof metrics[0])
+#define NMETRICS (int)(sizeof metrics / sizeof metrics[0] - 1) /* the rows of every case */
 
 typedef struct {
     char name[96], metric[16];
@@ -132,8 +134,9 @@ static const ns_placement *first_of(ns_theory_form form)
 }
 
 /* compares one run at width d with its theory t, and the d -> infinity theory t_inf (NULL if
- * t is that one); appends NMETRICS rows */
-static void compare(const ns_propagate_result *r, const ns_theory *t, const ns_theory *t_inf,
+ * t is that one); appends NMETRICS rows, and a skip_weight row where t has skip weights (an
+ * MLP stack's: one sublayer per block); returns the rows appended */
+static int compare(const ns_propagate_result *r, const ns_theory *t, const ns_theory *t_inf,
                     int d, const char *name, row *rows)
 {
     int S = r->seeds, L = r->depth;
@@ -146,12 +149,16 @@ static void compare(const ns_propagate_result *r, const ns_theory *t, const ns_t
         grad_th[l] = t->grad_ms[l] * p_top;
         grad_inf[l] = t_inf ? t_inf->grad_ms[l] * p_top : NAN;
     }
-    const double *x[] = {r->act_ms, r->grad_ms, r->cos_tokens, r->cos_layer};
-    const double *th[] = {t->act_ms, grad_th ? grad_th : NULL, t->cos_tokens, t->cos_layer};
+    const double *x[] = {r->act_ms, r->grad_ms, r->cos_tokens, r->cos_layer, r->skip_weight};
+    const double *th[] = {t->act_ms, grad_th ? grad_th : NULL, t->cos_tokens, t->cos_layer,
+                          t->skip_weight};
     const double *thi[] = {t_inf ? t_inf->act_ms : NULL, t_inf && grad_th ? grad_inf : NULL,
-                           t_inf ? t_inf->cos_tokens : NULL, t_inf ? t_inf->cos_layer : NULL};
-    int n[] = {L + 1, L + 1, L + 1, L}, first[] = {1, 0, 1, 0}, last[] = {L + 1, L, L + 1, L};
-    for (int k = 0; k < NMETRICS; k++) {
+                           t_inf ? t_inf->cos_tokens : NULL, t_inf ? t_inf->cos_layer : NULL,
+                           t_inf ? t_inf->skip_weight : NULL};
+    int n[] = {L + 1, L + 1, L + 1, L, L}, first[] = {1, 0, 1, 0, 1},
+        last[] = {L + 1, L, L + 1, L, L};
+    int nrows = NMETRICS + (t->skip_weight && r->skip_weight && r->sublayers == 1);
+    for (int k = 0; k < nrows; k++) {
         row *w = &rows[k];
         snprintf(w->name, sizeof w->name, "%s", name);
         snprintf(w->metric, sizeof w->metric, "%s", metrics[k].name);
@@ -169,6 +176,7 @@ static void compare(const ns_propagate_result *r, const ns_theory *t, const ns_t
                          : NAN;
     }
     free(grad_th);
+    return nrows;
 }
 
 static int write_table(ns_h5 *h, const row *rows, int n, const opts *o, int width, int depth,
@@ -248,7 +256,7 @@ int ns_cmd_verify(int argc, char **argv)
     int nper = npl * nacts * 2, nmlp = nper * nwidths, ncases = nmlp + ntf + NMOE;
     /* the Transformer and MoE cases' width, depth and seeds */
     int tdims[3] = {o.quick ? 256 : 512, o.quick ? 8 : 16, o.quick ? 4 : 6};
-    row *rows = calloc((size_t)ncases * NMETRICS, sizeof *rows);
+    row *rows = calloc((size_t)ncases * (NMETRICS + 1), sizeof *rows);
     ns_h5 *h = NULL;
     if (!rows) {
         ns_cli_error("out of memory");
@@ -329,8 +337,7 @@ int ns_cmd_verify(int argc, char **argv)
             st = ns_theory_transformer(&ti, &t);
         }
         if (st == NS_OK && (st = ns_propagate(&po, &r, NULL, NULL)) == NS_OK) {
-            compare(&r, &t, t_inf.act_ms ? &t_inf : NULL, w, name, rows + nrows);
-            nrows += NMETRICS;
+            nrows += compare(&r, &t, t_inf.act_ms ? &t_inf : NULL, w, name, rows + nrows);
             ns_propagate_result_free(&r);
         }
         ns_theory_free(&t);
@@ -342,14 +349,14 @@ int ns_cmd_verify(int argc, char **argv)
     ns_progress_finish(&bar);
     int failed = 0, nexact = 0;
     if (st == NS_OK) {
-        printf("%-10s %-40s %14s %12s %6s %10s %6s  %s\n", "metric", "case", "worst rel err",
+        printf("%-11s %-40s %14s %12s %6s %10s %6s  %s\n", "metric", "case", "worst rel err",
                "d->inf err", "layer", "in 95% CI", "tol", "verdict");
         for (int i = 0; i < nrows; i++) {
             const row *w = &rows[i];
             const char *verdict = !w->exact ? "approx" : w->st.pass ? "ok" : "FAIL";
             failed += w->exact && !w->st.pass;
             nexact += w->exact;
-            printf("%-10s %-40s %14.4f %12.4f %6d %9.0f%% %6.3f  %s\n", w->metric, w->name,
+            printf("%-11s %-40s %14.4f %12.4f %6d %9.0f%% %6.3f  %s\n", w->metric, w->name,
                    w->st.worst_rel_err, w->err_inf, w->st.worst_layer, 100 * w->st.share_in_ci,
                    w->tol, verdict);
         }

@@ -465,6 +465,10 @@ static int placement_problem(const ns_model_opts *o, const ns_schedule *rows, ch
     else if (pr == NS_SCHEDULE_BLOCK)
         snprintf(err, errlen, "%s: entry %d (%s) needs blocks of two sublayers (--block "
                  "transformer or moe)", sched, entry + 1, bad->name);
+    else if (pr == NS_SCHEDULE_SHAPE && bad->profiled_skip)
+        snprintf(err, errlen, "%s: entry %d (%s) profiles its skip weights over the whole "
+                 "stack and cannot be part of a schedule (use --placement %s alone)", sched,
+                 entry + 1, bad->name, bad->name);
     else if (pr == NS_SCHEDULE_SHAPE)
         snprintf(err, errlen, "%s: entry %d (%s) cannot share one layout with %s (a schedule's "
                  "rows have no span norm or dual stream, and one Scale Init site and init rule)",

@@ -13,7 +13,7 @@ static const struct {
     [NS_H5D_POINT] = {"point", "N"},   [NS_H5D_SERIES] = {"series", "F"},
     [NS_H5D_ROW] = {"row", "C"},       [NS_H5D_STEP] = {"step", "T"},
     [NS_H5D_RECORD] = {"record", "R"}, [NS_H5D_EVENT] = {"event", "V"},
-    [NS_H5D_ONE] = {NULL, "1"},
+    [NS_H5D_ONE] = {NULL, "1"},       [NS_H5D_SUBLAYER] = {"sublayer", "J"},
 };
 _Static_assert(sizeof dims / sizeof dims[0] == NS_H5D_COUNT, "one row per ns_h5schema_dim");
 
@@ -202,6 +202,16 @@ static const ns_h5schema_entry table[] = {
     /* /config */
     [NS_H5S_CONFIG_BLOCK_PLACEMENT] = {"config/block_placement", NS_H5T_STRINGS, L0, NS_H5B_ALL,
         "the placement (a row of normscope placements) of block l; entry l-1 is block l"},
+    /* /profile and /train/skip_weight: a row with profiled skip weights only */
+    [NS_H5S_PROFILE_SKIP_WEIGHT] = {"profile/skip_weight", NS_H5T_F64, 3,
+        {NS_H5D_SEED, NS_H5D_BLOCK, NS_H5D_SUBLAYER}, NS_H5B_ALL,
+        "the profiled skip weight w of each sublayer, x = N(w x + G(x)): w = 1 for the first, "
+        "w^2 = ms(x_0) + the mean squares of the earlier sublayers' outputs in a pass with w = 1"},
+    [NS_H5S_TRAIN_SKIP_WEIGHT] = {"train/skip_weight", NS_H5T_F64, 2,
+        {NS_H5D_BLOCK, NS_H5D_SUBLAYER}, NS_H5B_ALL,
+        "the profiled skip weight w of each sublayer, x = N(w x + G(x)), from the first "
+        "training batch: w = 1 for the first, w^2 = ms(x_0) + the mean squares of the earlier "
+        "sublayers' outputs in a pass with w = 1"},
 };
 _Static_assert(sizeof table / sizeof table[0] == NS_H5S_COUNT, "one row per ns_h5schema_id");
 
@@ -258,6 +268,7 @@ int ns_h5schema_dims(ns_h5schema_id id, const ns_h5schema_sizes *z,
         case NS_H5D_SERIES: v = z->series; break;
         case NS_H5D_ROW: v = z->rows; break;
         case NS_H5D_ONE: v = 1; break;
+        case NS_H5D_SUBLAYER: v = z->sublayers; break;
         default: v = 0; /* the series' growing dimensions */
         }
         out[i] = v;

@@ -29,6 +29,7 @@ typedef enum {
     NS_H5D_RECORD, /* "record"  R   probe records (grows) */
     NS_H5D_EVENT,  /* "event"   V   divergence events (grows) */
     NS_H5D_ONE,    /* no label  1 */
+    NS_H5D_SUBLAYER, /* "sublayer" J sublayers of a block: 1 (MLP), 2 (attention, MLP/MoE) */
     NS_H5D_COUNT
 } ns_h5schema_dim;
 
@@ -131,6 +132,10 @@ typedef enum {
     NS_H5S_VERIFY_WORST_REL_ERR_INF,
     /* /config: the model as built (options.c, ns_model_write_derived) */
     NS_H5S_CONFIG_BLOCK_PLACEMENT,
+    /* /profile: the profiled skip weights of a row that has them (Admin), per seed
+     * (ns_propagate_write); /train/skip_weight: a training log's (train.c) */
+    NS_H5S_PROFILE_SKIP_WEIGHT,
+    NS_H5S_TRAIN_SKIP_WEIGHT,
     NS_H5S_COUNT
 } ns_h5schema_id;
 
@@ -146,6 +151,7 @@ typedef struct {
 /* the sizes of the symbolic dimensions; 0 where unknown (a reader then accepts any size) */
 typedef struct {
     size_t seeds, depth, params, heads, experts, points, series, rows;
+    size_t sublayers;
 } ns_h5schema_sizes;
 
 /* entry id (NULL if out of range) */

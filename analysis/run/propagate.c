@@ -9,6 +9,7 @@
 void ns_propagate_result_free(ns_propagate_result *r)
 {
     free(r->act_ms); /* one allocation holds every metric array */
+    free(r->skip_weight);
     memset(r, 0, sizeof *r);
 }
 
@@ -129,6 +130,24 @@ static int forward_block(ns_model *m, int windowed, uint64_t sd, int l)
     return st ? st : ns_model_block_forward(m, l);
 }
 
+/* Admin: the profiling pass over blocks 1..L on seed sd's input, which sets the skip weights
+ * (ns_model_profile_begin); a windowed walk draws each block as the forward does and reuses
+ * x_0's buffer, so x_0 is drawn again after it. The weights go to r's row for seed s. */
+static int profile(const ns_propagate_opts *o, ns_propagate_result *r, ns_model *m, int windowed,
+                   uint64_t sd, int s)
+{
+    int st = ns_model_profile_begin(m);
+    for (int l = 1; st == NS_OK && l <= o->model.depth; l++)
+        st = forward_block(m, windowed, sd, l);
+    if (st == NS_OK && (st = ns_model_profile_end(m)) == NS_OK) {
+        size_t n;
+        const double *w = ns_model_skip_weights(m, &n);
+        memcpy(r->skip_weight + (size_t)s * n, w, n * sizeof *w);
+        st = draw_input(o, ns_model_stream(m, 0), sd);
+    }
+    return st;
+}
+
 int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn tick,
                  void *tick_ctx)
 {
@@ -160,6 +179,14 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
     int dual = ns_model_dual_stream(m, 0) != NULL; /* ResiDual keeps r beside x */
     if ((status = result_alloc(r, seeds, L, P, heads, experts, dual)))
         goto done;
+    size_t nskip;
+    if (ns_model_skip_weights(m, &nskip)) {
+        r->sublayers = ns_model_nsublayers(m);
+        if (!(r->skip_weight = malloc((size_t)seeds * nskip * sizeof *r->skip_weight))) {
+            status = NS_ERR_NOMEM;
+            goto done;
+        }
+    }
     for (int i = 0; i < P; i++)
         snprintf(r->param_names[i], sizeof r->param_names[i], "%s", ns_model_param_info(m, i)->name);
     /* ping-pong dLoss/dx_l, then the kept x of each segment but the last (ResiDual's r needs no
@@ -175,6 +202,7 @@ int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn 
         uint64_t sd = o->seed + (uint64_t)s;
         if ((!windowed && (status = ns_model_init(m, sd))) ||
             (status = draw_input(o, ns_model_stream(m, 0), sd)) ||
+            (r->skip_weight && (status = profile(o, r, m, windowed, sd, s))) ||
             (status = ns_fill_gaussian(g, nd, 1.0, sd, -1, "cotangent")) ||
             (!o->no_metrics && (status = forward_metrics(r, m, s, 0, seq))))
             goto done;
@@ -272,7 +300,8 @@ int ns_propagate_write(ns_h5 *h, const char *prefix, const ns_propagate_result *
     /* descriptions, labels and shapes: the schema table (h5schema.c) */
     const ns_h5schema_sizes z = {.seeds = (size_t)r->seeds, .depth = (size_t)r->depth,
                                  .params = (size_t)r->nparams, .heads = (size_t)r->heads,
-                                 .experts = (size_t)r->experts};
+                                 .experts = (size_t)r->experts,
+                                 .sublayers = (size_t)r->sublayers};
     const struct {
         ns_h5schema_id id;
         const double *data; /* NULL: a metric this block kind does not have */
@@ -314,6 +343,11 @@ int ns_propagate_write(ns_h5 *h, const char *prefix, const ns_propagate_result *
         snprintf(path, sizeof path, "%s/%s", prefix,
                  ns_h5schema_get(NS_H5S_PROPAGATE_PARAM_GRAD_MS)->path);
         status = ns_h5_attr_strings(h, path, "names", names, r->nparams);
+    }
+    if (status == NS_OK && r->skip_weight) {
+        snprintf(group, sizeof group, "%s/profile", prefix);
+        if ((status = ns_h5_group(h, group)) == NS_OK)
+            status = ns_h5_entry(h, prefix, NS_H5S_PROFILE_SKIP_WEIGHT, &z, r->skip_weight);
     }
     return status;
 }

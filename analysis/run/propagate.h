@@ -46,6 +46,9 @@ typedef struct {
     /* ResiDual only (NULL otherwise): the dual stream r_l and dLoss/dr_l, [seeds, depth+1] */
     double *dual_act_ms, *dual_grad_ms;
     char param_names[NS_MAX_PARAM_NAMES][40];
+    /* a row with profiled skip weights only (NULL otherwise): [seeds, depth, sublayers] */
+    double *skip_weight;
+    int sublayers;
 } ns_propagate_result;
 
 int ns_propagate(const ns_propagate_opts *o, ns_propagate_result *r, ns_tick_fn tick,

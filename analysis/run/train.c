@@ -54,6 +54,16 @@ int ns_trainer_create(ns_trainer **out, const ns_train_opts *o, ns_data *data)
     }
     t->targets = t->ids + c->ntok;
     t->layer_du2 = t->layer_g2 + L, t->layer_w2 = t->layer_du2 + L, t->row = t->layer_w2 + L;
+    /* Admin: the skip weights are profiled on the run's own input, the first step's batch; a
+     * resume reads them back from the checkpoint */
+    size_t nw;
+    if (ns_model_skip_weights(ns_lm_model(t->lm), &nw) &&
+        ((st = ns_data_batch(t->data, t->ids, t->targets, c->ntok / c->seq, c->seq, o->seed, 1,
+                             0)) ||
+         (st = ns_lm_profile(t->lm, t->ids)))) {
+        ns_trainer_free(t);
+        return st;
+    }
     *out = t;
     return NS_OK;
 }
@@ -98,6 +108,14 @@ int ns_trainer_log_layout(ns_trainer *t, ns_h5 *log)
         st = NS_ERR_IO;
     if (st == NS_OK)
         st = ns_h5_attr_strings(log, "/train/events", "kinds", event_kinds, 3);
+    size_t nw;
+    const ns_model *m = ns_lm_model(t->lm);
+    const double *w = ns_model_skip_weights(m, &nw);
+    if (st == NS_OK && w) {
+        const ns_h5schema_sizes zw = {.depth = (size_t)c->depth,
+                                      .sublayers = (size_t)ns_model_nsublayers(m)};
+        st = ns_h5_entry(log, "", NS_H5S_TRAIN_SKIP_WEIGHT, &zw, w);
+    }
     if (st == NS_OK)
         st = ns_h5_attr_double(log, "/train", "entropy_rate",
                                ns_data_entropy_rate(t->data));
@@ -314,6 +332,10 @@ static int save(ns_trainer *t, ns_h5 *log, const char *path, const char *signatu
         size_t nw[] = {(size_t)(t->o.spike_window > 0 ? t->o.spike_window : 1)};
         st = ns_h5_dataset(h, "/loss_window", 1, nw, t->window, "trailing losses", NULL);
     }
+    size_t ns;
+    const double *skip = ns_model_skip_weights(ns_lm_model(t->lm), &ns);
+    if (!st && skip) /* Admin: the profiled weights are model state */
+        st = ns_h5_dataset(h, "/skip_weights", 1, &ns, skip, "profiled skip weights", NULL);
     if (!st)
         st = ns_h5_seal(h, CKPT_VERSION); /* last: the checksum covers everything above */
     if (!st)
@@ -382,6 +404,21 @@ int ns_trainer_resume(ns_trainer *t, const char *path, const char *signature, ns
         !(st = ns_h5_read_f32_shape(h, "/lm_params", 1, &nl, pl, 1)) &&
         !(st = ns_h5_read_f32_shape(h, "/adam_state", 1, &nopt, t->opt, 1)))
         st = ns_h5_read_f64_shape(h, "/loss_window", 1, &nw, t->window, 1);
+    size_t nskip;
+    double *skip = NULL;
+    if (!st && ns_model_skip_weights(ns_lm_model(t->lm), &nskip)) {
+        if (!(skip = malloc(nskip * sizeof *skip)))
+            st = NS_ERR_NOMEM;
+        else if (!(st = ns_h5_read_f64_shape(h, "/skip_weights", 1, &nskip, skip, 1)) &&
+                 ns_model_set_skip_weights(ns_lm_model(t->lm), skip, nskip) != NS_OK) {
+            snprintf(err, errlen, "cannot resume from %s: its skip weights are not positive",
+                     path);
+            free(skip);
+            ns_h5_free(h);
+            return NS_ERR_INVALID;
+        }
+        free(skip);
+    }
     if (st) {
         snprintf(err, errlen, "cannot resume from %s: %s", path, ns_h5_error(h));
         ns_h5_free(h);

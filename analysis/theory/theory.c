@@ -34,6 +34,9 @@ static const struct {
      1},
     {NS_THEORY_TFIXUP, 0, 0, 0, NS_SPAN_NONE, NS_ALPHA_BRANCH_WEIGHT, NS_SKIP_ONE, NS_INIT_TFIXUP,
      0, 0},
+    /* PostNorm's structure with the profiled skip (a row's profiled_skip picks this form) */
+    {NS_THEORY_ADMIN, 0, 0, 1, NS_SPAN_NONE, NS_ALPHA_BRANCH_WEIGHT, NS_SKIP_ONE, NS_INIT_PLAIN, 0,
+     0},
 };
 /* ResiDual's form is told by its dual stream, which no other form has */
 _Static_assert(sizeof forms / sizeof forms[0] == NS_THEORY_NFORMS - 1, "one structure per form");
@@ -55,7 +58,8 @@ int ns_theory_form_of(const ns_placement *p, ns_theory_form *form)
             p->norm_sum == forms[i].norm_sum && p->span == forms[i].span &&
             p->alpha_site == forms[i].alpha_site && p->skip_gain == forms[i].skip_gain &&
             p->init_rule == forms[i].init_rule && p->layer_scaled == forms[i].layer_scaled &&
-            p->gated == forms[i].gated) {
+            p->gated == forms[i].gated &&
+            !p->profiled_skip == (forms[i].form != NS_THEORY_ADMIN)) {
             *form = forms[i].form;
             return NS_OK;
         }

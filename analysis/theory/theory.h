@@ -56,6 +56,9 @@ typedef struct {
     /* ResiDual only (NULL otherwise), [L+1]: the dual stream's mean square r_l and its gradient's
      * dLoss/dr_l, relative to the top's p_L = 1 as grad_ms */
     double *dual_act_ms, *dual_grad_ms;
+    /* the admin form only (NULL otherwise), [L]: the predicted profiled skip weight w_l of
+     * block l, entry l-1 */
+    double *skip_weight;
 } ns_theory;
 
 /* The block forms the theory covers. A placement row (core/placement.c) has a form when its
@@ -74,10 +77,12 @@ typedef enum {
     NS_THEORY_REZERO,       /* gated, no norms:    y = x + w F(x), w = gate, alpha on W2 */
     NS_THEORY_TFIXUP,       /* init rule, no norms: y = x + F(x), W1 std c/sqrt(d), W2 std
                              * alpha c/sqrt(H), c = (9L)^(-1/4) */
-    NS_THEORY_RESIDUAL      /* dual stream (ResiDual): x = N(x + F(x)), r = r + F(x); output
+    NS_THEORY_RESIDUAL,     /* dual stream (ResiDual): x = N(x + F(x)), r = r + F(x); output
                              * x_L + Nf(r_L) (theory_residual.c) */
+    NS_THEORY_ADMIN         /* norm_sum, profiled skip: y = N(w_l x + F(x)), w_1 = 1, w_l^2 =
+                             * q0 + the branch mean squares of blocks < l with every w = 1 */
 } ns_theory_form;
-#define NS_THEORY_NFORMS 10
+#define NS_THEORY_NFORMS 11
 
 /* 1 if the Transformer/MoE theory (ns_theory_transformer) has the form's block equations */
 int ns_theory_transformer_covers(ns_theory_form form);
@@ -151,6 +156,10 @@ int ns_gauss_moments_at(ns_act_kind act, double s, ns_gauss_moments *m);
  *                a = q0/alpha^2, b = E[phi'^2]/E[phi^2] at u ~ N(0,1)                  (exact)
  *   deepnorm     q_L = 1; p_0/p_L = r_1 r^(L-1) as post with the skip gain a^2 and the branch's
  *                variance b^2 q (exact)
+ *   admin        q_L = 1; p_0/p_L = r_1 G(x + L - 1) G(y) / (G(x) G(y + L - 1)), r_1 as post,
+ *                x = (W + alpha^2 E[phi'^2])/s, y = W/s + 1, s = alpha^2 E[phi^2] at u ~ N(0,1),
+ *                W = q0 + alpha^2 E[phi^2] at u ~ N(0,q0) = w_2^2: a power of L,
+ *                L^(E[phi'^2]/E[phi^2] - 1) (exact; 1 for relu and linear at q0 = 1)
  *   lns, rezero, tfixup: q_L and p_0/p_L from the scalar recursion of q alone (1-D Gaussian
  *                expectations, no token kernel; exact); for relu and linear in closed form:
  *                lns q_L = q0 + alpha^2 c H_L (H_L the harmonic number), rezero

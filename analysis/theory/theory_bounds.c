@@ -14,6 +14,17 @@
 
 #include <gsl/gsl_sf_gamma.h>
 
+/* prod_{k=0}^{n-1} (x + k)/(y + k) = G(x + n) G(y) / (G(x) G(y + n)), for x, y > 0 */
+static int gamma_ratio(int n, double x, double y, double *out)
+{
+    gsl_sf_result r1, r2, r3, r4;
+    if (!(x > 0) || !(y > 0) || gsl_sf_lngamma_e(x + n, &r1) || gsl_sf_lngamma_e(y, &r2) ||
+        gsl_sf_lngamma_e(x, &r3) || gsl_sf_lngamma_e(y + n, &r4))
+        return NS_ERR_NUMERIC;
+    *out = exp(r1.val + r2.val - r3.val - r4.val);
+    return NS_OK;
+}
+
 /* prod_{l=0}^{L-1} (1 + b/(a + l)) = G(L + a + b) G(a) / (G(a + b) G(L + a)), for a > 0, b >= 0 */
 static int gamma_product(int L, double a, double b, double *out)
 {
@@ -127,6 +138,21 @@ int ns_theory_bounds_mlp(const ns_theory_input *in, ns_theory_bounds *b)
         b->act_ms_L = b->act_ms_L_lower = 1.0;
         b->act_ms_exact = 1;
         b->grad_ratio = b->grad_ratio_upper = r[0] * pow(r[1], L - 1);
+        b->grad_exact = 1;
+        break;
+    }
+    case NS_THEORY_ADMIN: {
+        /* q_l = 1 for l >= 1; block 1 is PostNorm's (w_1 = 1); block l >= 2 scales p by
+         * (w_l^2 + c)/(w_l^2 + s), w_l^2 = W + (l - 2) s, c = alpha^2 E[phi'^2], s = alpha^2
+         * E[phi^2] at u ~ N(0,1): with k = l - 2, (x + k)/(y + k), a Gamma ratio */
+        double e0 = ns_gauss_phi2(in->act, q0), d0 = ns_gauss_dphi2(in->act, q0);
+        if (!isfinite(e0) || !isfinite(d0))
+            return NS_ERR_NUMERIC;
+        double s = a2 * e1, c = a2 * d1, W = q0 + a2 * e0, rest = NAN;
+        status = gamma_ratio(L - 1, (W + c) / s, W / s + 1, &rest);
+        b->act_ms_L = b->act_ms_L_lower = 1.0;
+        b->act_ms_exact = 1;
+        b->grad_ratio = b->grad_ratio_upper = (1 + a2 * d0) / (q0 + a2 * e0) * rest;
         b->grad_exact = 1;
         break;
     }

@@ -60,7 +60,8 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
                                             "y = x + w F(x), gate w",
                                             "y = x + F(x), W1, W2 std times (9L)^(-1/4)",
                                             "x = N(x + F(x)), r = r + F(x), output x_L + "
-                                            "Nf(r_L)"};
+                                            "Nf(r_L)",
+                                            "y = N(w_l x + F(x)), w_l profiled"};
     _Static_assert(sizeof equations / sizeof equations[0] == NS_THEORY_NFORMS, "one per form");
     if (!out)
         return NS_ERR_INVALID;
@@ -78,7 +79,8 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
     if (kind == NS_THEORY_RESIDUAL) /* two streams: its own recursion (never in a schedule) */
         return ns_theory_residual(in, out);
     int L = in->depth;
-    double *base = malloc((3 * (size_t)(L + 1) + 2 * (size_t)L) * sizeof(double));
+    int admin = uniform && kind == NS_THEORY_ADMIN;
+    double *base = malloc((3 * (size_t)(L + 1) + (2 + admin) * (size_t)L) * sizeof(double));
     if (!base)
         return NS_ERR_NOMEM;
     out->depth = L;
@@ -87,6 +89,7 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
     out->cos_tokens = base + 2 * (L + 1);
     out->cos_layer = base + 3 * (L + 1);
     out->branch_ms = base + 3 * (L + 1) + L;
+    out->skip_weight = admin ? base + 3 * (L + 1) + 2 * L : NULL;
     out->exact = 1;
     out->finite = ns_theory_finite_covers(in);
     char order[96], gate_text[48];
@@ -123,6 +126,9 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
     const double w2 = in->gate * in->gate;
     moments mo = {.act = in->act};
     double q = in->q0, C = in->rho0 * in->q0;
+    /* Admin: the profiling pass is PostNorm's forward, whose branch sees q0 in block 1 and 1
+     * after, so w_l^2 = q0 + (the mean squares of the branches before l) in closed form */
+    double w2_admin = in->q0;
     out->act_ms[0] = q;
     out->cos_tokens[0] = in->rho0;
     /* The forward pass also stores each block's backward gain p_{l-1}/p_l in grad_ms[l-1]; the
@@ -242,6 +248,21 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
             Cn = C + a2 * c2 * k;
             cos_layer = sqrt(q / qn);
             gain = 1 + a2 * c2 * c2 * mo.dphi2;
+            if (!isfinite(k))
+                status = NS_ERR_NUMERIC;
+            break;
+        }
+        case NS_THEORY_ADMIN: { /* v = w x + F(x), y = N(v); the branch sees q as PostNorm's */
+            double k = ns_gauss_kernel(in->act, q, rho), w2s = l == 1 ? 1.0 : w2_admin;
+            status = moments_at(&mo, q);
+            branch = a2 * mo.phi2;
+            double qv = w2s * q + branch, Cv = w2s * C + a2 * k;
+            qn = 1.0;
+            Cn = Cv / qv;
+            cos_layer = sqrt(w2s * q / qv);
+            gain = (w2s + a2 * mo.dphi2) / qv;
+            out->skip_weight[l - 1] = sqrt(w2s);
+            w2_admin += branch; /* the profiling pass's branch has the same mean square */
             if (!isfinite(k))
                 status = NS_ERR_NUMERIC;
             break;

@@ -271,6 +271,26 @@ static void model_backward(model_ctx *c, double *dx0)
     free(dx), free(dy);
 }
 
+/* Admin: the profiling pass on x_0, whose weights are constants for the checks that follow; a
+ * first weight other than 1 would mean the pass did not run as documented, and weights all 1
+ * would make the check PostNorm's */
+static void profile(model_ctx *c, const char *placement)
+{
+    size_t n;
+    if (!ns_model_skip_weights(c->m, &n))
+        return;
+    int L = ns_model_config(c->m)->depth, st = ns_model_profile_begin(c->m);
+    for (int l = 1; st == NS_OK && l <= L; l++)
+        st = ns_model_block_forward(c->m, l);
+    if (st == NS_OK)
+        st = ns_model_profile_end(c->m);
+    const double *w = ns_model_skip_weights(c->m, &n);
+    checks++;
+    if (st != NS_OK || w[0] != 1 || (n > 1 && !(w[n - 1] > 1.01)))
+        failures++,
+            printf("FAIL %s: the profiling pass (status %d, %zu weights)\n", placement, st, n);
+}
+
 /* a row's name or a schedule ("post*2,pre") into c; Mix-LN splits at half the depth.
  * *norms: 1 if every block has a norm slot (DyT applies); *mlp_ok: 1 if MLP blocks fit */
 static void set_placement(ns_config *c, const char *text, int *norms, int *mlp_ok)
@@ -345,6 +365,7 @@ static void check_model(ns_block_kind block, const char *placement, ns_act_kind 
             for (int k = 0; !pi->is_matrix && k < pi->cols; k++)
                 w[k] += 0.2 * sin(7.0 * l + 3.0 * i + k);
         }
+    profile(&c, placement);
     model_backward(&c, dx0);
     if (block == NS_BLOCK_MOE) {
         c.nrouting = (size_t)depth * 2 * cfg.ntok * cfg.top_k;
@@ -428,6 +449,9 @@ static void check_lm(ns_block_kind block, const char *placement, int tied, ns_no
     }
     for (int i = 0; i < 10; i++) /* repeated ids exercise the embedding scatter-add */
         c.ids[i] = (3 * i + 1) % 7, c.targets[i] = (5 * i + 2) % 7;
+    size_t nw;
+    if (ns_model_skip_weights(ns_lm_model(c.lm), &nw) && ns_lm_profile(c.lm, c.ids) != NS_OK)
+        failures++, printf("FAIL the LM's profiling pass (%s)\n", placement);
     double loss;
     ns_lm_zero_grad(c.lm);
     ns_lm_forward(c.lm, c.ids, c.targets, &loss);
@@ -540,6 +564,10 @@ int main(void)
                         NS_NORM_LAYERNORM, 1, moes[i]);
     check_model(NS_BLOCK_MOE, "span", NS_ACT_GELU, NS_NORM_RMSNORM, 2, moes[2]);
     check_model(NS_BLOCK_MOE, "sandwich", NS_ACT_GELU, NS_NORM_DYT, 2, moes[0]);
+    check_model(NS_BLOCK_MLP, "admin", NS_ACT_GELU, NS_NORM_RMSNORM, 3, none); /* w_3 > 1 */
+    /* Admin's profiled skip weights under every norm kind in MoE blocks too */
+    check_model(NS_BLOCK_MOE, "admin", NS_ACT_GELU, NS_NORM_RMSNORM, 2, moes[0]);
+    check_model(NS_BLOCK_MOE, "admin", NS_ACT_GELU, NS_NORM_DYT, 2, moes[2]);
     for (int p = 0; ns_placement_at(p); p++)
         for (int tied = 0; tied < 2; tied++) {
             check_lm(NS_BLOCK_MLP, ns_placement_at(p)->name, tied, NS_NORM_LAYERNORM);

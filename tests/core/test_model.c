@@ -241,8 +241,12 @@ static void block_by_hand(ns_model *m, const char *name, int l, int L, const dou
         mlp_row(f, z, w1, w2, d, H);
         for (int i = 0; i < d; i++)
             y[i] = x[i] + f[i];
-    } else if (!strcmp(name, "post") || !strcmp(name, "deepnorm")) { /* y = N(a x + F(x)) */
-        double a = !strcmp(name, "deepnorm") ? pow(2.0 * L, 0.25) : 1;
+    } else if (!strcmp(name, "post") || !strcmp(name, "deepnorm") || !strcmp(name, "admin")) {
+        /* y = N(a x + F(x)), a: 1, DeepNorm's (2L)^(1/4), or Admin's profiled w_l */
+        size_t n;
+        double a = !strcmp(name, "deepnorm") ? pow(2.0 * L, 0.25)
+                   : !strcmp(name, "admin")  ? ns_model_skip_weights(m, &n)[l - 1]
+                                             : 1;
         mlp_row(f, x, w1, w2, d, H);
         for (int i = 0; i < d; i++)
             v[i] = a * x[i] + f[i];
@@ -324,6 +328,13 @@ static void test_forward_by_hand(void)
                         ns_model_param(m, l, i)[k] += 0.3 * sin(5.0 * l + 2.0 * i + k);
                 }
             ns_fill_gaussian(ns_model_stream(m, 0), (size_t)N * d, 1, 9, -1, "input");
+            size_t nw; /* Admin: its weights first (test_admin checks them) */
+            if (ns_model_skip_weights(m, &nw)) {
+                CHECK(ns_model_profile_begin(m) == NS_OK, "%s: profile", name);
+                for (int l = 1; l <= L; l++)
+                    ns_model_block_forward(m, l);
+                CHECK(ns_model_profile_end(m) == NS_OK, "%s: profile", name);
+            }
             /* ResiDual's dual stream: r_0 is x_0's buffer; other rows have none */
             int dual = ns_config_block_placement(&c, 1)->dual_stream;
             CHECK(dual ? ns_model_dual_stream(m, 0) == ns_model_stream(m, 0)
@@ -384,6 +395,9 @@ static void test_schedules(void)
         {"post*2,pre*3", 8, NS_BLOCK_MLP, NS_SCHEDULE_SHORT, 1},
         {"b2t*2,post", 8, NS_BLOCK_MLP, NS_SCHEDULE_BLOCK, 0},
         {"b2t*2,post", 8, NS_BLOCK_TRANSFORMER, NS_SCHEDULE_OK, 0},
+        {"post*2,admin", 8, NS_BLOCK_MLP, NS_SCHEDULE_SHAPE, 1}, /* profiled: no schedules */
+        {"admin*2,pre", 8, NS_BLOCK_MLP, NS_SCHEDULE_SHAPE, 0},
+        {"admin*8", 8, NS_BLOCK_MLP, NS_SCHEDULE_SHAPE, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ns_schedule s;
@@ -633,6 +647,87 @@ static void test_moe_capacity(void)
     }
 }
 
+/* mean of x^2 in double, by hand */
+static double mean_square(const ns_real *x, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)x[i] * x[i];
+    return s / n;
+}
+
+/* Admin: the profiling pass is PostNorm's forward (the same weights: the same tensor names),
+ * and its weights follow w_1 = 1, w_i^2 = ms(x_0) + sum_{j<i} ms(G_j) (the blocks with them:
+ * test_forward_by_hand); the guards refuse a forward before the weights are set, a pass out of
+ * order, and bad weights */
+static void test_admin(void)
+{
+    enum { L = 4, D = 16 };
+    ns_config ca = config("admin", L, D, 1.0), cp = config("post", L, D, 1.0);
+    ns_model *a = NULL, *p = NULL;
+    CHECK(ns_model_create(&a, &ca) == NS_OK && ns_model_create(&p, &cp) == NS_OK, "build");
+    if (!a || !p)
+        return;
+    size_t nd = (size_t)ca.ntok * D, n;
+    CHECK(ns_model_skip_weights(p, &n) == NULL && n == 0 &&
+              ns_model_profile_begin(p) == NS_ERR_INVALID, "post has no skip weights");
+    ns_model_init(a, 3), ns_model_init(p, 3);
+    ns_fill_gaussian(ns_model_stream(a, 0), nd, 1.5, 3, -1, "input");
+    memcpy(ns_model_stream(p, 0), ns_model_stream(a, 0), nd * sizeof(ns_real));
+    CHECK(ns_model_block_forward(a, 1) == NS_ERR_INVALID, "a forward before the profile");
+    CHECK(ns_model_profile_begin(a) == NS_OK && ns_model_block_forward(a, 2) == NS_ERR_INVALID &&
+              ns_model_block_forward(a, 1) == NS_OK &&
+              ns_model_profile_end(a) == NS_ERR_INVALID, "a pass out of order, or cut short");
+    CHECK(ns_model_profile_begin(a) == NS_OK, "profile");
+    double want[L], sum = mean_square(ns_model_stream(p, 0), nd);
+    for (int l = 1; l <= L; l++) {
+        CHECK(ns_model_block_forward(a, l) == NS_OK && ns_model_block_forward(p, l) == NS_OK,
+              "forward %d", l);
+        want[l - 1] = l == 1 ? 1 : sqrt(sum);
+        sum += mean_square(ns_model_branch_out(p, l), nd);
+        CHECK(memcmp(ns_model_stream(a, l), ns_model_stream(p, l), nd * sizeof(ns_real)) == 0,
+              "the profiling pass is not PostNorm's forward at block %d", l);
+    }
+    CHECK(ns_model_profile_end(a) == NS_OK, "profile end");
+    const double *w = ns_model_skip_weights(a, &n);
+    int ok = n == L;
+    for (int i = 0; ok && i < L; i++)
+        ok = fabs(w[i] - want[i]) <= 1e-12 * want[i];
+    CHECK(ok, "skip weights differ from w_1 = 1, w_i^2 = ms(x_0) + sum ms(G_j)");
+    CHECK(w[L - 1] > 1.5, "skip weights that do not grow: w_L = %g", w[L - 1]);
+    CHECK(ns_model_block_forward(a, 1) == NS_OK, "a forward after the profile");
+    double bad[L] = {1, 2, -1, 3}, good[L] = {1, 2, 2.5, 3};
+    CHECK(ns_model_set_skip_weights(a, bad, L) == NS_ERR_INVALID &&
+              ns_model_set_skip_weights(a, good, L - 1) == NS_ERR_INVALID &&
+              ns_model_set_skip_weights(a, good, L) == NS_OK &&
+              ns_model_skip_weights(a, &n)[2] == 2.5, "ns_model_set_skip_weights");
+    ns_model_free(a);
+    ns_model_free(p);
+}
+
+/* a language model's final norm follows its last block: Mix-LN at --post-fraction 1 is all
+ * post and has none; with a pre block last it has one */
+static void test_final_norm_follows_last_block(void)
+{
+    const double fractions[] = {0.25, 0.5, 0.99, 1.0};
+    for (int i = 0; i < 4; i++) {
+        ns_lm_config lc = {.blocks = config("mixln", 4, 8, 1.0), .vocab = 5};
+        lc.blocks.seq = 4, lc.blocks.ntok = 8, lc.blocks.post_fraction = fractions[i];
+        ns_lm *lm = NULL;
+        CHECK(ns_lm_create(&lm, &lc) == NS_OK, "mixln LM");
+        int has = 0;
+        for (int t = 0; lm && t < ns_lm_ntensors(lm); t++) {
+            const ns_param_info *pi = ns_lm_tensor(lm, t, NULL, NULL);
+            has |= pi && !strcmp(pi->name, "final_norm.gain");
+        }
+        int last_pre = ns_config_block_placement(&lc.blocks, 4) == ns_placement_find("pre");
+        CHECK(last_pre == (fractions[i] < 1) && has == last_pre,
+              "mixln post-fraction %g: final norm %d, last block pre %d", fractions[i], has,
+              last_pre);
+        ns_lm_free(lm);
+    }
+}
+
 int main(void)
 {
     ns_set_threads(2);
@@ -648,6 +743,8 @@ int main(void)
     test_dyt();
     test_moe_single_expert_is_mlp();
     test_moe_capacity();
+    test_admin();
+    test_final_norm_follows_last_block();
     printf("test_model: %d checks, %d failed\n", checks, failures);
     return failures != 0;
 }

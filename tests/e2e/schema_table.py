@@ -5,7 +5,9 @@ the schema table (analysis/h5/h5schema.c) as DUMP (h5schema_dump) prints it. Eve
 is in the table, with the table's description, dimension labels, rank and shape (the symbolic
 shape evaluated with /config's seeds, depth, heads and experts, and P the parameter names of
 param_grad_ms); every table entry under propagate/ and theory/ for the file's block kind is in
-the file. Prints only failures and a summary line; exits 1 on any failure."""
+the file. An admin file (profiled skip weights) must also have profile/skip_weight, whose
+sublayer dimension J is 1 for MLP blocks and 2 otherwise, and /theory for MLP blocks only. Prints only failures and a summary
+line; exits 1 on any failure."""
 import os
 import subprocess
 import sys
@@ -36,7 +38,7 @@ def read_table(dump):
 
 def size(symbol, sizes):
     return {"S": sizes["S"], "L+1": sizes["L"] + 1, "L": sizes["L"], "P": sizes.get("P"),
-            "H": sizes["H"], "E": sizes["E"], "1": 1}.get(symbol)
+            "H": sizes["H"], "E": sizes["E"], "J": sizes["J"], "1": 1}.get(symbol)
 
 
 def wanted(e, block, dual):
@@ -44,11 +46,11 @@ def wanted(e, block, dual):
     return block in e["blocks"] and (dual or "dual" not in e["blocks"])
 
 
-def check_file(path, block, table, dual):
+def check_file(path, block, table, dual, groups=("propagate", "theory")):
     with h5py.File(path, "r") as f:
         cfg = f["config"].attrs
         sizes = {"S": int(cfg["seeds"]), "L": int(cfg["depth"]), "H": int(cfg["heads"]),
-                 "E": int(cfg["experts"])}
+                 "E": int(cfg["experts"]), "J": 1 if block == "mlp" else 2}
         if "propagate/param_grad_ms" in f:
             sizes["P"] = len(f["propagate/param_grad_ms"].attrs["names"])
         seen = []
@@ -81,7 +83,7 @@ def check_file(path, block, table, dual):
 
         f.visititems(visit)
     for name, e in table.items():
-        if name.split("/")[0] in ("propagate", "theory") and wanted(e, block, dual) \
+        if name.split("/")[0] in groups and wanted(e, block, dual) \
                 and name not in seen:
             problem(f"{block}: the table's {name} ({', '.join(sorted(e['blocks']))}) is missing")
     return len(seen)
@@ -97,8 +99,9 @@ def main(argv):
         problem("the schema table is empty")
     n = 0
     with tempfile.TemporaryDirectory(prefix="ns-e2e-schema.") as d:
-        # ResiDual on MLP blocks: a file with the dual entries and a theory
-        runs = [("mlp", "pre"), ("transformer", "pre"), ("moe", "pre"), ("mlp", "residual")]
+        # ResiDual on MLP blocks: a file with the dual entries and a theory; admin: /profile
+        runs = [("mlp", "pre"), ("transformer", "pre"), ("moe", "pre"), ("mlp", "residual"),
+                ("mlp", "admin"), ("transformer", "admin"), ("moe", "admin")]
         for block, placement in runs:
             out = os.path.join(d, block + placement + ".h5")
             r = subprocess.run([binary, "propagate", "--block", block, "--placement", placement,
@@ -108,7 +111,12 @@ def main(argv):
             if r.returncode != 0:
                 problem(f"{block}: normscope propagate exited {r.returncode}: {r.stderr[:300]}")
                 continue
-            n += check_file(out, block, table, placement == "residual")
+            # admin files have /profile; the theory covers admin's MLP stacks only
+            # (analysis/theory/README.md, section 2.15)
+            groups = ("propagate", "theory")
+            if placement == "admin":
+                groups = ("propagate", "profile") + (("theory",) if block == "mlp" else ())
+            n += check_file(out, block, table, placement == "residual", groups)
     if problems:
         print(f"schema_table: FAILED ({len(problems)} problems)")
         return 1

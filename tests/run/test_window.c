@@ -2,10 +2,12 @@
  * what keeping every block resident gives, in less memory.
  *
  * For each block kind and placement (pre, post, span, span-wrapped, mixln, a schedule whose
- * blocks take three rows, and ResiDual, whose dual stream r is kept beside x), ns_propagate with window K (blocks resident at once; the
- * backward redraws each segment's weights and recomputes its forward from the x kept at the
- * segment's start) is compared with window 0 (all L resident) on every recorded array: the
- * same operations on the same numbers must round the same way. Windows of 1, a divisor of L, a
+ * blocks take three rows, ResiDual, whose dual stream r is recomputed with x, and admin,
+ * whose profiling pass walks the windows too), ns_propagate with window K (blocks resident at
+ * once; the backward redraws each segment's weights and recomputes its forward from the x kept
+ * at the segment's start) is compared with window 0 (all L resident) on every recorded array:
+ * the same operations on the same numbers must round the same way. Windows of 1, a divisor of
+ * L, a
  * non-divisor (a short last segment) and L - 1 are tried. ns_model_bytes is checked against
  * the window: resident memory must not grow with L.
  *
@@ -38,6 +40,7 @@ static int same(const ns_propagate_result *a, const ns_propagate_result *b)
         {a->expert_load, b->expert_load, n0 * a->experts},
         {a->load_cv, b->load_cv, n0},       {a->aux_loss, b->aux_loss, n0},
         {a->dual_act_ms, b->dual_act_ms, n1}, {a->dual_grad_ms, b->dual_grad_ms, n1},
+        {a->skip_weight, b->skip_weight, n0 * a->sublayers},
     };
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) {
         if (!arrays[i].x != !arrays[i].y)
@@ -76,6 +79,13 @@ static int shared_grads_same(ns_block_kind block, const char *scheme, int L)
     for (int k = 0; k < 2 && ok; k++) {
         ok = ns_model_create(&m[k], &c[k]) == NS_OK && ns_model_init(m[k], 5) == NS_OK &&
              ns_fill_gaussian(ns_model_stream(m[k], 0), nd, 1.0, 5, -1, "input") == NS_OK;
+        size_t nw; /* Admin: the profiling pass first */
+        if (ok && ns_model_skip_weights(m[k], &nw)) {
+            ok = ns_model_profile_begin(m[k]) == NS_OK;
+            for (int l = 1; ok && l <= L; l++)
+                ok = ns_model_block_forward(m[k], l) == NS_OK;
+            ok = ok && ns_model_profile_end(m[k]) == NS_OK;
+        }
         for (int l = 1; ok && l <= L; l++)
             ok = ns_model_block_forward(m[k], l) == NS_OK;
     }
@@ -107,8 +117,8 @@ static int shared_grads_same(ns_block_kind block, const char *scheme, int L)
 int main(void)
 {
     const ns_block_kind blocks[] = {NS_BLOCK_MLP, NS_BLOCK_TRANSFORMER, NS_BLOCK_MOE};
-    const char *schemes[] = {"pre",   "post",          "span",    "span-wrapped",
-                             "mixln", "post*3,rezero*2,pre", "residual"};
+    const char *schemes[] = {"pre",   "post",  "span", "span-wrapped",
+                             "mixln", "post*3,rezero*2,pre", "residual", "admin"};
     const int L = 7, windows[] = {1, 2, 3, 6};
     for (int b = 0; b < 3; b++)
         for (int p = 0; p < 7; p++) {

@@ -1,11 +1,13 @@
 /* test_theory_rows.c: the d -> infinity MLP theory of the placement rows with one structural
- * extra (sandwich, deepnorm, lns, rezero, tfixup, residual; analysis/theory/README.md, sections
- * 2.7-2.12 and 2.14) against simulation, their closed forms against the recursion, and negative
- * controls. ResiDual's dual stream (dual_act_ms, dual_grad_ms) is compared too.
+ * extra (sandwich, deepnorm, lns, rezero, tfixup, residual, admin; analysis/theory/README.md,
+ * sections 2.7-2.12, 2.14 and 2.15) against simulation, their closed forms against the
+ * recursion, and negative controls. ResiDual's dual stream (dual_act_ms, dual_grad_ms) and
+ * Admin's profiled skip weights are compared too.
  *
  * 1. Theory against `ns_propagate` at d = H = 1024, L = 12, seq 32, batch 2, 4 seeds, relu and
  *    gelu, each row at its default Scale Init (alpha = 1), sandwich also at alpha = 1/sqrt(L),
- *    rezero at its default gate 0 (the identity) and at gate 0.5. Per layer, |seed mean - theory|
+ *    rezero at its default gate 0 (the identity) and at gate 0.5; admin's profiled skip weights
+ *    (ns_propagate's skip_weight) against the predicted ones too. Per layer, |seed mean - theory|
  *    must be within max(K_SIGMA * se, floor), as in test_theory.c: se from the largest relative
  *    seed spread of the series; floor = ALLOW/sqrt(d) relative for mean squares, absolute for
  *    cosines (the finite-width terms the d -> infinity recursion leaves out: the per-token mean
@@ -17,9 +19,11 @@
  * 2. Negative controls that must FAIL the same criterion: the pre form's prediction for sandwich
  *    (act_ms: alpha^2 E[phi^2] per block instead of alpha^2), the post form's for deepnorm
  *    (cos_layer: no skip gain), the pre form's for lns (act_ms: no 1/l on the branch input's
- *    variance), for tfixup the branch taken with W1 unscaled (act_ms: phi at q, not c^2 q), and
+ *    variance), for tfixup the branch taken with W1 unscaled (act_ms: phi at q, not c^2 q),
  *    for residual the post form (act_ms: the output's Nf(r_L) left out; grad_ms: no dLoss/dr)
- *    and a dual gradient with Nf's 1/R_L left out.
+ *    and a dual gradient with Nf's 1/R_L left out, the post form's for admin (cos_layer: no
+ *    skip weight), and admin's weights without the input's mean square in the sum (w_l^2 = the
+ *    branches' alone).
  * 3. Closed forms (ns_theory_bounds_mlp) equal the recursion's q_L and p_0/p_L to 1e-10, and
  *    p_0/p_L = q_L/q_0 for relu and linear (README section 2.5).
  * Prints only failures and `test_theory_rows: N checks, M failed`; `--verbose` prints every
@@ -155,7 +159,9 @@ static int run_config(const char *placement, ns_act_kind act, double alpha, doub
               strstr(t->model, finite ? "O(1/d)" : "d -> inf") != NULL,
           "%s: exact theory %s an O(1/d) term expected", placement, finite ? "with" : "without");
     double fw[L + 1];
-    fw_allowance(t, strcmp(placement, "deepnorm") == 0 || strcmp(placement, "residual") == 0, fw);
+    fw_allowance(t, strcmp(placement, "deepnorm") == 0 || strcmp(placement, "residual") == 0 ||
+                        strcmp(placement, "admin") == 0,
+                 fw);
     const double *fw_grad = finite ? NULL : fw;
     double dual_rel[NSEEDS * (L + 1)]; /* dLoss/dr_l over each seed's top dLoss/dy */
     for (int k = 0; r->dual_grad_ms && k < NSEEDS * (L + 1); k++)
@@ -175,11 +181,14 @@ static int run_config(const char *placement, ns_act_kind act, double alpha, doub
         {"dual_act_ms", r->dual_act_ms, t->dual_act_ms, L + 1, 1, 1, 0, NULL},
         {"dual_grad_ms", r->dual_grad_ms ? dual_rel : NULL, t->dual_grad_ms, L + 1, 1, 0, 0,
          NULL},
+        {"skip_weight", r->skip_weight, t->skip_weight, L, 1, 0, 0, NULL}, /* admin only */
     };
     if (verbose)
         printf("%-9s %-5s alpha %.3f gate %.2f:", placement, act_name(act), alpha, gate);
     check(!r->dual_act_ms == !t->dual_act_ms && !r->dual_grad_ms == !t->dual_grad_ms,
           "%s: measured and predicted dual streams do not match in presence", placement);
+    check(!r->skip_weight == !t->skip_weight, "%s: skip weights measured %s, predicted %s",
+          placement, r->skip_weight ? "yes" : "no", t->skip_weight ? "yes" : "no");
     for (size_t i = 0; i < sizeof m / sizeof *m; i++) {
         if (!m[i].sim || !m[i].th)
             continue;
@@ -224,7 +233,7 @@ static void test_simulation(void)
         double alpha, gate;
     } cases[] = {{"sandwich", 1, 0}, {"sandwich", 0, 0}, {"deepnorm", 1, 0}, {"lns", 1, 0},
                  {"rezero", 1, 0},   {"rezero", 1, 0.5}, {"tfixup", 1, 0},   {"mixln", 1, 0},
-                 {"post*4,rezero*4,lns", 1, 0.5}, {"residual", 1, 0}};
+                 {"post*4,rezero*4,lns", 1, 0.5}, {"residual", 1, 0}, {"admin", 1, 0}};
     const ns_act_kind acts[] = {NS_ACT_RELU, NS_ACT_GELU};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         for (int k = 0; k < 2; k++) {
@@ -283,6 +292,19 @@ static void test_simulation(void)
                          got, wrong, L + 1, 1, 0);
                 ns_theory_free(&w);
             }
+            if (!strcmp(name, "admin") && other("post", act, alpha, &w) == NS_OK) {
+                negative(act == NS_ACT_RELU ? "admin relu cos_layer by the post form"
+                                            : "admin gelu cos_layer by the post form",
+                         r.cos_layer, w.cos_layer, L, 0, 0);
+                ns_theory_free(&w);
+                /* the sum without x_0's mean square (1 here): w_l^2 - 1 for l >= 2 */
+                double wrong[L];
+                for (int l = 0; l < L; l++)
+                    wrong[l] = l ? sqrt(t.skip_weight[l] * t.skip_weight[l] - 1) : 1;
+                negative(act == NS_ACT_RELU ? "admin relu skip_weight without ms(x_0)"
+                                            : "admin gelu skip_weight without ms(x_0)",
+                         r.skip_weight, wrong, L, 1, 0);
+            }
             if (!strcmp(name, "tfixup") && act == NS_ACT_GELU) {
                 /* W1 left unscaled: the branch's phi at variance q instead of c^2 q */
                 double wrong[L + 1], q = 1, c2 = 1 / sqrt(9.0 * L);
@@ -301,12 +323,43 @@ static double rel_err(double got, double want)
     return fabs(got - want) / fmax(fabs(want), 1e-300);
 }
 
+/* Admin: the predicted weights w_1 = 1, w_l^2 = q0 + alpha^2 E[phi^2](q0) + (l - 2) alpha^2
+ * E[phi^2](1), so w_L grows as sqrt(L); p_0/p_L a power of L with exponent
+ * E[phi'^2]/E[phi^2] - 1 at unit variance (0 for relu: bounded) */
+static void test_admin_closed_forms(void)
+{
+    const double q0 = 1.7, alpha = 0.8, a2 = alpha * alpha;
+    ns_theory_input in = {.placement = "admin", .act = NS_ACT_GELU, .depth = 40, .alpha = alpha,
+                          .q0 = q0};
+    ns_theory t;
+    if (ns_theory_mlp(&in, &t) != NS_OK) {
+        check(0, "admin: theory failed");
+        return;
+    }
+    double e0 = ns_gauss_phi2(NS_ACT_GELU, q0), e1 = ns_gauss_phi2(NS_ACT_GELU, 1.0);
+    int ok = t.skip_weight[0] == 1;
+    for (int l = 2; l <= in.depth; l++)
+        ok &= rel_err(t.skip_weight[l - 1], sqrt(q0 + a2 * e0 + (l - 2) * a2 * e1)) < 1e-12;
+    check(ok, "admin: predicted skip weights differ from w_l^2 = q0 + a^2 E0 + (l-2) a^2 E1");
+    ns_theory_free(&t);
+    /* the exponent: ln(ratio(2L)/ratio(L)) / ln 2 -> d1/e1 - 1 as L grows */
+    double d1 = ns_gauss_dphi2(NS_ACT_GELU, 1.0), r[2];
+    ns_theory_bounds b;
+    for (int i = 0; i < 2; i++) {
+        in.depth = 20000 << i;
+        r[i] = ns_theory_bounds_mlp(&in, &b) == NS_OK ? b.grad_ratio : NAN;
+    }
+    double slope = log(r[1] / r[0]) / log(2.0);
+    check(fabs(slope - (d1 / e1 - 1)) < 1e-3, "admin gelu: p_0/p_L grows as L^%.5f, expected "
+          "L^%.5f", slope, d1 / e1 - 1);
+}
+
 static void test_bounds(void)
 {
-    const char *rows[] = {"sandwich", "deepnorm", "lns", "rezero", "tfixup", "residual"};
+    const char *rows[] = {"sandwich", "deepnorm", "lns", "rezero", "tfixup", "residual", "admin"};
     const ns_act_kind acts[] = {NS_ACT_RELU, NS_ACT_GELU, NS_ACT_LINEAR};
     const double alphas[] = {1, 0.3}, q0s[] = {1, 2.5};
-    for (int p = 0; p < 6; p++)
+    for (int p = 0; p < (int)(sizeof rows / sizeof *rows); p++)
         for (int a = 0; a < 3; a++)
             for (int i = 0; i < 2; i++)
                 for (int j = 0; j < 2; j++) {
@@ -365,12 +418,13 @@ static void test_bounds(void)
     /* the forms: b2t has none; the Transformer theory refuses the new forms */
     ns_theory_form f;
     check(ns_theory_form_of(ns_placement_find("b2t"), &f) == NS_ERR_INVALID, "b2t has a form");
-    for (int p = 0; p < 6; p++)
+    for (int p = 0; p < (int)(sizeof rows / sizeof *rows); p++)
         check(ns_theory_form_of(ns_placement_find(rows[p]), &f) == NS_OK &&
                   (int)f == (int)NS_THEORY_SANDWICH + p && !ns_theory_transformer_covers(f),
               "%s: wrong form", rows[p]);
     in.gate = NAN;
     check(ns_theory_mlp(&in, &t) == NS_ERR_INVALID, "a NaN gate is accepted");
+    test_admin_closed_forms();
 }
 
 int main(int argc, char **argv)
