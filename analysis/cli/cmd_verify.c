@@ -321,12 +321,18 @@ int ns_cmd_verify(int argc, char **argv)
             if (st == NS_OK && t.finite)
                 st = ns_theory_mlp(&in, &t_inf);
         } else {
-            /* at d = infinity, as propagate's /theory (analysis/theory/README.md, section 9.6) */
+            /* as propagate's /theory and /theory_inf: the score-field trajectories, and beside
+             * them the expected-Gram recursion, both at d = infinity (analysis/theory/README.md,
+             * sections 9.6 and 9.9) */
             in.width = 0;
             ns_theory_tf_input ti = {.base = in, .block = block, .seq = seq,
-                                     .attn = NS_THEORY_ATTN_SOFTMAX, .experts = 8,
+                                     .attn = NS_THEORY_ATTN_TRAJECTORY, .heads = po.model.heads,
+                                     .mc_samples = NS_THEORY_TRAJECTORIES, .experts = 8,
                                      .top_k = top_k};
             st = ns_theory_transformer(&ti, &t);
+            ti.attn = NS_THEORY_ATTN_SOFTMAX;
+            if (st == NS_OK)
+                st = ns_theory_transformer(&ti, &t_inf);
         }
         if (st == NS_OK && (st = ns_propagate(&po, &r, NULL, NULL)) == NS_OK) {
             compare(&r, &t, t_inf.act_ms ? &t_inf : NULL, w, name, rows + nrows);

@@ -53,6 +53,9 @@ typedef struct {
      * mean squares of the attention and MLP (or MoE) sublayer outputs before any norm or sum,
      * and of the stream between the sublayers; branch_ms then equals mlp_out_ms */
     double *attn_out_ms, *mlp_out_ms, *mid_act_ms;
+    /* NS_THEORY_ATTN_TRAJECTORY only (NULL otherwise), [L+1]: the Monte Carlo standard error
+     * of act_ms, grad_ms and cos_tokens (over trajectories) */
+    double *act_ms_se, *grad_ms_se, *cos_tokens_se;
 } ns_theory;
 
 /* The block forms the theory covers. A placement row (core/placement.c) has a form when its
@@ -190,7 +193,14 @@ typedef enum {
     NS_THEORY_ATTN_UNIFORM,    /* P_ij = 1/(i+1) for j <= i, in every moment */
     /* the d -> infinity expectation itself, by sampling the Gaussian score field: exact up to
      * Monte Carlo error (mc_samples score matrices per sublayer), and slow: a reference */
-    NS_THEORY_ATTN_MONTE_CARLO
+    NS_THEORY_ATTN_MONTE_CARLO,
+    /* the score-field trajectory Monte Carlo (theory_trajectory.c): mc_samples trajectories
+     * (0: 256), each drawing its own H = heads score fields per sublayer and carrying its own
+     * Gram matrices through every block, forward and backward; the prediction is the mean over
+     * trajectories, with its standard errors in act_ms_se, grad_ms_se, cos_tokens_se. Queries
+     * stay correlated and each sequence's Gram stays random, as they are at d -> infinity with
+     * H fixed (analysis/theory/README.md, section 9.9). Deterministic for a given mc_seed. */
+    NS_THEORY_ATTN_TRAJECTORY
 } ns_theory_attn;
 
 typedef struct {
@@ -199,13 +209,19 @@ typedef struct {
     ns_block_kind block;   /* NS_BLOCK_TRANSFORMER or NS_BLOCK_MOE */
     int seq;               /* T tokens per sequence, 1..NS_THEORY_MAX_SEQ */
     ns_theory_attn attn;
-    int mc_samples;        /* NS_THEORY_ATTN_MONTE_CARLO: samples per sublayer (0: 256) */
-    uint64_t mc_seed;      /* NS_THEORY_ATTN_MONTE_CARLO: seed of the samples */
+    int mc_samples;        /* NS_THEORY_ATTN_MONTE_CARLO: samples per sublayer (0: 256);
+                            * NS_THEORY_ATTN_TRAJECTORY: trajectories (0: 256) */
+    uint64_t mc_seed;      /* NS_THEORY_ATTN_MONTE_CARLO, _TRAJECTORY: seed of the samples */
+    int heads;             /* NS_THEORY_ATTN_TRAJECTORY: H >= 1 attention heads (score fields
+                            * per sublayer); the other models do not depend on H */
     int experts, top_k;    /* NS_BLOCK_MOE: E >= 1 experts, top-k 1 (raw router probability)
                             * or 2 (renormalized), k <= E; no capacity limit, no auxiliary losses */
 } ns_theory_tf_input;
 
 #define NS_THEORY_MAX_SEQ 256
+/* the trajectories `normscope propagate` and `verify` draw (NS_THEORY_ATTN_TRAJECTORY): a
+ * standard error near 1% of grad_ms at L = 16, T = 32 (analysis/theory/README.md, section 9.9) */
+#define NS_THEORY_TRAJECTORIES 128
 
 /* The layer-by-layer prediction, with attn_out_ms, mlp_out_ms, mid_act_ms filled; free with
  * ns_theory_free. cos_tokens is NAN for T = 1 (no pairs). Status codes as ns_theory_mlp. */
