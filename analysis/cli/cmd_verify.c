@@ -6,7 +6,9 @@
  * with the theory at their width (grad_ms to O(1/d)), with the d -> infinity theory's error
  * printed beside it. The table goes to stdout and to HDF5 (/verify); the exit status is 1
  * if a case whose theory is exact fails its tolerance. Transformer and MoE cases are compared
- * with their approximate theory and reported in the same columns with the verdict "approx". */
+ * with their approximate theory (the score-field trajectories, whose Monte Carlo standard error
+ * has its own column; the expected-Gram recursion in the d -> infinity column) and reported in
+ * the same columns with the verdict "approx". */
 #define _GNU_SOURCE
 #include "cli.h"
 #include "h5out.h"
@@ -68,6 +70,8 @@ typedef struct {
     char name[96], metric[16];
     ns_verify_stats st;
     double tol, err_inf; /* err_inf: the d -> infinity theory's worst relative error, or NAN */
+    double mc_se;        /* the theory's largest Monte Carlo standard error over the layers,
+                          * relative to the prediction (Transformer and MoE), or NAN */
     int exact;
 } row;
 
@@ -150,6 +154,7 @@ static void compare(const ns_propagate_result *r, const ns_theory *t, const ns_t
     const double *th[] = {t->act_ms, grad_th ? grad_th : NULL, t->cos_tokens, t->cos_layer};
     const double *thi[] = {t_inf ? t_inf->act_ms : NULL, t_inf && grad_th ? grad_inf : NULL,
                            t_inf ? t_inf->cos_tokens : NULL, t_inf ? t_inf->cos_layer : NULL};
+    const double *th_se[] = {t->act_ms_se, t->grad_ms_se, t->cos_tokens_se, NULL};
     int n[] = {L + 1, L + 1, L + 1, L}, first[] = {1, 0, 1, 0}, last[] = {L + 1, L, L + 1, L};
     for (int k = 0; k < NMETRICS; k++) {
         row *w = &rows[k];
@@ -167,6 +172,11 @@ static void compare(const ns_propagate_result *r, const ns_theory *t, const ns_t
                                                  metrics[k].floor, w->tol, k_se, &si) == 0
                          ? si.worst_rel_err
                          : NAN;
+        /* relative to t's own arrays (grad_ms relative to p_L = 1, as its se) */
+        const double *own[] = {t->act_ms, t->grad_ms, t->cos_tokens, t->cos_layer};
+        w->mc_se = th_se[k] ? 0 : NAN;
+        for (int l = first[k]; th_se[k] && l < last[k]; l++)
+            w->mc_se = fmax(w->mc_se, th_se[k][l] / fmax(fabs(own[k][l]), metrics[k].floor));
     }
     free(grad_th);
 }
@@ -348,16 +358,16 @@ int ns_cmd_verify(int argc, char **argv)
     ns_progress_finish(&bar);
     int failed = 0, nexact = 0;
     if (st == NS_OK) {
-        printf("%-10s %-40s %14s %12s %6s %10s %6s  %s\n", "metric", "case", "worst rel err",
-               "d->inf err", "layer", "in 95% CI", "tol", "verdict");
+        printf("%-10s %-40s %14s %12s %8s %6s %10s %6s  %s\n", "metric", "case", "worst rel err",
+               "d->inf err", "MC se", "layer", "in 95% CI", "tol", "verdict");
         for (int i = 0; i < nrows; i++) {
             const row *w = &rows[i];
             const char *verdict = !w->exact ? "approx" : w->st.pass ? "ok" : "FAIL";
             failed += w->exact && !w->st.pass;
             nexact += w->exact;
-            printf("%-10s %-40s %14.4f %12.4f %6d %9.0f%% %6.3f  %s\n", w->metric, w->name,
-                   w->st.worst_rel_err, w->err_inf, w->st.worst_layer, 100 * w->st.share_in_ci,
-                   w->tol, verdict);
+            printf("%-10s %-40s %14.4f %12.4f %8.4f %6d %9.0f%% %6.3f  %s\n", w->metric,
+                   w->name, w->st.worst_rel_err, w->err_inf, w->mc_se, w->st.worst_layer,
+                   100 * w->st.share_in_ci, w->tol, verdict);
         }
         printf("verify: %d exact comparisons, %d failed (MLP depth %d; width:seeds", nexact,
                failed, depth);

@@ -194,10 +194,12 @@ typedef enum {
     /* the d -> infinity expectation itself, by sampling the Gaussian score field: exact up to
      * Monte Carlo error (mc_samples score matrices per sublayer), and slow: a reference */
     NS_THEORY_ATTN_MONTE_CARLO,
-    /* the score-field trajectory Monte Carlo (theory_trajectory.c): mc_samples trajectories
-     * (0: 256), each drawing its own H = heads score fields per sublayer and carrying its own
-     * Gram matrices through every block, forward and backward; the prediction is the mean over
-     * trajectories, with its standard errors in act_ms_se, grad_ms_se, cos_tokens_se. Queries
+    /* the score-field trajectory Monte Carlo (theory_trajectory.c): up to mc_samples
+     * trajectories (0: 256), each drawing its own H = heads score fields per sublayer and
+     * carrying its own Gram matrices through every block, forward and backward; the prediction
+     * is the mean over trajectories, with its standard errors in act_ms_se, grad_ms_se,
+     * cos_tokens_se. The run stops early, after 32 or more, once every standard error is below
+     * 0.5% of its value (the model line says how many ran). Queries
      * stay correlated and each sequence's Gram stays random, as they are at d -> infinity with
      * H fixed (analysis/theory/README.md, section 9.9). Deterministic for a given mc_seed. */
     NS_THEORY_ATTN_TRAJECTORY
@@ -210,7 +212,8 @@ typedef struct {
     int seq;               /* T tokens per sequence, 1..NS_THEORY_MAX_SEQ */
     ns_theory_attn attn;
     int mc_samples;        /* NS_THEORY_ATTN_MONTE_CARLO: samples per sublayer (0: 256);
-                            * NS_THEORY_ATTN_TRAJECTORY: trajectories (0: 256) */
+                            * NS_THEORY_ATTN_TRAJECTORY: at most this many trajectories
+                            * (0: 256) */
     uint64_t mc_seed;      /* NS_THEORY_ATTN_MONTE_CARLO, _TRAJECTORY: seed of the samples */
     int heads;             /* NS_THEORY_ATTN_TRAJECTORY: H >= 1 attention heads (score fields
                             * per sublayer); the other models do not depend on H */

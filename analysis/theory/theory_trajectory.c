@@ -17,6 +17,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Trajectories run in batches; after each batch from the second on, the run stops once every
+ * standard error of act_ms, grad_ms and cos_tokens is below REL_SE of its value (cosines: of
+ * max(|value|, 0.05)), so cases whose trajectories barely differ cost a few batches. The rule
+ * reads only the trajectories' own numbers, so the result stays deterministic. */
+#define BATCH 16
+#define REL_SE 0.005
+
+/* 1 if every standard error is below REL_SE after n trajectories (sums s, squares sq) */
+static int precise_enough(const double *s, const double *sq, size_t n1, int n)
+{
+    for (size_t e = 0; e < 3 * n1; e++) {
+        double m = s[e] / n, var = (sq[e] / n - m * m) * n / (n - 1.0);
+        double scale = e >= 2 * n1 ? fmax(fabs(m), 0.05) : fabs(m);
+        if (var > 0 && sqrt(var / n) > REL_SE * scale)
+            return 0;
+    }
+    return 1;
+}
+
 /* splitmix64: a well-mixed seed for trajectory n */
 static uint64_t trajectory_seed(uint64_t seed, uint64_t n)
 {
@@ -28,7 +47,7 @@ static uint64_t trajectory_seed(uint64_t seed, uint64_t n)
 
 int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out)
 {
-    int L = in->base.depth, N = in->mc_samples > 0 ? in->mc_samples : 256;
+    int L = in->base.depth, nmax = in->mc_samples > 0 ? in->mc_samples : 256, N = 0;
     if (in->heads < 1)
         return NS_ERR_INVALID;
     /* the arrays of ns_theory_transformer (3 of L+1, 5 of L) and the three standard errors,
@@ -43,7 +62,9 @@ int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out)
     one.mc_samples = in->heads; /* one score field per head */
     int st = NS_OK;
     char model[sizeof out->model] = "";
-    for (int n = 0; n < N && st == NS_OK; n++) {
+    for (int n = 0; n < nmax && st == NS_OK; n++) {
+        if (n >= 2 * BATCH && n % BATCH == 0 && precise_enough(base, sq, n1, n))
+            break;
         ns_theory t;
         one.mc_seed = trajectory_seed(in->mc_seed, (uint64_t)n);
         if ((st = ns_theory_transformer(&one, &t)) != NS_OK)
@@ -56,6 +77,7 @@ int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out)
         if (n == 0)
             memcpy(model, t.model, sizeof model);
         ns_theory_free(&t);
+        N = n + 1;
     }
     if (st != NS_OK) {
         free(base);
