@@ -75,10 +75,11 @@ static int resolve(const point *p, ns_propagate_opts *po, const char **scale_ini
 /* the theory's prediction for a point, or a status: NS_ERR_INVALID when no theory covers it.
  * MLP stacks: the mean-field recursion at the run's width (grad_ms to O(1/d) where that is
  * derived, analysis/theory/README.md, section 10) in *t, and the d -> infinity prediction in
- * *t_inf. Transformer and MoE stacks: the score-field trajectory Monte Carlo with the run's
- * heads (section 9.9, with its standard errors) in *t, and beside it the expected-Gram recursion
- * (section 9.3) in *t_inf, both at d = infinity (section 9.6). MoE only without a capacity limit
- * and without auxiliary losses, which the theory does not model. */
+ * *t_inf. Transformer stacks: the score-field trajectory Monte Carlo with the run's heads
+ * (section 9.9, with its standard errors) in *t, and beside it the expected-Gram recursion
+ * (section 9.3) in *t_inf, both at d = infinity (section 9.6). MoE stacks: the expected-Gram
+ * recursion in *t only (section 9.9 says why), and only without a capacity limit and without
+ * auxiliary losses, which the theory does not model. */
 static int predict(const ns_propagate_opts *po, ns_theory *t, ns_theory *t_inf)
 {
     const ns_config *c = &po->model;
@@ -101,13 +102,16 @@ static int predict(const ns_propagate_opts *po, ns_theory *t, ns_theory *t_inf)
         return NS_ERR_INVALID;
     in.width = 0;
     ns_theory_tf_input ti = {.base = in, .block = c->block, .seq = c->seq,
-                             .attn = NS_THEORY_ATTN_TRAJECTORY, .heads = c->heads,
-                             .mc_samples = NS_THEORY_TRAJECTORIES, .experts = c->experts,
+                             .attn = NS_THEORY_ATTN_SOFTMAX, .experts = c->experts,
                              .top_k = c->top_k};
-    int st = ns_theory_transformer(&ti, t);
-    ti.attn = NS_THEORY_ATTN_SOFTMAX;
-    if (st == NS_OK && (st = ns_theory_transformer(&ti, t_inf)) != NS_OK)
-        ns_theory_free(t);
+    if (c->block == NS_BLOCK_MOE)
+        return ns_theory_transformer(&ti, t);
+    int st = ns_theory_transformer(&ti, t_inf);
+    ti.attn = NS_THEORY_ATTN_TRAJECTORY;
+    ti.heads = c->heads;
+    ti.mc_samples = NS_THEORY_TRAJECTORIES;
+    if (st == NS_OK && (st = ns_theory_transformer(&ti, t)) != NS_OK)
+        ns_theory_free(t_inf);
     return st;
 }
 

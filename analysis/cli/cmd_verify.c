@@ -6,9 +6,10 @@
  * with the theory at their width (grad_ms to O(1/d)), with the d -> infinity theory's error
  * printed beside it. The table goes to stdout and to HDF5 (/verify); the exit status is 1
  * if a case whose theory is exact fails its tolerance. Transformer and MoE cases are compared
- * with their approximate theory (the score-field trajectories, whose Monte Carlo standard error
- * has its own column; the expected-Gram recursion in the d -> infinity column) and reported in
- * the same columns with the verdict "approx". */
+ * with their approximate theory (Transformer: the score-field trajectories, whose Monte Carlo
+ * standard error has its own column, with the expected-Gram recursion in the d -> infinity
+ * column; MoE: the expected-Gram recursion) and reported in the same columns with the verdict
+ * "approx". */
 #define _GNU_SOURCE
 #include "cli.h"
 #include "h5out.h"
@@ -331,18 +332,19 @@ int ns_cmd_verify(int argc, char **argv)
             if (st == NS_OK && t.finite)
                 st = ns_theory_mlp(&in, &t_inf);
         } else {
-            /* as propagate's /theory and /theory_inf: the score-field trajectories, and beside
-             * them the expected-Gram recursion, both at d = infinity (analysis/theory/README.md,
-             * sections 9.6 and 9.9) */
+            /* as propagate's /theory and /theory_inf: Transformer stacks the score-field
+             * trajectories, and beside them the expected-Gram recursion; MoE stacks that
+             * recursion alone; all at d = infinity (analysis/theory/README.md, 9.6 and 9.9) */
             in.width = 0;
             ns_theory_tf_input ti = {.base = in, .block = block, .seq = seq,
-                                     .attn = NS_THEORY_ATTN_TRAJECTORY, .heads = po.model.heads,
-                                     .mc_samples = NS_THEORY_TRAJECTORIES, .experts = 8,
+                                     .attn = NS_THEORY_ATTN_SOFTMAX, .experts = 8,
                                      .top_k = top_k};
-            st = ns_theory_transformer(&ti, &t);
-            ti.attn = NS_THEORY_ATTN_SOFTMAX;
-            if (st == NS_OK)
-                st = ns_theory_transformer(&ti, &t_inf);
+            st = ns_theory_transformer(&ti, block == NS_BLOCK_MOE ? &t : &t_inf);
+            ti.attn = NS_THEORY_ATTN_TRAJECTORY;
+            ti.heads = po.model.heads;
+            ti.mc_samples = NS_THEORY_TRAJECTORIES;
+            if (st == NS_OK && block == NS_BLOCK_TRANSFORMER)
+                st = ns_theory_transformer(&ti, &t);
         }
         if (st == NS_OK && (st = ns_propagate(&po, &r, NULL, NULL)) == NS_OK) {
             compare(&r, &t, t_inf.act_ms ? &t_inf : NULL, w, name, rows + nrows);

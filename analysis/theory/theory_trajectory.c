@@ -103,10 +103,15 @@ int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out)
         out->act_ms_se[e] = sqrt(var > 0 ? var / N : 0);
     }
     out->exact = 0;
-    /* the one-trajectory model line names the recursion; say what was averaged */
-    const char *tail = strstr(model, ": ");
+    /* the one-trajectory model line names the block's recursion after its first ": ", and its
+     * attention model, which here is one sampled field per head: said below instead */
+    static const char mc[] = "; softmax attention by Monte Carlo";
+    char *tail = strstr(model, ": "), *attn = strstr(model, mc);
+    if (attn)
+        memmove(attn, attn + strlen(mc), strlen(attn + strlen(mc)) + 1);
     snprintf(out->model, sizeof out->model,
-             "score-field trajectory Monte Carlo, %d trajectories of %d heads, d -> inf%s", N,
-             in->heads, tail ? tail : "");
+             "score-field trajectory Monte Carlo, %d trajectories of %d heads (one sampled "
+             "score field per head and sublayer), d -> inf%s",
+             N, in->heads, tail ? tail : "");
     return NS_OK;
 }
