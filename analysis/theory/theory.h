@@ -183,8 +183,10 @@ int ns_theory_bound_grad_ratio(const ns_theory_input *in, double *p0_over_pL);
  * every pair its own covariance (causal averaging makes them differ). d -> infinity with the
  * head width d/H -> infinity, gradient independence, and the Gram matrices replaced by their
  * expectations; the scores stay random in that limit (unit variance per head), and the attention
- * model says how their softmax is averaged. The derivation and the measured accuracy are in
- * analysis/theory/README.md, section 9; the prediction's exact flag is 0. */
+ * model says how their softmax is averaged. NS_THEORY_ATTN_TRAJECTORY instead keeps each
+ * sequence's Gram random and its queries correlated (section 9.9). The derivation and the
+ * measured accuracy are in analysis/theory/README.md, section 9; the prediction's exact flag
+ * is 0. */
 typedef enum {
     /* default: the uniform causal mean 1/(i+1) plus the softmax's fluctuations: each query's
      * weights are taken as exchangeable, with the second moments of a softmax of i+1 i.i.d.
