@@ -107,16 +107,21 @@ static const ns_h5schema_entry table[] = {
         "Monte Carlo standard error of theory/cos_tokens over the score-field trajectories "
         "(Transformer)"},
     /* /theory_inf */
-    [NS_H5S_THEORY_INF_ACT_MS] = {"theory_inf/act_ms", NS_H5T_F64, L1, NS_H5B_MLP | NS_H5B_TRANSFORMER,
+    [NS_H5S_THEORY_INF_ACT_MS] = {"theory_inf/act_ms", NS_H5T_F64, L1,
+        NS_H5B_MLP | NS_H5B_TRANSFORMER,
         "predicted mean square of x_l as d -> infinity (Transformer: the expected-Gram "
         "recursion)"},
-    [NS_H5S_THEORY_INF_GRAD_MS] = {"theory_inf/grad_ms", NS_H5T_F64, L1, NS_H5B_MLP | NS_H5B_TRANSFORMER,
+    [NS_H5S_THEORY_INF_GRAD_MS] = {"theory_inf/grad_ms", NS_H5T_F64, L1,
+        NS_H5B_MLP | NS_H5B_TRANSFORMER,
         "predicted mean square of dLoss/dx_l relative to the top (p_L = 1) as d -> infinity"},
-    [NS_H5S_THEORY_INF_COS_TOKENS] = {"theory_inf/cos_tokens", NS_H5T_F64, L1, NS_H5B_MLP | NS_H5B_TRANSFORMER,
+    [NS_H5S_THEORY_INF_COS_TOKENS] = {"theory_inf/cos_tokens", NS_H5T_F64, L1,
+        NS_H5B_MLP | NS_H5B_TRANSFORMER,
         "predicted mean cosine between distinct tokens of a sequence as d -> infinity"},
-    [NS_H5S_THEORY_INF_COS_LAYER] = {"theory_inf/cos_layer", NS_H5T_F64, L0, NS_H5B_MLP | NS_H5B_TRANSFORMER,
+    [NS_H5S_THEORY_INF_COS_LAYER] = {"theory_inf/cos_layer", NS_H5T_F64, L0,
+        NS_H5B_MLP | NS_H5B_TRANSFORMER,
         "predicted mean cos(x_{l-1}, x_l) as d -> infinity"},
-    [NS_H5S_THEORY_INF_BRANCH_MS] = {"theory_inf/branch_ms", NS_H5T_F64, L0, NS_H5B_MLP | NS_H5B_TRANSFORMER,
+    [NS_H5S_THEORY_INF_BRANCH_MS] = {"theory_inf/branch_ms", NS_H5T_F64, L0,
+        NS_H5B_MLP | NS_H5B_TRANSFORMER,
         "predicted mean square of the branch output as d -> infinity"},
     /* /sweep/fits */
     [NS_H5S_FITS_ACT_MS_SLOPE] = {"sweep/fits/act_ms_slope", NS_H5T_F64, F, NS_H5B_ALL,

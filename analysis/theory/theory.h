@@ -201,9 +201,9 @@ typedef enum {
      * carrying its own Gram matrices through every block, forward and backward; the prediction
      * is the mean over trajectories, with its standard errors in act_ms_se, grad_ms_se,
      * cos_tokens_se. The run stops early, after 32 or more, once every standard error is below
-     * 0.5% of its value (the model line says how many ran). Queries
-     * stay correlated and each sequence's Gram stays random, as they are at d -> infinity with
-     * H fixed (analysis/theory/README.md, section 9.9). Deterministic for a given mc_seed. */
+     * 0.5% of its value (the model line says how many ran). Queries stay correlated and each
+     * sequence's Gram stays random, as they are at d -> infinity with H fixed
+     * (analysis/theory/README.md, section 9.9). Deterministic for a given mc_seed. */
     NS_THEORY_ATTN_TRAJECTORY
 } ns_theory_attn;
 
@@ -224,8 +224,9 @@ typedef struct {
 } ns_theory_tf_input;
 
 #define NS_THEORY_MAX_SEQ 256
-/* the trajectories `normscope propagate` and `verify` draw (NS_THEORY_ATTN_TRAJECTORY): a
- * standard error near 1% of grad_ms at L = 16, T = 32 (analysis/theory/README.md, section 9.9) */
+/* the most trajectories `normscope propagate` and `verify` draw (NS_THEORY_ATTN_TRAJECTORY):
+ * a standard error near 1% of grad_ms for span, alpha = 1, L = 16, T = 32, where the gradient is
+ * heavy-tailed (analysis/theory/README.md, section 9.9) */
 #define NS_THEORY_TRAJECTORIES 128
 
 /* The layer-by-layer prediction, with attn_out_ms, mlp_out_ms, mid_act_ms filled; free with
