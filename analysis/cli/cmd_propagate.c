@@ -75,10 +75,11 @@ static int resolve(const point *p, ns_propagate_opts *po, const char **scale_ini
 /* the theory's prediction for a point, or a status: NS_ERR_INVALID when no theory covers it.
  * MLP stacks: the mean-field recursion at the run's width (grad_ms to O(1/d) where that is
  * derived, analysis/theory/README.md, section 10) in *t, and the d -> infinity prediction in
- * *t_inf. Transformer and MoE stacks: the approximate Gram recursion over positions
- * (theory_transformer.c, exact = 0) at d = infinity, in *t only (*t_inf stays empty): its
- * finite-width terms are not derived (section 9.6). MoE only without a capacity limit and
- * without auxiliary losses, which the theory does not model. */
+ * *t_inf. Transformer stacks: the score-field trajectory Monte Carlo with the run's heads
+ * (section 9.9, with its standard errors) in *t, and beside it the expected-Gram recursion
+ * (section 9.3) in *t_inf, both at d = infinity (section 9.6). MoE stacks: the expected-Gram
+ * recursion in *t only (section 9.9 says why), and only without a capacity limit and without
+ * auxiliary losses, which the theory does not model. */
 static int predict(const ns_propagate_opts *po, ns_theory *t, ns_theory *t_inf)
 {
     const ns_config *c = &po->model;
@@ -103,7 +104,15 @@ static int predict(const ns_propagate_opts *po, ns_theory *t, ns_theory *t_inf)
     ns_theory_tf_input ti = {.base = in, .block = c->block, .seq = c->seq,
                              .attn = NS_THEORY_ATTN_SOFTMAX, .experts = c->experts,
                              .top_k = c->top_k};
-    return ns_theory_transformer(&ti, t);
+    if (c->block == NS_BLOCK_MOE)
+        return ns_theory_transformer(&ti, t);
+    int st = ns_theory_transformer(&ti, t_inf);
+    ti.attn = NS_THEORY_ATTN_TRAJECTORY;
+    ti.heads = c->heads;
+    ti.mc_samples = NS_THEORY_TRAJECTORIES;
+    if (st == NS_OK && (st = ns_theory_transformer(&ti, t)) != NS_OK)
+        ns_theory_free(t_inf);
+    return st;
 }
 
 /* /sweep: attribute `parameters` naming the options given as lists, and one dataset per such

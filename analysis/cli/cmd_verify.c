@@ -6,7 +6,10 @@
  * with the theory at their width (grad_ms to O(1/d)), with the d -> infinity theory's error
  * printed beside it. The table goes to stdout and to HDF5 (/verify); the exit status is 1
  * if a case whose theory is exact fails its tolerance. Transformer and MoE cases are compared
- * with their approximate theory and reported in the same columns with the verdict "approx". */
+ * with their approximate theory (Transformer: the score-field trajectories, whose Monte Carlo
+ * standard error has its own column, with the expected-Gram recursion in the d -> infinity
+ * column; MoE: the expected-Gram recursion) and reported in the same columns with the verdict
+ * "approx". */
 #define _GNU_SOURCE
 #include "cli.h"
 #include "h5out.h"
@@ -70,6 +73,8 @@ typedef struct {
     char name[96], metric[16];
     ns_verify_stats st;
     double tol, err_inf; /* err_inf: the d -> infinity theory's worst relative error, or NAN */
+    double mc_se;        /* the theory's largest Monte Carlo standard error over the layers,
+                          * relative to the prediction (Transformer and MoE), or NAN */
     int exact;
 } row;
 
@@ -155,6 +160,7 @@ static int compare(const ns_propagate_result *r, const ns_theory *t, const ns_th
     const double *thi[] = {t_inf ? t_inf->act_ms : NULL, t_inf && grad_th ? grad_inf : NULL,
                            t_inf ? t_inf->cos_tokens : NULL, t_inf ? t_inf->cos_layer : NULL,
                            t_inf ? t_inf->skip_weight : NULL};
+    const double *th_se[] = {t->act_ms_se, t->grad_ms_se, t->cos_tokens_se, NULL, NULL};
     int n[] = {L + 1, L + 1, L + 1, L, L}, first[] = {1, 0, 1, 0, 1},
         last[] = {L + 1, L, L + 1, L, L};
     int nrows = NMETRICS + (t->skip_weight && r->skip_weight && r->sublayers == 1);
@@ -174,6 +180,12 @@ static int compare(const ns_propagate_result *r, const ns_theory *t, const ns_th
                                                  metrics[k].floor, w->tol, k_se, &si) == 0
                          ? si.worst_rel_err
                          : NAN;
+        /* relative to t's own arrays (grad_ms relative to p_L = 1, as its se) */
+        const double *own[] = {t->act_ms, t->grad_ms, t->cos_tokens, t->cos_layer,
+                               t->skip_weight};
+        w->mc_se = th_se[k] ? 0 : NAN;
+        for (int l = first[k]; th_se[k] && l < last[k]; l++)
+            w->mc_se = fmax(w->mc_se, th_se[k][l] / fmax(fabs(own[k][l]), metrics[k].floor));
     }
     free(grad_th);
     return nrows;
@@ -329,12 +341,19 @@ int ns_cmd_verify(int argc, char **argv)
             if (st == NS_OK && t.finite)
                 st = ns_theory_mlp(&in, &t_inf);
         } else {
-            /* at d = infinity, as propagate's /theory (analysis/theory/README.md, section 9.6) */
+            /* as propagate's /theory and /theory_inf: Transformer stacks the score-field
+             * trajectories, and beside them the expected-Gram recursion; MoE stacks that
+             * recursion alone; all at d = infinity (analysis/theory/README.md, 9.6 and 9.9) */
             in.width = 0;
             ns_theory_tf_input ti = {.base = in, .block = block, .seq = seq,
                                      .attn = NS_THEORY_ATTN_SOFTMAX, .experts = 8,
                                      .top_k = top_k};
-            st = ns_theory_transformer(&ti, &t);
+            st = ns_theory_transformer(&ti, block == NS_BLOCK_MOE ? &t : &t_inf);
+            ti.attn = NS_THEORY_ATTN_TRAJECTORY;
+            ti.heads = po.model.heads;
+            ti.mc_samples = NS_THEORY_TRAJECTORIES;
+            if (st == NS_OK && block == NS_BLOCK_TRANSFORMER)
+                st = ns_theory_transformer(&ti, &t);
         }
         if (st == NS_OK && (st = ns_propagate(&po, &r, NULL, NULL)) == NS_OK) {
             nrows += compare(&r, &t, t_inf.act_ms ? &t_inf : NULL, w, name, rows + nrows);
@@ -349,16 +368,16 @@ int ns_cmd_verify(int argc, char **argv)
     ns_progress_finish(&bar);
     int failed = 0, nexact = 0;
     if (st == NS_OK) {
-        printf("%-11s %-40s %14s %12s %6s %10s %6s  %s\n", "metric", "case", "worst rel err",
-               "d->inf err", "layer", "in 95% CI", "tol", "verdict");
+        printf("%-11s %-40s %14s %12s %8s %6s %10s %6s  %s\n", "metric", "case", "worst rel err",
+               "d->inf err", "MC se", "layer", "in 95% CI", "tol", "verdict");
         for (int i = 0; i < nrows; i++) {
             const row *w = &rows[i];
             const char *verdict = !w->exact ? "approx" : w->st.pass ? "ok" : "FAIL";
             failed += w->exact && !w->st.pass;
             nexact += w->exact;
-            printf("%-11s %-40s %14.4f %12.4f %6d %9.0f%% %6.3f  %s\n", w->metric, w->name,
-                   w->st.worst_rel_err, w->err_inf, w->st.worst_layer, 100 * w->st.share_in_ci,
-                   w->tol, verdict);
+            printf("%-11s %-40s %14.4f %12.4f %8.4f %6d %9.0f%% %6.3f  %s\n", w->metric,
+                   w->name, w->st.worst_rel_err, w->err_inf, w->mc_se, w->st.worst_layer,
+                   100 * w->st.share_in_ci, w->tol, verdict);
         }
         printf("verify: %d exact comparisons, %d failed (MLP depth %d; width:seeds", nexact,
                failed, depth);

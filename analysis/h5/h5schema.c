@@ -105,16 +105,31 @@ static const ns_h5schema_entry table[] = {
     [NS_H5S_THEORY_ACT_MS_BOUND] = {"theory/act_ms_bound", NS_H5T_F64, L1, NS_H5B_MLP,
         "closed-form q_l for a stack of l blocks with this alpha (exact for every form but "
         "span-wrapped; an upper bound for span-wrapped)"},
+    [NS_H5S_THEORY_ACT_MS_SE] = {"theory/act_ms_se", NS_H5T_F64, L1, NS_H5B_TRANSFORMER,
+        "Monte Carlo standard error of theory/act_ms over the score-field trajectories "
+        "(Transformer)"},
+    [NS_H5S_THEORY_GRAD_MS_SE] = {"theory/grad_ms_se", NS_H5T_F64, L1, NS_H5B_TRANSFORMER,
+        "Monte Carlo standard error of theory/grad_ms over the score-field trajectories "
+        "(Transformer)"},
+    [NS_H5S_THEORY_COS_TOKENS_SE] = {"theory/cos_tokens_se", NS_H5T_F64, L1, NS_H5B_TRANSFORMER,
+        "Monte Carlo standard error of theory/cos_tokens over the score-field trajectories "
+        "(Transformer)"},
     /* /theory_inf */
-    [NS_H5S_THEORY_INF_ACT_MS] = {"theory_inf/act_ms", NS_H5T_F64, L1, NS_H5B_MLP,
-        "predicted mean square of x_l as d -> infinity"},
-    [NS_H5S_THEORY_INF_GRAD_MS] = {"theory_inf/grad_ms", NS_H5T_F64, L1, NS_H5B_MLP,
+    [NS_H5S_THEORY_INF_ACT_MS] = {"theory_inf/act_ms", NS_H5T_F64, L1,
+        NS_H5B_MLP | NS_H5B_TRANSFORMER,
+        "predicted mean square of x_l as d -> infinity (Transformer: the expected-Gram "
+        "recursion)"},
+    [NS_H5S_THEORY_INF_GRAD_MS] = {"theory_inf/grad_ms", NS_H5T_F64, L1,
+        NS_H5B_MLP | NS_H5B_TRANSFORMER,
         "predicted mean square of dLoss/dx_l relative to the top (p_L = 1) as d -> infinity"},
-    [NS_H5S_THEORY_INF_COS_TOKENS] = {"theory_inf/cos_tokens", NS_H5T_F64, L1, NS_H5B_MLP,
+    [NS_H5S_THEORY_INF_COS_TOKENS] = {"theory_inf/cos_tokens", NS_H5T_F64, L1,
+        NS_H5B_MLP | NS_H5B_TRANSFORMER,
         "predicted mean cosine between distinct tokens of a sequence as d -> infinity"},
-    [NS_H5S_THEORY_INF_COS_LAYER] = {"theory_inf/cos_layer", NS_H5T_F64, L0, NS_H5B_MLP,
+    [NS_H5S_THEORY_INF_COS_LAYER] = {"theory_inf/cos_layer", NS_H5T_F64, L0,
+        NS_H5B_MLP | NS_H5B_TRANSFORMER,
         "predicted mean cos(x_{l-1}, x_l) as d -> infinity"},
-    [NS_H5S_THEORY_INF_BRANCH_MS] = {"theory_inf/branch_ms", NS_H5T_F64, L0, NS_H5B_MLP,
+    [NS_H5S_THEORY_INF_BRANCH_MS] = {"theory_inf/branch_ms", NS_H5T_F64, L0,
+        NS_H5B_MLP | NS_H5B_TRANSFORMER,
         "predicted mean square of the branch output as d -> infinity"},
     /* /sweep/fits */
     [NS_H5S_FITS_ACT_MS_SLOPE] = {"sweep/fits/act_ms_slope", NS_H5T_F64, F, NS_H5B_ALL,

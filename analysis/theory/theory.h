@@ -59,6 +59,9 @@ typedef struct {
     /* the admin form only (NULL otherwise), [L]: the predicted profiled skip weight w_l of
      * block l, entry l-1 */
     double *skip_weight;
+    /* NS_THEORY_ATTN_TRAJECTORY only (NULL otherwise), [L+1]: the Monte Carlo standard error
+     * of act_ms, grad_ms and cos_tokens (over trajectories) */
+    double *act_ms_se, *grad_ms_se, *cos_tokens_se;
 } ns_theory;
 
 /* The block forms the theory covers. A placement row (core/placement.c) has a form when its
@@ -197,8 +200,10 @@ int ns_theory_bound_grad_ratio(const ns_theory_input *in, double *p0_over_pL);
  * every pair its own covariance (causal averaging makes them differ). d -> infinity with the
  * head width d/H -> infinity, gradient independence, and the Gram matrices replaced by their
  * expectations; the scores stay random in that limit (unit variance per head), and the attention
- * model says how their softmax is averaged. The derivation and the measured accuracy are in
- * analysis/theory/README.md, section 9; the prediction's exact flag is 0. */
+ * model says how their softmax is averaged. NS_THEORY_ATTN_TRAJECTORY instead keeps each
+ * sequence's Gram random and its queries correlated (section 9.9). The derivation and the
+ * measured accuracy are in analysis/theory/README.md, section 9; the prediction's exact flag
+ * is 0. */
 typedef enum {
     /* default: the uniform causal mean 1/(i+1) plus the softmax's fluctuations: each query's
      * weights are taken as exchangeable, with the second moments of a softmax of i+1 i.i.d.
@@ -207,7 +212,16 @@ typedef enum {
     NS_THEORY_ATTN_UNIFORM,    /* P_ij = 1/(i+1) for j <= i, in every moment */
     /* the d -> infinity expectation itself, by sampling the Gaussian score field: exact up to
      * Monte Carlo error (mc_samples score matrices per sublayer), and slow: a reference */
-    NS_THEORY_ATTN_MONTE_CARLO
+    NS_THEORY_ATTN_MONTE_CARLO,
+    /* the score-field trajectory Monte Carlo (theory_trajectory.c): up to mc_samples
+     * trajectories (0: 256), each drawing its own H = heads score fields per sublayer and
+     * carrying its own Gram matrices through every block, forward and backward; the prediction
+     * is the mean over trajectories, with its standard errors in act_ms_se, grad_ms_se,
+     * cos_tokens_se. The run stops early, after 32 or more, once every standard error is below
+     * 0.5% of its value (the model line says how many ran). Queries stay correlated and each
+     * sequence's Gram stays random, as they are at d -> infinity with H fixed
+     * (analysis/theory/README.md, section 9.9). Deterministic for a given mc_seed. */
+    NS_THEORY_ATTN_TRAJECTORY
 } ns_theory_attn;
 
 typedef struct {
@@ -216,13 +230,21 @@ typedef struct {
     ns_block_kind block;   /* NS_BLOCK_TRANSFORMER or NS_BLOCK_MOE */
     int seq;               /* T tokens per sequence, 1..NS_THEORY_MAX_SEQ */
     ns_theory_attn attn;
-    int mc_samples;        /* NS_THEORY_ATTN_MONTE_CARLO: samples per sublayer (0: 256) */
-    uint64_t mc_seed;      /* NS_THEORY_ATTN_MONTE_CARLO: seed of the samples */
+    int mc_samples;        /* NS_THEORY_ATTN_MONTE_CARLO: samples per sublayer (0: 256);
+                            * NS_THEORY_ATTN_TRAJECTORY: at most this many trajectories
+                            * (0: 256) */
+    uint64_t mc_seed;      /* NS_THEORY_ATTN_MONTE_CARLO, _TRAJECTORY: seed of the samples */
+    int heads;             /* NS_THEORY_ATTN_TRAJECTORY: H >= 1 attention heads (score fields
+                            * per sublayer); the other models do not depend on H */
     int experts, top_k;    /* NS_BLOCK_MOE: E >= 1 experts, top-k 1 (raw router probability)
                             * or 2 (renormalized), k <= E; no capacity limit, no auxiliary losses */
 } ns_theory_tf_input;
 
 #define NS_THEORY_MAX_SEQ 256
+/* the most trajectories `normscope propagate` and `verify` draw (NS_THEORY_ATTN_TRAJECTORY):
+ * a standard error near 1% of grad_ms for span, alpha = 1, L = 16, T = 32, where the gradient is
+ * heavy-tailed (analysis/theory/README.md, section 9.9) */
+#define NS_THEORY_TRAJECTORIES 128
 
 /* The layer-by-layer prediction, with attn_out_ms, mlp_out_ms, mid_act_ms filled; free with
  * ns_theory_free. cos_tokens is NAN for T = 1 (no pairs). Status codes as ns_theory_mlp. */

@@ -42,6 +42,10 @@ int ns_tf_attn_forward(ns_tf_attn *a, ns_tf_attn_layer *st, const double *Z, dou
  * the value path E[P^T G P] plus the query and key paths through the softmax */
 int ns_tf_attn_backward(ns_tf_attn *a, const ns_tf_attn_layer *st, const double *G, double *Gz);
 
+/* ---- the score-field trajectory Monte Carlo (theory_trajectory.c) ---------------------------- */
+/* ns_theory_transformer for NS_THEORY_ATTN_TRAJECTORY, on an input it has validated */
+int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out);
+
 /* ---- mixture-of-experts gates (theory_moe.c) ------------------------------------------------- */
 typedef struct ns_tf_gates ns_tf_gates;
 int ns_tf_gates_create(ns_tf_gates **out, int experts, int top_k);

@@ -386,6 +386,8 @@ int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out)
         (in->block == NS_BLOCK_MOE &&
          (in->experts < 1 || in->top_k < 1 || in->top_k > 2 || in->top_k > in->experts)))
         return NS_ERR_INVALID;
+    if (in->attn == NS_THEORY_ATTN_TRAJECTORY)
+        return ns_tf_trajectories(in, out);
     int T = in->seq, L = in->base.depth;
     size_t TT = (size_t)T * T;
     ctx c = {.in = in, .T = T, .L = L, .f = ns_theory_norm_factor(in->base.norm, in->base.width),

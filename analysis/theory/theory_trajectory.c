@@ -1,0 +1,117 @@
+/* theory_trajectory.c: the score-field trajectory Monte Carlo of the Transformer/MoE theory
+ * (theory.h, NS_THEORY_ATTN_TRAJECTORY; analysis/theory/README.md, section 9.9).
+ *
+ * As d -> infinity with H fixed, attention is Gaussian only conditional on its score fields: each
+ * head's scores s_ij = q_i . k_j / sqrt(d/H) stay an O(1) random Gaussian field, so the Gram
+ * matrix of each sequence stays random, its queries share key preferences, and the gains of
+ * successive blocks are correlated through the Grams they pass on. Given every score field of a
+ * sequence, everything else (values, MLP, norms, and backward the gradient Grams under gradient
+ * independence) is deterministic. So one trajectory is the Gram recursion of theory_transformer.c
+ * with the attention of each sublayer taken at H sampled score fields of its own input Gram (the
+ * Monte Carlo attention model with H samples: the mean over heads of P Z P^T, and the same
+ * fields again backward), and the prediction is the mean of the metrics over trajectories. */
+#include "theory_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Trajectories run in batches; after each batch from the second on, the run stops once every
+ * standard error of act_ms, grad_ms and cos_tokens is below REL_SE of its value (cosines: of
+ * max(|value|, 0.05)), so cases whose trajectories barely differ cost a few batches. The rule
+ * reads only the trajectories' own numbers, so the result stays deterministic. */
+#define BATCH 16
+#define REL_SE 0.005
+
+/* 1 if every standard error is below REL_SE after n trajectories (sums s, squares sq) */
+static int precise_enough(const double *s, const double *sq, size_t n1, int n)
+{
+    for (size_t e = 0; e < 3 * n1; e++) {
+        double m = s[e] / n, var = (sq[e] / n - m * m) * n / (n - 1.0);
+        double scale = e >= 2 * n1 ? fmax(fabs(m), 0.05) : fabs(m);
+        if (var > 0 && sqrt(var / n) > REL_SE * scale)
+            return 0;
+    }
+    return 1;
+}
+
+/* splitmix64: a well-mixed seed for trajectory n */
+static uint64_t trajectory_seed(uint64_t seed, uint64_t n)
+{
+    uint64_t z = seed + (n + 1) * 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out)
+{
+    int L = in->base.depth, nmax = in->mc_samples > 0 ? in->mc_samples : 256, N = 0;
+    if (in->heads < 1)
+        return NS_ERR_INVALID;
+    /* the arrays of ns_theory_transformer (3 of L+1, 5 of L) and the three standard errors,
+     * then the sums of squares of the first three */
+    size_t n1 = (size_t)L + 1, nmean = 3 * n1 + 5 * (size_t)L;
+    double *base = calloc(nmean + 6 * n1, sizeof *base);
+    if (!base)
+        return NS_ERR_NOMEM;
+    double *sq = base + nmean + 3 * n1;
+    ns_theory_tf_input one = *in;
+    one.attn = NS_THEORY_ATTN_MONTE_CARLO;
+    one.mc_samples = in->heads; /* one score field per head */
+    int st = NS_OK;
+    char model[sizeof out->model] = "";
+    for (int n = 0; n < nmax && st == NS_OK; n++) {
+        if (n >= 2 * BATCH && n % BATCH == 0 && precise_enough(base, sq, n1, n))
+            break;
+        ns_theory t;
+        one.mc_seed = trajectory_seed(in->mc_seed, (uint64_t)n);
+        if ((st = ns_theory_transformer(&one, &t)) != NS_OK)
+            break;
+        /* the arrays of t are one allocation in this order (theory_transformer.c) */
+        for (size_t e = 0; e < nmean; e++)
+            base[e] += t.act_ms[e];
+        for (size_t e = 0; e < 3 * n1; e++)
+            sq[e] += t.act_ms[e] * t.act_ms[e];
+        if (n == 0)
+            memcpy(model, t.model, sizeof model);
+        ns_theory_free(&t);
+        N = n + 1;
+    }
+    if (st != NS_OK) {
+        free(base);
+        return st;
+    }
+    memset(out, 0, sizeof *out);
+    out->depth = L;
+    out->act_ms = base;
+    out->grad_ms = base + n1;
+    out->cos_tokens = base + 2 * n1;
+    out->cos_layer = base + 3 * n1;
+    out->branch_ms = out->cos_layer + L;
+    out->attn_out_ms = out->branch_ms + L;
+    out->mlp_out_ms = out->attn_out_ms + L;
+    out->mid_act_ms = out->mlp_out_ms + L;
+    out->act_ms_se = base + nmean;
+    out->grad_ms_se = out->act_ms_se + n1;
+    out->cos_tokens_se = out->grad_ms_se + n1;
+    for (size_t e = 0; e < nmean; e++)
+        base[e] /= N;
+    for (size_t e = 0; e < 3 * n1; e++) { /* the standard error of the mean over N */
+        double var = N > 1 ? (sq[e] / N - base[e] * base[e]) * N / (N - 1.0) : 0;
+        out->act_ms_se[e] = sqrt(var > 0 ? var / N : 0);
+    }
+    out->exact = 0;
+    /* the one-trajectory model line names the block's recursion after its first ": ", and its
+     * attention model, which here is one sampled field per head: said below instead */
+    static const char mc[] = "; softmax attention by Monte Carlo";
+    char *tail = strstr(model, ": "), *attn = strstr(model, mc);
+    if (attn)
+        memmove(attn, attn + strlen(mc), strlen(attn + strlen(mc)) + 1);
+    snprintf(out->model, sizeof out->model,
+             "score-field trajectory Monte Carlo, %d trajectories of %d heads (one sampled "
+             "score field per head and sublayer), d -> inf%s",
+             N, in->heads, tail ? tail : "");
+    return NS_OK;
+}

@@ -1,0 +1,220 @@
+/* test_theory_trajectory.c: the score-field trajectory Monte Carlo of the Transformer theory
+ * (analysis/theory/theory.h, NS_THEORY_ATTN_TRAJECTORY; analysis/theory/README.md, section 9.9)
+ * against its own limits and against the simulation.
+ *
+ * 1. Determinism: the same seed gives the same bits, another seed other numbers.
+ * 2. Exact statements every trajectory keeps: span's act_ms = q0 + l alpha^2 and PostNorm's 1,
+ *    so their standard error is 0.
+ * 3. The many-heads limit: with H heads each trajectory's Gram fluctuates at O(1/sqrt(H)), so at
+ *    H = 2048 the trajectories must agree with the expected-Gram recursion whose attention
+ *    moments are sampled (NS_THEORY_ATTN_MONTE_CARLO, 2048 samples), within 1%.
+ * 4. The reported standard error against the spread of the means of 8 independent seeds.
+ * 5. The simulation: `ns_propagate` at d = 256, H = 4, L = 16, T = 32, batch 4, 32 seeds (2000..),
+ *    span, relu, alpha = 1, where the expected-Gram recursion is far off (queries share key
+ *    preferences and each sequence's Gram stays random). grad_ms at the input (relative to the
+ *    top, per seed) and cos_tokens at the top must lie within 3 combined standard errors (seeds
+ *    and trajectories) plus an allowance for the O(1/d) terms the theory leaves out (5% for
+ *    grad_ms, 2% for cos_tokens); the expected-Gram recursion (NS_THEORY_ATTN_SOFTMAX) must
+ *    fail the same bound: the negative control.
+ *
+ * Prints only failures and a last line; `--verbose` prints the numbers. */
+#include "normscope.h"
+#include "propagate.h"
+#include "theory.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int checks, failures, verbose;
+
+static void check(int ok, const char *fmt, ...)
+{
+    checks++;
+    if (ok)
+        return;
+    failures++;
+    va_list ap;
+    va_start(ap, fmt);
+    printf("FAIL: ");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+}
+
+static ns_theory_tf_input input_for(const char *pl, double alpha, int L, int T, int heads, int n,
+                                    uint64_t seed)
+{
+    return (ns_theory_tf_input){
+        .base = {.placement = pl, .act = NS_ACT_RELU, .norm = NS_NORM_LAYERNORM, .depth = L,
+                 .width = 0, .alpha = alpha, .q0 = 1, .rho0 = 0},
+        .block = NS_BLOCK_TRANSFORMER, .seq = T, .attn = NS_THEORY_ATTN_TRAJECTORY,
+        .heads = heads, .mc_samples = n, .mc_seed = seed};
+}
+
+/* ---- 1, 2: determinism and exact statements ------------------------------------------------ */
+static void test_determinism_and_exact(void)
+{
+    enum { L = 6, T = 12 };
+    ns_theory a, b, c;
+    ns_theory_tf_input in = input_for("pre", 1, L, T, 4, 16, 11);
+    int s1 = ns_theory_transformer(&in, &a), s2 = ns_theory_transformer(&in, &b);
+    in.mc_seed = 12;
+    int s3 = ns_theory_transformer(&in, &c);
+    check(!s1 && !s2 && !s3, "status %d %d %d", s1, s2, s3);
+    if (!s1 && !s2 && !s3) {
+        check(memcmp(a.act_ms, b.act_ms, (size_t)(L + 1) * sizeof(double)) == 0 &&
+                  memcmp(a.grad_ms, b.grad_ms, (size_t)(L + 1) * sizeof(double)) == 0 &&
+                  memcmp(a.cos_tokens_se, b.cos_tokens_se, (size_t)(L + 1) * sizeof(double)) == 0,
+              "the same seed gives different numbers");
+        check(a.grad_ms[0] != c.grad_ms[0], "another seed gives the same grad_ms");
+        check(a.grad_ms_se && a.grad_ms_se[0] > 0 && a.grad_ms_se[L] == 0,
+              "grad_ms_se: %g at the input, %g at the top (p_L = 1 in every trajectory)",
+              a.grad_ms_se ? a.grad_ms_se[0] : NAN, a.grad_ms_se ? a.grad_ms_se[L] : NAN);
+    }
+    ns_theory_free(&a);
+    ns_theory_free(&b);
+    ns_theory_free(&c);
+    /* span: q_l = 1 + l alpha^2 in every trajectory; post: 1 */
+    for (int p = 0; p < 2; p++) {
+        in = input_for(p ? "post" : "span", 0.7, L, T, 4, 8, 5);
+        int st = ns_theory_transformer(&in, &a);
+        double worst = 0, se = 0;
+        for (int l = 0; !st && l <= L; l++) {
+            worst = fmax(worst, fabs(a.act_ms[l] - (p ? 1 : 1 + l * 0.49)));
+            se = fmax(se, a.act_ms_se[l]);
+        }
+        check(!st && worst < 1e-12 && se < 1e-12, "%s act_ms off its exact value by %.3g, se %.3g",
+              p ? "post" : "span", worst, se);
+        ns_theory_free(&a);
+    }
+    /* invalid: no heads */
+    in = input_for("pre", 1, L, T, 0, 8, 5);
+    check(ns_theory_transformer(&in, &a) == NS_ERR_INVALID && a.act_ms == NULL,
+          "0 heads is accepted");
+}
+
+/* ---- 3. many heads: the expected-Gram recursion with exact attention moments ---------------- */
+static void test_many_heads(void)
+{
+    enum { L = 3, T = 8, H = 2048 };
+    ns_theory t, u;
+    ns_theory_tf_input in = input_for("span", 1, L, T, H, 4, 21), mc = in;
+    mc.attn = NS_THEORY_ATTN_MONTE_CARLO;
+    mc.mc_samples = H;
+    mc.mc_seed = 22;
+    int s1 = ns_theory_transformer(&in, &t), s2 = ns_theory_transformer(&mc, &u);
+    double worst = 0;
+    for (int l = 0; !s1 && !s2 && l <= L; l++)
+        worst = fmax(worst, fmax(fabs(t.grad_ms[l] / u.grad_ms[l] - 1),
+                                 l ? fabs(t.cos_tokens[l] / u.cos_tokens[l] - 1) : 0));
+    check(!s1 && !s2 && worst < 0.01, "H = %d trajectories vs the expected Gram: %.4f apart", H,
+          worst);
+    if (verbose)
+        printf("many heads (span relu, L %d, T %d, H %d): max rel diff %.4f\n", L, T, H, worst);
+    ns_theory_free(&t);
+    ns_theory_free(&u);
+}
+
+/* ---- 4. the standard error against independent repetitions ---------------------------------- */
+static void test_standard_error(void)
+{
+    enum { L = 8, T = 12, REPS = 8 };
+    double m = 0, m2 = 0, se = 0;
+    int st = NS_OK;
+    for (int k = 0; k < REPS && !st; k++) {
+        ns_theory t;
+        ns_theory_tf_input in = input_for("span", 1, L, T, 4, 32, 100 + (uint64_t)k);
+        if ((st = ns_theory_transformer(&in, &t)))
+            break;
+        m += t.grad_ms[0] / REPS;
+        m2 += t.grad_ms[0] * t.grad_ms[0] / REPS;
+        se += t.grad_ms_se[0] / REPS;
+        ns_theory_free(&t);
+    }
+    double sd = sqrt((m2 - m * m) * REPS / (REPS - 1.0));
+    /* with 8 repetitions the sample sd is within a factor 2 of the truth with probability
+     * above 0.99 (chi-square with 7 degrees of freedom) */
+    check(!st && sd / se > 0.5 && sd / se < 2, "standard error %.4g against a spread of %.4g", se,
+          sd);
+    if (verbose)
+        printf("grad_ms[0] over %d seeds: spread %.4g, mean reported se %.4g\n", REPS, sd, se);
+}
+
+/* ---- 5. against the simulation, with the expected-Gram recursion as the negative control ---- */
+static void test_simulation(void)
+{
+    enum { L = 16, D = 256, T = 32, BATCH = 4, H = 4, S = 32 };
+    ns_propagate_opts po = {
+        .model = {.block = NS_BLOCK_TRANSFORMER, .placement = ns_placement_find("span"),
+                  .depth = L, .width = D, .hidden = 4 * D, .ntok = T * BATCH, .seq = T,
+                  .heads = H, .act = NS_ACT_RELU, .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5,
+                  .alpha = 1},
+        .seeds = S, .seed = 2000, .input = NS_INPUT_GAUSSIAN};
+    ns_theory_tf_input in = input_for("span", 1, L, T, H, NS_THEORY_TRAJECTORIES, 0);
+    ns_theory_tf_input old = in;
+    old.attn = NS_THEORY_ATTN_SOFTMAX;
+    ns_theory t, u;
+    ns_propagate_result r;
+    int s1 = ns_theory_transformer(&in, &t), s2 = ns_theory_transformer(&old, &u);
+    int s3 = ns_propagate(&po, &r, NULL, NULL);
+    check(!s1 && !s2 && !s3, "status theory %d, control %d, simulation %d", s1, s2, s3);
+    if (s1 || s2 || s3) {
+        ns_theory_free(&t);
+        ns_theory_free(&u);
+        if (!s3)
+            ns_propagate_result_free(&r);
+        return;
+    }
+    /* the seed mean and its standard error of grad_ms_0 / grad_ms_L and cos_tokens_L */
+    double g = 0, g2 = 0, c = 0, c2 = 0;
+    for (int s = 0; s < S; s++) {
+        const double *gs = r.grad_ms + (size_t)s * (L + 1);
+        double x = gs[0] / gs[L], y = r.cos_tokens[(size_t)s * (L + 1) + L];
+        g += x / S, g2 += x * x / S, c += y / S, c2 += y * y / S;
+    }
+    double g_se = sqrt((g2 - g * g) / (S - 1.0)), c_se = sqrt((c2 - c * c) / (S - 1.0));
+    static const char *const names[] = {"grad_ms[0]", "cos_tokens[L]"};
+    const double sim[] = {g, c}, sim_se[] = {g_se, c_se}, allow[] = {0.05, 0.02};
+    const double th[] = {t.grad_ms[0], t.cos_tokens[L]}, th_se[] = {t.grad_ms_se[0],
+                                                                      t.cos_tokens_se[L]};
+    const double ctl[] = {u.grad_ms[0], u.cos_tokens[L]};
+    int control_fails = 0;
+    for (int k = 0; k < 2; k++) {
+        double tol = 3 * hypot(sim_se[k], th_se[k]) / sim[k] + allow[k];
+        double err = th[k] / sim[k] - 1, err_ctl = ctl[k] / sim[k] - 1;
+        check(fabs(err) <= tol, "%s: theory %.4g, simulation %.4g +- %.2g: off by %+.4f (bound "
+              "%.4f)", names[k], th[k], sim[k], sim_se[k], err, tol);
+        control_fails += fabs(err_ctl) > tol;
+        if (verbose)
+            printf("%-14s simulation %.4g +- %.2g | trajectories %.4g +- %.2g (%+.4f) | expected "
+                   "Gram %.4g (%+.4f) | bound %.4f\n", names[k], sim[k], sim_se[k], th[k],
+                   th_se[k], err, ctl[k], err_ctl, tol);
+    }
+    check(control_fails == 2, "the expected-Gram recursion passes %d of the 2 bounds",
+          2 - control_fails);
+    ns_theory_free(&t);
+    ns_theory_free(&u);
+    ns_propagate_result_free(&r);
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--verbose") == 0)
+            verbose = 1;
+        else {
+            fprintf(stderr, "usage: test_theory_trajectory [--verbose]\n");
+            return 2;
+        }
+    }
+    ns_set_threads(1);
+    test_determinism_and_exact();
+    test_many_heads();
+    test_standard_error();
+    test_simulation();
+    printf("test_theory_trajectory: %d checks, %d failed\n", checks, failures);
+    return failures ? 1 : 0;
+}
