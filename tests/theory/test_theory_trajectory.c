@@ -18,31 +18,17 @@
  *    fail the same bound: the negative control.
  *
  * Prints only failures and a last line; `--verbose` prints the numbers. */
+#include "check.h"
 #include "normscope.h"
 #include "propagate.h"
 #include "theory.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int checks, failures, verbose;
-
-static void check(int ok, const char *fmt, ...)
-{
-    checks++;
-    if (ok)
-        return;
-    failures++;
-    va_list ap;
-    va_start(ap, fmt);
-    printf("FAIL: ");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-}
+static int verbose;
 
 static ns_theory_tf_input input_for(const char *pl, double alpha, int L, int T, int heads, int n,
                                     uint64_t seed)
@@ -63,14 +49,14 @@ static void test_determinism_and_exact(void)
     int s1 = ns_theory_transformer(&in, &a), s2 = ns_theory_transformer(&in, &b);
     in.mc_seed = 12;
     int s3 = ns_theory_transformer(&in, &c);
-    check(!s1 && !s2 && !s3, "status %d %d %d", s1, s2, s3);
+    CHECK(!s1 && !s2 && !s3, "status %d %d %d", s1, s2, s3);
     if (!s1 && !s2 && !s3) {
-        check(memcmp(a.act_ms, b.act_ms, (size_t)(L + 1) * sizeof(double)) == 0 &&
+        CHECK(memcmp(a.act_ms, b.act_ms, (size_t)(L + 1) * sizeof(double)) == 0 &&
                   memcmp(a.grad_ms, b.grad_ms, (size_t)(L + 1) * sizeof(double)) == 0 &&
                   memcmp(a.cos_tokens_se, b.cos_tokens_se, (size_t)(L + 1) * sizeof(double)) == 0,
               "the same seed gives different numbers");
-        check(a.grad_ms[0] != c.grad_ms[0], "another seed gives the same grad_ms");
-        check(a.grad_ms_se && a.grad_ms_se[0] > 0 && a.grad_ms_se[L] == 0,
+        CHECK(a.grad_ms[0] != c.grad_ms[0], "another seed gives the same grad_ms");
+        CHECK(a.grad_ms_se && a.grad_ms_se[0] > 0 && a.grad_ms_se[L] == 0,
               "grad_ms_se: %g at the input, %g at the top (p_L = 1 in every trajectory)",
               a.grad_ms_se ? a.grad_ms_se[0] : NAN, a.grad_ms_se ? a.grad_ms_se[L] : NAN);
     }
@@ -86,13 +72,13 @@ static void test_determinism_and_exact(void)
             worst = fmax(worst, fabs(a.act_ms[l] - (p ? 1 : 1 + l * 0.49)));
             se = fmax(se, a.act_ms_se[l]);
         }
-        check(!st && worst < 1e-12 && se < 1e-12, "%s act_ms off its exact value by %.3g, se %.3g",
+        CHECK(!st && worst < 1e-12 && se < 1e-12, "%s act_ms off its exact value by %.3g, se %.3g",
               p ? "post" : "span", worst, se);
         ns_theory_free(&a);
     }
     /* invalid: no heads */
     in = input_for("pre", 1, L, T, 0, 8, 5);
-    check(ns_theory_transformer(&in, &a) == NS_ERR_INVALID && a.act_ms == NULL,
+    CHECK(ns_theory_transformer(&in, &a) == NS_ERR_INVALID && a.act_ms == NULL,
           "0 heads is accepted");
 }
 
@@ -110,7 +96,7 @@ static void test_many_heads(void)
     for (int l = 0; !s1 && !s2 && l <= L; l++)
         worst = fmax(worst, fmax(fabs(t.grad_ms[l] / u.grad_ms[l] - 1),
                                  l ? fabs(t.cos_tokens[l] / u.cos_tokens[l] - 1) : 0));
-    check(!s1 && !s2 && worst < 0.01, "H = %d trajectories vs the expected Gram: %.4f apart", H,
+    CHECK(!s1 && !s2 && worst < 0.01, "H = %d trajectories vs the expected Gram: %.4f apart", H,
           worst);
     if (verbose)
         printf("many heads (span relu, L %d, T %d, H %d): max rel diff %.4f\n", L, T, H, worst);
@@ -137,7 +123,7 @@ static void test_standard_error(void)
     double sd = sqrt((m2 - m * m) * REPS / (REPS - 1.0));
     /* with 8 repetitions the sample sd is within a factor 2 of the truth with probability
      * above 0.99 (chi-square with 7 degrees of freedom) */
-    check(!st && sd / se > 0.5 && sd / se < 2, "standard error %.4g against a spread of %.4g", se,
+    CHECK(!st && sd / se > 0.5 && sd / se < 2, "standard error %.4g against a spread of %.4g", se,
           sd);
     if (verbose)
         printf("grad_ms[0] over %d seeds: spread %.4g, mean reported se %.4g\n", REPS, sd, se);
@@ -160,7 +146,7 @@ static void test_simulation(void)
     ns_propagate_result r;
     int s1 = ns_theory_transformer(&in, &t), s2 = ns_theory_transformer(&old, &u);
     int s3 = ns_propagate(&po, &r, NULL, NULL);
-    check(!s1 && !s2 && !s3, "status theory %d, control %d, simulation %d", s1, s2, s3);
+    CHECK(!s1 && !s2 && !s3, "status theory %d, control %d, simulation %d", s1, s2, s3);
     if (s1 || s2 || s3) {
         ns_theory_free(&t);
         ns_theory_free(&u);
@@ -185,7 +171,7 @@ static void test_simulation(void)
     for (int k = 0; k < 2; k++) {
         double tol = 3 * hypot(sim_se[k], th_se[k]) / sim[k] + allow[k];
         double err = th[k] / sim[k] - 1, err_ctl = ctl[k] / sim[k] - 1;
-        check(fabs(err) <= tol, "%s: theory %.4g, simulation %.4g +- %.2g: off by %+.4f (bound "
+        CHECK(fabs(err) <= tol, "%s: theory %.4g, simulation %.4g +- %.2g: off by %+.4f (bound "
               "%.4f)", names[k], th[k], sim[k], sim_se[k], err, tol);
         control_fails += fabs(err_ctl) > tol;
         if (verbose)
@@ -193,7 +179,7 @@ static void test_simulation(void)
                    "Gram %.4g (%+.4f) | bound %.4f\n", names[k], sim[k], sim_se[k], th[k],
                    th_se[k], err, ctl[k], err_ctl, tol);
     }
-    check(control_fails == 2, "the expected-Gram recursion passes %d of the 2 bounds",
+    CHECK(control_fails == 2, "the expected-Gram recursion passes %d of the 2 bounds",
           2 - control_fails);
     ns_theory_free(&t);
     ns_theory_free(&u);
