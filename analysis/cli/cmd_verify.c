@@ -117,12 +117,9 @@ static int mlp_covers(const ns_placement *p, int L)
 static int covered(const ns_placement **out, int max, int tf, int L)
 {
     const ns_placement *p;
-    ns_theory_form form;
     int n = 0;
     for (int i = 0; (p = ns_placement_at(i)); i++)
-        if (n < max && (tf ? ns_theory_form_of(p, &form) == NS_OK &&
-                                 ns_theory_transformer_covers(form)
-                           : mlp_covers(p, L)))
+        if (n < max && (tf ? ns_theory_transformer_covers(p) : mlp_covers(p, L)))
             out[n++] = p;
     return n;
 }

@@ -66,10 +66,14 @@ int ns_theory_form_of(const ns_placement *p, ns_theory_form *form)
     return NS_ERR_INVALID;
 }
 
-int ns_theory_transformer_covers(ns_theory_form form)
+int ns_theory_transformer_covers(const ns_placement *p)
 {
-    return form == NS_THEORY_PRE || form == NS_THEORY_POST || form == NS_THEORY_SPAN ||
-           form == NS_THEORY_SPAN_WRAPPED;
+    if (!p)
+        return 0;
+    if (p->early) /* Mix-LN: its two rows */
+        return ns_theory_transformer_covers(ns_placement_find(p->early)) &&
+               ns_theory_transformer_covers(ns_placement_find(p->late));
+    return !p->dual_stream;
 }
 
 /* the numbers of *in, and its blocks' rows; NS_ERR_INVALID for anything out of range */
@@ -95,6 +99,11 @@ static int rows_of(const ns_theory_input *in, ns_schedule *rows)
     return ns_schedule_check(rows, in->depth, NS_BLOCK_TRANSFORMER, &entry) == NS_SCHEDULE_OK
                ? NS_OK
                : NS_ERR_INVALID;
+}
+
+int ns_theory_rows(const ns_theory_input *in, ns_schedule *rows)
+{
+    return rows ? rows_of(in, rows) : NS_ERR_INVALID;
 }
 
 int ns_theory_validate(const ns_theory_input *in, ns_theory_form *kind)

@@ -48,7 +48,7 @@ typedef struct {
     int finite;     /* 1: grad_ms carries the O(1/d) correction at width d, and so does act_ms
                      * for span-wrapped (for the other forms it is exact in expectation);
                      * 0: d -> infinity */
-    char model[256]; /* one line naming the model */
+    char model[512]; /* one line naming the model */
     /* Transformer and MoE stacks only (NULL for MLP stacks), [L], entry l-1 for block l: the
      * mean squares of the attention and MLP (or MoE) sublayer outputs before any norm or sum,
      * and of the stream between the sublayers; branch_ms then equals mlp_out_ms */
@@ -66,8 +66,8 @@ typedef struct {
 
 /* The block forms the theory covers. A placement row (core/placement.c) has a form when its
  * structure is one of these, whatever its name; rows of other structures (B2T's block_skip) have
- * no theory yet. The Transformer/MoE theory covers the first four only
- * (ns_theory_transformer_covers). */
+ * no MLP theory. The Transformer/MoE theory does not use the forms: it interprets each block's
+ * row as core/model.c does (ns_theory_transformer_covers). */
 typedef enum {
     NS_THEORY_PRE = 0,      /* norm_in:            y = x + F(N(x)),      alpha on the std of W2 */
     NS_THEORY_POST,         /* norm_sum:           y = N(x + F(x)),      alpha on the std of W2 */
@@ -87,8 +87,10 @@ typedef enum {
 } ns_theory_form;
 #define NS_THEORY_NFORMS 11
 
-/* 1 if the Transformer/MoE theory (ns_theory_transformer) has the form's block equations */
-int ns_theory_transformer_covers(ns_theory_form form);
+/* 1 if the Transformer/MoE theory (ns_theory_transformer) has the block equations of row p:
+ * every row but ResiDual's (dual stream), B2T's included, which has no MLP form; for Mix-LN,
+ * both of its rows */
+int ns_theory_transformer_covers(const ns_placement *p);
 
 /* NS_OK and the form of placement row p, or NS_ERR_INVALID if the theory has none for it */
 int ns_theory_form_of(const ns_placement *p, ns_theory_form *form);
@@ -191,13 +193,14 @@ int ns_theory_bound_act_ms(const ns_theory_input *in, double *q_L_bound);
 int ns_theory_bound_grad_ratio(const ns_theory_input *in, double *p0_over_pL);
 
 /* ---- Transformer and MoE stacks at initialization (approximate; theory_transformer.c) ----- */
-/* Block equations as core/model.c runs them (pre: h = x + A(N1(x)), y = h + F(N2(h)); post:
- * h = N1(x + A(x)), y = N2(h + F(h)); span: a = A(x), f = F(x + a), y = x + N(a + f) with gain
- * alpha; span-wrapped: h = N1(x + A(x)), y = x + N2(h + F(h)) with N2's gain alpha), causal
- * attention with W_Q, W_K, W_V, W_O ~ N(0, 1/d) (alpha on W_O and W2 for pre and post) and scores
- * scaled by 1/sqrt(d/H). The recursion tracks the T x T Gram matrices of the stream and of the
- * gradient over the token positions of a sequence, so every position has its own mean square and
- * every pair its own covariance (causal averaging makes them differ). d -> infinity with the
+/* Block equations as core/model.c runs them: each block's row interpreted field by field (norm_in
+ * with LNS's 1/sqrt(l), the branch with its init rule's factors on W_V, W_O, W1, W2, norm_out,
+ * ReZero's gate, the skip weight of DeepNorm or Admin (profiled in a first pass with every
+ * weight 1, as the model does), norm_sum, B2T's block skip, the wrapped or aggregate span), so
+ * a schedule (Mix-LN) takes a row per block; causal attention with W_Q, W_K, W_V, W_O ~
+ * N(0, 1/d) and scores scaled by 1/sqrt(d/H). The recursion tracks the T x T Gram matrices of
+ * the stream and of the gradient over the token positions of a sequence, so every position has
+ * its own mean square and every pair its own covariance (causal averaging makes them differ). d -> infinity with the
  * head width d/H -> infinity, gradient independence, and the Gram matrices replaced by their
  * expectations; the scores stay random in that limit (unit variance per head), and the attention
  * model says how their softmax is averaged. NS_THEORY_ATTN_TRAJECTORY instead keeps each

@@ -42,6 +42,12 @@ int ns_tf_attn_forward(ns_tf_attn *a, ns_tf_attn_layer *st, const double *Z, dou
  * the value path E[P^T G P] plus the query and key paths through the softmax */
 int ns_tf_attn_backward(ns_tf_attn *a, const ns_tf_attn_layer *st, const double *G, double *Gz);
 
+/* ---- the blocks' rows (theory.c) ----------------------------------------------------------------- */
+/* NS_OK and the row of every block of *in (a schedule's, Mix-LN's split, or the one row), once
+ * *in is valid (theory.c checks the numbers, the norm and activation kinds and the schedule);
+ * NS_ERR_INVALID otherwise */
+int ns_theory_rows(const ns_theory_input *in, ns_schedule *rows);
+
 /* ---- the score-field trajectory Monte Carlo (theory_trajectory.c) ---------------------------- */
 /* ns_theory_transformer for NS_THEORY_ATTN_TRAJECTORY, on an input it has validated */
 int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out);

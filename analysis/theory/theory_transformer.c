@@ -78,6 +78,10 @@ typedef struct {
     double f;            /* the norm Jacobian factor f_N */
     ns_tf_attn *attn;
     ns_tf_gates *gates;
+    ns_schedule rows;    /* the row of each block */
+    int profiling;       /* 1 during Admin's profiling pass (every skip weight 1) */
+    double profile_sum;  /* that pass's running sum: ms(x_0) + the branch mean squares so far */
+    double *skip_w;      /* [2L] Admin's profiled skip weights, sublayer i = 2 (l - 1) + j */
     double ktab_v;       /* the variance the GELU kernel table holds (0: none) */
     double ktab[2 * KTAB];
 } ctx;
@@ -137,18 +141,19 @@ static void kernel_pair(ctx *c, int same, double zi, double zj, double z, double
     ns_tf_lagrange4(c->ktab, KTAB, (rho + 1) * 0.5 * (KTAB - 1), K, Kd);
 }
 
-/* the MLP (or MoE) branch on input Gram Z: F, and the backward multiplier Bm (elementwise) */
-static int mlp_fwd(ctx *c, const double *Z, double aw, double *F, double *Bm)
+/* the MLP (or MoE) branch on input Gram Z: F, and the backward multiplier Bm (elementwise);
+ * out2 and in2 are the variance factors of W2 and W1 (1 for W ~ N(0, 1/fan-in)); the router
+ * sees Z itself */
+static int mlp_fwd(ctx *c, const double *Z, double out2, double in2, double *F, double *Bm)
 {
     int T = c->T, same = 1;
-    double a2 = aw * aw;
     for (int i = 1; i < T; i++)
         same = same && Z[(size_t)i * T + i] == Z[0];
     for (int i = 0; i < T; i++)
         for (int j = 0; j <= i; j++) {
             double zi = Z[(size_t)i * T + i], zj = Z[(size_t)j * T + j], z = Z[(size_t)i * T + j];
             double K, Kd, nu = 1, r = 0;
-            kernel_pair(c, same, zi, zj, z, &K, &Kd);
+            kernel_pair(c, same, in2 * zi, in2 * zj, in2 * z, &K, &Kd);
             if (c->gates) {
                 double rho = i == j ? 1.0 : z / sqrt(zi * zj);
                 /* the router logits of token i have variance Z_ii; a pair is looked up at the
@@ -157,7 +162,7 @@ static int mlp_fwd(ctx *c, const double *Z, double aw, double *F, double *Bm)
                 if (st)
                     return st;
             }
-            double fv = a2 * nu * K, bv = a2 * (nu * Kd + r * K);
+            double fv = out2 * nu * K, bv = out2 * (in2 * nu * Kd + r * K);
             if (!isfinite(fv) || !isfinite(bv))
                 return NS_ERR_NUMERIC;
             F[(size_t)i * T + j] = F[(size_t)j * T + i] = fv;
@@ -178,169 +183,244 @@ static void scale(int T, double s, double *A)
         A[e] *= s;
 }
 
-/* ---- per-block state kept for the backward -------------------------------------------------- */
+/* ---- one block, as core/model.c interprets its row ------------------------------------------- */
+/* what the forward of block l keeps for its backward: the attention state, the MLP's backward
+ * multiplier, and the diagonal of every norm's input (per sublayer j: norm_in, norm_out,
+ * norm_sum; and the span norm's) */
 typedef struct {
     ns_tf_attn_layer at;
-    double *Bm;          /* [T*T] MLP backward multiplier */
-    double *n1, *n2;     /* [T] diagonals of the first and second norm inputs */
-    double *cross;       /* [T] span-wrapped: 1/sqrt(V1_jj V2_jj) */
+    double *Bm;                          /* [T*T] */
+    double *nin[2], *nout[2], *nsum[2];  /* [T] each */
+    double *span;                        /* [T] */
 } block_state;
+#define BLOCK_DIAGS 7
 
-enum { NSCR = 6 }; /* scratch Gram matrices of a block */
+enum { NSCR = 9 }; /* scratch Gram matrices of a block */
 
-/* forward of block l (1-based): X -> Y, metrics into out */
-static int block_fwd(ctx *c, ns_theory_form kind, int l, block_state *bs, const double *X,
+/* the numbers a row puts on sublayer j (0 attention, 1 MLP or MoE) of block l */
+typedef struct {
+    double in_gain;  /* norm_in's output scale: 1, or 1/sqrt(l) (layer_scaled) */
+    double out2;     /* the variance factor of the branch's last weight (W_O, W2): alpha^2 where
+                      * alpha sits on it, times the init rule's sc^2 */
+    double in2;      /* the variance factor of W_V and W1: the init rule's sc^2 */
+    double out_gain; /* norm_out's gain */
+    double gate;     /* the branch gate (1 if none) */
+    double skip;     /* the skip weight w of v = w s + b */
+    double sum_gain; /* norm_sum's gain */
+} sub_factors;
+
+static sub_factors factors_of(const ctx *c, const ns_placement *pl, int l, int j)
+{
+    double a = c->in->base.alpha, L = c->L;
+    /* as core/model.c: the init rule's factor on the std of W_V, W_O, W1, W2 */
+    double sc = pl->init_rule == NS_INIT_DEEPNORM ? pow(8.0 * L, -0.25)
+                : pl->init_rule == NS_INIT_TFIXUP ? pow(9.0 * L, -0.25)
+                                                  : 1.0;
+    double aw = pl->alpha_site == NS_ALPHA_BRANCH_WEIGHT ? a : 1.0, w = 1.0;
+    if (pl->profiled_skip)
+        w = c->profiling ? 1.0 : c->skip_w[(size_t)(l - 1) * 2 + j];
+    else if (pl->skip_gain == NS_SKIP_DEEPNORM)
+        w = pow(2.0 * L, 0.25);
+    return (sub_factors){.in_gain = pl->layer_scaled ? 1 / sqrt((double)l) : 1.0,
+                         .out2 = aw * aw * sc * sc,
+                         .in2 = sc * sc,
+                         .out_gain = pl->alpha_site == NS_ALPHA_OUT_NORM_GAIN ? a : 1.0,
+                         .gate = pl->gated ? c->in->base.gate : 1.0,
+                         .skip = w,
+                         .sum_gain = j == 1 && pl->alpha_site == NS_ALPHA_LAST_NORM_GAIN ? a
+                                                                                          : 1.0};
+}
+
+/* forward of block l (1-based) of row pl: X -> Y, metrics into out.
+ * Per sublayer j on stream s (Gram St), as core/model.c: z = norm_in ? N(s) : s; b = branch(z);
+ * b = norm_out ? N(b) : b; b = gate b; then either the span aggregate collects b, or
+ * v = w s + b (+ x for B2T's last sublayer) and s = norm_sum ? N(v) : v. Grams add wherever a
+ * branch output meets anything else (it ends in a zero-mean matrix, or a norm of one, that is
+ * independent of the rest); what does not vanish is the cross Gram C_ij = E[x_i . s_j / d] of
+ * the block input with the stream, which the wrapped span and B2T's block skip add back. */
+static int block_fwd(ctx *c, const ns_placement *pl, int l, block_state *bs, const double *X,
                      double *Y, double **S, ns_theory *out)
 {
     int T = c->T;
-    double a = c->in->base.alpha;
-    double *A = S[0], *M = S[1], *F = S[2], *V2 = S[3], *Nn = S[4];
-    uint64_t stream = (uint64_t)l;
-    int st;
-    double cosl = 0, mid;
-    switch (kind) {
-    case NS_THEORY_PRE: { /* h = x + A(N1(x)); y = h + F(N2(h)) */
-        double *Z1 = Nn, *Z2 = V2;
-        norm_fwd(T, X, 1, Z1);
-        if ((st = ns_tf_attn_forward(c->attn, &bs->at, Z1, A, stream)))
-            return st;
-        scale(T, a * a, A);
-        add(T, X, A, M);
-        norm_fwd(T, M, 1, Z2);
-        if ((st = mlp_fwd(c, Z2, a, F, bs->Bm)))
-            return st;
-        add(T, M, F, Y);
-        diag(T, X, bs->n1);
-        diag(T, M, bs->n2);
-        for (int i = 0; i < T; i++)
-            cosl += sqrt(X[(size_t)i * T + i] / Y[(size_t)i * T + i]) / T;
-        mid = mean_diag(T, M);
-        break;
-    }
-    case NS_THEORY_POST:           /* h = N1(x + A(x)); y = N2(h + F(h)) */
-    case NS_THEORY_SPAN_WRAPPED: { /* h = N1(x + A(x)); y = x + N2(h + F(h)), gain alpha */
-        double aw = kind == NS_THEORY_POST ? a : 1, *V1 = M, *H = Nn;
-        if ((st = ns_tf_attn_forward(c->attn, &bs->at, X, A, stream)))
-            return st;
-        scale(T, aw * aw, A);
-        add(T, X, A, V1);
-        diag(T, V1, bs->n1);
-        norm_fwd(T, V1, 1, H);
-        if ((st = mlp_fwd(c, H, aw, F, bs->Bm)))
-            return st;
-        add(T, H, F, V2);
-        diag(T, V2, bs->n2);
-        mid = mean_diag(T, H);
-        if (kind == NS_THEORY_POST) {
-            norm_fwd(T, V2, 1, Y);
-            for (int i = 0; i < T; i++) /* x.y = x.h / sqrt(V2) = X_ii / sqrt(V1_ii V2_ii) */
-                cosl += sqrt(X[(size_t)i * T + i] / (bs->n1[i] * bs->n2[i])) / T;
-        } else {
-            /* y = x + n, n = alpha v2/|v2|: x_i . n_j = alpha X_ij / sqrt(V1_jj V2_jj) */
-            double *Nw = S[5];
-            norm_fwd(T, V2, a, Nw);
-            for (int j = 0; j < T; j++)
-                bs->cross[j] = 1 / sqrt(bs->n1[j] * bs->n2[j]);
-            for (int i = 0; i < T; i++)
-                for (int j = 0; j < T; j++) {
-                    size_t ij = (size_t)i * T + j, ji = (size_t)j * T + i;
-                    Y[ij] = X[ij] + Nw[ij] + a * X[ij] * bs->cross[j] + a * X[ji] * bs->cross[i];
-                }
-            for (int i = 0; i < T; i++) {
-                double xi = X[(size_t)i * T + i];
-                cosl += xi * (1 + a * bs->cross[i]) / sqrt(xi * Y[(size_t)i * T + i]) / T;
-            }
+    size_t TT = (size_t)T * T;
+    double *St = S[0], *C = S[1], *Z = S[2], *B = S[3], *BN = S[4], *V = S[5], *CV = S[6],
+           *Acc = S[7];
+    int st, agg = pl->span == NS_SPAN_AGGREGATE;
+    double mid = 0, cosl = 0;
+    memcpy(St, X, TT * sizeof *St);
+    memcpy(C, X, TT * sizeof *C);
+    if (agg)
+        memset(Acc, 0, TT * sizeof *Acc);
+    for (int j = 0; j < 2; j++) {
+        sub_factors f = factors_of(c, pl, l, j);
+        const double *z = St, *bn = B;
+        if (pl->norm_in) {
+            diag(T, St, bs->nin[j]);
+            norm_fwd(T, St, f.in_gain, Z);
+            z = Z;
         }
-        break;
+        if (j == 0) {
+            if ((st = ns_tf_attn_forward(c->attn, &bs->at, z, B, (uint64_t)l)))
+                return st;
+            scale(T, f.out2 * f.in2, B); /* W_V's and W_O's variances */
+            out->attn_out_ms[l - 1] = mean_diag(T, B);
+        } else {
+            if ((st = mlp_fwd(c, z, f.out2, f.in2, B, bs->Bm)))
+                return st;
+            out->mlp_out_ms[l - 1] = out->branch_ms[l - 1] = mean_diag(T, B);
+        }
+        if (c->profiling && pl->profiled_skip) { /* Admin's pass: core/model.c, profile_record */
+            size_t i = (size_t)(l - 1) * 2 + j;
+            c->skip_w[i] = i == 0 ? 1.0 : sqrt(c->profile_sum);
+            c->profile_sum += mean_diag(T, B);
+        }
+        if (pl->norm_out) {
+            diag(T, B, bs->nout[j]);
+            norm_fwd(T, B, f.out_gain, BN);
+            bn = BN;
+        }
+        if (pl->gated) {
+            if (bn != BN)
+                memcpy(BN, bn, TT * sizeof *BN);
+            scale(T, f.gate * f.gate, BN);
+            bn = BN;
+        }
+        if (agg) {
+            add(T, Acc, bn, Acc);
+            if (j == 1)
+                break; /* the stream after the last branch is not used */
+        }
+        double w = f.skip;
+        for (size_t e = 0; e < TT; e++)
+            V[e] = w * w * St[e] + bn[e], CV[e] = w * C[e];
+        if (pl->block_skip && j == 1) /* v = w s + b + x */
+            for (int i = 0; i < T; i++)
+                for (int k = 0; k < T; k++) {
+                    size_t ik = (size_t)i * T + k, ki = (size_t)k * T + i;
+                    V[ik] += X[ik] + w * (C[ik] + C[ki]);
+                    CV[ik] += X[ik];
+                }
+        if (pl->norm_sum) {
+            diag(T, V, bs->nsum[j]);
+            norm_fwd(T, V, f.sum_gain, St);
+            for (int i = 0; i < T; i++) /* x_i . N(v)_k = g X.v_ik / sqrt(V_kk) */
+                for (int k = 0; k < T; k++)
+                    C[(size_t)i * T + k] = f.sum_gain * CV[(size_t)i * T + k] /
+                                           sqrt(bs->nsum[j][k]);
+        } else {
+            memcpy(St, V, TT * sizeof *St);
+            memcpy(C, CV, TT * sizeof *C);
+        }
+        if (j == 0)
+            mid = mean_diag(T, St);
     }
-    case NS_THEORY_SPAN: { /* a = A(x); f = F(x + a); y = x + N(a + f), gain alpha */
-        if ((st = ns_tf_attn_forward(c->attn, &bs->at, X, A, stream)))
-            return st;
-        add(T, X, A, M);
-        if ((st = mlp_fwd(c, M, 1, F, bs->Bm)))
-            return st;
-        double *Sg = V2;
-        add(T, A, F, Sg);
-        diag(T, Sg, bs->n1);
-        norm_fwd(T, Sg, a, Nn);
-        add(T, X, Nn, Y);
+    /* the block output, and the diagonal of its cross Gram with x into CV */
+    if (pl->span == NS_SPAN_WRAP) { /* y = x + s */
         for (int i = 0; i < T; i++)
-            cosl += sqrt(X[(size_t)i * T + i] / Y[(size_t)i * T + i]) / T;
-        mid = mean_diag(T, M);
-        break;
+            for (int k = 0; k < T; k++) {
+                size_t ik = (size_t)i * T + k, ki = (size_t)k * T + i;
+                Y[ik] = X[ik] + St[ik] + C[ik] + C[ki];
+                CV[ik] = X[ik] + C[ik];
+            }
+    } else if (agg) { /* y = x + N(sum of branch outputs) */
+        diag(T, Acc, bs->span);
+        norm_fwd(T, Acc, pl->alpha_site == NS_ALPHA_SPAN_GAIN ? c->in->base.alpha : 1.0, BN);
+        add(T, X, BN, Y);
+        memcpy(CV, X, TT * sizeof *CV);
+    } else {
+        memcpy(Y, St, TT * sizeof *Y);
+        memcpy(CV, C, TT * sizeof *CV);
     }
-    default:
-        return NS_ERR_INVALID;
-    }
+    for (int i = 0; i < T; i++)
+        cosl += CV[(size_t)i * T + i] / sqrt(X[(size_t)i * T + i] * Y[(size_t)i * T + i]) / T;
     out->cos_layer[l - 1] = cosl;
-    out->attn_out_ms[l - 1] = mean_diag(T, A);
-    out->mlp_out_ms[l - 1] = out->branch_ms[l - 1] = mean_diag(T, F);
     out->mid_act_ms[l - 1] = mid;
-    for (size_t e = 0; e < (size_t)T * T; e++)
+    for (size_t e = 0; e < TT; e++)
         if (!isfinite(Y[e]))
             return NS_ERR_NUMERIC;
     return NS_OK;
 }
 
-/* backward of block l: Gy -> Gx */
-static int block_bwd(ctx *c, ns_theory_form kind, block_state *bs, const double *Gy,
+/* backward of block l: Gy -> Gx, the forward's steps in reverse, gradient independence. Beside
+ * the Gram Gs of the stream's gradient it carries the gradient that goes straight to x (the
+ * wrapped span's and the aggregate's clean skip: g_y; B2T's block skip: the last sum's), Gram
+ * Gd, and their cross Gram K_ij = E[g_s_i . g_d_j / d]: both follow skip paths from one g, so
+ * they are coherent, while every branch's backward (W_O^T, W2^T) decorrelates. */
+static int block_bwd(ctx *c, const ns_placement *pl, int l, block_state *bs, const double *Gy,
                      double *Gx, double **S)
 {
     int T = c->T;
     size_t TT = (size_t)T * T;
-    double a = c->in->base.alpha;
-    double *G1 = S[0], *G2 = S[1], *G3 = S[2];
-    int st;
-    switch (kind) {
-    case NS_THEORY_PRE:
-        /* g_h = g_y + N2'(F'(g_y)); g_x = g_h + N1'(A'(g_h)) */
-        for (size_t e = 0; e < TT; e++)
-            G1[e] = bs->Bm[e] * Gy[e];
-        memcpy(G2, Gy, TT * sizeof *G2);
-        norm_bwd(c, G1, bs->n2, 1, G2, 1);
-        if ((st = ns_tf_attn_backward(c->attn, &bs->at, G2, G3)))
-            return st;
-        scale(T, a * a, G3);
-        memcpy(Gx, G2, TT * sizeof *Gx);
-        norm_bwd(c, G3, bs->n1, 1, Gx, 1);
-        break;
-    case NS_THEORY_POST:
-    case NS_THEORY_SPAN_WRAPPED: {
-        int post = kind == NS_THEORY_POST;
-        double aw = post ? a : 1;
-        /* g_v2 = N2'(g_y); g_h = g_v2 + F'(g_v2); g_v1 = N1'(g_h); g_x = g_v1 + A'(g_v1) */
-        norm_bwd(c, Gy, bs->n2, post ? 1 : a, G1, 0);
-        for (size_t e = 0; e < TT; e++)
-            G2[e] = G1[e] * (1 + bs->Bm[e]);
-        norm_bwd(c, G2, bs->n1, 1, G1, 0);
-        if ((st = ns_tf_attn_backward(c->attn, &bs->at, G1, G3)))
-            return st;
-        scale(T, aw * aw, G3);
-        add(T, G1, G3, Gx);
-        if (!post) { /* the clean skip, and its coherent cross term with the norm path */
+    double *Gs = S[0], *K = S[1], *Gv = S[2], *Kv = S[3], *Gbn = S[4], *Gb = S[5], *Gz = S[6],
+           *Gacc = S[7], *Gd = S[8];
+    int st, agg = pl->span == NS_SPAN_AGGREGATE;
+    memset(Gd, 0, TT * sizeof *Gd);
+    memset(K, 0, TT * sizeof *K);
+    memcpy(Gs, Gy, TT * sizeof *Gs);
+    if (pl->span != NS_SPAN_NONE) {
+        memcpy(Gd, Gy, TT * sizeof *Gd);
+        if (pl->span == NS_SPAN_WRAP)
+            memcpy(K, Gy, TT * sizeof *K);
+    }
+    if (agg) {
+        norm_bwd(c, Gy, bs->span, pl->alpha_site == NS_ALPHA_SPAN_GAIN ? c->in->base.alpha : 1.0,
+                 Gacc, 0);
+        memset(Gs, 0, TT * sizeof *Gs); /* nothing follows the last branch's stream */
+    }
+    for (int j = 1; j >= 0; j--) {
+        sub_factors f = factors_of(c, pl, l, j);
+        int stream = !(agg && j == 1);
+        if (stream && pl->norm_sum) {
+            norm_bwd(c, Gs, bs->nsum[j], f.sum_gain, Gv, 0);
             for (int i = 0; i < T; i++)
-                for (int j = 0; j < T; j++) {
-                    size_t ij = (size_t)i * T + j, ji = (size_t)j * T + i;
-                    double cr = a * (Gy[ij] * bs->cross[j] + Gy[ji] * bs->cross[i]);
-                    Gx[ij] += Gy[ij] + (i == j ? c->f : 1) * cr;
+                for (int k = 0; k < T; k++) {
+                    size_t ik = (size_t)i * T + k;
+                    Kv[ik] = f.sum_gain * K[ik] / sqrt(bs->nsum[j][i]) * (i == k ? c->f : 1);
                 }
+        } else {
+            memcpy(Gv, Gs, TT * sizeof *Gv);
+            memcpy(Kv, K, TT * sizeof *Kv);
         }
-        break;
-    }
-    case NS_THEORY_SPAN:
-        /* g_s = N'(g_y); g_m = F'(g_s); g_a = g_s + g_m; g_x = g_y + g_m + A'(g_a) */
-        norm_bwd(c, Gy, bs->n1, a, G1, 0);
+        if (pl->block_skip && j == 1) /* g_d += g_v */
+            for (int i = 0; i < T; i++)
+                for (int k = 0; k < T; k++) {
+                    size_t ik = (size_t)i * T + k, ki = (size_t)k * T + i;
+                    Gd[ik] += Gv[ik] + Kv[ik] + Kv[ki];
+                }
+        if (pl->block_skip && j == 1)
+            add(T, Kv, Gv, Kv);
+        /* the branch's gradient: the sum's, plus the aggregate's */
         for (size_t e = 0; e < TT; e++)
-            G2[e] = bs->Bm[e] * G1[e];
-        add(T, G1, G2, G1);
-        if ((st = ns_tf_attn_backward(c->attn, &bs->at, G1, G3)))
-            return st;
+            Gbn[e] = (stream ? Gv[e] : 0) + (agg ? Gacc[e] : 0);
+        if (pl->gated)
+            scale(T, f.gate * f.gate, Gbn);
+        const double *gb = Gbn;
+        if (pl->norm_out) {
+            norm_bwd(c, Gbn, bs->nout[j], f.out_gain, Gb, 0);
+            gb = Gb;
+        }
+        if (j == 0) {
+            if ((st = ns_tf_attn_backward(c->attn, &bs->at, gb, Gz)))
+                return st;
+            scale(T, f.out2 * f.in2, Gz);
+        } else {
+            for (size_t e = 0; e < TT; e++)
+                Gz[e] = bs->Bm[e] * gb[e];
+        }
+        /* the input stream's gradient: the skip's w g_v, plus the branch's */
+        double w2 = stream ? f.skip * f.skip : 0;
         for (size_t e = 0; e < TT; e++)
-            Gx[e] = Gy[e] + G2[e] + G3[e];
-        break;
-    default:
-        return NS_ERR_INVALID;
+            Gs[e] = w2 * Gv[e], K[e] = stream ? f.skip * Kv[e] : 0;
+        if (pl->norm_in)
+            norm_bwd(c, Gz, bs->nin[j], f.in_gain, Gs, 1);
+        else
+            add(T, Gs, Gz, Gs);
     }
+    for (int i = 0; i < T; i++) /* g_x = g_s + g_d */
+        for (int k = 0; k < T; k++) {
+            size_t ik = (size_t)i * T + k, ki = (size_t)k * T + i;
+            Gx[ik] = Gs[ik] + Gd[ik] + K[ik] + K[ki];
+        }
     for (size_t e = 0; e < TT; e++)
         if (!isfinite(Gx[e]))
             return NS_ERR_NUMERIC;
@@ -366,41 +446,65 @@ static const char *attn_name(ns_theory_attn a)
                                                "exchangeable fluctuations";
 }
 
+/* the equations the model line names: the row's, or the schedule's rows in order */
+static void describe(const ctx *c, char *buf, size_t n)
+{
+    const ns_theory_input *b = &c->in->base;
+    const ns_placement *p = b->placement ? ns_placement_find(b->placement) : NULL;
+    if (p && !p->early) {
+        snprintf(buf, n, "%s %s", p->name, p->equation2);
+        return;
+    }
+    char text[128];
+    ns_schedule_text(&c->rows, text, sizeof text);
+    snprintf(buf, n, "%s blocks %s", p ? p->name : "schedule", text);
+}
+
+/* the input: q0 on the diagonal, rho0 q0 off it */
+static void input_gram(const ns_theory_tf_input *in, double *X)
+{
+    int T = in->seq;
+    for (int i = 0; i < T; i++)
+        for (int j = 0; j < T; j++)
+            X[(size_t)i * T + j] = in->base.q0 * (i == j ? 1 : in->base.rho0);
+}
+
 int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out)
 {
-    /* the recursion each form solves, after the placement's name */
-    static const char *const eqs[] = {
-        "h = x + A(N1(x)), y = h + F(N2(h))", "h = N1(x + A(x)), y = N2(h + F(h))",
-        "a = A(x), f = F(x + a), y = x + N(a + f), gain alpha",
-        "h = N1(x + A(x)), y = x + N2(h + F(h)), gain alpha"};
     if (!out)
         return NS_ERR_INVALID;
     if (!ns_tf_quadrature_ready())
         return NS_ERR_NUMERIC;
     memset(out, 0, sizeof *out);
-    ns_theory_form kind;
-    if (!in || ns_theory_validate(&in->base, &kind) != NS_OK ||
-        !ns_theory_transformer_covers(kind) || in->seq < 1 ||
+    ns_schedule rows;
+    if (!in || ns_theory_rows(&in->base, &rows) != NS_OK || in->seq < 1 ||
         in->seq > NS_THEORY_MAX_SEQ ||
         (in->block != NS_BLOCK_TRANSFORMER && in->block != NS_BLOCK_MOE) || in->mc_samples < 0 ||
         (in->block == NS_BLOCK_MOE &&
          (in->experts < 1 || in->top_k < 1 || in->top_k > 2 || in->top_k > in->experts)))
         return NS_ERR_INVALID;
+    for (int i = 0; i < rows.n; i++)
+        if (!ns_theory_transformer_covers(rows.row[i]))
+            return NS_ERR_INVALID;
     if (in->attn == NS_THEORY_ATTN_TRAJECTORY)
         return ns_tf_trajectories(in, out);
-    int T = in->seq, L = in->base.depth;
+    int T = in->seq, L = in->base.depth, admin = 0;
     size_t TT = (size_t)T * T;
     ctx c = {.in = in, .T = T, .L = L, .f = ns_theory_norm_factor(in->base.norm, in->base.width),
-             .ktab_v = 0};
+             .rows = rows, .ktab_v = 0};
+    for (int i = 0; i < rows.n; i++)
+        admin |= rows.row[i]->profiled_skip;
     int st = ns_tf_attn_create(&c.attn, in->attn, T, in->mc_samples, in->mc_seed);
     if (st == NS_OK && in->block == NS_BLOCK_MOE)
         st = ns_tf_gates_create(&c.gates, in->experts, in->top_k);
     /* the prediction's arrays: 3 of L+1 and 5 of L */
     double *base = st ? NULL : malloc((3 * (size_t)(L + 1) + 5 * (size_t)L) * sizeof(double));
-    /* per block: attention state (3 TT + 2 T), Bm (TT), n1, n2, cross (3 T); then the two
-     * stream Grams, the gradient Grams and scratch */
-    size_t per = 4 * TT + 5 * (size_t)T;
-    double *mem = base ? malloc(((size_t)L * per + (4 + NSCR) * TT) * sizeof(double)) : NULL;
+    /* per block: attention state (3 TT + 2 T), Bm (TT), the norm inputs' diagonals; then the
+     * two stream Grams, the two gradient Grams, scratch, and Admin's 2L skip weights */
+    size_t per = 4 * TT + (2 + BLOCK_DIAGS) * (size_t)T;
+    double *mem = base ? malloc(((size_t)L * per + (4 + NSCR) * TT + 2 * (size_t)L) *
+                                sizeof(double))
+                       : NULL;
     block_state *bs = mem ? malloc((size_t)L * sizeof *bs) : NULL;
     if (!st && !bs)
         st = NS_ERR_NOMEM;
@@ -421,37 +525,51 @@ int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out)
     out->mlp_out_ms = out->attn_out_ms + L;
     out->mid_act_ms = out->mlp_out_ms + L;
     out->exact = 0;
+    char eq[224];
+    describe(&c, eq, sizeof eq);
     if (in->block == NS_BLOCK_MOE)
         snprintf(out->model, sizeof out->model,
-                 "approximate Gram recursion, %d positions, d -> inf: %s %s; MoE top-%d of %d; "
+                 "approximate Gram recursion, %d positions, d -> inf: %s; MoE top-%d of %d; "
                  "%s; alpha %.6g; norm factor %.6g",
-                 T, in->base.placement, eqs[kind], in->top_k, in->experts, attn_name(in->attn),
-                 in->base.alpha, c.f);
+                 T, eq, in->top_k, in->experts, attn_name(in->attn), in->base.alpha, c.f);
     else
         snprintf(out->model, sizeof out->model,
-                 "approximate Gram recursion, %d positions, d -> inf: Transformer %s %s; %s; "
+                 "approximate Gram recursion, %d positions, d -> inf: Transformer %s; %s; "
                  "alpha %.6g; norm factor %.6g",
-                 T, in->base.placement, eqs[kind], attn_name(in->attn), in->base.alpha, c.f);
+                 T, eq, attn_name(in->attn), in->base.alpha, c.f);
     for (int l = 0; l < L; l++) {
         double *p = mem + (size_t)l * per;
         ns_tf_attn_layer_bind(&bs[l].at, p, T);
         bs[l].Bm = p + 3 * TT + 2 * (size_t)T;
-        bs[l].n1 = bs[l].Bm + TT;
-        bs[l].n2 = bs[l].n1 + T;
-        bs[l].cross = bs[l].n2 + T;
+        double *d = bs[l].Bm + TT;
+        double **slots[BLOCK_DIAGS] = {&bs[l].nin[0], &bs[l].nin[1], &bs[l].nout[0],
+                                       &bs[l].nout[1], &bs[l].nsum[0], &bs[l].nsum[1],
+                                       &bs[l].span};
+        for (int k = 0; k < BLOCK_DIAGS; k++)
+            *slots[k] = d + (size_t)k * T;
     }
     double *X = mem + (size_t)L * per, *Y = X + TT, *Gy = Y + TT, *Gx = Gy + TT, *S[NSCR];
     for (int k = 0; k < NSCR; k++)
         S[k] = Gx + TT + (size_t)k * TT;
+    c.skip_w = S[NSCR - 1] + TT;
 
-    /* the input: q0 on the diagonal, rho0 q0 off it */
-    for (int i = 0; i < T; i++)
-        for (int j = 0; j < T; j++)
-            X[(size_t)i * T + j] = in->base.q0 * (i == j ? 1 : in->base.rho0);
+    /* Admin: a profiling pass with every skip weight 1 on the same input sets the weights
+     * (core/model.c, profile_record) */
+    if (admin) {
+        input_gram(in, X);
+        c.profiling = 1, c.profile_sum = mean_diag(T, X);
+        for (int l = 1; l <= L && !st; l++) {
+            st = block_fwd(&c, ns_schedule_row(&rows, l, L), l, &bs[l - 1], X, Y, S, out);
+            double *t = X;
+            X = Y, Y = t;
+        }
+        c.profiling = 0;
+    }
+    input_gram(in, X);
     out->act_ms[0] = mean_diag(T, X);
     out->cos_tokens[0] = mean_cos_pairs(T, X);
     for (int l = 1; l <= L && !st; l++) {
-        st = block_fwd(&c, kind, l, &bs[l - 1], X, Y, S, out);
+        st = block_fwd(&c, ns_schedule_row(&rows, l, L), l, &bs[l - 1], X, Y, S, out);
         out->act_ms[l] = mean_diag(T, Y);
         out->cos_tokens[l] = mean_cos_pairs(T, Y);
         double *t = X;
@@ -463,7 +581,7 @@ int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out)
     if (!st)
         out->grad_ms[L] = 1;
     for (int l = L; l >= 1 && !st; l--) {
-        st = block_bwd(&c, kind, &bs[l - 1], Gy, Gx, S);
+        st = block_bwd(&c, ns_schedule_row(&rows, l, L), l, &bs[l - 1], Gy, Gx, S);
         out->grad_ms[l - 1] = mean_diag(T, Gx);
         double *t = Gy;
         Gy = Gx, Gx = t;
