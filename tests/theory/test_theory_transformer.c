@@ -10,9 +10,15 @@
  * 2. Exact statements the recursion must keep: span's act_ms = q0 + l alpha^2 and PostNorm's 1 at
  *    every layer; a MoE of one expert equals the Transformer; the Monte Carlo attention model and
  *    the default (softmax) model agree where both apply.
+ *    The catalogue's rows, which the recursion interprets field by field: a schedule of one row
+ *    is that row, Mix-LN its split written as a schedule; T-Fixup with a linear MLP is ReZero
+ *    at gate (9L)^(-1/2) (both scale every branch Gram by the same factor); ReZero at gate 0 is
+ *    the identity; Sandwich's act_ms is q0 + 2 l alpha^2, DeepNorm's, B2T's and Admin's 1.
  * 3. The simulation: `ns_propagate` at d = 256, L = 8, T = 32, batch 4, 4 seeds (1000..1003),
- *    1 thread, for every placement x {gelu, relu} x Scale Init {none, sqrtL}, and two MoE cases
- *    (pre gelu none top-2, span gelu sqrtL top-1). The max relative error over layers of the seed
+ *    1 thread, for pre, post, span and span-wrapped x {gelu, relu} x Scale Init {none, sqrtL},
+ *    every other row but ResiDual at (gelu, none) and (relu, sqrtL) (ReZero at gate 0.5, gelu
+ *    only), and four MoE cases (pre gelu none top-2, span gelu sqrtL top-1, b2t gelu none top-2,
+ *    admin gelu sqrtL top-1). The max relative error over layers of the seed
  *    mean (grad_ms as grad_ms_l / grad_ms_L per seed; cosines relative to max(|theory|, 0.05), as
  *    `normscope verify`) must stay within the bound of its case and metric (tol_of): the largest
  *    error measured over 6 disjoint seed groups (seeds 1000..1023, `--seed S`) times 1.5, at
@@ -38,6 +44,7 @@
 #include <gsl/gsl_rng.h>
 
 enum { L = 8, D = 256, SEQ = 32, BATCH = 4, HEADS = 4, NSEEDS = 4, NMET = 6 };
+#define POST_FRACTION 0.25 /* Mix-LN: PostNorm in blocks 1 and 2 of 8 */
 
 static int checks, failures, verbose;
 static unsigned long first_seed = 1000;
@@ -138,8 +145,72 @@ static ns_theory_tf_input input_for(const char *pl, ns_act_kind act, double alph
 {
     return (ns_theory_tf_input){
         .base = {.placement = pl, .act = act, .norm = NS_NORM_LAYERNORM, .depth = L, .width = 0,
-                 .alpha = alpha, .q0 = 1, .rho0 = 0},
+                 .alpha = alpha, .q0 = 1, .rho0 = 0, .post_fraction = POST_FRACTION},
         .block = block, .seq = SEQ, .attn = NS_THEORY_ATTN_SOFTMAX, .experts = 8, .top_k = top_k};
+}
+
+/* the largest relative difference of act_ms and grad_ms between two predictions (a status
+ * failure gives 1) */
+static double apart(const ns_theory_tf_input *a, const ns_theory_tf_input *b)
+{
+    ns_theory t, u;
+    int s1 = ns_theory_transformer(a, &t), s2 = ns_theory_transformer(b, &u);
+    double worst = s1 || s2 ? 1 : 0;
+    for (int l = 0; !s1 && !s2 && l <= a->base.depth; l++)
+        worst = fmax(worst, fmax(fabs(t.act_ms[l] / u.act_ms[l] - 1),
+                                 fabs(t.grad_ms[l] / u.grad_ms[l] - 1)));
+    ns_theory_free(&t);
+    ns_theory_free(&u);
+    return worst;
+}
+
+/* the catalogue's rows, where the interpreter must reproduce an exact statement */
+static void test_rows_exact(void)
+{
+    ns_theory t;
+    /* a schedule of one row is that row; Mix-LN is its split written as a schedule */
+    ns_theory_tf_input a = input_for("pre", NS_ACT_GELU, 0.5, NS_BLOCK_TRANSFORMER, 0), b = a;
+    int entry;
+    b.base.placement = NULL;
+    check(ns_schedule_parse("pre", &b.base.schedule, &entry) == NS_SCHEDULE_OK &&
+              apart(&a, &b) == 0,
+          "a schedule of pre differs from pre");
+    a.base.placement = "mixln";
+    check(ns_schedule_parse("post*2,pre", &b.base.schedule, &entry) == NS_SCHEDULE_OK &&
+              apart(&a, &b) == 0,
+          "mixln at post fraction 1/4 differs from post*2,pre");
+    /* T-Fixup's init rule with a linear MLP scales both branches' Grams by c^4, c = (9L)^(-1/4),
+     * forward and backward: ReZero with gate c^2 */
+    a = input_for("tfixup", NS_ACT_LINEAR, 1, NS_BLOCK_TRANSFORMER, 0);
+    b = input_for("rezero", NS_ACT_LINEAR, 1, NS_BLOCK_TRANSFORMER, 0);
+    b.base.gate = 1 / sqrt(9.0 * L);
+    double d = apart(&a, &b);
+    check(d < 1e-12, "tfixup (linear) differs from rezero at gate (9L)^(-1/2) by %.3g", d);
+    /* ReZero at gate 0 is the identity */
+    b.base.gate = 0;
+    b.base.act = NS_ACT_GELU;
+    int st = ns_theory_transformer(&b, &t);
+    double worst = st ? 1 : 0;
+    for (int l = 0; !st && l <= L; l++)
+        worst = fmax(worst, fabs(t.act_ms[l] - 1) + fabs(t.grad_ms[l] - 1) +
+                                fabs(t.cos_tokens[l] - t.cos_tokens[0]));
+    check(worst == 0, "rezero at gate 0 is not the identity (%.3g)", worst);
+    ns_theory_free(&t);
+    /* the mean square after every block: Sandwich's output norms add 2 alpha^2 per block; rows
+     * that end in a norm of gain 1 keep 1 */
+    static const char *const ones[] = {"deepnorm", "b2t", "admin"};
+    for (int p = -1; p < 3; p++) {
+        a = input_for(p < 0 ? "sandwich" : ones[p], NS_ACT_RELU, 0.3, NS_BLOCK_MOE, 2);
+        st = ns_theory_transformer(&a, &t);
+        worst = st ? 1 : 0;
+        for (int l = 1; !st && l <= L; l++)
+            worst = fmax(worst, fabs(t.act_ms[l] - (p < 0 ? 1 + 2 * l * 0.09 : 1)));
+        check(worst < 1e-12, "%s: act_ms off its exact value by %.3g", a.base.placement, worst);
+        ns_theory_free(&t);
+    }
+    /* ResiDual's dual stream is not interpreted */
+    a = input_for("residual", NS_ACT_GELU, 1, NS_BLOCK_TRANSFORMER, 0);
+    check(ns_theory_transformer(&a, &t) == NS_ERR_INVALID, "residual is accepted");
 }
 
 static void test_exact(void)
@@ -177,6 +248,7 @@ static void test_exact(void)
         ns_theory_free(&t);
         ns_theory_free(&u);
     }
+    test_rows_exact();
     /* the Monte Carlo attention model (the d -> infinity expectation itself) against the default
      * exchangeable model, in a case with uncorrelated-enough tokens that cross-query terms are
      * small (analysis/theory/README.md, section 9.3): within 2% on act_ms and grad_ms */
@@ -257,10 +329,11 @@ typedef struct {
     /* the bounds: 1.5 x the largest error over 6 seed groups (seeds 1000..1023), rounded up to
      * 0.01, at least 0.02 */
     double tol[NMET];
+    double gate; /* a gated row's start (ReZero), else 0 */
 } sim_case;
 
 static const sim_case cases[] = {
-#define TF(p, a, s, ...) {p, s, a, NS_BLOCK_TRANSFORMER, 0, {__VA_ARGS__}}
+#define TF(p, a, s, ...) {p, s, a, NS_BLOCK_TRANSFORMER, 0, {__VA_ARGS__}, 0}
     TF("pre", NS_ACT_GELU, "none", 0.06, 0.13, 0.12, 0.02, 0.14, 0.08),
     TF("pre", NS_ACT_GELU, "sqrtL", 0.02, 0.02, 0.17, 0.02, 0.06, 0.07),
     TF("pre", NS_ACT_RELU, "none", 0.07, 0.13, 0.10, 0.02, 0.13, 0.12),
@@ -277,9 +350,28 @@ static const sim_case cases[] = {
     TF("span-wrapped", NS_ACT_GELU, "sqrtL", 0.02, 0.03, 0.11, 0.02, 0.08, 0.06),
     TF("span-wrapped", NS_ACT_RELU, "none", 0.02, 0.40, 0.12, 0.02, 0.05, 0.10),
     TF("span-wrapped", NS_ACT_RELU, "sqrtL", 0.02, 0.02, 0.12, 0.02, 0.08, 0.10),
+    /* the catalogue's rows (mixln: post for the first 2 of 8 blocks) */
+    TF("sandwich", NS_ACT_GELU, "none", 0.04, 0.17, 0.06, 0.02, 0.12, 0.08),
+    TF("sandwich", NS_ACT_RELU, "sqrtL", 0.03, 0.07, 0.11, 0.02, 0.10, 0.11),
+    TF("deepnorm", NS_ACT_GELU, "none", 0.02, 0.02, 0.04, 0.02, 0.07, 0.03),
+    TF("deepnorm", NS_ACT_RELU, "sqrtL", 0.02, 0.03, 0.04, 0.02, 0.07, 0.09),
+    TF("b2t", NS_ACT_GELU, "none", 0.02, 0.14, 0.19, 0.02, 0.11, 0.09),
+    TF("b2t", NS_ACT_RELU, "sqrtL", 0.02, 0.03, 0.14, 0.02, 0.07, 0.10),
+    TF("mixln", NS_ACT_GELU, "none", 0.08, 0.22, 0.12, 0.02, 0.14, 0.11),
+    TF("mixln", NS_ACT_RELU, "sqrtL", 0.03, 0.03, 0.18, 0.02, 0.09, 0.10),
+    TF("lns", NS_ACT_GELU, "none", 0.04, 0.04, 0.12, 0.02, 0.13, 0.06),
+    TF("lns", NS_ACT_RELU, "sqrtL", 0.02, 0.02, 0.16, 0.02, 0.08, 0.09),
+    TF("tfixup", NS_ACT_GELU, "none", 0.02, 0.02, 0.06, 0.02, 0.08, 0.05),
+    TF("tfixup", NS_ACT_RELU, "sqrtL", 0.02, 0.02, 0.04, 0.02, 0.09, 0.10),
+    TF("admin", NS_ACT_GELU, "none", 0.02, 0.19, 0.15, 0.02, 0.16, 0.08),
+    TF("admin", NS_ACT_RELU, "sqrtL", 0.02, 0.05, 0.18, 0.02, 0.08, 0.10),
+    {"rezero", "none", NS_ACT_GELU, NS_BLOCK_TRANSFORMER, 0,
+     {0.08, 0.15, 0.17, 0.02, 0.15, 0.11}, 0.5}, /* gate 0 would be the identity */
 #undef TF
-    {"pre", "none", NS_ACT_GELU, NS_BLOCK_MOE, 2, {0.05, 0.09, 0.15, 0.02, 0.12, 0.05}},
-    {"span", "sqrtL", NS_ACT_GELU, NS_BLOCK_MOE, 1, {0.02, 0.10, 0.23, 0.02, 0.08, 0.22}},
+    {"pre", "none", NS_ACT_GELU, NS_BLOCK_MOE, 2, {0.05, 0.09, 0.15, 0.02, 0.12, 0.05}, 0},
+    {"span", "sqrtL", NS_ACT_GELU, NS_BLOCK_MOE, 1, {0.02, 0.10, 0.23, 0.02, 0.08, 0.22}, 0},
+    {"b2t", "none", NS_ACT_GELU, NS_BLOCK_MOE, 2, {0.02, 0.07, 0.12, 0.02, 0.08, 0.04}, 0},
+    {"admin", "sqrtL", NS_ACT_GELU, NS_BLOCK_MOE, 1, {0.02, 0.03, 0.10, 0.02, 0.08, 0.11}, 0},
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
@@ -294,10 +386,12 @@ static void test_simulation(void)
             .model = {.block = k->block, .placement = ns_placement_find(k->placement), .depth = L,
                       .width = D, .hidden = 4 * D, .ntok = SEQ * BATCH, .seq = SEQ,
                       .heads = HEADS, .experts = 8, .expert_hidden = D, .top_k = k->top_k,
-                      .act = k->act, .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5},
+                      .act = k->act, .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5,
+                      .post_fraction = POST_FRACTION, .gate_init = k->gate},
             .seeds = NSEEDS, .seed = first_seed, .input = NS_INPUT_GAUSSIAN};
         ns_scale_init_parse(k->scale, L, &po.model.alpha);
         ns_theory_tf_input in = input_for(k->placement, k->act, po.model.alpha, k->block, k->top_k);
+        in.base.gate = k->gate;
         ns_theory t, u;
         ns_propagate_result r;
         char name[64];
