@@ -50,13 +50,13 @@ int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out)
     int L = in->base.depth, nmax = in->mc_samples > 0 ? in->mc_samples : 256, N = 0;
     if (in->heads < 1)
         return NS_ERR_INVALID;
-    /* the arrays of ns_theory_transformer (3 of L+1, 5 of L) and the three standard errors,
-     * then the sums of squares of the first three */
-    size_t n1 = (size_t)L + 1, nmean = 3 * n1 + 5 * (size_t)L;
-    double *base = calloc(nmean + 6 * n1, sizeof *base);
+    /* the arrays of ns_theory_transformer (3 of L+1, 5 of L, and ResiDual's 2 of L+1) and the
+     * three standard errors, then the sums of squares of the first three */
+    size_t n1 = (size_t)L + 1, nmean = 3 * n1 + 5 * (size_t)L, nall = nmean + 2 * n1;
+    double *base = calloc(nall + 6 * n1, sizeof *base);
     if (!base)
         return NS_ERR_NOMEM;
-    double *sq = base + nmean + 3 * n1;
+    double *sq = base + nall + 3 * n1;
     ns_theory_tf_input one = *in;
     one.attn = NS_THEORY_ATTN_MONTE_CARLO;
     one.mc_samples = in->heads; /* one score field per head */
@@ -70,6 +70,8 @@ int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out)
         if ((st = ns_theory_transformer(&one, &t)) != NS_OK)
             break;
         /* the arrays of t are one allocation in this order (theory_transformer.c) */
+        if (n == 0 && t.dual_act_ms)
+            nmean = nall;
         for (size_t e = 0; e < nmean; e++)
             base[e] += t.act_ms[e];
         for (size_t e = 0; e < 3 * n1; e++)
@@ -93,7 +95,11 @@ int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out)
     out->attn_out_ms = out->branch_ms + L;
     out->mlp_out_ms = out->attn_out_ms + L;
     out->mid_act_ms = out->mlp_out_ms + L;
-    out->act_ms_se = base + nmean;
+    if (nmean == nall) {
+        out->dual_act_ms = out->mid_act_ms + L;
+        out->dual_grad_ms = out->dual_act_ms + n1;
+    }
+    out->act_ms_se = base + nall;
     out->grad_ms_se = out->act_ms_se + n1;
     out->cos_tokens_se = out->grad_ms_se + n1;
     for (size_t e = 0; e < nmean; e++)

@@ -82,6 +82,10 @@ typedef struct {
     int profiling;       /* 1 during Admin's profiling pass (every skip weight 1) */
     double profile_sum;  /* that pass's running sum: ms(x_0) + the branch mean squares so far */
     double *skip_w;      /* [2L] Admin's profiled skip weights, sublayer i = 2 (l - 1) + j */
+    /* ResiDual's dual stream r, across blocks: its Gram R and the cross Gram CR_ij =
+     * E[s_i . r_j / d] with the main stream; backward the Gram Gr of dLoss/dr (the same at
+     * every layer: r only accumulates) and KR_ij = E[g_s_i . g_r_j / d] */
+    double *R, *CR, *Gr, *KR;
     double ktab_v;       /* the variance the GELU kernel table holds (0: none) */
     double ktab[2 * KTAB];
 } ctx;
@@ -251,6 +255,10 @@ static int block_fwd(ctx *c, const ns_placement *pl, int l, block_state *bs, con
     memcpy(C, X, TT * sizeof *C);
     if (agg)
         memset(Acc, 0, TT * sizeof *Acc);
+    /* the block input's cross with r, which the branch outputs added to r leave unchanged */
+    double *CRx = S[8];
+    if (pl->dual_stream)
+        memcpy(CRx, c->CR, TT * sizeof *CRx);
     for (int j = 0; j < 2; j++) {
         sub_factors f = factors_of(c, pl, l, j);
         const double *z = St, *bn = B;
@@ -293,6 +301,9 @@ static int block_fwd(ctx *c, const ns_placement *pl, int l, block_state *bs, con
         double w = f.skip;
         for (size_t e = 0; e < TT; e++)
             V[e] = w * w * St[e] + bn[e], CV[e] = w * C[e];
+        if (pl->dual_stream) /* r += b; the stream's cross with r: E[v_i . r_k] */
+            for (size_t e = 0; e < TT; e++)
+                c->R[e] += B[e], c->CR[e] = w * c->CR[e] + B[e];
         if (pl->block_skip && j == 1) /* v = w s + b + x */
             for (int i = 0; i < T; i++)
                 for (int k = 0; k < T; k++) {
@@ -304,9 +315,12 @@ static int block_fwd(ctx *c, const ns_placement *pl, int l, block_state *bs, con
             diag(T, V, bs->nsum[j]);
             norm_fwd(T, V, f.sum_gain, St);
             for (int i = 0; i < T; i++) /* x_i . N(v)_k = g X.v_ik / sqrt(V_kk) */
-                for (int k = 0; k < T; k++)
-                    C[(size_t)i * T + k] = f.sum_gain * CV[(size_t)i * T + k] /
-                                           sqrt(bs->nsum[j][k]);
+                for (int k = 0; k < T; k++) {
+                    size_t ik = (size_t)i * T + k;
+                    C[ik] = f.sum_gain * CV[ik] / sqrt(bs->nsum[j][k]);
+                    if (pl->dual_stream) /* N(v)_i . r_k */
+                        c->CR[ik] *= f.sum_gain / sqrt(bs->nsum[j][i]);
+                }
         } else {
             memcpy(St, V, TT * sizeof *St);
             memcpy(C, CV, TT * sizeof *C);
@@ -327,10 +341,21 @@ static int block_fwd(ctx *c, const ns_placement *pl, int l, block_state *bs, con
         norm_fwd(T, Acc, pl->alpha_site == NS_ALPHA_SPAN_GAIN ? c->in->base.alpha : 1.0, BN);
         add(T, X, BN, Y);
         memcpy(CV, X, TT * sizeof *CV);
+    } else if (pl->dual_stream && l == c->L) { /* y = s + Nf(r) */
+        diag(T, c->R, bs->span);
+        for (int i = 0; i < T; i++)
+            for (int k = 0; k < T; k++) {
+                size_t ik = (size_t)i * T + k, ki = (size_t)k * T + i;
+                double ri = sqrt(bs->span[i]), rk = sqrt(bs->span[k]);
+                Y[ik] = St[ik] + c->R[ik] / (ri * rk) + c->CR[ik] / rk + c->CR[ki] / ri;
+                CV[ik] = C[ik] + CRx[ik] / rk;
+            }
     } else {
         memcpy(Y, St, TT * sizeof *Y);
         memcpy(CV, C, TT * sizeof *CV);
     }
+    if (pl->dual_stream)
+        out->dual_act_ms[l] = mean_diag(T, c->R);
     for (int i = 0; i < T; i++)
         cosl += CV[(size_t)i * T + i] / sqrt(X[(size_t)i * T + i] * Y[(size_t)i * T + i]) / T;
     out->cos_layer[l - 1] = cosl;
@@ -367,6 +392,14 @@ static int block_bwd(ctx *c, const ns_placement *pl, int l, block_state *bs, con
                  Gacc, 0);
         memset(Gs, 0, TT * sizeof *Gs); /* nothing follows the last branch's stream */
     }
+    if (pl->dual_stream && l == c->L) { /* g_r = Nf'(g_y), coherent with g_s = g_y */
+        norm_bwd(c, Gy, bs->span, 1.0, c->Gr, 0);
+        for (int i = 0; i < T; i++)
+            for (int k = 0; k < T; k++) {
+                size_t ik = (size_t)i * T + k;
+                c->KR[ik] = Gy[ik] / sqrt(bs->span[k]) * (i == k ? c->f : 1);
+            }
+    }
     for (int j = 1; j >= 0; j--) {
         sub_factors f = factors_of(c, pl, l, j);
         int stream = !(agg && j == 1);
@@ -375,7 +408,10 @@ static int block_bwd(ctx *c, const ns_placement *pl, int l, block_state *bs, con
             for (int i = 0; i < T; i++)
                 for (int k = 0; k < T; k++) {
                     size_t ik = (size_t)i * T + k;
-                    Kv[ik] = f.sum_gain * K[ik] / sqrt(bs->nsum[j][i]) * (i == k ? c->f : 1);
+                    double back = f.sum_gain / sqrt(bs->nsum[j][i]) * (i == k ? c->f : 1);
+                    Kv[ik] = back * K[ik];
+                    if (pl->dual_stream)
+                        c->KR[ik] *= back;
                 }
         } else {
             memcpy(Gv, Gs, TT * sizeof *Gv);
@@ -392,6 +428,12 @@ static int block_bwd(ctx *c, const ns_placement *pl, int l, block_state *bs, con
         /* the branch's gradient: the sum's, plus the aggregate's */
         for (size_t e = 0; e < TT; e++)
             Gbn[e] = (stream ? Gv[e] : 0) + (agg ? Gacc[e] : 0);
+        if (pl->dual_stream) /* and r's: g_o = g_v + g_r */
+            for (int i = 0; i < T; i++)
+                for (int k = 0; k < T; k++) {
+                    size_t ik = (size_t)i * T + k, ki = (size_t)k * T + i;
+                    Gbn[ik] += c->Gr[ik] + c->KR[ik] + c->KR[ki];
+                }
         if (pl->gated)
             scale(T, f.gate * f.gate, Gbn);
         const double *gb = Gbn;
@@ -411,10 +453,17 @@ static int block_bwd(ctx *c, const ns_placement *pl, int l, block_state *bs, con
         double w2 = stream ? f.skip * f.skip : 0;
         for (size_t e = 0; e < TT; e++)
             Gs[e] = w2 * Gv[e], K[e] = stream ? f.skip * Kv[e] : 0;
+        if (pl->dual_stream)
+            scale(T, f.skip, c->KR);
         if (pl->norm_in)
             norm_bwd(c, Gz, bs->nin[j], f.in_gain, Gs, 1);
         else
             add(T, Gs, Gz, Gs);
+    }
+    if (pl->dual_stream && l == 1) { /* r_0 = x_0: g_r joins g_x as its direct term (the row has
+                                      * no other) */
+        for (size_t e = 0; e < TT; e++)
+            Gd[e] += c->Gr[e], K[e] += c->KR[e];
     }
     for (int i = 0; i < T; i++) /* g_x = g_s + g_d */
         for (int k = 0; k < T; k++) {
@@ -488,21 +537,24 @@ int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out)
             return NS_ERR_INVALID;
     if (in->attn == NS_THEORY_ATTN_TRAJECTORY)
         return ns_tf_trajectories(in, out);
-    int T = in->seq, L = in->base.depth, admin = 0;
-    size_t TT = (size_t)T * T;
+    int T = in->seq, L = in->base.depth, admin = 0, dual = 0;
+    size_t TT = (size_t)T * T, n1 = (size_t)L + 1;
     ctx c = {.in = in, .T = T, .L = L, .f = ns_theory_norm_factor(in->base.norm, in->base.width),
              .rows = rows, .ktab_v = 0};
     for (int i = 0; i < rows.n; i++)
-        admin |= rows.row[i]->profiled_skip;
+        admin |= rows.row[i]->profiled_skip, dual |= rows.row[i]->dual_stream;
     int st = ns_tf_attn_create(&c.attn, in->attn, T, in->mc_samples, in->mc_seed);
     if (st == NS_OK && in->block == NS_BLOCK_MOE)
         st = ns_tf_gates_create(&c.gates, in->experts, in->top_k);
-    /* the prediction's arrays: 3 of L+1 and 5 of L */
-    double *base = st ? NULL : malloc((3 * (size_t)(L + 1) + 5 * (size_t)L) * sizeof(double));
+    /* the prediction's arrays: 3 of L+1 and 5 of L, then ResiDual's 2 of L+1 (theory_trajectory.c
+     * reads them in this order) */
+    double *base = st ? NULL : malloc(((3 + 2 * (size_t)dual) * n1 + 5 * (size_t)L) *
+                                      sizeof(double));
     /* per block: attention state (3 TT + 2 T), Bm (TT), the norm inputs' diagonals; then the
-     * two stream Grams, the two gradient Grams, scratch, and Admin's 2L skip weights */
+     * two stream Grams, the two gradient Grams, scratch, ResiDual's 4, and Admin's 2L skip
+     * weights */
     size_t per = 4 * TT + (2 + BLOCK_DIAGS) * (size_t)T;
-    double *mem = base ? malloc(((size_t)L * per + (4 + NSCR) * TT + 2 * (size_t)L) *
+    double *mem = base ? malloc(((size_t)L * per + (8 + NSCR) * TT + 2 * (size_t)L) *
                                 sizeof(double))
                        : NULL;
     block_state *bs = mem ? malloc((size_t)L * sizeof *bs) : NULL;
@@ -524,6 +576,10 @@ int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out)
     out->attn_out_ms = out->branch_ms + L;
     out->mlp_out_ms = out->attn_out_ms + L;
     out->mid_act_ms = out->mlp_out_ms + L;
+    if (dual) {
+        out->dual_act_ms = out->mid_act_ms + L;
+        out->dual_grad_ms = out->dual_act_ms + n1;
+    }
     out->exact = 0;
     char eq[224];
     describe(&c, eq, sizeof eq);
@@ -551,7 +607,8 @@ int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out)
     double *X = mem + (size_t)L * per, *Y = X + TT, *Gy = Y + TT, *Gx = Gy + TT, *S[NSCR];
     for (int k = 0; k < NSCR; k++)
         S[k] = Gx + TT + (size_t)k * TT;
-    c.skip_w = S[NSCR - 1] + TT;
+    c.R = S[NSCR - 1] + TT, c.CR = c.R + TT, c.Gr = c.CR + TT, c.KR = c.Gr + TT;
+    c.skip_w = c.KR + TT;
 
     /* Admin: a profiling pass with every skip weight 1 on the same input sets the weights
      * (core/model.c, profile_record) */
@@ -566,6 +623,10 @@ int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out)
         c.profiling = 0;
     }
     input_gram(in, X);
+    memcpy(c.R, X, TT * sizeof *c.R); /* r_0 = x_0 */
+    memcpy(c.CR, X, TT * sizeof *c.CR);
+    if (dual)
+        out->dual_act_ms[0] = mean_diag(T, X);
     out->act_ms[0] = mean_diag(T, X);
     out->cos_tokens[0] = mean_cos_pairs(T, X);
     for (int l = 1; l <= L && !st; l++) {
@@ -586,6 +647,8 @@ int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out)
         double *t = Gy;
         Gy = Gx, Gx = t;
     }
+    for (int l = 0; dual && !st && l <= L; l++) /* dLoss/dr is the same at every layer */
+        out->dual_grad_ms[l] = mean_diag(T, c.Gr);
     free(mem);
     free(bs);
     ns_tf_attn_free(c.attn);
