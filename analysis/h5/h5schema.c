@@ -114,6 +114,11 @@ static const ns_h5schema_entry table[] = {
     [NS_H5S_THEORY_COS_TOKENS_SE] = {"theory/cos_tokens_se", NS_H5T_F64, L1, NS_H5B_TRANSFORMER,
         "Monte Carlo standard error of theory/cos_tokens over the score-field trajectories "
         "(Transformer)"},
+    [NS_H5S_THEORY_DUAL_ACT_MS] = {"theory/dual_act_ms", NS_H5T_F64, L1,
+        NS_H5B_ALL | NS_H5B_DUAL, "predicted mean square of ResiDual's dual stream r_l"},
+    [NS_H5S_THEORY_DUAL_GRAD_MS] = {"theory/dual_grad_ms", NS_H5T_F64, L1,
+        NS_H5B_ALL | NS_H5B_DUAL,
+        "predicted mean square of dLoss/dr_l relative to the top's dLoss/dx_L (p_L = 1)"},
     /* /theory_inf */
     [NS_H5S_THEORY_INF_ACT_MS] = {"theory_inf/act_ms", NS_H5T_F64, L1,
         NS_H5B_MLP | NS_H5B_TRANSFORMER,

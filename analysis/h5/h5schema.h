@@ -85,6 +85,8 @@ typedef enum {
     NS_H5S_THEORY_ACT_MS_SE,
     NS_H5S_THEORY_GRAD_MS_SE,
     NS_H5S_THEORY_COS_TOKENS_SE,
+    NS_H5S_THEORY_DUAL_ACT_MS,
+    NS_H5S_THEORY_DUAL_GRAD_MS,
     /* /theory_inf: the d -> infinity prediction beside /theory's O(1/d) one (MLP stacks) */
     NS_H5S_THEORY_INF_ACT_MS,
     NS_H5S_THEORY_INF_GRAD_MS,

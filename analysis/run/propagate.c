@@ -397,6 +397,8 @@ int ns_theory_write(ns_h5 *h, const char *prefix, const ns_propagate_opts *o, co
         {NS_H5S_THEORY_ACT_MS_SE, t->act_ms_se},
         {NS_H5S_THEORY_GRAD_MS_SE, t->grad_ms_se},
         {NS_H5S_THEORY_COS_TOKENS_SE, t->cos_tokens_se},
+        {NS_H5S_THEORY_DUAL_ACT_MS, t->dual_act_ms},
+        {NS_H5S_THEORY_DUAL_GRAD_MS, t->dual_grad_ms},
         {NS_H5S_THEORY_INF_ACT_MS, t_inf ? t_inf->act_ms : NULL},
         {NS_H5S_THEORY_INF_GRAD_MS, t_inf ? t_inf->grad_ms : NULL},
         {NS_H5S_THEORY_INF_COS_TOKENS, t_inf ? t_inf->cos_tokens : NULL},
