@@ -1,6 +1,8 @@
 /* theory_transformer.c: an approximate mean-field theory of Transformer and MoE stacks at
  * initialization (theory.h, ns_theory_transformer; derivations and measured accuracy in
- * analysis/theory/README.md, section 9).
+ * analysis/theory/README.md, section 9). Each block is its row of the placement table, read field
+ * by field in the order core/model.c applies them (block_fwd), so every row and schedule has
+ * its recursion without a case of its own.
  *
  * State: the T x T Gram matrix X of the residual stream over the token positions of a sequence,
  * X_ij = E[x_i . x_j / d] (the diagonal: each position's mean square; causal attention makes it
@@ -13,8 +15,8 @@
  *   MoE             the MLP's maps times nu_ij, plus the router path r_ij K_ij G_ij (theory_moe.c)
  *   attention       A = ao^2 E[P Z P^T]; back ao^2 (values + queries + keys) (theory_attention.c)
  *   residual sum    Grams add: every branch ends in a zero-mean matrix (W_O, W2) independent of
- *                   the skip; where a norm wraps the skip (post, span-wrapped) the cross term is
- *                   carried explicitly.
+ *                   the skip; where the block input comes back (span-wrapped, B2T) its overlap
+ *                   with the stream is carried explicitly, and so is ResiDual's dual stream's.
  * GELU is taken in its erf form x Phi(x) here (core runs the tanh form; the moments differ by
  * < 2e-4 relative, analysis/theory/README.md, section 4), because its Gaussian smoothing has a
  * closed form, so a kernel with two different variances is one 1-D Gauss-Legendre sum. */
