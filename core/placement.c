@@ -219,7 +219,7 @@ static const ns_placement placements[] = {
      * decoder-only rule, L = decoder_layers), multihead_attention.py (inner_attn_ln) and
      * feedforward_network.py (ffn_layernorm, in every expert of a mixture too) */
     {.name = "subln",
-     .title = "Sub-LN (Magneto)",
+     .title = "Sub-LN / Magneto",
      .paper = "Wang et al. 2022, arXiv 2210.06423",
      .equation = "y = x + W2 Nm(phi(W1 N(x))); W1, W2 std times sqrt(log(2L))",
      .equation2 = "h = x + W_O Nm1(A_V(N1(x))); y = h + W2 Nm2(phi(W1 N2(h))); W_V, W_O, W1, W2 "

@@ -82,10 +82,12 @@ typedef enum {
                              * alpha c/sqrt(H), c = (9L)^(-1/4) */
     NS_THEORY_RESIDUAL,     /* dual stream (ResiDual): x = N(x + F(x)), r = r + F(x); output
                              * x_L + Nf(r_L) (theory_residual.c) */
-    NS_THEORY_ADMIN         /* norm_sum, profiled skip: y = N(w_l x + F(x)), w_1 = 1, w_l^2 =
+    NS_THEORY_ADMIN,        /* norm_sum, profiled skip: y = N(w_l x + F(x)), w_1 = 1, w_l^2 =
                              * q0 + the branch mean squares of blocks < l with every w = 1 */
+    NS_THEORY_SUBLN         /* norm_in, norm_mid, init rule: y = x + W2 Nm(phi(W1 N(x))), W1 std
+                             * g/sqrt(d), W2 std alpha g/sqrt(H), g^2 = log(2L) (Sub-LN) */
 } ns_theory_form;
-#define NS_THEORY_NFORMS 11
+#define NS_THEORY_NFORMS 12
 
 /* 1 if the Transformer/MoE theory (ns_theory_transformer) has the block equations of row p:
  * every row but ResiDual's (dual stream), B2T's included, which has no MLP form; for Mix-LN,

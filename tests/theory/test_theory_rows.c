@@ -126,13 +126,13 @@ static void fw_allowance(const ns_theory *t, int post, double *fw)
 static const char *act_name(ns_act_kind a) { return a == NS_ACT_GELU ? "gelu" : "relu"; }
 
 /* one configuration: every metric against the theory; keeps r and t for negative controls */
-static int run_config(const char *placement, ns_act_kind act, double alpha, double gate,
-                      ns_propagate_result *r, ns_theory *t)
+static int run_config(const char *placement, ns_act_kind act, ns_norm_kind norm, double alpha,
+                      double gate, ns_propagate_result *r, ns_theory *t)
 {
     ns_config c = {.block = NS_BLOCK_MLP, .depth = L, .width = D, .hidden = D,
-                   .ntok = SEQ * BATCH, .act = act, .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5,
+                   .ntok = SEQ * BATCH, .act = act, .norm = norm, .norm_eps = 1e-5,
                    .alpha = alpha, .gate_init = gate, .post_fraction = POST_FRACTION};
-    ns_theory_input in = {.act = act, .norm = NS_NORM_LAYERNORM, .depth = L, .width = D,
+    ns_theory_input in = {.act = act, .norm = norm, .depth = L, .width = D,
                           .hidden = D, .alpha = alpha, .gate = gate, .q0 = 1, .rho0 = 0,
                           .post_fraction = POST_FRACTION};
     int entry;
@@ -184,7 +184,8 @@ static int run_config(const char *placement, ns_act_kind act, double alpha, doub
         {"skip_weight", r->skip_weight, t->skip_weight, L, 1, 0, 0, NULL}, /* admin only */
     };
     if (verbose)
-        printf("%-9s %-5s alpha %.3f gate %.2f:", placement, act_name(act), alpha, gate);
+        printf("%-9s %-5s %-9s alpha %.3f gate %.2f:", placement, act_name(act),
+               norm == NS_NORM_RMSNORM ? "rmsnorm" : "layernorm", alpha, gate);
     check(!r->dual_act_ms == !t->dual_act_ms && !r->dual_grad_ms == !t->dual_grad_ms,
           "%s: measured and predicted dual streams do not match in presence", placement);
     check(!r->skip_weight == !t->skip_weight, "%s: skip weights measured %s, predicted %s",
@@ -194,9 +195,9 @@ static int run_config(const char *placement, ns_act_kind act, double alpha, doub
             continue;
         agreement a = compare(m[i].sim, m[i].n, m[i].th, m[i].is_ms, m[i].first, m[i].ratio,
                               m[i].fw);
-        check(!a.failed, "%s %s alpha %g gate %g %s: seed mean and theory differ (max relative "
-              "error %.4f, max %.1f se)", placement, act_name(act), alpha, gate, m[i].name,
-              a.max_rel, a.max_z);
+        check(!a.failed, "%s %s norm %d alpha %g gate %g %s: seed mean and theory differ (max "
+              "relative error %.4f, max %.1f se)", placement, act_name(act), (int)norm, alpha,
+              gate, m[i].name, a.max_rel, a.max_z);
         if (verbose)
             printf("  %s %.4f (%.1f se)", m[i].name, m[i].is_ms ? a.max_rel : a.max_abs, a.max_z);
     }
@@ -216,24 +217,38 @@ static void negative(const char *what, const double *sim, const double *wrong, i
                what, a.max_rel, a.max_z);
 }
 
-/* the prediction of another row for the same run (the negative controls' wrong theories) */
-static int other(const char *placement, ns_act_kind act, double alpha, ns_theory *t)
+/* the prediction of another row, or of a norm kind, for the same run (the negative controls'
+ * wrong theories) */
+static int other_norm(const char *placement, ns_act_kind act, ns_norm_kind norm, double alpha,
+                      ns_theory *t)
 {
-    ns_theory_input in = {.placement = placement, .act = act, .norm = NS_NORM_LAYERNORM,
+    ns_theory_input in = {.placement = placement, .act = act, .norm = norm,
                           .depth = L, .alpha = alpha, .q0 = 1, .rho0 = 0};
     int st = ns_theory_mlp(&in, t);
     check(st == NS_OK, "theory of %s failed", placement);
     return st;
 }
 
+/* the same under LayerNorm */
+static int other(const char *placement, ns_act_kind act, double alpha, ns_theory *t)
+{
+    return other_norm(placement, act, NS_NORM_LAYERNORM, alpha, t);
+}
+
+#define LN NS_NORM_LAYERNORM
+
 static void test_simulation(void)
 {
     const struct {
         const char *name;
         double alpha, gate;
-    } cases[] = {{"sandwich", 1, 0}, {"sandwich", 0, 0}, {"deepnorm", 1, 0}, {"lns", 1, 0},
-                 {"rezero", 1, 0},   {"rezero", 1, 0.5}, {"tfixup", 1, 0},   {"mixln", 1, 0},
-                 {"post*4,rezero*4,lns", 1, 0.5}, {"residual", 1, 0}, {"admin", 1, 0}};
+        ns_norm_kind norm;
+    } cases[] = {{"sandwich", 1, 0, LN},      {"sandwich", 0, 0, LN}, {"deepnorm", 1, 0, LN},
+                 {"lns", 1, 0, LN},           {"rezero", 1, 0, LN},   {"rezero", 1, 0.5, LN},
+                 {"tfixup", 1, 0, LN},        {"mixln", 1, 0, LN},
+                 {"post*4,rezero*4,lns", 1, 0.5, LN}, {"residual", 1, 0, LN},
+                 {"admin", 1, 0, LN},         {"subln", 1, 0, LN},    {"subln", 0, 0, LN},
+                 {"subln", 1, 0, NS_NORM_RMSNORM}};
     const ns_act_kind acts[] = {NS_ACT_RELU, NS_ACT_GELU};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         for (int k = 0; k < 2; k++) {
@@ -242,8 +257,29 @@ static void test_simulation(void)
             const char *name = cases[i].name;
             ns_propagate_result r;
             ns_theory t, w;
-            if (run_config(name, act, alpha, cases[i].gate, &r, &t))
+            if (run_config(name, act, cases[i].norm, alpha, cases[i].gate, &r, &t))
                 continue;
+            if (!strcmp(name, "subln") && alpha == 1 && cases[i].norm == NS_NORM_LAYERNORM &&
+                other("pre", act, alpha, &w) == NS_OK) {
+                negative(act == NS_ACT_RELU ? "subln relu act_ms by the pre form"
+                                            : "subln gelu act_ms by the pre form",
+                         r.act_ms, w.act_ms, L + 1, 1, 1);
+                ns_theory_free(&w);
+            }
+            if (!strcmp(name, "subln") && alpha == 1 && act == NS_ACT_RELU &&
+                cases[i].norm == NS_NORM_LAYERNORM &&
+                other_norm("subln", act, NS_NORM_RMSNORM, alpha, &w) == NS_OK) {
+                /* the mid norm taken as RMSNorm: phi's mean neither removed from the token
+                 * covariance nor from the backward's divisor */
+                double got[NSEEDS * (L + 1)];
+                for (int k = 0; k < NSEEDS * (L + 1); k++)
+                    got[k] = r.grad_ms[k] / r.grad_ms[k / (L + 1) * (L + 1) + L];
+                negative("subln relu grad_ms with an uncentered mid norm", got, w.grad_ms, L + 1,
+                         1, 0);
+                negative("subln relu cos_tokens with an uncentered mid norm", r.cos_tokens,
+                         w.cos_tokens, L + 1, 0, 1);
+                ns_theory_free(&w);
+            }
             if (!strcmp(name, "sandwich") && alpha == 1 && act == NS_ACT_RELU &&
                 other("pre", act, alpha, &w) == NS_OK) {
                 negative("sandwich relu act_ms by the pre form", r.act_ms, w.act_ms, L + 1, 1, 1);
@@ -356,7 +392,8 @@ static void test_admin_closed_forms(void)
 
 static void test_bounds(void)
 {
-    const char *rows[] = {"sandwich", "deepnorm", "lns", "rezero", "tfixup", "residual", "admin"};
+    const char *rows[] = {"sandwich", "deepnorm", "lns",  "rezero",
+                          "tfixup",   "residual", "admin", "subln"};
     const ns_act_kind acts[] = {NS_ACT_RELU, NS_ACT_GELU, NS_ACT_LINEAR};
     const double alphas[] = {1, 0.3}, q0s[] = {1, 2.5};
     for (int p = 0; p < (int)(sizeof rows / sizeof *rows); p++)
@@ -378,7 +415,10 @@ static void test_bounds(void)
                           "%s act %d alpha %g q0 %g: closed form q_L %.15g p0/pL %.15g, "
                           "recursion %.15g %.15g", rows[p], a, alphas[i], q0s[j], b.act_ms_L,
                           b.grad_ratio, qL, ratio);
-                    if (acts[a] != NS_ACT_GELU)
+                    /* not Sub-LN's LayerNorm on relu: the mid norm removes phi's mean, which
+                     * divides the backward by the centered variance (README section 2.16) */
+                    if (acts[a] != NS_ACT_GELU &&
+                        !(!strcmp(rows[p], "subln") && acts[a] == NS_ACT_RELU))
                         check(rel_err(ratio, qL / in.q0) < 1e-10,
                               "%s act %d: p_0/p_L %.15g != q_L/q_0 %.15g", rows[p], a, ratio,
                               qL / in.q0);
