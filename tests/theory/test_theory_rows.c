@@ -1,13 +1,14 @@
 /* test_theory_rows.c: the d -> infinity MLP theory of the placement rows with one structural
- * extra (sandwich, deepnorm, lns, rezero, tfixup, residual, admin; analysis/theory/README.md,
- * sections 2.7-2.12, 2.14 and 2.15) against simulation, their closed forms against the
+ * extra (sandwich, deepnorm, lns, rezero, tfixup, residual, admin, subln;
+ * analysis/theory/README.md, sections 2.7-2.12 and 2.14-2.16) against simulation, their closed forms against the
  * recursion, and negative controls. ResiDual's dual stream (dual_act_ms, dual_grad_ms) and
  * Admin's profiled skip weights are compared too.
  *
  * 1. Theory against `ns_propagate` at d = H = 1024, L = 12, seq 32, batch 2, 4 seeds, relu and
  *    gelu, each row at its default Scale Init (alpha = 1), sandwich also at alpha = 1/sqrt(L),
  *    rezero at its default gate 0 (the identity) and at gate 0.5; admin's profiled skip weights
- *    (ns_propagate's skip_weight) against the predicted ones too. Per layer, |seed mean - theory|
+ *    (ns_propagate's skip_weight) against the predicted ones too; subln at alpha 1 and 1/sqrt(L)
+ *    with LayerNorm and at alpha 1 with RMSNorm (its mid norm's kind). Per layer, |seed mean - theory|
  *    must be within max(K_SIGMA * se, floor), as in test_theory.c: se from the largest relative
  *    seed spread of the series; floor = ALLOW/sqrt(d) relative for mean squares, absolute for
  *    cosines (the finite-width terms the d -> infinity recursion leaves out: the per-token mean
@@ -23,9 +24,10 @@
  *    for residual the post form (act_ms: the output's Nf(r_L) left out; grad_ms: no dLoss/dr)
  *    and a dual gradient with Nf's 1/R_L left out, the post form's for admin (cos_layer: no
  *    skip weight), and admin's weights without the input's mean square in the sum (w_l^2 = the
- *    branches' alone).
+ *    branches' alone); for subln the pre form (act_ms) and, on relu, the RMSNorm theory for a
+ *    LayerNorm run (grad_ms and cos_tokens: phi's mean left in the mid norm).
  * 3. Closed forms (ns_theory_bounds_mlp) equal the recursion's q_L and p_0/p_L to 1e-10, and
- *    p_0/p_L = q_L/q_0 for relu and linear (README section 2.5).
+ *    p_0/p_L = q_L/q_0 for relu and linear (README section 2.5; not subln's LayerNorm on relu).
  * Prints only failures and `test_theory_rows: N checks, M failed`; `--verbose` prints every
  * series' agreement. */
 #include "normscope.h"
@@ -424,6 +426,37 @@ static void test_bounds(void)
                               qL / in.q0);
                     ns_theory_free(&t);
                 }
+    /* subln with an RMSNorm mid norm: closed form = recursion; b = 1 on relu (p_0/p_L = q_L/q_0),
+     * and with LayerNorm b = pi/(pi - 1): p_0/p_L is the Gamma ratio with that b */
+    for (int a = 0; a < 3; a++) {
+        ns_theory_input in = {.placement = "subln", .act = acts[a], .norm = NS_NORM_RMSNORM,
+                              .depth = 20, .alpha = 0.3, .q0 = 2.5};
+        ns_theory t;
+        ns_theory_bounds b;
+        if (ns_theory_mlp(&in, &t) != NS_OK || ns_theory_bounds_mlp(&in, &b) != NS_OK) {
+            check(0, "subln rmsnorm: theory or bounds failed");
+            continue;
+        }
+        check(rel_err(b.act_ms_L, t.act_ms[20]) < 1e-10 && rel_err(b.grad_ratio, t.grad_ms[0]) <
+                  1e-10 && (acts[a] == NS_ACT_GELU || rel_err(t.grad_ms[0], t.act_ms[20] / 2.5) <
+                  1e-10), "subln rmsnorm act %d: closed form, recursion, q_L/q_0 differ", a);
+        ns_theory_free(&t);
+    }
+    {
+        ns_theory_input in = {.placement = "subln", .act = NS_ACT_RELU,
+                              .norm = NS_NORM_LAYERNORM, .depth = 20, .alpha = 0.3, .q0 = 2.5};
+        ns_theory t;
+        if (ns_theory_mlp(&in, &t) == NS_OK) {
+            double s = log(40.0) * 0.09, pi = acos(-1.0), bb = pi / (pi - 1), want = 1;
+            for (int l = 0; l < 20; l++)
+                want *= 1 + bb / (2.5 / s + l);
+            check(rel_err(t.grad_ms[0], want) < 1e-10, "subln relu layernorm: p_0/p_L %.15g, "
+                  "the Gamma ratio with b = pi/(pi-1) %.15g", t.grad_ms[0], want);
+            ns_theory_free(&t);
+        } else {
+            check(0, "subln relu layernorm: theory failed");
+        }
+    }
     /* relu closed forms (README section 3's table) */
     ns_theory_input in = {.placement = "lns", .act = NS_ACT_RELU, .depth = 10, .alpha = 1,
                           .q0 = 1};
