@@ -103,7 +103,7 @@ typedef struct {
 } ns_moe_scratch;
 
 /* w_router [d, E]; w1 [E, d, He] and w2 [E, He, d], expert e's matrices one after another; mid
- * NULL or c->an NULL: no mid norm */
+ * NULL: no mid norm (else c->an, c->rstd and, for LayerNorm, c->mean are set) */
 void ns_moe_forward(ns_real *out, ns_moe_cache *c, const ns_real *z, const ns_real *w_router,
                     const ns_real *w1, const ns_real *w2, int N, int d, int E, int He, int k,
                     double capacity, ns_act_kind act, const ns_moe_mid *mid);

@@ -812,20 +812,19 @@ static ns_moe_mid moe_mid(const ns_model *m, const sublayer *sl, const ns_real *
                         .db = G ? PARAM(G, n->b) : NULL, .da = G ? PARAM(G, n->a) : NULL};
 }
 
-
-/* b = F(z): the MLP W2 phi(W1 z), or attention (softmax(Q K^T / sqrt(dh)) V) W_O */
+/* b = F(z): the MLP W2 phi(W1 z), or attention (softmax(Q K^T / sqrt(dh)) V) W_O; with the
+ * block's row's norm_mid (mid), W2 Nm(phi(W1 z)) or W_O Nm(attention) */
 static void branch_forward(const ns_model *m, const sublayer *sl, const ns_real *P, ns_real *A,
-                           const ns_real *z, int layer)
+                           const ns_real *z, int layer, int mid)
 {
     const ns_config *c = &m->cfg;
     int N = c->ntok, d = c->width;
-    int mid = sl->nmid.g >= 0;
     if (sl->kind == BRANCH_MOE) {
         ns_moe_cache mc = moe_cache(m, sl, layer);
         ns_moe_mid mm = moe_mid(m, sl, P, NULL);
         ns_moe_forward(A + sl->b, &mc, z, PARAM(P, sl->w[0]), PARAM(P, sl->w[1]),
                        PARAM(P, sl->w[2]), N, d, c->experts, c->expert_hidden, c->top_k,
-                       c->capacity, c->act, &mm);
+                       c->capacity, c->act, mid ? &mm : NULL);
         return;
     }
     if (sl->kind == BRANCH_MLP && mid) { /* h = z W1, a = phi(h); an = Nm(a); b = an W2 */
@@ -866,18 +865,17 @@ static void branch_forward(const ns_model *m, const sublayer *sl, const ns_real 
 /* given db, accumulate dz and the branch's weight gradients */
 static void branch_backward(ns_model *m, const sublayer *sl, const ns_real *P, ns_real *G,
                             const ns_real *A, const ns_real *z, const ns_real *db, ns_real *dz,
-                            int layer)
+                            int layer, int mid)
 {
     const ns_config *c = &m->cfg;
     int N = c->ntok, d = c->width;
-    int mid = sl->nmid.g >= 0;
     if (sl->kind == BRANCH_MOE) {
         ns_moe_cache mc = moe_cache(m, sl, layer);
         ns_moe_mid mm = moe_mid(m, sl, P, G);
         ns_moe_backward(dz, PARAM(G, sl->w[0]), PARAM(G, sl->w[1]), PARAM(G, sl->w[2]), db, &mc,
                         &m->moe_s, z, PARAM(P, sl->w[0]), PARAM(P, sl->w[1]), PARAM(P, sl->w[2]),
                         N, d, c->experts, c->expert_hidden, c->top_k, c->act, c->aux_coef,
-                        c->zloss_coef, &mm);
+                        c->zloss_coef, mid ? &mm : NULL);
         return;
     }
     if (sl->kind == BRANCH_MLP && mid) {
@@ -987,7 +985,7 @@ int ns_model_block_forward(ns_model *m, int layer)
             if (pl->layer_scaled)
                 scale_into(A + sl->z, 1 / sqrt((double)layer), z, m->nd);
         }
-        branch_forward(m, sl, P, A, z, layer);
+        branch_forward(m, sl, P, A, z, layer, pl->norm_mid);
         if (pl->profiled_skip && m->profile_next)
             profile_record(m, layer, j, A + sl->b);
         const ns_real *bn = A + sl->b;
@@ -1113,12 +1111,12 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
         const ns_real *z = pl->norm_in ? A + sl->z : s_in;
         if (pl->norm_in) {
             copy_or_zero(m->g_z, NULL, nd);
-            branch_backward(m, sl, P, G, A, z, db, m->g_z, layer);
+            branch_backward(m, sl, P, G, A, z, db, m->g_z, layer, pl->norm_mid);
             if (pl->layer_scaled)
                 scale_into(m->g_z, 1 / sqrt((double)layer), m->g_z, nd);
             norm_backward(m, &sl->nin, P, G, A, ds_in, m->g_z, s_in);
         } else {
-            branch_backward(m, sl, P, G, A, z, db, ds_in, layer);
+            branch_backward(m, sl, P, G, A, z, db, ds_in, layer, pl->norm_mid);
         }
         ds = ds_in;
     }

@@ -1,7 +1,8 @@
 /* ops_moe.c: a mixture-of-experts branch as a forward/backward pair.
  *
  * out[i] = sum over the token's top-k experts e (not dropped) of g_ie E_e(z_i), with
- * E_e(z) = W2_e phi(W1_e z), or W2_e Nm_e(phi(W1_e z)) with Sub-LN's mid norm, and gates from a softmax router (normscope.h, ns_config).
+ * E_e(z) = W2_e phi(W1_e z), or W2_e Nm_e(phi(W1_e z)) with Sub-LN's mid norm, and gates from
+ * a softmax router (normscope.h, ns_config).
  * Tokens are gathered per expert into contiguous rows, so each expert is one GEMM pair over all
  * of its tokens, never a per-token product. Selection is piecewise constant: the backward
  * flows through the gate values and the experts, not through the choice. Loops over tokens
@@ -88,8 +89,6 @@ void ns_moe_forward(ns_real *out, ns_moe_cache *c, const ns_real *z, const ns_re
                     const ns_real *w1, const ns_real *w2, int N, int d, int E, int He, int k,
                     double capacity, ns_act_kind act, const ns_moe_mid *mid)
 {
-    if (!c->an)
-        mid = NULL;
     route(c, z, w_router, N, d, E, k, capacity);
 #pragma omp parallel for schedule(static) if ((size_t)N * d >= NS_PAR_MIN)
     for (int i = 0; i < N; i++)
@@ -147,8 +146,6 @@ void ns_moe_backward(ns_real *dz, ns_real *dw_router, ns_real *dw1, ns_real *dw2
                      const ns_real *w2, int N, int d, int E, int He, int k, ns_act_kind act,
                      double aux_coef, double zloss_coef, const ns_moe_mid *mid)
 {
-    if (!c->an)
-        mid = NULL;
     /* through the combination: dy = g dout on the slot's row; dg = dout . y */
 #pragma omp parallel for schedule(static) if ((size_t)N * d >= NS_PAR_MIN)
     for (int i = 0; i < N; i++)
