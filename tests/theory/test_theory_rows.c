@@ -9,8 +9,8 @@
  *    rezero at its default gate 0 (the identity) and at gate 0.5; admin's profiled skip weights
  *    (ns_propagate's skip_weight) against the predicted ones too; subln at alpha 1 and
  *    1/sqrt(L) with LayerNorm and at alpha 1 with RMSNorm (its mid norm's kind). Per layer,
- *    |seed mean - theory| must be within max(K_SIGMA * se, floor), as in test_theory.c: se from the largest relative
- *    seed spread of the series; floor = ALLOW/sqrt(d) relative for mean squares, absolute for
+ *    |seed mean - theory| must be within max(K_SIGMA * se, floor), as in test_theory.c: se
+ *    from the largest relative seed spread of the series; floor = ALLOW/sqrt(d) relative for mean squares, absolute for
  *    cosines (the finite-width terms the d -> infinity recursion leaves out: the per-token mean
  *    square fluctuates by O(1/sqrt(d)) and enters the norms' and the kernel's nonlinearities; the
  *    measured biases are O(1/d) and far below it), and for grad_ms, compared as grad_ms_l /
