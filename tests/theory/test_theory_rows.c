@@ -1,8 +1,8 @@
 /* test_theory_rows.c: the d -> infinity MLP theory of the placement rows with one structural
  * extra (sandwich, deepnorm, lns, rezero, tfixup, residual, admin, subln;
  * analysis/theory/README.md, sections 2.7-2.12 and 2.14-2.16) against simulation, their closed
- * forms against the recursion, and negative controls. ResiDual's dual stream (dual_act_ms, dual_grad_ms) and
- * Admin's profiled skip weights are compared too.
+ * forms against the recursion, and negative controls. ResiDual's dual stream (dual_act_ms,
+ * dual_grad_ms) and Admin's profiled skip weights are compared too.
  *
  * 1. Theory against `ns_propagate` at d = H = 1024, L = 12, seq 32, batch 2, 4 seeds, relu and
  *    gelu, each row at its default Scale Init (alpha = 1), sandwich also at alpha = 1/sqrt(L),
@@ -10,8 +10,8 @@
  *    (ns_propagate's skip_weight) against the predicted ones too; subln at alpha 1 and
  *    1/sqrt(L) with LayerNorm and at alpha 1 with RMSNorm (its mid norm's kind). Per layer,
  *    |seed mean - theory| must be within max(K_SIGMA * se, floor), as in test_theory.c: se
- *    from the largest relative seed spread of the series; floor = ALLOW/sqrt(d) relative for mean squares, absolute for
- *    cosines (the finite-width terms the d -> infinity recursion leaves out: the per-token mean
+ *    from the largest relative seed spread of the series; floor = ALLOW/sqrt(d) relative for
+ *    mean squares, absolute for cosines (the finite-width terms the d -> infinity recursion leaves out: the per-token mean
  *    square fluctuates by O(1/sqrt(d)) and enters the norms' and the kernel's nonlinearities; the
  *    measured biases are O(1/d) and far below it), and for grad_ms, compared as grad_ms_l /
  *    grad_ms_L per seed, also the compounded allowance of fw_allowance() below, except
