@@ -82,7 +82,18 @@ typedef struct {
     int *row;               /* [N, k] the choice's row in the gathered buffers, -1 if dropped */
     int *offset;            /* [E + 1] first gathered row of each expert; offset[E] rows in all */
     ns_real *x, *h, *a, *y; /* gathered rows: input [N k, d], hidden [N k, He] x 2, out [N k, d] */
+    ns_real *an;            /* [N k, He] the mid norm's output (NULL: no mid norm) */
+    ns_real *mean, *rstd;   /* [N k] the mid norm's row statistics (LayerNorm, RMSNorm) */
 } ns_moe_cache;
+
+/* Sub-LN's norm on each expert's activation before its W2, y_e = W2_e Nm_e(phi(W1_e z)): expert
+ * e's gain and bias at e He, DyT's scalar a at e; the backward accumulates dg, db, da alike */
+typedef struct {
+    ns_norm_kind kind;
+    double eps;
+    const ns_real *g, *b, *a;
+    ns_real *dg, *db, *da;
+} ns_moe_mid;
 
 typedef struct {
     ns_real *dy, *dx, *da, *dh; /* [N k, d], [N k, d], [N k, He], [N k, He] */
@@ -91,17 +102,18 @@ typedef struct {
     int *count;                 /* [E] */
 } ns_moe_scratch;
 
-/* w_router [d, E]; w1 [E, d, He] and w2 [E, He, d], expert e's matrices one after another */
+/* w_router [d, E]; w1 [E, d, He] and w2 [E, He, d], expert e's matrices one after another; mid
+ * NULL: no mid norm (else c->an, c->rstd and, for LayerNorm, c->mean are set) */
 void ns_moe_forward(ns_real *out, ns_moe_cache *c, const ns_real *z, const ns_real *w_router,
                     const ns_real *w1, const ns_real *w2, int N, int d, int E, int He, int k,
-                    double capacity, ns_act_kind act);
+                    double capacity, ns_act_kind act, const ns_moe_mid *mid);
 /* accumulates dz and the weight gradients; adds the gradients of aux_coef * aux and
  * zloss_coef * zloss (ns_moe_losses) */
 void ns_moe_backward(ns_real *dz, ns_real *dw_router, ns_real *dw1, ns_real *dw2,
                      const ns_real *dout, const ns_moe_cache *c, ns_moe_scratch *s,
                      const ns_real *z, const ns_real *w_router, const ns_real *w1,
                      const ns_real *w2, int N, int d, int E, int He, int k, ns_act_kind act,
-                     double aux_coef, double zloss_coef);
+                     double aux_coef, double zloss_coef, const ns_moe_mid *mid);
 /* the Switch load-balancing loss E sum_e f_e P_e and the router z-loss mean(lse^2) */
 void ns_moe_losses(const ns_moe_cache *c, int N, int E, int k, double *aux, double *zloss);
 

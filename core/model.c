@@ -9,6 +9,8 @@
  *     NONE:      y = s                      (PreNorm, PostNorm)
  *     WRAP:      y = x + s                  (wrapped SpanNorm; alpha on the last norm's gain)
  *     AGGREGATE: y = x + N_span(sum_j bn_j) (SpanNorm; alpha on the span norm's gain)
+ * where F carries the norm_mid slot (Sub-LN) inside it, before its last matrix: W_O Nm(Attn_V(z))
+ * or W2 Nm(phi(W1 z)), and in a mixture W2_e Nm_e(phi(W1_e z)) with expert e's own gain.
  * The forward and the backward read the placement here and nowhere else. Under a schedule
  * (ns_config.schedule, Mix-LN) each block reads its own row; the layout is the union of the
  * rows' norm slots and gates, so a block's unused slots stay at their init with zero gradient.
@@ -43,6 +45,7 @@ typedef struct {
      * w1, w2 (every expert's matrices stacked) */
     int w[4];
     norm_slot nin, nout, nsum;    /* norm_in, norm_out, norm_sum */
+    norm_slot nmid;               /* norm_mid (Sub-LN): before W_O, W2 (each expert's W2) */
     /* activation offsets into the block's cache slice (NS_NONE: absent or aliased) */
     size_t z;                     /* [N,d]: the branch input after norm_in */
     size_t h, a;                  /* MLP [N,H]: pre-activation and activation */
@@ -50,6 +53,8 @@ typedef struct {
     /* MoE (internal.h, ns_moe_cache): float offsets, then offsets into the int family */
     size_t moe_probs, moe_lse, moe_gates, moe_x, moe_h, moe_a, moe_y;
     size_t moe_expert, moe_row, moe_offset;
+    size_t moe_an;                /* norm_mid's output [N k, He] (its statistics in nmid) */
+    size_t an;                    /* norm_mid's output: MLP [N,H], attention [N,d] */
     size_t b;                     /* [N,d]: branch output */
     size_t bn;                    /* [N,d]: the branch output after norm_out */
     size_t v_sum;                 /* [N,d]: the sum before norm_sum */
@@ -84,6 +89,7 @@ struct ns_model {
     /* backward scratch, views into `scratch` */
     ns_real *g_v, *g_bn, *g_b, *g_z, *g_s[2], *g_acc, *g_a, *g_h;
     ns_real *g_q, *g_k, *g_vv, *g_cat, *g_probs; /* attention only */
+    ns_real *g_mid; /* norm_mid: the gradient of its output [N, max(d, H)], else NULL */
     ns_real *dual_streams; /* ResiDual: r_1..r_L in the stream slots [nstreams, N, d], else NULL */
     ns_real *g_dual;       /* ResiDual: dLoss/dr_l, the same for every l (scratch), else NULL */
     size_t nprobs; /* nseq * heads * T * T for Transformer blocks, else 0 */
@@ -122,16 +128,40 @@ static size_t add_ints(ns_model *m, size_t n)
     return off;
 }
 
-/* a norm slot: gain (init g0), a bias for LayerNorm and DyT, DyT's scalar a (init dyt_init);
- * the cache of row statistics (LayerNorm, RMSNorm) */
-static void add_norm(ns_model *m, const char *prefix, norm_slot *n, double g0)
+/* a norm slot over rows of width C, `copies` of it (a mixture's experts, each its own): gain
+ * (init g0), a bias for LayerNorm and DyT, DyT's scalar a (init dyt_init), each [copies x ...];
+ * the cache of the statistics of N rows (LayerNorm, RMSNorm) */
+static void add_norm_sized(ns_model *m, const char *prefix, norm_slot *n, double g0, int copies,
+                           int C, int N)
 {
-    int d = m->cfg.width, N = m->cfg.ntok, dyt = m->cfg.norm == NS_NORM_DYT;
-    n->g = add_param(m, prefix, "gain", 1, d, 0, g0);
-    n->b = m->cfg.norm != NS_NORM_RMSNORM ? add_param(m, prefix, "bias", 1, d, 0, 0.0) : -1;
-    n->a = dyt ? add_param(m, prefix, "alpha_dyt", 1, 1, 0, m->cfg.dyt_init) : -1;
+    int dyt = m->cfg.norm == NS_NORM_DYT;
+    n->g = add_param(m, prefix, "gain", copies, C, 0, g0);
+    n->b = m->cfg.norm != NS_NORM_RMSNORM ? add_param(m, prefix, "bias", copies, C, 0, 0.0) : -1;
+    n->a = dyt ? add_param(m, prefix, "alpha_dyt", copies, 1, 0, m->cfg.dyt_init) : -1;
     n->mean = dyt ? NS_NONE : add_act(m, (size_t)N);
     n->rstd = dyt ? NS_NONE : add_act(m, (size_t)N);
+}
+
+/* a norm slot on the residual stream's rows [ntok, width] */
+static void add_norm(ns_model *m, const char *prefix, norm_slot *n, double g0)
+{
+    add_norm_sized(m, prefix, n, g0, 1, m->cfg.width, m->cfg.ntok);
+}
+
+/* the init rule's factor on the std of W_V, W_O, W1, W2 (exactly 1 for the plain rule); Sub-LN
+ * takes torchscale's decoder-only rule, gamma = sqrt(log(2L)) */
+static double init_factor(const ns_placement *pl, int depth)
+{
+    switch (pl->init_rule) {
+    case NS_INIT_DEEPNORM:
+        return pow(8.0 * depth, -0.25);
+    case NS_INIT_TFIXUP:
+        return pow(9.0 * depth, -0.25);
+    case NS_INIT_SUBLN:
+        return sqrt(log(2.0 * depth));
+    default:
+        return 1.0;
+    }
 }
 
 static void layout(ns_model *m)
@@ -151,10 +181,7 @@ static void layout(ns_model *m)
         snprintf(pre, sizeof pre, "%s.", attn ? "attn" : s->kind == BRANCH_MOE ? "moe" : "mlp");
         char slot[32];
         double alpha_w = pl->alpha_site == NS_ALPHA_BRANCH_WEIGHT ? c->alpha : 1.0;
-        /* the init rule's factor on W_V, W_O, W1, W2 (exactly 1 for the plain rule) */
-        double sc = pl->init_rule == NS_INIT_DEEPNORM ? pow(8.0 * c->depth, -0.25)
-                    : pl->init_rule == NS_INIT_TFIXUP ? pow(9.0 * c->depth, -0.25)
-                                                      : 1.0;
+        double sc = init_factor(pl, c->depth);
         if (pl->norm_in) {
             snprintf(slot, sizeof slot, "%snorm_in.", pre);
             add_norm(m, slot, &s->nin, 1);
@@ -171,6 +198,11 @@ static void layout(ns_model *m)
             s->v = add_act(m, nd);
             s->cat = add_act(m, nd);
             s->probs = add_act(m, m->nprobs);
+            if (pl->norm_mid) {
+                snprintf(slot, sizeof slot, "%snorm_mid.", pre);
+                add_norm(m, slot, &s->nmid, 1);
+                s->an = add_act(m, nd);
+            }
         } else if (s->kind == BRANCH_MOE) {
             /* router W_r ~ N(0, 1/d); expert e: W1 ~ N(0, 1/d), W2 ~ N(0, alpha^2/He) */
             int E = c->experts, He = c->expert_hidden, k = c->top_k;
@@ -188,12 +220,22 @@ static void layout(ns_model *m)
             s->moe_expert = add_ints(m, nk);
             s->moe_row = add_ints(m, nk);
             s->moe_offset = add_ints(m, (size_t)E + 1);
+            if (pl->norm_mid) { /* each expert its own norm, as each its own matrices */
+                snprintf(slot, sizeof slot, "%snorm_mid.", pre);
+                add_norm_sized(m, slot, &s->nmid, 1, E, He, (int)nk);
+                s->moe_an = add_act(m, nk * He);
+            }
         } else {
             s->w[0] = add_param(m, pre, "w1", c->width, c->hidden, 1, sc / sqrt(c->width));
             s->w[1] = add_param(m, pre, "w2", c->hidden, c->width, 1,
                                 alpha_w * sc / sqrt(c->hidden));
             s->h = add_act(m, nh);
             s->a = add_act(m, nh);
+            if (pl->norm_mid) {
+                snprintf(slot, sizeof slot, "%snorm_mid.", pre);
+                add_norm_sized(m, slot, &s->nmid, 1, 1, c->hidden, c->ntok);
+                s->an = add_act(m, nh);
+            }
         }
         s->b = add_act(m, nd);
         if (pl->norm_out) {
@@ -265,6 +307,13 @@ static int config_ok(const ns_config *cfg)
     return NS_OK;
 }
 
+/* norm_mid's output gradient: the attention output's [N,d] or the MLP activation's [N,H] (a
+ * mixture's is in its own scratch) */
+static size_t mid_scratch(const ns_model *m)
+{
+    return m->shape.norm_mid ? (m->nd > m->nh ? m->nd : m->nh) : 0;
+}
+
 /* the sizes of everything but the allocations themselves */
 static void size_model(ns_model *m, const ns_config *cfg, size_t *nscratch)
 {
@@ -277,6 +326,7 @@ static void size_model(ns_model *m, const ns_config *cfg, size_t *nscratch)
         m->shape.norm_out |= r->norm_out;
         m->shape.norm_sum |= r->norm_sum;
         m->shape.gated |= r->gated;
+        m->shape.norm_mid |= r->norm_mid;
     }
     m->nd = (size_t)cfg->ntok * cfg->width;
     m->nh = (size_t)cfg->ntok * cfg->hidden;
@@ -291,7 +341,8 @@ static void size_model(ns_model *m, const ns_config *cfg, size_t *nscratch)
     size_t nmoe = nk ? nk * (2 * (size_t)cfg->width + 2 * (size_t)cfg->expert_hidden + 1) +
                            (size_t)cfg->ntok * cfg->experts
                      : 0;
-    *nscratch = (7 + (size_t)m->shape.dual_stream) * m->nd + 2 * m->nh + nattn + nmoe;
+    *nscratch = (7 + (size_t)m->shape.dual_stream) * m->nd + 2 * m->nh + nattn + nmoe +
+                mid_scratch(m);
 }
 
 int ns_model_bytes(const ns_config *cfg, size_t *per_block, size_t *per_stream, size_t *fixed)
@@ -386,6 +437,10 @@ int ns_model_create_in(ns_model **out, const ns_config *cfg, ns_workspace *ws)
         m->g_q = p, m->g_k = p + m->nd, m->g_vv = p + 2 * m->nd, m->g_cat = p + 3 * m->nd;
         m->g_probs = p + 4 * m->nd;
         p += nattn;
+    }
+    if (m->shape.norm_mid) {
+        m->g_mid = p;
+        p += mid_scratch(m);
     }
     if (nk) {
         size_t d = (size_t)cfg->width, He = (size_t)cfg->expert_hidden;
@@ -505,7 +560,10 @@ static ns_moe_cache moe_cache(const ns_model *m, const sublayer *sl, int layer)
                           .gates = A + sl->moe_gates, .expert = ints + sl->moe_expert,
                           .row = ints + sl->moe_row, .offset = ints + sl->moe_offset,
                           .x = A + sl->moe_x, .h = A + sl->moe_h, .a = A + sl->moe_a,
-                          .y = A + sl->moe_y};
+                          .y = A + sl->moe_y,
+                          .an = sl->moe_an != NS_NONE ? A + sl->moe_an : NULL,
+                          .mean = sl->nmid.mean != NS_NONE ? A + sl->nmid.mean : NULL,
+                          .rstd = sl->nmid.rstd != NS_NONE ? A + sl->nmid.rstd : NULL};
 }
 
 int ns_model_routing(const ns_model *m, int layer, const ns_real **probs, const int **expert,
@@ -704,42 +762,80 @@ int ns_model_set_skip_weights(ns_model *m, const double *w, size_t n)
 
 #define PARAM(P, i) ((i) >= 0 ? (P) + m->info[i].offset : NULL)
 
-/* out = N(inp) through norm slot n, the kind from the config; caches in A */
-static void norm_forward(const ns_model *m, const norm_slot *n, const ns_real *P, ns_real *A,
-                         ns_real *out, const ns_real *inp)
+/* out = N(inp) through norm slot n over rows of width C, the kind from the config; caches in A */
+static void norm_forward_rows(const ns_model *m, const norm_slot *n, const ns_real *P, ns_real *A,
+                              ns_real *out, const ns_real *inp, int C)
 {
     const ns_config *c = &m->cfg;
     if (c->norm == NS_NORM_DYT)
-        ns_dyt_forward(out, inp, PARAM(P, n->a), PARAM(P, n->g), PARAM(P, n->b), c->ntok, c->width);
+        ns_dyt_forward(out, inp, PARAM(P, n->a), PARAM(P, n->g), PARAM(P, n->b), c->ntok, C);
     else
         ns_norm_forward(out, A + n->mean, A + n->rstd, inp, PARAM(P, n->g), PARAM(P, n->b),
-                        c->ntok, c->width, c->norm, c->norm_eps);
+                        c->ntok, C, c->norm, c->norm_eps);
 }
 
-/* dinp and the slot's parameter gradients in G accumulate the gradient of N(inp) given dout */
-static void norm_backward(const ns_model *m, const norm_slot *n, const ns_real *P, ns_real *G,
-                          const ns_real *A, ns_real *dinp, const ns_real *dout, const ns_real *inp)
+/* out = N(inp) on the residual stream's rows */
+static void norm_forward(const ns_model *m, const norm_slot *n, const ns_real *P, ns_real *A,
+                         ns_real *out, const ns_real *inp)
+{
+    norm_forward_rows(m, n, P, A, out, inp, m->cfg.width);
+}
+
+/* dinp and the slot's parameter gradients in G accumulate the gradient of N(inp) given dout,
+ * rows of width C */
+static void norm_backward_rows(const ns_model *m, const norm_slot *n, const ns_real *P,
+                               ns_real *G, const ns_real *A, ns_real *dinp, const ns_real *dout,
+                               const ns_real *inp, int C)
 {
     const ns_config *c = &m->cfg;
     if (c->norm == NS_NORM_DYT)
         ns_dyt_backward(dinp, PARAM(G, n->a), PARAM(G, n->g), PARAM(G, n->b), dout, inp,
-                        PARAM(P, n->a), PARAM(P, n->g), c->ntok, c->width);
+                        PARAM(P, n->a), PARAM(P, n->g), c->ntok, C);
     else
         ns_norm_backward(dinp, PARAM(G, n->g), PARAM(G, n->b), dout, inp, PARAM(P, n->g),
-                         A + n->mean, A + n->rstd, c->ntok, c->width, c->norm);
+                         A + n->mean, A + n->rstd, c->ntok, C, c->norm);
 }
 
-/* b = F(z): the MLP W2 phi(W1 z), or attention (softmax(Q K^T / sqrt(dh)) V) W_O */
+/* the same on the residual stream's rows */
+static void norm_backward(const ns_model *m, const norm_slot *n, const ns_real *P, ns_real *G,
+                          const ns_real *A, ns_real *dinp, const ns_real *dout, const ns_real *inp)
+{
+    norm_backward_rows(m, n, P, G, A, dinp, dout, inp, m->cfg.width);
+}
+
+/* the mixture's mid norm (Sub-LN) with parameters P and gradients G (NULL in the forward) */
+static ns_moe_mid moe_mid(const ns_model *m, const sublayer *sl, const ns_real *P, ns_real *G)
+{
+    const norm_slot *n = &sl->nmid;
+    return (ns_moe_mid){.kind = m->cfg.norm, .eps = m->cfg.norm_eps, .g = PARAM(P, n->g),
+                        .b = PARAM(P, n->b), .a = PARAM(P, n->a), .dg = G ? PARAM(G, n->g) : NULL,
+                        .db = G ? PARAM(G, n->b) : NULL, .da = G ? PARAM(G, n->a) : NULL};
+}
+
+/* b = F(z): the MLP W2 phi(W1 z), or attention (softmax(Q K^T / sqrt(dh)) V) W_O; with the
+ * block's row's norm_mid (mid), W2 Nm(phi(W1 z)) or W_O Nm(attention) */
 static void branch_forward(const ns_model *m, const sublayer *sl, const ns_real *P, ns_real *A,
-                           const ns_real *z, int layer)
+                           const ns_real *z, int layer, int mid)
 {
     const ns_config *c = &m->cfg;
     int N = c->ntok, d = c->width;
     if (sl->kind == BRANCH_MOE) {
         ns_moe_cache mc = moe_cache(m, sl, layer);
+        ns_moe_mid mm = moe_mid(m, sl, P, NULL);
         ns_moe_forward(A + sl->b, &mc, z, PARAM(P, sl->w[0]), PARAM(P, sl->w[1]),
                        PARAM(P, sl->w[2]), N, d, c->experts, c->expert_hidden, c->top_k,
-                       c->capacity, c->act);
+                       c->capacity, c->act, mid ? &mm : NULL);
+        return;
+    }
+    if (sl->kind == BRANCH_MLP && mid) { /* h = z W1, a = phi(h); an = Nm(a); b = an W2 */
+        int H = c->hidden;
+        ns_job up = {N, 2,
+                     {ns_gemm_step(0, 0, H, d, z, d, PARAM(P, sl->w[0]), H, 0, A + sl->h, H),
+                      {.kind = NS_STEP_ACT_FORWARD, .n = H, .a = A + sl->h, .c = A + sl->a,
+                       .act = c->act}}};
+        ns_jobs_run(&up, 1);
+        norm_forward_rows(m, &sl->nmid, P, A, A + sl->an, A + sl->a, H);
+        ns_linear_forward(A + sl->b, A + sl->an, PARAM(P, sl->w[1]), N, H, d);
         return;
     }
     if (sl->kind == BRANCH_MLP) { /* h = z W1, a = phi(h), b = a W2, block of rows by block */
@@ -761,22 +857,40 @@ static void branch_forward(const ns_model *m, const sublayer *sl, const ns_real 
     ns_jobs_run(qkv, 3);
     ns_attention_forward(A + sl->cat, A + sl->probs, A + sl->q, A + sl->k, A + sl->v, N / c->seq,
                          c->seq, d, c->heads);
-    ns_linear_forward(A + sl->b, A + sl->cat, PARAM(P, sl->w[3]), N, d, d);
+    if (mid)
+        norm_forward_rows(m, &sl->nmid, P, A, A + sl->an, A + sl->cat, d);
+    ns_linear_forward(A + sl->b, A + (mid ? sl->an : sl->cat), PARAM(P, sl->w[3]), N, d, d);
 }
 
 /* given db, accumulate dz and the branch's weight gradients */
 static void branch_backward(ns_model *m, const sublayer *sl, const ns_real *P, ns_real *G,
                             const ns_real *A, const ns_real *z, const ns_real *db, ns_real *dz,
-                            int layer)
+                            int layer, int mid)
 {
     const ns_config *c = &m->cfg;
     int N = c->ntok, d = c->width;
     if (sl->kind == BRANCH_MOE) {
         ns_moe_cache mc = moe_cache(m, sl, layer);
+        ns_moe_mid mm = moe_mid(m, sl, P, G);
         ns_moe_backward(dz, PARAM(G, sl->w[0]), PARAM(G, sl->w[1]), PARAM(G, sl->w[2]), db, &mc,
                         &m->moe_s, z, PARAM(P, sl->w[0]), PARAM(P, sl->w[1]), PARAM(P, sl->w[2]),
                         N, d, c->experts, c->expert_hidden, c->top_k, c->act, c->aux_coef,
-                        c->zloss_coef);
+                        c->zloss_coef, mid ? &mm : NULL);
+        return;
+    }
+    if (sl->kind == BRANCH_MLP && mid) {
+        int H = c->hidden;
+        /* g_mid = db W2^T, dW2 += an^T db; g_a = Nm's backward; g_h = phi'(h) g_a */
+        ns_job back2[2] = {
+            {N, 1, {ns_gemm_step(0, 1, H, d, db, d, PARAM(P, sl->w[1]), d, 0, m->g_mid, H)}},
+            {H, 1, {ns_gemm_step(1, 0, d, N, A + sl->an, H, db, d, 1, PARAM(G, sl->w[1]), d)}}};
+        ns_jobs_run(back2, 2);
+        copy_or_zero(m->g_a, NULL, m->nh);
+        norm_backward_rows(m, &sl->nmid, P, G, A, m->g_a, m->g_mid, A + sl->a, H);
+        ns_job act = {N, 1, {{.kind = NS_STEP_ACT_BACKWARD, .n = H, .a = A + sl->h, .b = m->g_a,
+                              .beta = 0, .c = m->g_h, .act = c->act}}};
+        ns_jobs_run(&act, 1);
+        ns_linear_backward(dz, PARAM(G, sl->w[0]), m->g_h, z, PARAM(P, sl->w[0]), N, d, H);
         return;
     }
     if (sl->kind == BRANCH_MLP) {
@@ -793,11 +907,19 @@ static void branch_backward(ns_model *m, const sublayer *sl, const ns_real *P, n
         ns_linear_backward(dz, PARAM(G, sl->w[0]), m->g_h, z, w1, N, d, H);
         return;
     }
-    /* g_cat = db W_O^T (written, not added), dW_O += cat^T db */
+    /* g_cat = db W_O^T (written, not added), dW_O += cat^T db; with the mid norm, its output's
+     * gradient goes to g_mid first and its backward into g_cat */
+    const ns_real *o_in = A + (mid ? sl->an : sl->cat);
     ns_job back_o[2] = {
-        {N, 1, {ns_gemm_step(0, 1, d, d, db, d, PARAM(P, sl->w[3]), d, 0, m->g_cat, d)}},
-        {d, 1, {ns_gemm_step(1, 0, d, N, A + sl->cat, d, db, d, 1, PARAM(G, sl->w[3]), d)}}};
+        {N, 1,
+         {ns_gemm_step(0, 1, d, d, db, d, PARAM(P, sl->w[3]), d, 0, mid ? m->g_mid : m->g_cat,
+                       d)}},
+        {d, 1, {ns_gemm_step(1, 0, d, N, o_in, d, db, d, 1, PARAM(G, sl->w[3]), d)}}};
     ns_jobs_run(back_o, 2);
+    if (mid) {
+        copy_or_zero(m->g_cat, NULL, m->nd);
+        norm_backward_rows(m, &sl->nmid, P, G, A, m->g_cat, m->g_mid, A + sl->cat, d);
+    }
     ns_attention_backward(m->g_q, m->g_k, m->g_vv, m->g_probs, m->g_cat, A + sl->probs, A + sl->q,
                           A + sl->k, A + sl->v, N / c->seq, c->seq, d, c->heads);
     /* dz += g_q Wq^T + g_k Wk^T + g_v Wv^T, added in that order on each block of rows as when
@@ -863,7 +985,7 @@ int ns_model_block_forward(ns_model *m, int layer)
             if (pl->layer_scaled)
                 scale_into(A + sl->z, 1 / sqrt((double)layer), z, m->nd);
         }
-        branch_forward(m, sl, P, A, z, layer);
+        branch_forward(m, sl, P, A, z, layer, pl->norm_mid);
         if (pl->profiled_skip && m->profile_next)
             profile_record(m, layer, j, A + sl->b);
         const ns_real *bn = A + sl->b;
@@ -989,12 +1111,12 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
         const ns_real *z = pl->norm_in ? A + sl->z : s_in;
         if (pl->norm_in) {
             copy_or_zero(m->g_z, NULL, nd);
-            branch_backward(m, sl, P, G, A, z, db, m->g_z, layer);
+            branch_backward(m, sl, P, G, A, z, db, m->g_z, layer, pl->norm_mid);
             if (pl->layer_scaled)
                 scale_into(m->g_z, 1 / sqrt((double)layer), m->g_z, nd);
             norm_backward(m, &sl->nin, P, G, A, ds_in, m->g_z, s_in);
         } else {
-            branch_backward(m, sl, P, G, A, z, db, ds_in, layer);
+            branch_backward(m, sl, P, G, A, z, db, ds_in, layer, pl->norm_mid);
         }
         ds = ds_in;
     }

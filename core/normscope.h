@@ -116,8 +116,9 @@ typedef enum {
 } ns_skip_gain;
 
 /* the init of the value and output projections (W_V, W_O) and of the MLP's W1, W2: their std is
- * multiplied by 1, (8L)^(-1/4) (DeepNorm) or (9L)^(-1/4) (T-Fixup); W_Q, W_K, routers unscaled */
-typedef enum { NS_INIT_PLAIN = 0, NS_INIT_DEEPNORM, NS_INIT_TFIXUP } ns_init_rule;
+ * multiplied by 1, (8L)^(-1/4) (DeepNorm), (9L)^(-1/4) (T-Fixup) or sqrt(log(2L)) (Sub-LN);
+ * W_Q, W_K, routers unscaled */
+typedef enum { NS_INIT_PLAIN = 0, NS_INIT_DEEPNORM, NS_INIT_TFIXUP, NS_INIT_SUBLN } ns_init_rule;
 
 typedef struct {
     const char *name;         /* what --placement takes, e.g. "pre" */
@@ -153,6 +154,10 @@ typedef struct {
     /* Admin: each sublayer's skip carries w_i x, w_i profiled from the run's own input
      * (ns_model_profile_begin/end); a model of this row refuses a forward until profiled */
     int profiled_skip;
+    /* Sub-LN: a norm inside every branch before its last matrix, on the attention output before
+     * W_O and on the MLP's (each expert's) activation before W2; sublayer j's branch becomes
+     * W_O Nm(Attn_V(z)) or W2 Nm(phi(W1 z)) */
+    int norm_mid;
 } ns_placement;
 
 /* The table, in a fixed order (plots give row i the i-th colour and marker; new rows go at the
@@ -161,8 +166,8 @@ const ns_placement *ns_placement_find(const char *name);
 const ns_placement *ns_placement_at(int i);
 int ns_placement_count(void);
 int ns_placement_index(const ns_placement *p); /* its row, or -1 if not in the table */
-/* 1 if placement p has a norm slot (norm_in, norm_out, norm_sum, a span norm or a final norm),
- * else 0: a norm kind means nothing without one (DyT is refused there) */
+/* 1 if placement p has a norm slot (norm_in, norm_out, norm_sum, norm_mid, a span norm or a final
+ * norm), else 0: a norm kind means nothing without one (DyT is refused there) */
 int ns_placement_has_norms(const ns_placement *p);
 
 /* ---- schedules: a placement per block ----------------------------------------------------- */

@@ -1,7 +1,8 @@
 /* ops_moe.c: a mixture-of-experts branch as a forward/backward pair.
  *
  * out[i] = sum over the token's top-k experts e (not dropped) of g_ie E_e(z_i), with
- * E_e(z) = W2_e phi(W1_e z) and gates from a softmax router (normscope.h, ns_config).
+ * E_e(z) = W2_e phi(W1_e z), or W2_e Nm_e(phi(W1_e z)) with Sub-LN's mid norm, and gates from
+ * a softmax router (normscope.h, ns_config).
  * Tokens are gathered per expert into contiguous rows, so each expert is one GEMM pair over all
  * of its tokens, never a per-token product. Selection is piecewise constant: the backward
  * flows through the gate values and the experts, not through the choice. Loops over tokens
@@ -58,9 +59,35 @@ static void route(ns_moe_cache *c, const ns_real *z, const ns_real *w_router, in
             c->row[s] += c->offset[c->expert[s]];
 }
 
+/* expert e's mid norm on its n gathered rows from r0: an = Nm_e(a) */
+static void mid_forward(const ns_moe_mid *mid, const ns_moe_cache *c, int e, int r0, int n, int He)
+{
+    size_t ho = (size_t)r0 * He, eo = (size_t)e * He;
+    const ns_real *b = mid->b ? mid->b + eo : NULL;
+    if (mid->kind == NS_NORM_DYT)
+        ns_dyt_forward(c->an + ho, c->a + ho, mid->a + e, mid->g + eo, b, n, He);
+    else
+        ns_norm_forward(c->an + ho, c->mean ? c->mean + r0 : NULL, c->rstd + r0, c->a + ho,
+                        mid->g + eo, b, n, He, mid->kind, mid->eps);
+}
+
+/* its backward: dinp (zeroed by the caller) and expert e's norm gradients accumulate */
+static void mid_backward(const ns_moe_mid *mid, const ns_moe_cache *c, ns_real *dinp,
+                         const ns_real *dout, int e, int r0, int n, int He)
+{
+    size_t ho = (size_t)r0 * He, eo = (size_t)e * He;
+    ns_real *db = mid->db ? mid->db + eo : NULL;
+    if (mid->kind == NS_NORM_DYT)
+        ns_dyt_backward(dinp, mid->da + e, mid->dg + eo, db, dout, c->a + ho, mid->a + e,
+                        mid->g + eo, n, He);
+    else
+        ns_norm_backward(dinp, mid->dg + eo, db, dout, c->a + ho, mid->g + eo,
+                         c->mean ? c->mean + r0 : NULL, c->rstd + r0, n, He, mid->kind);
+}
+
 void ns_moe_forward(ns_real *out, ns_moe_cache *c, const ns_real *z, const ns_real *w_router,
                     const ns_real *w1, const ns_real *w2, int N, int d, int E, int He, int k,
-                    double capacity, ns_act_kind act)
+                    double capacity, ns_act_kind act, const ns_moe_mid *mid)
 {
     route(c, z, w_router, N, d, E, k, capacity);
 #pragma omp parallel for schedule(static) if ((size_t)N * d >= NS_PAR_MIN)
@@ -77,7 +104,9 @@ void ns_moe_forward(ns_real *out, ns_moe_cache *c, const ns_real *z, const ns_re
         ns_linear_forward(c->h + (size_t)r0 * He, c->x + (size_t)r0 * d,
                           w1 + (size_t)e * d * He, n, d, He);
         ns_act_forward(c->a + (size_t)r0 * He, c->h + (size_t)r0 * He, (size_t)n * He, act);
-        ns_linear_forward(c->y + (size_t)r0 * d, c->a + (size_t)r0 * He,
+        if (mid)
+            mid_forward(mid, c, e, r0, n, He);
+        ns_linear_forward(c->y + (size_t)r0 * d, (mid ? c->an : c->a) + (size_t)r0 * He,
                           w2 + (size_t)e * He * d, n, He, d);
     }
 #pragma omp parallel for schedule(static) if ((size_t)N * d >= NS_PAR_MIN)
@@ -115,7 +144,7 @@ void ns_moe_backward(ns_real *dz, ns_real *dw_router, ns_real *dw1, ns_real *dw2
                      const ns_real *dout, const ns_moe_cache *c, ns_moe_scratch *s,
                      const ns_real *z, const ns_real *w_router, const ns_real *w1,
                      const ns_real *w2, int N, int d, int E, int He, int k, ns_act_kind act,
-                     double aux_coef, double zloss_coef)
+                     double aux_coef, double zloss_coef, const ns_moe_mid *mid)
 {
     /* through the combination: dy = g dout on the slot's row; dg = dout . y */
 #pragma omp parallel for schedule(static) if ((size_t)N * d >= NS_PAR_MIN)
@@ -140,8 +169,15 @@ void ns_moe_backward(ns_real *dz, ns_real *dw_router, ns_real *dw1, ns_real *dw2
         if (n == 0)
             continue;
         size_t xo = (size_t)r0 * d, ho = (size_t)r0 * He;
-        ns_linear_backward(s->da + ho, dw2 + (size_t)e * He * d, s->dy + xo, c->a + ho,
-                           w2 + (size_t)e * He * d, n, He, d);
+        if (mid) { /* d an in dh (then cleared for the activation's), d a in da */
+            ns_linear_backward(s->dh + ho, dw2 + (size_t)e * He * d, s->dy + xo, c->an + ho,
+                               w2 + (size_t)e * He * d, n, He, d);
+            mid_backward(mid, c, s->da + ho, s->dh + ho, e, r0, n, He);
+            memset(s->dh + ho, 0, (size_t)n * He * sizeof(ns_real));
+        } else {
+            ns_linear_backward(s->da + ho, dw2 + (size_t)e * He * d, s->dy + xo, c->a + ho,
+                               w2 + (size_t)e * He * d, n, He, d);
+        }
         ns_act_backward(s->dh + ho, s->da + ho, c->h + ho, (size_t)n * He, act);
         ns_linear_backward(s->dx + xo, dw1 + (size_t)e * d * He, s->dh + ho, c->x + xo,
                            w1 + (size_t)e * d * He, n, d, He);

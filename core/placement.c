@@ -214,6 +214,26 @@ static const ns_placement placements[] = {
      .config_scheme = "admin",
      .config_span_variant = "aggregate",
      .profiled_skip = 1},
+    /* Sub-LN (Magneto): PreNorm with a second norm inside each branch, before its last matrix,
+     * and W_V, W_O, W1, W2 scaled up by sqrt(log(2L)); after torchscale's decoder.py (the
+     * decoder-only rule, L = decoder_layers), multihead_attention.py (inner_attn_ln) and
+     * feedforward_network.py (ffn_layernorm, in every expert of a mixture too) */
+    {.name = "subln",
+     .title = "Sub-LN / Magneto",
+     .paper = "Wang et al. 2022, arXiv 2210.06423",
+     .equation = "y = x + W2 Nm(phi(W1 N(x))); W1, W2 std times sqrt(log(2L))",
+     .equation2 = "h = x + W_O Nm1(A_V(N1(x))); y = h + W2 Nm2(phi(W1 N2(h))); W_V, W_O, W1, W2 "
+                  "std times sqrt(log(2L))",
+     .norm_in = 1,
+     .norm_mid = 1,
+     .span = NS_SPAN_NONE,
+     .alpha_site = NS_ALPHA_BRANCH_WEIGHT,
+     .alpha_on = "the std of W2 and W_O",
+     .default_scale_init = "none",
+     .init_rule = NS_INIT_SUBLN,
+     .final_norm = 1,
+     .config_scheme = "subln",
+     .config_span_variant = "aggregate"},
 };
 #define NPLACEMENTS (int)(sizeof placements / sizeof placements[0])
 
@@ -248,8 +268,8 @@ int ns_placement_takes(const ns_placement *p, ns_block_kind block)
 
 int ns_placement_has_norms(const ns_placement *p)
 {
-    return p && (p->norm_in || p->norm_out || p->norm_sum || p->span == NS_SPAN_AGGREGATE ||
-                 p->final_norm);
+    return p && (p->norm_in || p->norm_out || p->norm_sum || p->norm_mid ||
+                 p->span == NS_SPAN_AGGREGATE || p->final_norm);
 }
 
 /* ---- schedules ---------------------------------------------------------------------------- */

@@ -82,10 +82,12 @@ typedef enum {
                              * alpha c/sqrt(H), c = (9L)^(-1/4) */
     NS_THEORY_RESIDUAL,     /* dual stream (ResiDual): x = N(x + F(x)), r = r + F(x); output
                              * x_L + Nf(r_L) (theory_residual.c) */
-    NS_THEORY_ADMIN         /* norm_sum, profiled skip: y = N(w_l x + F(x)), w_1 = 1, w_l^2 =
+    NS_THEORY_ADMIN,        /* norm_sum, profiled skip: y = N(w_l x + F(x)), w_1 = 1, w_l^2 =
                              * q0 + the branch mean squares of blocks < l with every w = 1 */
+    NS_THEORY_SUBLN         /* norm_in, norm_mid, init rule: y = x + W2 Nm(phi(W1 N(x))), W1 std
+                             * g/sqrt(d), W2 std alpha g/sqrt(H), g^2 = log(2L) (Sub-LN) */
 } ns_theory_form;
-#define NS_THEORY_NFORMS 11
+#define NS_THEORY_NFORMS 12
 
 /* 1 if the Transformer/MoE theory (ns_theory_transformer) has the block equations of row p:
  * every row but ResiDual's (dual stream), B2T's included, which has no MLP form; for Mix-LN,
@@ -165,13 +167,16 @@ int ns_gauss_moments_at(ns_act_kind act, double s, ns_gauss_moments *m);
  *                x = (W + alpha^2 E[phi'^2])/s, y = W/s + 1, s = alpha^2 E[phi^2] at u ~ N(0,1),
  *                W = q0 + alpha^2 E[phi^2] at u ~ N(0,q0) = w_2^2: a power of L,
  *                L^(E[phi'^2]/E[phi^2] - 1) (exact; 1 for relu and linear at q0 = 1)
+ *   subln        q_L = q0 + L g^2 alpha^2, g^2 = log(2L); p_0/p_L the Gamma ratio of pre with
+ *                a = q0/(g^2 alpha^2), b = g^2 E[phi'^2]/var at u ~ N(0, g^2), var = E[phi^2] -
+ *                E[phi]^2 (LayerNorm mid norm) or E[phi^2] (RMSNorm) (exact)
  *   lns, rezero, tfixup: q_L and p_0/p_L from the scalar recursion of q alone (1-D Gaussian
  *                expectations, no token kernel; exact); for relu and linear in closed form:
  *                lns q_L = q0 + alpha^2 c H_L (H_L the harmonic number), rezero
  *                q0 (1 + w^2 alpha^2 c)^L, tfixup q0 (1 + alpha^2 c/(9L))^L, c = E[phi^2] at
  *                unit variance (1/2 relu, 1 linear)
  * For relu and linear at d = infinity every placement has p_0/p_L = q_L/q0
- * (analysis/theory/README.md, section 2.5).
+ * (analysis/theory/README.md, section 2.5), but subln with LayerNorm on relu (b = pi/(pi - 1)).
  * All are the d -> infinity values whatever in->width is: the O(1/d) correction is a recursion
  * (ns_theory_finite_grad), and PostNorm's is pi0 tau^(L-1) (README section 10.2). */
 typedef struct {

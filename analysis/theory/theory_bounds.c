@@ -156,6 +156,22 @@ int ns_theory_bounds_mlp(const ns_theory_input *in, ns_theory_bounds *b)
         b->grad_exact = 1;
         break;
     }
+    case NS_THEORY_SUBLN: {
+        /* PreNorm's Gamma ratio with s = g^2 alpha^2 (the mid norm fixes the branch's mean
+         * square) and c = s g^2 E[phi'^2]/var at u ~ N(0, g^2), g^2 = log(2L), var the hidden
+         * units' variance (LayerNorm) or mean square (RMSNorm) that Nm divides by */
+        double g2 = log(2.0 * L), e = ns_gauss_phi2(in->act, g2), d = ns_gauss_dphi2(in->act, g2);
+        double m = in->norm == NS_NORM_LAYERNORM ? ns_gauss_phi(in->act, g2) : 0;
+        if (!isfinite(e) || !isfinite(d) || !isfinite(m) || !(e - m * m > 0))
+            return NS_ERR_NUMERIC;
+        double s = g2 * a2, c = s * g2 * d / (e - m * m);
+        b->act_ms_L = b->act_ms_L_lower = q0 + L * s;
+        b->act_ms_exact = 1;
+        status = gamma_product(L, q0 / s, c / s, &b->grad_ratio);
+        b->grad_ratio_upper = b->grad_ratio;
+        b->grad_exact = 1;
+        break;
+    }
     case NS_THEORY_LNS:
     case NS_THEORY_REZERO:
     case NS_THEORY_TFIXUP: {

@@ -13,7 +13,7 @@
  * gradient mean square of pre, post, span, span-wrapped, sandwich and lns is then replaced by its
  * O(1/d) correction (theory_finite.c, theory_finite_wrapped.c, README section 10); act_ms needs
  * none except for span-wrapped (exact in expectation for the others), and the other metrics and
- * the other forms (deepnorm, rezero, tfixup) keep their d -> infinity values. */
+ * the other forms (deepnorm, rezero, tfixup, subln) keep their d -> infinity values. */
 #include "theory.h"
 
 #include <math.h>
@@ -40,6 +40,18 @@ static int moments_at(moments *m, double s)
     return m->valid ? NS_OK : NS_ERR_NUMERIC;
 }
 
+/* Sub-LN's mid norm over the H hidden units phi(u), u ~ N(0, s), as H -> infinity: it divides
+ * by their standard deviation (LayerNorm: var = E[phi^2] - m^2, m = E[phi]; it also subtracts
+ * m, so m2 = m^2) or their root mean square (RMSNorm: var = E[phi^2], m2 = 0) */
+static int subln_mid(const ns_theory_input *in, moments *mo, double s, double *var, double *m2)
+{
+    int st = moments_at(mo, s);
+    double m = in->norm == NS_NORM_LAYERNORM ? ns_gauss_phi(in->act, s) : 0;
+    *m2 = m * m;
+    *var = mo->phi2 - *m2;
+    return st || !isfinite(m) || !(*var > 0) ? NS_ERR_NUMERIC : st;
+}
+
 static double clamp_unit(double x) { return x > 1 ? 1 : x < -1 ? -1 : x; }
 
 static const char *act_name(ns_act_kind act)
@@ -61,7 +73,9 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
                                             "y = x + F(x), W1, W2 std times (9L)^(-1/4)",
                                             "x = N(x + F(x)), r = r + F(x), output x_L + "
                                             "Nf(r_L)",
-                                            "y = N(w_l x + F(x)), w_l profiled"};
+                                            "y = N(w_l x + F(x)), w_l profiled",
+                                            "y = x + W2 Nm(phi(W1 N(x))), W1, W2 std times "
+                                            "sqrt(log(2L))"};
     _Static_assert(sizeof equations / sizeof equations[0] == NS_THEORY_NFORMS, "one per form");
     if (!out)
         return NS_ERR_INVALID;
@@ -123,6 +137,8 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
     /* DeepNorm's skip gain A^2 = sqrt(2L) and init factor b^2 = (8L)^(-1/2); T-Fixup's init
      * factor c^2 = (9L)^(-1/2); ReZero's gate w (README sections 2.7 to 2.11) */
     const double A2 = sqrt(2.0 * L), b2 = 1 / sqrt(8.0 * L), c2 = 1 / sqrt(9.0 * L);
+    /* Sub-LN's init factor g^2 = log(2L) on the variance of W1 and W2 (README section 2.16) */
+    const double g2 = log(2.0 * L);
     const double w2 = in->gate * in->gate;
     moments mo = {.act = in->act};
     double q = in->q0, C = in->rho0 * in->q0;
@@ -263,6 +279,19 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
             gain = (w2s + a2 * mo.dphi2) / qv;
             out->skip_weight[l - 1] = sqrt(w2s);
             w2_admin += branch; /* the profiling pass's branch has the same mean square */
+            if (!isfinite(k))
+                status = NS_ERR_NUMERIC;
+            break;
+        }
+        case NS_THEORY_SUBLN: { /* u = W1 N(x) ~ N(0, g^2); b = W2 Nm(phi(u)), ms g^2 alpha^2 */
+            double k = ns_gauss_kernel(in->act, g2, rho), var, m2;
+            status = subln_mid(in, &mo, g2, &var, &m2);
+            branch = g2 * a2;
+            qn = q + branch;
+            Cn = C + branch * (k - m2) / var;
+            cos_layer = sqrt(q / qn);
+            /* W2: g^2 alpha^2; Nm: 1/var; phi: E[phi'^2]; W1: g^2; N: 1/q */
+            gain = 1 + branch * g2 * mo.dphi2 / (var * q);
             if (!isfinite(k))
                 status = NS_ERR_NUMERIC;
             break;

@@ -362,7 +362,7 @@ static void check_model(ns_block_kind block, const char *placement, ns_act_kind 
         for (int i = 0; i < ns_model_nparams(c.m); i++) {
             const ns_param_info *pi = ns_model_param_info(c.m, i);
             double *w = ns_model_param(c.m, l, i);
-            for (int k = 0; !pi->is_matrix && k < pi->cols; k++)
+            for (int k = 0; !pi->is_matrix && k < pi->rows * pi->cols; k++) /* every expert's */
                 w[k] += 0.2 * sin(7.0 * l + 3.0 * i + k);
         }
     profile(&c, placement);
@@ -568,6 +568,9 @@ int main(void)
     /* Admin's profiled skip weights under every norm kind in MoE blocks too */
     check_model(NS_BLOCK_MOE, "admin", NS_ACT_GELU, NS_NORM_RMSNORM, 2, moes[0]);
     check_model(NS_BLOCK_MOE, "admin", NS_ACT_GELU, NS_NORM_DYT, 2, moes[2]);
+    /* Sub-LN's mid norm in every expert (each its own gain) under the other norm kinds */
+    check_model(NS_BLOCK_MOE, "subln", NS_ACT_GELU, NS_NORM_RMSNORM, 2, moes[2]);
+    check_model(NS_BLOCK_MOE, "subln", NS_ACT_RELU, NS_NORM_DYT, 2, moes[0]);
     for (int p = 0; ns_placement_at(p); p++)
         for (int tied = 0; tied < 2; tied++) {
             check_lm(NS_BLOCK_MLP, ns_placement_at(p)->name, tied, NS_NORM_LAYERNORM);

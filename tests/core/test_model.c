@@ -279,6 +279,22 @@ static void block_by_hand(ns_model *m, const char *name, int l, int L, const dou
             for (int i = 0; i < d; i++)
                 y[i] += z[i];
         }
+    } else if (!strcmp(name, "subln")) { /* y = x + W2 Nm(gelu(W1 N(x))), Nm over H units */
+        double *a = malloc(2 * (size_t)H * sizeof *a), *an = a + H;
+        norm_row(m, l, "mlp.norm_in.", z, x, d);
+        for (int j = 0; j < H; j++) {
+            a[j] = 0;
+            for (int i = 0; i < d; i++)
+                a[j] += z[i] * w1[(size_t)i * H + j];
+            a[j] = gelu(a[j]);
+        }
+        norm_row(m, l, "mlp.norm_mid.", an, a, H);
+        for (int i = 0; i < d; i++) {
+            y[i] = x[i];
+            for (int j = 0; j < H; j++)
+                y[i] += an[j] * w2[(size_t)j * d + i];
+        }
+        free(a);
     } else if (!strcmp(name, "rezero") || !strcmp(name, "tfixup")) { /* y = x + [w] F(x) */
         double w = !strcmp(name, "rezero") ? P("mlp.gate")[0] : 1;
         mlp_row(f, x, w1, w2, d, H);
@@ -437,13 +453,14 @@ static void test_schedules(void)
     }
 }
 
-/* the init rules: DeepNorm's and T-Fixup's factors on W1, W2 (MLP) and W_V, W_O, not W_Q, W_K */
+/* the init rules: DeepNorm's, T-Fixup's and Sub-LN's factors on W1, W2 (MLP) and W_V, W_O, not
+ * W_Q, W_K */
 static void test_init_rules(void)
 {
     const int d = 256, L = 8;
-    const char *names[] = {"deepnorm", "tfixup"};
-    const double factor[] = {pow(8.0 * L, -0.5), pow(9.0 * L, -0.5)}; /* on the variance */
-    for (int k = 0; k < 2; k++) {
+    const char *names[] = {"deepnorm", "tfixup", "subln"};
+    const double factor[] = {pow(8.0 * L, -0.5), pow(9.0 * L, -0.5), log(2.0 * L)}; /* variance */
+    for (int k = 0; k < 3; k++) {
         ns_config c = config(names[k], L, d, 1.0);
         c.block = NS_BLOCK_TRANSFORMER, c.seq = 4, c.heads = 4;
         ns_model *m = NULL;
@@ -516,7 +533,8 @@ static void test_dyt(void)
 {
     for (int p = 0; ns_placement_at(p); p++) {
         const ns_placement *pl = ns_placement_at(p);
-        int norms = pl->norm_in || pl->norm_out || pl->norm_sum || pl->span == NS_SPAN_AGGREGATE;
+        int norms = pl->norm_in || pl->norm_out || pl->norm_sum || pl->norm_mid ||
+                    pl->span == NS_SPAN_AGGREGATE;
         CHECK(ns_placement_has_norms(pl) == (norms || pl->final_norm), "%s: has_norms", pl->name);
         ns_config c = config(pl->name, 2, 8, 0.7);
         c.block = NS_BLOCK_TRANSFORMER, c.seq = 4, c.heads = 2, c.ntok = 8;
@@ -539,7 +557,8 @@ static void test_dyt(void)
                 CHECK(w[0] == 0 && w[7] == 0, "%s: %s", pl->name, pi->name);
             }
         }
-        int slots = 2 * (pl->norm_in + pl->norm_out) + (pl->span == NS_SPAN_AGGREGATE) +
+        int slots = 2 * (pl->norm_in + pl->norm_out + pl->norm_mid) +
+                    (pl->span == NS_SPAN_AGGREGATE) +
                     (pl->span == NS_SPAN_AGGREGATE ? pl->norm_sum : 2 * pl->norm_sum) +
                     pl->dual_stream; /* ResiDual's norm on the dual stream */
         CHECK(nscalar == slots, "%s: %d DyT scalars for %d norm slots", pl->name, nscalar, slots);

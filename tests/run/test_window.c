@@ -118,10 +118,10 @@ int main(void)
 {
     const ns_block_kind blocks[] = {NS_BLOCK_MLP, NS_BLOCK_TRANSFORMER, NS_BLOCK_MOE};
     const char *schemes[] = {"pre",   "post",  "span", "span-wrapped",
-                             "mixln", "post*3,rezero*2,pre", "residual", "admin"};
+                             "mixln", "post*3,rezero*2,pre", "residual", "admin", "subln"};
     const int L = 7, windows[] = {1, 2, 3, 6};
     for (int b = 0; b < 3; b++)
-        for (int p = 0; p < 7; p++) {
+        for (int p = 0; p < (int)(sizeof schemes / sizeof *schemes); p++) {
             ns_propagate_opts full = opts(blocks[b], schemes[p], L, 0);
             ns_propagate_result want;
             if (ns_propagate(&full, &want, NULL, NULL) != NS_OK) {

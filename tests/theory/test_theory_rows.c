@@ -1,21 +1,22 @@
 /* test_theory_rows.c: the d -> infinity MLP theory of the placement rows with one structural
- * extra (sandwich, deepnorm, lns, rezero, tfixup, residual, admin; analysis/theory/README.md,
- * sections 2.7-2.12, 2.14 and 2.15) against simulation, their closed forms against the
- * recursion, and negative controls. ResiDual's dual stream (dual_act_ms, dual_grad_ms) and
- * Admin's profiled skip weights are compared too.
+ * extra (sandwich, deepnorm, lns, rezero, tfixup, residual, admin, subln;
+ * analysis/theory/README.md, sections 2.7-2.12 and 2.14-2.16) against simulation, their closed
+ * forms against the recursion, and negative controls. ResiDual's dual stream (dual_act_ms,
+ * dual_grad_ms) and Admin's profiled skip weights are compared too.
  *
  * 1. Theory against `ns_propagate` at d = H = 1024, L = 12, seq 32, batch 2, 4 seeds, relu and
  *    gelu, each row at its default Scale Init (alpha = 1), sandwich also at alpha = 1/sqrt(L),
  *    rezero at its default gate 0 (the identity) and at gate 0.5; admin's profiled skip weights
- *    (ns_propagate's skip_weight) against the predicted ones too. Per layer, |seed mean - theory|
- *    must be within max(K_SIGMA * se, floor), as in test_theory.c: se from the largest relative
- *    seed spread of the series; floor = ALLOW/sqrt(d) relative for mean squares, absolute for
- *    cosines (the finite-width terms the d -> infinity recursion leaves out: the per-token mean
+ *    (ns_propagate's skip_weight) against the predicted ones too; subln at alpha 1 and 1/sqrt(L)
+ *    with LayerNorm and at alpha 1 with RMSNorm (its mid norm's kind). Per layer, |seed mean -
+ *    theory| must be within max(K_SIGMA * se, floor), as in test_theory.c: se from the largest
+ *    relative seed spread of the series; floor = ALLOW/sqrt(d) relative for mean squares, absolute
+ *    for cosines (the finite-width terms the d -> infinity recursion leaves out: the per-token mean
  *    square fluctuates by O(1/sqrt(d)) and enters the norms' and the kernel's nonlinearities; the
  *    measured biases are O(1/d) and far below it), and for grad_ms, compared as grad_ms_l /
- *    grad_ms_L per seed, also the compounded allowance of fw_allowance() below, except
- *    sandwich and lns, whose grad_ms carries its O(1/d) correction (theory_finite.c;
- *    test_finite.c): the theory's `finite` must be 1 for those two and 0 for the other rows.
+ *    grad_ms_L per seed, also the compounded allowance of fw_allowance() below, except sandwich and
+ *    lns, whose grad_ms carries its O(1/d) correction (theory_finite.c; test_finite.c): the
+ *    theory's `finite` must be 1 for those two and 0 for the other rows.
  * 2. Negative controls that must FAIL the same criterion: the pre form's prediction for sandwich
  *    (act_ms: alpha^2 E[phi^2] per block instead of alpha^2), the post form's for deepnorm
  *    (cos_layer: no skip gain), the pre form's for lns (act_ms: no 1/l on the branch input's
@@ -23,9 +24,10 @@
  *    for residual the post form (act_ms: the output's Nf(r_L) left out; grad_ms: no dLoss/dr)
  *    and a dual gradient with Nf's 1/R_L left out, the post form's for admin (cos_layer: no
  *    skip weight), and admin's weights without the input's mean square in the sum (w_l^2 = the
- *    branches' alone).
+ *    branches' alone); for subln the pre form (act_ms) and, on relu, the RMSNorm theory for a
+ *    LayerNorm run (grad_ms and cos_tokens: phi's mean left in the mid norm).
  * 3. Closed forms (ns_theory_bounds_mlp) equal the recursion's q_L and p_0/p_L to 1e-10, and
- *    p_0/p_L = q_L/q_0 for relu and linear (README section 2.5).
+ *    p_0/p_L = q_L/q_0 for relu and linear (README section 2.5; not subln's LayerNorm on relu).
  * Prints only failures and `test_theory_rows: N checks, M failed`; `--verbose` prints every
  * series' agreement. */
 #include "normscope.h"
@@ -126,13 +128,13 @@ static void fw_allowance(const ns_theory *t, int post, double *fw)
 static const char *act_name(ns_act_kind a) { return a == NS_ACT_GELU ? "gelu" : "relu"; }
 
 /* one configuration: every metric against the theory; keeps r and t for negative controls */
-static int run_config(const char *placement, ns_act_kind act, double alpha, double gate,
-                      ns_propagate_result *r, ns_theory *t)
+static int run_config(const char *placement, ns_act_kind act, ns_norm_kind norm, double alpha,
+                      double gate, ns_propagate_result *r, ns_theory *t)
 {
     ns_config c = {.block = NS_BLOCK_MLP, .depth = L, .width = D, .hidden = D,
-                   .ntok = SEQ * BATCH, .act = act, .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5,
+                   .ntok = SEQ * BATCH, .act = act, .norm = norm, .norm_eps = 1e-5,
                    .alpha = alpha, .gate_init = gate, .post_fraction = POST_FRACTION};
-    ns_theory_input in = {.act = act, .norm = NS_NORM_LAYERNORM, .depth = L, .width = D,
+    ns_theory_input in = {.act = act, .norm = norm, .depth = L, .width = D,
                           .hidden = D, .alpha = alpha, .gate = gate, .q0 = 1, .rho0 = 0,
                           .post_fraction = POST_FRACTION};
     int entry;
@@ -184,7 +186,8 @@ static int run_config(const char *placement, ns_act_kind act, double alpha, doub
         {"skip_weight", r->skip_weight, t->skip_weight, L, 1, 0, 0, NULL}, /* admin only */
     };
     if (verbose)
-        printf("%-9s %-5s alpha %.3f gate %.2f:", placement, act_name(act), alpha, gate);
+        printf("%-9s %-5s %-9s alpha %.3f gate %.2f:", placement, act_name(act),
+               norm == NS_NORM_RMSNORM ? "rmsnorm" : "layernorm", alpha, gate);
     check(!r->dual_act_ms == !t->dual_act_ms && !r->dual_grad_ms == !t->dual_grad_ms,
           "%s: measured and predicted dual streams do not match in presence", placement);
     check(!r->skip_weight == !t->skip_weight, "%s: skip weights measured %s, predicted %s",
@@ -194,9 +197,9 @@ static int run_config(const char *placement, ns_act_kind act, double alpha, doub
             continue;
         agreement a = compare(m[i].sim, m[i].n, m[i].th, m[i].is_ms, m[i].first, m[i].ratio,
                               m[i].fw);
-        check(!a.failed, "%s %s alpha %g gate %g %s: seed mean and theory differ (max relative "
-              "error %.4f, max %.1f se)", placement, act_name(act), alpha, gate, m[i].name,
-              a.max_rel, a.max_z);
+        check(!a.failed, "%s %s norm %d alpha %g gate %g %s: seed mean and theory differ (max "
+              "relative error %.4f, max %.1f se)", placement, act_name(act), (int)norm, alpha,
+              gate, m[i].name, a.max_rel, a.max_z);
         if (verbose)
             printf("  %s %.4f (%.1f se)", m[i].name, m[i].is_ms ? a.max_rel : a.max_abs, a.max_z);
     }
@@ -216,24 +219,38 @@ static void negative(const char *what, const double *sim, const double *wrong, i
                what, a.max_rel, a.max_z);
 }
 
-/* the prediction of another row for the same run (the negative controls' wrong theories) */
-static int other(const char *placement, ns_act_kind act, double alpha, ns_theory *t)
+/* the prediction of another row, or of a norm kind, for the same run (the negative controls'
+ * wrong theories) */
+static int other_norm(const char *placement, ns_act_kind act, ns_norm_kind norm, double alpha,
+                      ns_theory *t)
 {
-    ns_theory_input in = {.placement = placement, .act = act, .norm = NS_NORM_LAYERNORM,
+    ns_theory_input in = {.placement = placement, .act = act, .norm = norm,
                           .depth = L, .alpha = alpha, .q0 = 1, .rho0 = 0};
     int st = ns_theory_mlp(&in, t);
     check(st == NS_OK, "theory of %s failed", placement);
     return st;
 }
 
+/* the same under LayerNorm */
+static int other(const char *placement, ns_act_kind act, double alpha, ns_theory *t)
+{
+    return other_norm(placement, act, NS_NORM_LAYERNORM, alpha, t);
+}
+
+#define LN NS_NORM_LAYERNORM
+
 static void test_simulation(void)
 {
     const struct {
         const char *name;
         double alpha, gate;
-    } cases[] = {{"sandwich", 1, 0}, {"sandwich", 0, 0}, {"deepnorm", 1, 0}, {"lns", 1, 0},
-                 {"rezero", 1, 0},   {"rezero", 1, 0.5}, {"tfixup", 1, 0},   {"mixln", 1, 0},
-                 {"post*4,rezero*4,lns", 1, 0.5}, {"residual", 1, 0}, {"admin", 1, 0}};
+        ns_norm_kind norm;
+    } cases[] = {{"sandwich", 1, 0, LN},      {"sandwich", 0, 0, LN}, {"deepnorm", 1, 0, LN},
+                 {"lns", 1, 0, LN},           {"rezero", 1, 0, LN},   {"rezero", 1, 0.5, LN},
+                 {"tfixup", 1, 0, LN},        {"mixln", 1, 0, LN},
+                 {"post*4,rezero*4,lns", 1, 0.5, LN}, {"residual", 1, 0, LN},
+                 {"admin", 1, 0, LN},         {"subln", 1, 0, LN},    {"subln", 0, 0, LN},
+                 {"subln", 1, 0, NS_NORM_RMSNORM}};
     const ns_act_kind acts[] = {NS_ACT_RELU, NS_ACT_GELU};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         for (int k = 0; k < 2; k++) {
@@ -242,8 +259,29 @@ static void test_simulation(void)
             const char *name = cases[i].name;
             ns_propagate_result r;
             ns_theory t, w;
-            if (run_config(name, act, alpha, cases[i].gate, &r, &t))
+            if (run_config(name, act, cases[i].norm, alpha, cases[i].gate, &r, &t))
                 continue;
+            if (!strcmp(name, "subln") && alpha == 1 && cases[i].norm == NS_NORM_LAYERNORM &&
+                other("pre", act, alpha, &w) == NS_OK) {
+                negative(act == NS_ACT_RELU ? "subln relu act_ms by the pre form"
+                                            : "subln gelu act_ms by the pre form",
+                         r.act_ms, w.act_ms, L + 1, 1, 1);
+                ns_theory_free(&w);
+            }
+            if (!strcmp(name, "subln") && alpha == 1 && act == NS_ACT_RELU &&
+                cases[i].norm == NS_NORM_LAYERNORM &&
+                other_norm("subln", act, NS_NORM_RMSNORM, alpha, &w) == NS_OK) {
+                /* the mid norm taken as RMSNorm: phi's mean neither removed from the token
+                 * covariance nor from the backward's divisor */
+                double got[NSEEDS * (L + 1)];
+                for (int k = 0; k < NSEEDS * (L + 1); k++)
+                    got[k] = r.grad_ms[k] / r.grad_ms[k / (L + 1) * (L + 1) + L];
+                negative("subln relu grad_ms with an uncentered mid norm", got, w.grad_ms, L + 1,
+                         1, 0);
+                negative("subln relu cos_tokens with an uncentered mid norm", r.cos_tokens,
+                         w.cos_tokens, L + 1, 0, 1);
+                ns_theory_free(&w);
+            }
             if (!strcmp(name, "sandwich") && alpha == 1 && act == NS_ACT_RELU &&
                 other("pre", act, alpha, &w) == NS_OK) {
                 negative("sandwich relu act_ms by the pre form", r.act_ms, w.act_ms, L + 1, 1, 1);
@@ -356,7 +394,8 @@ static void test_admin_closed_forms(void)
 
 static void test_bounds(void)
 {
-    const char *rows[] = {"sandwich", "deepnorm", "lns", "rezero", "tfixup", "residual", "admin"};
+    const char *rows[] = {"sandwich", "deepnorm", "lns",  "rezero",
+                          "tfixup",   "residual", "admin", "subln"};
     const ns_act_kind acts[] = {NS_ACT_RELU, NS_ACT_GELU, NS_ACT_LINEAR};
     const double alphas[] = {1, 0.3}, q0s[] = {1, 2.5};
     for (int p = 0; p < (int)(sizeof rows / sizeof *rows); p++)
@@ -378,12 +417,46 @@ static void test_bounds(void)
                           "%s act %d alpha %g q0 %g: closed form q_L %.15g p0/pL %.15g, "
                           "recursion %.15g %.15g", rows[p], a, alphas[i], q0s[j], b.act_ms_L,
                           b.grad_ratio, qL, ratio);
-                    if (acts[a] != NS_ACT_GELU)
+                    /* not Sub-LN's LayerNorm on relu: the mid norm removes phi's mean, which
+                     * divides the backward by the centered variance (README section 2.16) */
+                    if (acts[a] != NS_ACT_GELU &&
+                        !(!strcmp(rows[p], "subln") && acts[a] == NS_ACT_RELU))
                         check(rel_err(ratio, qL / in.q0) < 1e-10,
                               "%s act %d: p_0/p_L %.15g != q_L/q_0 %.15g", rows[p], a, ratio,
                               qL / in.q0);
                     ns_theory_free(&t);
                 }
+    /* subln with an RMSNorm mid norm: closed form = recursion; b = 1 on relu (p_0/p_L = q_L/q_0),
+     * and with LayerNorm b = pi/(pi - 1): p_0/p_L is the Gamma ratio with that b */
+    for (int a = 0; a < 3; a++) {
+        ns_theory_input in = {.placement = "subln", .act = acts[a], .norm = NS_NORM_RMSNORM,
+                              .depth = 20, .alpha = 0.3, .q0 = 2.5};
+        ns_theory t;
+        ns_theory_bounds b;
+        if (ns_theory_mlp(&in, &t) != NS_OK || ns_theory_bounds_mlp(&in, &b) != NS_OK) {
+            check(0, "subln rmsnorm: theory or bounds failed");
+            continue;
+        }
+        check(rel_err(b.act_ms_L, t.act_ms[20]) < 1e-10 && rel_err(b.grad_ratio, t.grad_ms[0]) <
+                  1e-10 && (acts[a] == NS_ACT_GELU || rel_err(t.grad_ms[0], t.act_ms[20] / 2.5) <
+                  1e-10), "subln rmsnorm act %d: closed form, recursion, q_L/q_0 differ", a);
+        ns_theory_free(&t);
+    }
+    {
+        ns_theory_input in = {.placement = "subln", .act = NS_ACT_RELU,
+                              .norm = NS_NORM_LAYERNORM, .depth = 20, .alpha = 0.3, .q0 = 2.5};
+        ns_theory t;
+        if (ns_theory_mlp(&in, &t) == NS_OK) {
+            double s = log(40.0) * 0.09, pi = acos(-1.0), bb = pi / (pi - 1), want = 1;
+            for (int l = 0; l < 20; l++)
+                want *= 1 + bb / (2.5 / s + l);
+            check(rel_err(t.grad_ms[0], want) < 1e-10, "subln relu layernorm: p_0/p_L %.15g, "
+                  "the Gamma ratio with b = pi/(pi-1) %.15g", t.grad_ms[0], want);
+            ns_theory_free(&t);
+        } else {
+            check(0, "subln relu layernorm: theory failed");
+        }
+    }
     /* relu closed forms (README section 3's table) */
     ns_theory_input in = {.placement = "lns", .act = NS_ACT_RELU, .depth = 10, .alpha = 1,
                           .q0 = 1};
