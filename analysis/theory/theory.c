@@ -37,6 +37,9 @@ static const struct {
     /* PostNorm's structure with the profiled skip (a row's profiled_skip picks this form) */
     {NS_THEORY_ADMIN, 0, 0, 1, NS_SPAN_NONE, NS_ALPHA_BRANCH_WEIGHT, NS_SKIP_ONE, NS_INIT_PLAIN, 0,
      0},
+    /* PreNorm's structure with DeepScaleLM's gains (its branch gain picks this form) */
+    {NS_THEORY_DSLM, 1, 0, 0, NS_SPAN_NONE, NS_ALPHA_BRANCH_WEIGHT, NS_SKIP_DSLM, NS_INIT_DSLM, 0,
+     0},
 };
 /* ResiDual's form is told by its dual stream, which no other form has */
 _Static_assert(sizeof forms / sizeof forms[0] == NS_THEORY_NFORMS - 1, "one structure per form");
@@ -59,7 +62,8 @@ int ns_theory_form_of(const ns_placement *p, ns_theory_form *form)
             p->alpha_site == forms[i].alpha_site && p->skip_gain == forms[i].skip_gain &&
             p->init_rule == forms[i].init_rule && p->layer_scaled == forms[i].layer_scaled &&
             p->gated == forms[i].gated &&
-            !p->profiled_skip == (forms[i].form != NS_THEORY_ADMIN)) {
+            !p->profiled_skip == (forms[i].form != NS_THEORY_ADMIN) &&
+            (p->branch_gain == NS_BRANCH_DSLM) == (forms[i].form == NS_THEORY_DSLM)) {
             *form = forms[i].form;
             return NS_OK;
         }

@@ -82,10 +82,13 @@ typedef enum {
                              * alpha c/sqrt(H), c = (9L)^(-1/4) */
     NS_THEORY_RESIDUAL,     /* dual stream (ResiDual): x = N(x + F(x)), r = r + F(x); output
                              * x_L + Nf(r_L) (theory_residual.c) */
-    NS_THEORY_ADMIN         /* norm_sum, profiled skip: y = N(w_l x + F(x)), w_1 = 1, w_l^2 =
+    NS_THEORY_ADMIN,        /* norm_sum, profiled skip: y = N(w_l x + F(x)), w_1 = 1, w_l^2 =
                              * q0 + the branch mean squares of blocks < l with every w = 1 */
+    NS_THEORY_DSLM          /* norm_in, skip and branch gains, init rule (DeepScaleLM):
+                             * y = lambda x + beta F(N(x)), beta^2 = 1/L = 1 - lambda^2, W2 std
+                             * alpha/sqrt(H E[phi^2]) */
 } ns_theory_form;
-#define NS_THEORY_NFORMS 11
+#define NS_THEORY_NFORMS 12
 
 /* 1 if the Transformer/MoE theory (ns_theory_transformer) has the block equations of row p:
  * every row but ResiDual's (dual stream), B2T's included, which has no MLP form; for Mix-LN,

@@ -61,7 +61,9 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
                                             "y = x + F(x), W1, W2 std times (9L)^(-1/4)",
                                             "x = N(x + F(x)), r = r + F(x), output x_L + "
                                             "Nf(r_L)",
-                                            "y = N(w_l x + F(x)), w_l profiled"};
+                                            "y = N(w_l x + F(x)), w_l profiled",
+                                            "y = lambda x + beta F(N(x)), beta^2 = 1/L = 1 - "
+                                            "lambda^2, W2 std times E[phi^2]^(-1/2)"};
     _Static_assert(sizeof equations / sizeof equations[0] == NS_THEORY_NFORMS, "one per form");
     if (!out)
         return NS_ERR_INVALID;
@@ -124,6 +126,9 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
      * factor c^2 = (9L)^(-1/2); ReZero's gate w (README sections 2.7 to 2.11) */
     const double A2 = sqrt(2.0 * L), b2 = 1 / sqrt(8.0 * L), c2 = 1 / sqrt(9.0 * L);
     const double w2 = in->gate * in->gate;
+    /* DeepScaleLM's beta^2 = 1/L, lambda^2 = 1 - beta^2, and its init factor u^2 = 1/E[phi^2] on
+     * W2's variance, E[phi^2] as core sets it (README section 2.17) */
+    const double B2 = 1.0 / L, l2 = 1 - B2, u2 = 1 / ns_act_unit_ms(in->act);
     moments mo = {.act = in->act};
     double q = in->q0, C = in->rho0 * in->q0;
     /* Admin: the profiling pass is PostNorm's forward, whose branch sees q0 in block 1 and 1
@@ -263,6 +268,18 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
             gain = (w2s + a2 * mo.dphi2) / qv;
             out->skip_weight[l - 1] = sqrt(w2s);
             w2_admin += branch; /* the profiling pass's branch has the same mean square */
+            if (!isfinite(k))
+                status = NS_ERR_NUMERIC;
+            break;
+        }
+        case NS_THEORY_DSLM: { /* z = N(x): q_z = 1; b = F(z), W2 std alpha u; y = l x + beta b */
+            double k = ns_gauss_kernel(in->act, 1.0, rho);
+            status = moments_at(&mo, 1.0);
+            branch = a2 * u2 * mo.phi2; /* b before beta, as propagate's branch_ms */
+            qn = l2 * q + B2 * branch;
+            Cn = l2 * C + B2 * a2 * u2 * k;
+            cos_layer = sqrt(l2 * q / qn);
+            gain = l2 + B2 * a2 * u2 * mo.dphi2 / q;
             if (!isfinite(k))
                 status = NS_ERR_NUMERIC;
             break;
