@@ -137,6 +137,8 @@ usage_case "a dual stream in a schedule" "--placement|residual" --placement 'res
 usage_case "schedule inside a schedule" "--placement|mixln" --placement 'mixln*1,pre'
 usage_case "admin inside a schedule" "--placement|admin|schedule" --placement 'post*2,admin' \
     --depth 4
+usage_case "dslm in a schedule with pre" "--placement|dslm|init rule" --placement 'pre*2,dslm' \
+    --depth 4
 usage_case "--post-fraction above 1" "--post-fraction|1.5" --placement mixln --post-fraction 1.5
 usage_case "a model larger than the machine" "needs about|GiB" --width 65536 --depth 8
 usage_case "--depth 0" "--depth|0" --depth 0
