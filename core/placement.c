@@ -225,9 +225,10 @@ static const ns_placement placements[] = {
     {.name = "dslm",
      .title = "DeepScaleLM",
      .paper = "Kedia et al. 2024, arXiv 2403.09635",
-     .equation = "y = l x + b F(N(x)), l^2 = 1 - 1/L, b^2 = 1/L; W2 std times E[phi^2]^(-1/2)",
-     .equation2 = "h = l x + b A(N1(x)); y = l h + b F(N2(h)), l^2 = 1 - 1/L, b^2 = 1/L; W2 std "
-                  "times E[phi^2]^(-1/2)",
+     .equation = "y = lambda x + beta F(N(x)), beta^2 = 1/L = 1 - lambda^2; W2 std times "
+                 "E[phi^2]^(-1/2)",
+     .equation2 = "h = lambda x + beta A(N1(x)); y = lambda h + beta F(N2(h)), beta^2 = 1/L = 1 - "
+                  "lambda^2; W2 std times E[phi^2]^(-1/2)",
      .norm_in = 1,
      .span = NS_SPAN_NONE,
      .alpha_site = NS_ALPHA_BRANCH_WEIGHT,

@@ -13,7 +13,7 @@
  * gradient mean square of pre, post, span, span-wrapped, sandwich and lns is then replaced by its
  * O(1/d) correction (theory_finite.c, theory_finite_wrapped.c, README section 10); act_ms needs
  * none except for span-wrapped (exact in expectation for the others), and the other metrics and
- * the other forms (deepnorm, rezero, tfixup) keep their d -> infinity values. */
+ * the other forms (deepnorm, rezero, tfixup, dslm) keep their d -> infinity values. */
 #include "theory.h"
 
 #include <math.h>

@@ -1,21 +1,21 @@
-/* test_theory_rows.c: the d -> infinity MLP theory of the placement rows with one structural
- * extra (sandwich, deepnorm, lns, rezero, tfixup, residual, admin, dslm;
- * analysis/theory/README.md, sections 2.7-2.12, 2.14, 2.15 and 2.17) against simulation, their closed forms against the
- * recursion, and negative controls. ResiDual's dual stream (dual_act_ms, dual_grad_ms) and
- * Admin's profiled skip weights are compared too.
+/* test_theory_rows.c: the d -> infinity MLP theory of the placement rows with one structural extra
+ * (sandwich, deepnorm, lns, rezero, tfixup, residual, admin, dslm; analysis/theory/README.md,
+ * sections 2.7-2.12, 2.14, 2.15 and 2.17) against simulation, their closed forms against the
+ * recursion, and negative controls. ResiDual's dual stream (dual_act_ms, dual_grad_ms) and Admin's
+ * profiled skip weights are compared too.
  *
  * 1. Theory against `ns_propagate` at d = H = 1024, L = 12, seq 32, batch 2, 4 seeds, relu and
- *    gelu, each row at its default Scale Init (alpha = 1), sandwich also at alpha = 1/sqrt(L),
- *    rezero at its default gate 0 (the identity) and at gate 0.5; admin's profiled skip weights
- *    (ns_propagate's skip_weight) against the predicted ones too. Per layer, |seed mean - theory|
- *    must be within max(K_SIGMA * se, floor), as in test_theory.c: se from the largest relative
- *    seed spread of the series; floor = ALLOW/sqrt(d) relative for mean squares, absolute for
- *    cosines (the finite-width terms the d -> infinity recursion leaves out: the per-token mean
- *    square fluctuates by O(1/sqrt(d)) and enters the norms' and the kernel's nonlinearities; the
- *    measured biases are O(1/d) and far below it), and for grad_ms, compared as grad_ms_l /
- *    grad_ms_L per seed, also the compounded allowance of fw_allowance() below, except
- *    sandwich and lns, whose grad_ms carries its O(1/d) correction (theory_finite.c;
- *    test_finite.c): the theory's `finite` must be 1 for those two and 0 for the other rows.
+ *    gelu, each row at its default Scale Init (alpha = 1), sandwich and dslm also at alpha =
+ *    1/sqrt(L), rezero at its default gate 0 (the identity) and at gate 0.5; admin's profiled skip
+ *    weights (ns_propagate's skip_weight) against the predicted ones too. Per layer, |seed mean -
+ *    theory| must be within max(K_SIGMA * se, floor), as in test_theory.c: se from the largest
+ *    relative seed spread of the series; floor = ALLOW/sqrt(d) relative for mean squares, absolute
+ *    for cosines (the finite-width terms the d -> infinity recursion leaves out: the per-token
+ *    mean square fluctuates by O(1/sqrt(d)) and enters the norms' and the kernel's nonlinearities;
+ *    the measured biases are O(1/d) and far below it), and for grad_ms, compared as grad_ms_l /
+ *    grad_ms_L per seed, also the compounded allowance of fw_allowance() below, except sandwich
+ *    and lns, whose grad_ms carries its O(1/d) correction (theory_finite.c; test_finite.c): the
+ *    theory's `finite` must be 1 for those two and 0 for the other rows.
  * 2. Negative controls that must FAIL the same criterion: the pre form's prediction for sandwich
  *    (act_ms: alpha^2 E[phi^2] per block instead of alpha^2), the post form's for deepnorm
  *    (cos_layer: no skip gain), the pre form's for lns (act_ms: no 1/l on the branch input's
