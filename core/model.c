@@ -182,6 +182,8 @@ static void layout(ns_model *m)
         char slot[32];
         double alpha_w = pl->alpha_site == NS_ALPHA_BRANCH_WEIGHT ? c->alpha : 1.0;
         double sc = init_factor(pl, c->depth);
+        /* DeepScaleLM's factor on W2 alone: a unit-variance input gives a unit-variance output */
+        double sc2 = pl->init_rule == NS_INIT_DSLM ? 1 / sqrt(ns_act_unit_ms(c->act)) : sc;
         if (pl->norm_in) {
             snprintf(slot, sizeof slot, "%snorm_in.", pre);
             add_norm(m, slot, &s->nin, 1);
@@ -209,7 +211,7 @@ static void layout(ns_model *m)
             size_t nk = (size_t)c->ntok * k;
             s->w[0] = add_param(m, pre, "router", c->width, E, 1, 1.0 / sqrt(c->width));
             s->w[1] = add_param(m, pre, "w1", E * c->width, He, 1, sc / sqrt(c->width));
-            s->w[2] = add_param(m, pre, "w2", E * He, c->width, 1, alpha_w * sc / sqrt(He));
+            s->w[2] = add_param(m, pre, "w2", E * He, c->width, 1, alpha_w * sc2 / sqrt(He));
             s->moe_probs = add_act(m, (size_t)c->ntok * E);
             s->moe_lse = add_act(m, (size_t)c->ntok);
             s->moe_gates = add_act(m, nk);
@@ -228,7 +230,7 @@ static void layout(ns_model *m)
         } else {
             s->w[0] = add_param(m, pre, "w1", c->width, c->hidden, 1, sc / sqrt(c->width));
             s->w[1] = add_param(m, pre, "w2", c->hidden, c->width, 1,
-                                alpha_w * sc / sqrt(c->hidden));
+                                alpha_w * sc2 / sqrt(c->hidden));
             s->h = add_act(m, nh);
             s->a = add_act(m, nh);
             if (pl->norm_mid) {
@@ -294,6 +296,9 @@ static int config_ok(const ns_config *cfg)
         if (cfg->norm == NS_NORM_DYT && (!isfinite(cfg->dyt_init) || !ns_placement_has_norms(pl)))
             return NS_ERR_INVALID;
         if ((pl->layer_scaled && !pl->norm_in) || (pl->gated && !isfinite(cfg->gate_init)))
+            return NS_ERR_INVALID;
+        /* a branch gain weighs the branch in the sum only: no span aggregate, no dual stream */
+        if (pl->branch_gain != NS_BRANCH_ONE && (pl->span != NS_SPAN_NONE || pl->dual_stream))
             return NS_ERR_INVALID;
     }
     if (cfg->block != NS_BLOCK_MLP &&
@@ -654,13 +659,14 @@ static void add_into(ns_real *out, const ns_real *a, const ns_real *b, size_t n)
         out[i] = a[i] + b[i];
 }
 
-/* out = a s + b: a skip path with a gain */
-static void skip_into(ns_real *out, double a, const ns_real *s, const ns_real *b, size_t n)
+/* out = a s + c b: a skip path with a gain, and a branch gain (DeepScaleLM) */
+static void skip_into(ns_real *out, double a, const ns_real *s, double c, const ns_real *b,
+                      size_t n)
 {
-    ns_real ar = (ns_real)a;
+    ns_real ar = (ns_real)a, cr = (ns_real)c;
 #pragma omp parallel for schedule(static) if (n >= NS_PAR_MIN)
     for (size_t i = 0; i < n; i++)
-        out[i] = ar * s[i] + b[i];
+        out[i] = ar * s[i] + cr * b[i];
 }
 
 /* out = c in (out may be in) */
@@ -684,7 +690,15 @@ static double dot(const ns_real *a, const ns_real *b, size_t n)
 /* the skip gain a of v = a s + b in a block of row pl */
 static double skip_gain(const ns_config *c, const ns_placement *pl)
 {
-    return pl->skip_gain == NS_SKIP_DEEPNORM ? pow(2.0 * c->depth, 0.25) : 1.0;
+    return pl->skip_gain == NS_SKIP_DEEPNORM ? pow(2.0 * c->depth, 0.25)
+           : pl->skip_gain == NS_SKIP_DSLM   ? sqrt(1 - 1.0 / c->depth)
+                                             : 1.0;
+}
+
+/* the branch gain c of v = a s + c b in a block of row pl (DeepScaleLM's beta) */
+static double branch_gain(const ns_config *c, const ns_placement *pl)
+{
+    return pl->branch_gain == NS_BRANCH_DSLM ? 1 / sqrt((double)c->depth) : 1.0;
 }
 
 /* ---- profiled skip weights (Admin) ----------------------------------------------------------
@@ -1011,10 +1025,10 @@ int ns_model_block_forward(ns_model *m, int layer)
         int top_dual = pl->dual_stream && layer == c->depth;
         ns_real *s_out = last && pl->span == NS_SPAN_NONE && !top_dual ? y : A + sl->s_out;
         ns_real *v = pl->norm_sum ? A + sl->v_sum : s_out;
-        if (pl->skip_gain == NS_SKIP_ONE && !pl->profiled_skip)
+        if (pl->skip_gain == NS_SKIP_ONE && !pl->profiled_skip && pl->branch_gain == NS_BRANCH_ONE)
             add_into(v, s, bn, m->nd);
         else
-            skip_into(v, skip_weight(m, pl, layer, j), s, bn, m->nd);
+            skip_into(v, skip_weight(m, pl, layer, j), s, branch_gain(c, pl), bn, m->nd);
         if (pl->block_skip && last)
             add_into(v, v, x, m->nd);
         if (pl->norm_sum)
@@ -1096,6 +1110,8 @@ int ns_model_block_backward(ns_model *m, int layer, ns_real *dx, const ns_real *
             add_into(m->g_bn, dv, dacc, nd);
         else
             copy_or_zero(m->g_bn, dv ? dv : dacc, nd);
+        if (pl->branch_gain != NS_BRANCH_ONE) /* v = a s + c bn (no aggregate, no dual stream) */
+            scale_into(m->g_bn, branch_gain(c, pl), m->g_bn, nd);
         if (pl->gated) { /* bg = w bn: dw += <g_bg, bn>, g_bn = w g_bg */
             const ns_real *bn = A + (pl->norm_out ? sl->bn : sl->b);
             PARAM(G, sl->gate)[0] += (ns_real)dot(m->g_bn, bn, nd);

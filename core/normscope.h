@@ -112,13 +112,31 @@ typedef enum {
 /* what multiplies the stream on the skip path: v = a s + b (DeepNorm's up-weighted skip) */
 typedef enum {
     NS_SKIP_ONE = 0,  /* a = 1 */
-    NS_SKIP_DEEPNORM  /* a = (2L)^(1/4) */
+    NS_SKIP_DEEPNORM, /* a = (2L)^(1/4) */
+    NS_SKIP_DSLM      /* a = lambda = sqrt(1 - 1/L) (DeepScaleLM, with NS_BRANCH_DSLM) */
 } ns_skip_gain;
+
+/* what multiplies the branch output on its way into the sum: v = a s + c b (DeepScaleLM's
+ * lambda x + beta F; only rows without a span or a dual stream carry one) */
+typedef enum {
+    NS_BRANCH_ONE = 0, /* c = 1 */
+    NS_BRANCH_DSLM     /* c = beta = 1/sqrt(L), so lambda^2 + beta^2 = 1 */
+} ns_branch_gain;
 
 /* the init of the value and output projections (W_V, W_O) and of the MLP's W1, W2: their std is
  * multiplied by 1, (8L)^(-1/4) (DeepNorm), (9L)^(-1/4) (T-Fixup) or sqrt(log(2L)) (Sub-LN);
- * W_Q, W_K, routers unscaled */
-typedef enum { NS_INIT_PLAIN = 0, NS_INIT_DEEPNORM, NS_INIT_TFIXUP, NS_INIT_SUBLN } ns_init_rule;
+ * W_Q, W_K, routers unscaled. DeepScaleLM's rule multiplies only the std of W2 (the MLP's and every expert's) by
+ * 1/sqrt(ns_act_unit_ms(act)), so a unit-variance branch input gives a unit-variance output */
+typedef enum {
+    NS_INIT_PLAIN = 0,
+    NS_INIT_DEEPNORM,
+    NS_INIT_TFIXUP,
+    NS_INIT_SUBLN,
+    NS_INIT_DSLM
+} ns_init_rule;
+/* E[phi(u)^2] at u ~ N(0, 1) for the activation as ops_act.c computes it (GELU's tanh form),
+ * to double precision; NAN for an unknown kind */
+double ns_act_unit_ms(ns_act_kind act);
 
 typedef struct {
     const char *name;         /* what --placement takes, e.g. "pre" */
@@ -158,6 +176,8 @@ typedef struct {
      * W_O and on the MLP's (each expert's) activation before W2; sublayer j's branch becomes
      * W_O Nm(Attn_V(z)) or W2 Nm(phi(W1 z)) */
     int norm_mid;
+    /* DeepScaleLM: the branch output times beta on its way into the sum (ns_branch_gain) */
+    ns_branch_gain branch_gain;
 } ns_placement;
 
 /* The table, in a fixed order (plots give row i the i-th colour and marker; new rows go at the

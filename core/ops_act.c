@@ -126,3 +126,13 @@ void ns_act_backward(ns_real *dinp, const ns_real *dout, const ns_real *inp, siz
                                kind, 1);
     }
 }
+
+double ns_act_unit_ms(ns_act_kind act)
+{
+    /* GELU's by composite Simpson on [-12, 12] with 2e5 panels in double (the tails beyond add
+     * < 1e-30); tests/theory/test_theory_rows.c checks it against the theory's quadrature */
+    return act == NS_ACT_GELU     ? 0.42519371103307
+           : act == NS_ACT_RELU   ? 0.5
+           : act == NS_ACT_LINEAR ? 1.0
+                                  : NAN;
+}

@@ -234,6 +234,32 @@ static const ns_placement placements[] = {
      .final_norm = 1,
      .config_scheme = "subln",
      .config_span_variant = "aggregate"},
+    /* DeepScaleLM, after akhilkedia/TranformersGetStable (DSLM_signal_propagation_figures/megatron/
+     * model/transformer.py, ParallelTransformerLayer.forward, and model/utils.py): PreNorm whose
+     * sums weigh the skip by lambda and the branch by beta, lambda^2 + beta^2 = 1, so a
+     * unit-variance branch keeps the stream at unit variance; beta^2 = 1/L (the source's default
+     * beta^2 = 0.005 for its 192 layers). The init puts the branch output at unit variance: W2's
+     * std times E[phi^2]^(-1/2) (the source splits that factor between W1 and W2 for its relu,
+     * the same function at init); W_V and W_O stay 1/sqrt(d): the source's factor for them
+     * divides by a token correlation its own data sets (analysis/theory/README.md, 2.17) */
+    {.name = "dslm",
+     .title = "DeepScaleLM",
+     .paper = "Kedia et al. 2024, arXiv 2403.09635",
+     .equation = "y = lambda x + beta F(N(x)), beta^2 = 1/L = 1 - lambda^2; W2 std times "
+                 "E[phi^2]^(-1/2)",
+     .equation2 = "h = lambda x + beta A(N1(x)); y = lambda h + beta F(N2(h)), beta^2 = 1/L = 1 - "
+                  "lambda^2; W2 std times E[phi^2]^(-1/2)",
+     .norm_in = 1,
+     .span = NS_SPAN_NONE,
+     .alpha_site = NS_ALPHA_BRANCH_WEIGHT,
+     .alpha_on = "the std of W2 and W_O",
+     .default_scale_init = "none",
+     .skip_gain = NS_SKIP_DSLM,
+     .init_rule = NS_INIT_DSLM,
+     .final_norm = 1,
+     .config_scheme = "dslm",
+     .config_span_variant = "aggregate",
+     .branch_gain = NS_BRANCH_DSLM},
 };
 #define NPLACEMENTS (int)(sizeof placements / sizeof placements[0])
 

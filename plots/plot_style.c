@@ -8,17 +8,16 @@
 #include <string.h>
 
 /* Okabe & Ito (2008), "Color Universal Design", then five of Tol's muted colours (wine, teal,
- * olive, indigo, rose) and ColorBrewer's dark brown (BrBG) for the rows past eight. Yellow stays
- * the eighth: placement rows keep their colours as rows are added, and spares prefer the others
- * (it is faint on white). */
-static const char *const palette[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7",
-                                      "#E69F00", "#56B4E9", "#000000", "#F0E442",
-                                      "#882255", "#44AA99", "#999933", "#332288",
-                                      "#CC6677", "#8C510A"};
+ * olive, indigo, rose), ColorBrewer's dark brown (BrBG) and Tol's green for the rows past eight.
+ * Yellow stays the eighth: placement rows keep their colours as rows are added, and spares
+ * prefer the others (it is faint on white). */
+static const char *const palette[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00",
+                                      "#56B4E9", "#000000", "#F0E442", "#882255", "#44AA99",
+                                      "#999933", "#332288", "#CC6677", "#8C510A", "#117733"};
 #define NPALETTE (int)(sizeof palette / sizeof palette[0])
 /* filled circle, square, triangle up, diamond, triangle down, pentagon; open ones after; star,
- * cross */
-static const int points[] = {7, 5, 9, 13, 11, 15, 6, 4, 8, 10, 12, 14, 3, 2};
+ * cross, plus */
+static const int points[] = {7, 5, 9, 13, 11, 15, 6, 4, 8, 10, 12, 14, 3, 2, 1};
 _Static_assert(sizeof points / sizeof points[0] == NPALETTE, "a marker for every colour");
 
 /* a fixed colour and marker per placement: row i of the placement table (core/placement.c)
@@ -360,9 +359,9 @@ void ns_style_series(const ns_plot_file *const *runs, int n, ns_plot_style *st, 
         if (slot >= 0 && !placement_taken[slot]) {
             placement_taken[slot] = 1;
         } else {
-            /* orange, sky blue, black, the muted five and brown first; then the colours of absent
-             * placements; yellow, faint on white, last */
-            static const int spare[] = {4, 5, 6, 8, 9, 10, 11, 12, 13, 3, 0, 1, 2, 7};
+            /* orange, sky blue, black, the muted five, brown and green first; then the colours of
+             * absent placements; yellow, faint on white, last */
+            static const int spare[] = {4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 3, 0, 1, 2, 7};
             _Static_assert(sizeof spare / sizeof spare[0] == NPALETTE, "every colour a spare");
             slot = -1;
             for (int k = 0; k < NPALETTE && slot < 0; k++)

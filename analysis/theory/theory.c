@@ -40,6 +40,9 @@ static const struct {
     /* PreNorm's structure with the mid norm (a row's norm_mid picks this form) */
     {NS_THEORY_SUBLN, 1, 0, 0, NS_SPAN_NONE, NS_ALPHA_BRANCH_WEIGHT, NS_SKIP_ONE, NS_INIT_SUBLN, 0,
      0},
+    /* PreNorm's structure with DeepScaleLM's gains (its branch gain picks this form) */
+    {NS_THEORY_DSLM, 1, 0, 0, NS_SPAN_NONE, NS_ALPHA_BRANCH_WEIGHT, NS_SKIP_DSLM, NS_INIT_DSLM, 0,
+     0},
 };
 /* ResiDual's form is told by its dual stream, which no other form has */
 _Static_assert(sizeof forms / sizeof forms[0] == NS_THEORY_NFORMS - 1, "one structure per form");
@@ -63,7 +66,8 @@ int ns_theory_form_of(const ns_placement *p, ns_theory_form *form)
             p->init_rule == forms[i].init_rule && p->layer_scaled == forms[i].layer_scaled &&
             p->gated == forms[i].gated &&
             !p->profiled_skip == (forms[i].form != NS_THEORY_ADMIN) &&
-            !p->norm_mid == (forms[i].form != NS_THEORY_SUBLN)) {
+            !p->norm_mid == (forms[i].form != NS_THEORY_SUBLN) &&
+            (p->branch_gain == NS_BRANCH_DSLM) == (forms[i].form == NS_THEORY_DSLM)) {
             *form = forms[i].form;
             return NS_OK;
         }
@@ -77,7 +81,7 @@ int ns_theory_transformer_covers(const ns_placement *p)
     if (p->early) /* Mix-LN: its two rows */
         return ns_theory_transformer_covers(ns_placement_find(p->early)) &&
                ns_theory_transformer_covers(ns_placement_find(p->late));
-    return 1;
+    return !p->norm_mid; /* Sub-LN's mid norms are not in the recursion yet */
 }
 
 /* the numbers of *in, and its blocks' rows; NS_ERR_INVALID for anything out of range */

@@ -84,13 +84,16 @@ typedef enum {
                              * x_L + Nf(r_L) (theory_residual.c) */
     NS_THEORY_ADMIN,        /* norm_sum, profiled skip: y = N(w_l x + F(x)), w_1 = 1, w_l^2 =
                              * q0 + the branch mean squares of blocks < l with every w = 1 */
-    NS_THEORY_SUBLN         /* norm_in, norm_mid, init rule: y = x + W2 Nm(phi(W1 N(x))), W1 std
+    NS_THEORY_SUBLN,        /* norm_in, norm_mid, init rule: y = x + W2 Nm(phi(W1 N(x))), W1 std
                              * g/sqrt(d), W2 std alpha g/sqrt(H), g^2 = log(2L) (Sub-LN) */
+    NS_THEORY_DSLM          /* norm_in, skip and branch gains, init rule (DeepScaleLM):
+                             * y = lambda x + beta F(N(x)), beta^2 = 1/L = 1 - lambda^2, W2 std
+                             * alpha/sqrt(H E[phi^2]) */
 } ns_theory_form;
-#define NS_THEORY_NFORMS 12
+#define NS_THEORY_NFORMS 13
 
 /* 1 if the Transformer/MoE theory (ns_theory_transformer) has the block equations of row p:
- * every row but ResiDual's (dual stream), B2T's included, which has no MLP form; for Mix-LN,
+ * every row, B2T's included, which has no MLP form, but Sub-LN's (its mid norms); for Mix-LN,
  * both of its rows */
 int ns_theory_transformer_covers(const ns_placement *p);
 

@@ -199,6 +199,24 @@ int ns_theory_bounds_mlp(const ns_theory_input *in, ns_theory_bounds *b)
         b->grad_exact = 1;
         break;
     }
+    case NS_THEORY_DSLM: {
+        /* q_l = lambda^2 q_{l-1} + beta^2 s, s = alpha^2 (the init puts the branch at alpha^2):
+         * q_L = s + lambda^(2L) (q0 - s), between q0 and s whatever L; block l scales p by
+         * lambda^2 + beta^2 c/q_{l-1}, c = alpha^2 E[phi'^2]/E[phi^2] at u ~ N(0,1). At q0 = s
+         * the product is (1 + (c/s - 1)/L)^L -> exp(c/s - 1) (README section 2.17) */
+        double B2 = 1.0 / L, l2 = 1 - B2, u2 = 1 / ns_act_unit_ms(in->act);
+        double s = a2 * u2 * e1, c = a2 * u2 * d1;
+        double q = q0, prod = 1;
+        for (int l = 1; l <= L; l++) {
+            prod *= l2 + B2 * c / q;
+            q = l2 * q + B2 * s;
+        }
+        b->act_ms_L = b->act_ms_L_lower = s + pow(l2, L) * (q0 - s);
+        b->act_ms_exact = 1;
+        b->grad_ratio = b->grad_ratio_upper = prod;
+        b->grad_exact = 1;
+        break;
+    }
     case NS_THEORY_RESIDUAL: {
         /* The main stream is PostNorm's; the dual stream r gains B_l = alpha^2 E[phi^2] per
          * block, and X_l = x_l.r_l/d obeys X_l = (X_{l-1} + B_l)/sqrt(s_l), s_l = q_{l-1} + B_l:

@@ -13,7 +13,7 @@
  * gradient mean square of pre, post, span, span-wrapped, sandwich and lns is then replaced by its
  * O(1/d) correction (theory_finite.c, theory_finite_wrapped.c, README section 10); act_ms needs
  * none except for span-wrapped (exact in expectation for the others), and the other metrics and
- * the other forms (deepnorm, rezero, tfixup, subln) keep their d -> infinity values. */
+ * the other forms (deepnorm, rezero, tfixup, subln, dslm) keep their d -> infinity values. */
 #include "theory.h"
 
 #include <math.h>
@@ -75,7 +75,9 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
                                             "Nf(r_L)",
                                             "y = N(w_l x + F(x)), w_l profiled",
                                             "y = x + W2 Nm(phi(W1 N(x))), W1, W2 std times "
-                                            "sqrt(log(2L))"};
+                                            "sqrt(log(2L))",
+                                            "y = lambda x + beta F(N(x)), beta^2 = 1/L = 1 - "
+                                            "lambda^2, W2 std times E[phi^2]^(-1/2)"};
     _Static_assert(sizeof equations / sizeof equations[0] == NS_THEORY_NFORMS, "one per form");
     if (!out)
         return NS_ERR_INVALID;
@@ -140,6 +142,9 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
     /* Sub-LN's init factor g^2 = log(2L) on the variance of W1 and W2 (README section 2.16) */
     const double g2 = log(2.0 * L);
     const double w2 = in->gate * in->gate;
+    /* DeepScaleLM's beta^2 = 1/L, lambda^2 = 1 - beta^2, and its init factor u^2 = 1/E[phi^2] on
+     * W2's variance, E[phi^2] as core sets it (README section 2.17) */
+    const double B2 = 1.0 / L, l2 = 1 - B2, u2 = 1 / ns_act_unit_ms(in->act);
     moments mo = {.act = in->act};
     double q = in->q0, C = in->rho0 * in->q0;
     /* Admin: the profiling pass is PostNorm's forward, whose branch sees q0 in block 1 and 1
@@ -292,6 +297,18 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
             cos_layer = sqrt(q / qn);
             /* W2: g^2 alpha^2; Nm: 1/var; phi: E[phi'^2]; W1: g^2; N: 1/q */
             gain = 1 + branch * g2 * mo.dphi2 / (var * q);
+            if (!isfinite(k))
+                status = NS_ERR_NUMERIC;
+            break;
+        }
+        case NS_THEORY_DSLM: { /* z = N(x): q_z = 1; b = F(z), W2 std alpha u; y = l x + beta b */
+            double k = ns_gauss_kernel(in->act, 1.0, rho);
+            status = moments_at(&mo, 1.0);
+            branch = a2 * u2 * mo.phi2; /* b before beta, as propagate's branch_ms */
+            qn = l2 * q + B2 * branch;
+            Cn = l2 * C + B2 * a2 * u2 * k;
+            cos_layer = sqrt(l2 * q / qn);
+            gain = l2 + B2 * a2 * u2 * mo.dphi2 / q;
             if (!isfinite(k))
                 status = NS_ERR_NUMERIC;
             break;

@@ -210,7 +210,7 @@ typedef struct {
                       * alpha sits on it, times the init rule's sc^2 */
     double in2;      /* the variance factor of W_V and W1: the init rule's sc^2 */
     double out_gain; /* norm_out's gain */
-    double gate;     /* the branch gate (1 if none) */
+    double gate;     /* the branch gate, or DeepScaleLM's branch gain beta (1 if none) */
     double skip;     /* the skip weight w of v = w s + b */
     double sum_gain; /* norm_sum's gain */
 } sub_factors;
@@ -223,15 +223,22 @@ static sub_factors factors_of(const ctx *c, const ns_placement *pl, int l, int j
                 : pl->init_rule == NS_INIT_TFIXUP ? pow(9.0 * L, -0.25)
                                                   : 1.0;
     double aw = pl->alpha_site == NS_ALPHA_BRANCH_WEIGHT ? a : 1.0, w = 1.0;
+    /* DeepScaleLM's init: W2's variance (the MLP's, every expert's) over E[phi^2], as core sets
+     * it; W_V, W_O plain */
+    double u2 = pl->init_rule == NS_INIT_DSLM && j == 1 ? 1 / ns_act_unit_ms(c->in->base.act) : 1;
     if (pl->profiled_skip)
         w = c->profiling ? 1.0 : c->skip_w[(size_t)(l - 1) * 2 + j];
     else if (pl->skip_gain == NS_SKIP_DEEPNORM)
         w = pow(2.0 * L, 0.25);
+    else if (pl->skip_gain == NS_SKIP_DSLM)
+        w = sqrt(1 - 1 / L);
     return (sub_factors){.in_gain = pl->layer_scaled ? 1 / sqrt((double)l) : 1.0,
-                         .out2 = aw * aw * sc * sc,
+                         .out2 = aw * aw * sc * sc * u2,
                          .in2 = sc * sc,
                          .out_gain = pl->alpha_site == NS_ALPHA_OUT_NORM_GAIN ? a : 1.0,
-                         .gate = pl->gated ? c->in->base.gate : 1.0,
+                         .gate = pl->gated                           ? c->in->base.gate
+                                 : pl->branch_gain == NS_BRANCH_DSLM ? 1 / sqrt(L)
+                                                                     : 1.0,
                          .skip = w,
                          .sum_gain = j == 1 && pl->alpha_site == NS_ALPHA_LAST_NORM_GAIN ? a
                                                                                           : 1.0};
@@ -289,7 +296,7 @@ static int block_fwd(ctx *c, const ns_placement *pl, int l, block_state *bs, con
             norm_fwd(T, B, f.out_gain, BN);
             bn = BN;
         }
-        if (pl->gated) {
+        if (pl->gated || pl->branch_gain != NS_BRANCH_ONE) {
             if (bn != BN)
                 memcpy(BN, bn, TT * sizeof *BN);
             scale(T, f.gate * f.gate, BN);
@@ -436,7 +443,7 @@ static int block_bwd(ctx *c, const ns_placement *pl, int l, block_state *bs, con
                     size_t ik = (size_t)i * T + k, ki = (size_t)k * T + i;
                     Gbn[ik] += c->Gr[ik] + c->KR[ik] + c->KR[ki];
                 }
-        if (pl->gated)
+        if (pl->gated || pl->branch_gain != NS_BRANCH_ONE)
             scale(T, f.gate * f.gate, Gbn);
         const double *gb = Gbn;
         if (pl->norm_out) {

@@ -571,6 +571,12 @@ int main(void)
     /* Sub-LN's mid norm in every expert (each its own gain) under the other norm kinds */
     check_model(NS_BLOCK_MOE, "subln", NS_ACT_GELU, NS_NORM_RMSNORM, 2, moes[2]);
     check_model(NS_BLOCK_MOE, "subln", NS_ACT_RELU, NS_NORM_DYT, 2, moes[0]);
+    /* DeepScaleLM's skip gain lambda is 0 at L = 1: at L = 3 both of its gains show, under every
+     * norm kind in MoE blocks and with RMSNorm in the others (LayerNorm and DyT: the loops) */
+    for (int norm = 0; norm < 3; norm++)
+        check_model(NS_BLOCK_MOE, "dslm", NS_ACT_RELU, (ns_norm_kind)norm, 3, moes[norm]);
+    check_model(NS_BLOCK_MLP, "dslm", NS_ACT_LINEAR, NS_NORM_RMSNORM, 3, none);
+    check_model(NS_BLOCK_TRANSFORMER, "dslm", NS_ACT_GELU, NS_NORM_RMSNORM, 3, none);
     for (int p = 0; ns_placement_at(p); p++)
         for (int tied = 0; tied < 2; tied++) {
             check_lm(NS_BLOCK_MLP, ns_placement_at(p)->name, tied, NS_NORM_LAYERNORM);

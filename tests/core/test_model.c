@@ -300,6 +300,12 @@ static void block_by_hand(ns_model *m, const char *name, int l, int L, const dou
         mlp_row(f, x, w1, w2, d, H);
         for (int i = 0; i < d; i++)
             y[i] = x[i] + w * f[i];
+    } else if (!strcmp(name, "dslm")) { /* y = lambda x + beta F(N(x)), beta^2 = 1/L */
+        double beta = 1 / sqrt((double)L), lambda = sqrt(1 - 1.0 / L);
+        norm_row(m, l, "mlp.norm_in.", z, x, d);
+        mlp_row(f, z, w1, w2, d, H);
+        for (int i = 0; i < d; i++)
+            y[i] = lambda * x[i] + beta * f[i];
     } else {
         for (int i = 0; i < d; i++)
             y[i] = NAN; /* a row this test does not know yet: it fails until written out here */
@@ -476,6 +482,38 @@ static void test_init_rules(void)
                   v / want);
         }
         ns_model_free(m);
+    }
+}
+
+/* DeepScaleLM's init: W2 (the MLP's, every expert's) std times E[phi^2]^(-1/2), the rest plain
+ * (test_theory_rows checks core's E[phi^2] against the theory's quadrature) */
+static void test_init_dslm(void)
+{
+    const int d = 512, L = 4, N = 64;
+    for (int act = 0; act < 3; act++) {
+        double m2 = ns_act_unit_ms((ns_act_kind)act);
+        for (int block = 0; block < 3; block++) {
+            ns_config c = config("dslm", L, d, 1.0);
+            c.act = (ns_act_kind)act, c.block = (ns_block_kind)block, c.ntok = N;
+            c.seq = 8, c.heads = 4, c.experts = 2, c.expert_hidden = 2 * d, c.top_k = 1;
+            ns_model *m = NULL;
+            CHECK(ns_model_create(&m, &c) == NS_OK && ns_model_init(m, 5) == NS_OK, "create");
+            const char *w2 = block == NS_BLOCK_MOE ? "moe.w2" : "mlp.w2";
+            const char *mats[] = {"attn.wq", "attn.wk", "attn.wv", "attn.wo", "mlp.w1", w2};
+            const double base[] = {1.0 / d, 1.0 / d, 1.0 / d, 1.0 / d, 1.0 / d,
+                                   1.0 / (block == NS_BLOCK_MOE ? c.expert_hidden : c.hidden)};
+            for (int i = block == NS_BLOCK_MLP ? 4 : 0; i < 6; i++) {
+                if (i == 4 && block == NS_BLOCK_MOE)
+                    continue;
+                int j = param_index(m, mats[i]);
+                const ns_param_info *pi = ns_model_param_info(m, j);
+                double v = sample_var(ns_model_param(m, 1, j), (size_t)pi->rows * pi->cols);
+                double want = base[i] / (i == 5 ? m2 : 1);
+                CHECK(fabs(v / want - 1) < 0.03, "dslm act %d: var(%s)/expected = %.4f", act,
+                      mats[i], v / want);
+            }
+            ns_model_free(m);
+        }
     }
 }
 
@@ -757,6 +795,7 @@ int main(void)
     test_forward_by_hand();
     test_schedules();
     test_init_rules();
+    test_init_dslm();
     test_thread_determinism(NS_NORM_LAYERNORM);
     test_thread_determinism(NS_NORM_DYT);
     test_dyt();

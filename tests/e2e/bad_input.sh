@@ -139,6 +139,8 @@ usage_case "admin inside a schedule" "--placement|admin|schedule" --placement 'p
     --depth 4
 usage_case "subln beside another init rule" "--placement|subln|init rule" \
     --placement 'subln*2,pre' --depth 4
+usage_case "dslm in a schedule with pre" "--placement|dslm|init rule" --placement 'pre*2,dslm' \
+    --depth 4
 usage_case "--post-fraction above 1" "--post-fraction|1.5" --placement mixln --post-fraction 1.5
 usage_case "a model larger than the machine" "needs about|GiB" --width 65536 --depth 8
 usage_case "--depth 0" "--depth|0" --depth 0

@@ -1,22 +1,23 @@
 /* test_theory_rows.c: the d -> infinity MLP theory of the placement rows with one structural
- * extra (sandwich, deepnorm, lns, rezero, tfixup, residual, admin, subln;
- * analysis/theory/README.md, sections 2.7-2.12 and 2.14-2.16) against simulation, their closed
+ * extra (sandwich, deepnorm, lns, rezero, tfixup, residual, admin, subln, dslm;
+ * analysis/theory/README.md, sections 2.7-2.12 and 2.14-2.17) against simulation, their closed
  * forms against the recursion, and negative controls. ResiDual's dual stream (dual_act_ms,
  * dual_grad_ms) and Admin's profiled skip weights are compared too.
  *
  * 1. Theory against `ns_propagate` at d = H = 1024, L = 12, seq 32, batch 2, 4 seeds, relu and
- *    gelu, each row at its default Scale Init (alpha = 1), sandwich also at alpha = 1/sqrt(L),
- *    rezero at its default gate 0 (the identity) and at gate 0.5; admin's profiled skip weights
- *    (ns_propagate's skip_weight) against the predicted ones too; subln at alpha 1 and 1/sqrt(L)
- *    with LayerNorm and at alpha 1 with RMSNorm (its mid norm's kind). Per layer, |seed mean -
- *    theory| must be within max(K_SIGMA * se, floor), as in test_theory.c: se from the largest
- *    relative seed spread of the series; floor = ALLOW/sqrt(d) relative for mean squares, absolute
- *    for cosines (the finite-width terms the d -> infinity recursion leaves out: the per-token mean
- *    square fluctuates by O(1/sqrt(d)) and enters the norms' and the kernel's nonlinearities; the
- *    measured biases are O(1/d) and far below it), and for grad_ms, compared as grad_ms_l /
- *    grad_ms_L per seed, also the compounded allowance of fw_allowance() below, except sandwich and
- *    lns, whose grad_ms carries its O(1/d) correction (theory_finite.c; test_finite.c): the
- *    theory's `finite` must be 1 for those two and 0 for the other rows.
+ *    gelu, each row at its default Scale Init (alpha = 1), sandwich and dslm also at alpha =
+ *    1/sqrt(L), rezero at its default gate 0 (the identity) and at gate 0.5; admin's profiled
+ *    skip weights (ns_propagate's skip_weight) against the predicted ones too; subln at alpha 1
+ *    and 1/sqrt(L) with LayerNorm and at alpha 1 with RMSNorm (its mid norm's kind). Per layer,
+ *    |seed mean - theory| must be within max(K_SIGMA * se, floor), as in test_theory.c: se from
+ *    the largest relative seed spread of the series; floor = ALLOW/sqrt(d) relative for mean
+ *    squares, absolute for cosines (the finite-width terms the d -> infinity recursion leaves
+ *    out: the per-token mean square fluctuates by O(1/sqrt(d)) and enters the norms' and the
+ *    kernel's nonlinearities; the measured biases are O(1/d) and far below it), and for grad_ms,
+ *    compared as grad_ms_l / grad_ms_L per seed, also the compounded allowance of fw_allowance()
+ *    below, except sandwich and lns, whose grad_ms carries its O(1/d) correction
+ *    (theory_finite.c; test_finite.c): the theory's `finite` must be 1 for those two and 0 for
+ *    the other rows.
  * 2. Negative controls that must FAIL the same criterion: the pre form's prediction for sandwich
  *    (act_ms: alpha^2 E[phi^2] per block instead of alpha^2), the post form's for deepnorm
  *    (cos_layer: no skip gain), the pre form's for lns (act_ms: no 1/l on the branch input's
@@ -25,9 +26,14 @@
  *    and a dual gradient with Nf's 1/R_L left out, the post form's for admin (cos_layer: no
  *    skip weight), and admin's weights without the input's mean square in the sum (w_l^2 = the
  *    branches' alone); for subln the pre form (act_ms) and, on relu, the RMSNorm theory for a
- *    LayerNorm run (grad_ms and cos_tokens: phi's mean left in the mid norm).
+ *    LayerNorm run (grad_ms and cos_tokens: phi's mean left in the mid norm); for dslm the pre
+ *    form (act_ms: no lambda, beta) and, gelu, its own recursion with W2 left at the plain init
+ *    (act_ms: the branch at E[phi^2], not 1).
  * 3. Closed forms (ns_theory_bounds_mlp) equal the recursion's q_L and p_0/p_L to 1e-10, and
- *    p_0/p_L = q_L/q_0 for relu and linear (README section 2.5; not subln's LayerNorm on relu).
+ *    p_0/p_L = q_L/q_0 for relu and linear (README section 2.5; not subln's LayerNorm on relu);
+ *    dslm's at q0 = alpha^2: q_L = alpha^2 and p_0/p_L = (1 + (k - 1)/L)^L,
+ *    k = E[phi'^2]/E[phi^2] at u ~ N(0, 1), and core's E[phi^2] (ns_act_unit_ms, its init
+ *    factor) against the quadrature.
  * Prints only failures and `test_theory_rows: N checks, M failed`; `--verbose` prints every
  * series' agreement. */
 #include "normscope.h"
@@ -250,7 +256,7 @@ static void test_simulation(void)
                  {"tfixup", 1, 0, LN},        {"mixln", 1, 0, LN},
                  {"post*4,rezero*4,lns", 1, 0.5, LN}, {"residual", 1, 0, LN},
                  {"admin", 1, 0, LN},         {"subln", 1, 0, LN},    {"subln", 0, 0, LN},
-                 {"subln", 1, 0, NS_NORM_RMSNORM}};
+                 {"subln", 1, 0, NS_NORM_RMSNORM}, {"dslm", 1, 0, LN}, {"dslm", 0, 0, LN}};
     const ns_act_kind acts[] = {NS_ACT_RELU, NS_ACT_GELU};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         for (int k = 0; k < 2; k++) {
@@ -343,6 +349,20 @@ static void test_simulation(void)
                                             : "admin gelu skip_weight without ms(x_0)",
                          r.skip_weight, wrong, L, 1, 0);
             }
+            if (!strcmp(name, "dslm") && alpha == 1 && other("pre", act, alpha, &w) == NS_OK) {
+                negative(act == NS_ACT_RELU ? "dslm relu act_ms by the pre form"
+                                            : "dslm gelu act_ms by the pre form",
+                         r.act_ms, w.act_ms, L + 1, 1, 1);
+                ns_theory_free(&w);
+            }
+            if (!strcmp(name, "dslm") && alpha == 1 && act == NS_ACT_GELU) {
+                /* W2 at the plain init: the branch at E[phi^2] instead of 1 */
+                double wrong[L + 1], q = 1, b2 = 1.0 / L;
+                wrong[0] = q;
+                for (int l = 1; l <= L; l++)
+                    wrong[l] = q = (1 - b2) * q + b2 * ns_gauss_phi2(act, 1.0);
+                negative("dslm gelu act_ms with W2 unscaled", r.act_ms, wrong, L + 1, 1, 1);
+            }
             if (!strcmp(name, "tfixup") && act == NS_ACT_GELU) {
                 /* W1 left unscaled: the branch's phi at variance q instead of c^2 q */
                 double wrong[L + 1], q = 1, c2 = 1 / sqrt(9.0 * L);
@@ -392,10 +412,34 @@ static void test_admin_closed_forms(void)
           "L^%.5f", slope, d1 / e1 - 1);
 }
 
+/* DeepScaleLM at q0 = alpha^2: the stream stays at alpha^2 and p_0/p_L = (1 + (k - 1)/L)^L, k =
+ * E[phi'^2]/E[phi^2] at unit variance (1 for relu and linear: p_0 = p_L); its init factor's
+ * E[phi^2] in core against the quadrature; no O(1/d) term derived */
+static void test_dslm_closed_forms(void)
+{
+    const ns_act_kind acts[] = {NS_ACT_RELU, NS_ACT_GELU, NS_ACT_LINEAR};
+    for (int a = 0; a < 3; a++) {
+        double e1 = ns_gauss_phi2(acts[a], 1.0), d1 = ns_gauss_dphi2(acts[a], 1.0);
+        check(rel_err(ns_act_unit_ms(acts[a]), e1) < 1e-12,
+              "act %d: core's E[phi^2] %.15g, the quadrature's %.15g", a, ns_act_unit_ms(acts[a]),
+              e1);
+        for (int depth = 1; depth <= 1000; depth *= 10) {
+            ns_theory_input in = {.placement = "dslm", .act = acts[a], .depth = depth,
+                                  .alpha = 0.6, .q0 = 0.36, .width = 256, .hidden = 1024};
+            ns_theory_bounds b;
+            double want = pow(1 + (d1 / e1 - 1) / depth, depth);
+            check(ns_theory_bounds_mlp(&in, &b) == NS_OK && rel_err(b.act_ms_L, 0.36) < 1e-12 &&
+                      rel_err(b.grad_ratio, want) < 1e-10 && !ns_theory_finite_covers(&in),
+                  "dslm act %d L %d: q_L %.15g (want 0.36), p0/pL %.15g (want %.15g)", a, depth,
+                  b.act_ms_L, b.grad_ratio, want);
+        }
+    }
+}
+
 static void test_bounds(void)
 {
     const char *rows[] = {"sandwich", "deepnorm", "lns",  "rezero",
-                          "tfixup",   "residual", "admin", "subln"};
+                          "tfixup",   "residual", "admin", "subln", "dslm"};
     const ns_act_kind acts[] = {NS_ACT_RELU, NS_ACT_GELU, NS_ACT_LINEAR};
     const double alphas[] = {1, 0.3}, q0s[] = {1, 2.5};
     for (int p = 0; p < (int)(sizeof rows / sizeof *rows); p++)
@@ -489,7 +533,7 @@ static void test_bounds(void)
         check(0, "rezero gate 0: theory failed");
     }
     /* the forms: b2t has none (it has no MLP block), yet the Transformer theory interprets it
-     * as every row */
+     * as every row but subln */
     ns_theory_form f;
     check(ns_theory_form_of(ns_placement_find("b2t"), &f) == NS_ERR_INVALID, "b2t has a form");
     check(ns_theory_transformer_covers(ns_placement_find("b2t")) &&
@@ -500,11 +544,13 @@ static void test_bounds(void)
     for (int p = 0; p < (int)(sizeof rows / sizeof *rows); p++)
         check(ns_theory_form_of(ns_placement_find(rows[p]), &f) == NS_OK &&
                   (int)f == (int)NS_THEORY_SANDWICH + p &&
-                  ns_theory_transformer_covers(ns_placement_find(rows[p])),
+                  ns_theory_transformer_covers(ns_placement_find(rows[p])) ==
+                      (f != NS_THEORY_SUBLN),
               "%s: wrong form", rows[p]);
     in.gate = NAN;
     check(ns_theory_mlp(&in, &t) == NS_ERR_INVALID, "a NaN gate is accepted");
     test_admin_closed_forms();
+    test_dslm_closed_forms();
 }
 
 int main(int argc, char **argv)

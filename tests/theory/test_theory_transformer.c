@@ -14,12 +14,13 @@
  *    is that row, Mix-LN its split written as a schedule; T-Fixup with a linear MLP is ReZero
  *    at gate (9L)^(-1/2) (both scale every branch Gram by the same factor); ReZero at gate 0 is
  *    the identity; Sandwich's act_ms is q0 + 2 l alpha^2, DeepNorm's, B2T's and Admin's 1;
- *    ResiDual's dual stream sums both branches' outputs and has one gradient at every layer.
+ *    ResiDual's dual stream sums both branches' outputs and has one gradient at every layer;
+ *    DeepScaleLM's sums are lambda^2 s + beta^2 b and its relu MLP output alpha^2.
  * 3. The simulation: `ns_propagate` at d = 256, L = 8, T = 32, batch 4, 4 seeds (1000..1003),
  *    1 thread, for pre, post, span and span-wrapped x {gelu, relu} x Scale Init {none, sqrtL},
  *    every other row at (gelu, none) and (relu, sqrtL) (ReZero at gate 0.5, gelu only), and
- *    five MoE cases (pre gelu none top-2, span gelu sqrtL top-1, b2t gelu none top-2, admin
- *    gelu sqrtL top-1, residual gelu none top-2). The max relative error over layers of the seed
+ *    six MoE cases (pre gelu none top-2, span gelu sqrtL top-1, b2t gelu none top-2, admin
+ *    gelu sqrtL top-1, residual gelu none top-2, dslm gelu none top-2). The max relative error over layers of the seed
  *    mean (grad_ms as grad_ms_l / grad_ms_L per seed; cosines relative to max(|theory|, 0.05), as
  *    `normscope verify`) must stay within the bound of its case and metric (tol_of): the largest
  *    error measured over 6 disjoint seed groups (seeds 1000..1023, `--seed S`) times 1.5, at
@@ -221,6 +222,19 @@ static void test_rows_exact(void)
                      worst);
     check(worst < 1e-12, "residual: dual stream off its sums by %.3g", worst);
     ns_theory_free(&t);
+    /* DeepScaleLM: each sum is lambda^2 s + beta^2 b, beta^2 = 1/L; its init puts a relu MLP's
+     * output at alpha^2 exactly */
+    a = input_for("dslm", NS_ACT_RELU, 0.7, NS_BLOCK_TRANSFORMER, 0);
+    st = ns_theory_transformer(&a, &t);
+    worst = st ? 1 : 0;
+    for (int l = 1; !st && l <= L; l++) {
+        double b2 = 1.0 / L, mid = (1 - b2) * t.act_ms[l - 1] + b2 * t.attn_out_ms[l - 1];
+        worst = fmax(worst, fabs(t.mid_act_ms[l - 1] - mid) +
+                                fabs(t.act_ms[l] - (1 - b2) * mid - b2 * t.mlp_out_ms[l - 1]) +
+                                fabs(t.mlp_out_ms[l - 1] - 0.49));
+    }
+    check(worst < 1e-12, "dslm: act_ms off lambda^2 s + beta^2 b by %.3g", worst);
+    ns_theory_free(&t);
 }
 
 static void test_exact(void)
@@ -377,6 +391,8 @@ static const sim_case cases[] = {
     TF("admin", NS_ACT_RELU, "sqrtL", 0.02, 0.05, 0.18, 0.02, 0.08, 0.10),
     TF("residual", NS_ACT_GELU, "none", 0.02, 0.29, 0.12, 0.06, 0.17, 0.12),
     TF("residual", NS_ACT_RELU, "sqrtL", 0.02, 0.06, 0.18, 0.02, 0.09, 0.10),
+    TF("dslm", NS_ACT_GELU, "none", 0.05, 0.06, 0.18, 0.02, 0.12, 0.08),
+    TF("dslm", NS_ACT_RELU, "sqrtL", 0.02, 0.02, 0.15, 0.02, 0.08, 0.10),
     {"rezero", "none", NS_ACT_GELU, NS_BLOCK_TRANSFORMER, 0,
      {0.08, 0.15, 0.17, 0.02, 0.15, 0.11}, 0.5}, /* gate 0 would be the identity */
 #undef TF
@@ -385,6 +401,7 @@ static const sim_case cases[] = {
     {"b2t", "none", NS_ACT_GELU, NS_BLOCK_MOE, 2, {0.02, 0.07, 0.12, 0.02, 0.08, 0.04}, 0},
     {"admin", "sqrtL", NS_ACT_GELU, NS_BLOCK_MOE, 1, {0.02, 0.03, 0.10, 0.02, 0.08, 0.11}, 0},
     {"residual", "none", NS_ACT_GELU, NS_BLOCK_MOE, 2, {0.02, 0.18, 0.15, 0.03, 0.09, 0.12}, 0},
+    {"dslm", "none", NS_ACT_GELU, NS_BLOCK_MOE, 2, {0.03, 0.05, 0.12, 0.02, 0.08, 0.05}, 0},
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
