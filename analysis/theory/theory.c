@@ -81,7 +81,7 @@ int ns_theory_transformer_covers(const ns_placement *p)
     if (p->early) /* Mix-LN: its two rows */
         return ns_theory_transformer_covers(ns_placement_find(p->early)) &&
                ns_theory_transformer_covers(ns_placement_find(p->late));
-    return !p->norm_mid; /* Sub-LN's mid norms are not in the recursion yet */
+    return 1;
 }
 
 /* the numbers of *in, and its blocks' rows; NS_ERR_INVALID for anything out of range */

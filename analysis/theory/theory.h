@@ -93,8 +93,8 @@ typedef enum {
 #define NS_THEORY_NFORMS 13
 
 /* 1 if the Transformer/MoE theory (ns_theory_transformer) has the block equations of row p:
- * every row, B2T's included, which has no MLP form, but Sub-LN's (its mid norms); for Mix-LN,
- * both of its rows */
+ * every row, B2T's included, which has no MLP form (Sub-LN in Transformer stacks only: its
+ * per-expert mid norms are not modelled); for Mix-LN, both of its rows */
 int ns_theory_transformer_covers(const ns_placement *p);
 
 /* NS_OK and the form of placement row p, or NS_ERR_INVALID if the theory has none for it */

@@ -150,11 +150,28 @@ static void kernel_pair(ctx *c, int same, double zi, double zj, double z, double
 /* the MLP (or MoE) branch on input Gram Z: F, and the backward multiplier Bm (elementwise);
  * out2 and in2 are the variance factors of W2 and W1 (1 for W ~ N(0, 1/fan-in)); the router
  * sees Z itself */
-static int mlp_fwd(ctx *c, const double *Z, double out2, double in2, double *F, double *Bm)
+static int mlp_fwd(ctx *c, const double *Z, double out2, double in2, int mid, double *F,
+                   double *Bm)
 {
     int T = c->T, same = 1;
     for (int i = 1; i < T; i++)
         same = same && Z[(size_t)i * T + i] == Z[0];
+    /* Sub-LN's mid norm on the H hidden units of each token: mean m_i = E[phi] (LayerNorm; 0
+     * for RMSNorm) and scale sd_i, sd_i^2 = E[phi^2] - m_i^2; the Gram of its output is
+     * (K - m_i m_j)/(sd_i sd_j), and backward it divides by sd_i sd_j (its projections remove
+     * O(1) of H directions) */
+    double m[NS_THEORY_MAX_SEQ], sd[NS_THEORY_MAX_SEQ];
+    for (int i = 0; i < T; i++) {
+        double v = in2 * Z[(size_t)i * T + i], K, Kd;
+        m[i] = 0, sd[i] = 1;
+        if (!mid)
+            continue;
+        kernel_pair(c, same, v, v, v, &K, &Kd);
+        m[i] = c->in->base.norm == NS_NORM_RMSNORM ? 0 : ns_gauss_phi(c->in->base.act, v);
+        sd[i] = sqrt(K - m[i] * m[i]);
+        if (!(sd[i] > 0))
+            return NS_ERR_NUMERIC;
+    }
     for (int i = 0; i < T; i++)
         for (int j = 0; j <= i; j++) {
             double zi = Z[(size_t)i * T + i], zj = Z[(size_t)j * T + j], z = Z[(size_t)i * T + j];
@@ -168,7 +185,8 @@ static int mlp_fwd(ctx *c, const double *Z, double out2, double in2, double *F, 
                 if (st)
                     return st;
             }
-            double fv = out2 * nu * K, bv = out2 * (in2 * nu * Kd + r * K);
+            double s = sd[i] * sd[j];
+            double fv = out2 * nu * (K - m[i] * m[j]) / s, bv = out2 * (in2 * nu * Kd + r * K) / s;
             if (!isfinite(fv) || !isfinite(bv))
                 return NS_ERR_NUMERIC;
             F[(size_t)i * T + j] = F[(size_t)j * T + i] = fv;
@@ -197,9 +215,10 @@ typedef struct {
     ns_tf_attn_layer at;
     double *Bm;                          /* [T*T] */
     double *nin[2], *nout[2], *nsum[2];  /* [T] each */
+    double *nmid;                        /* [T] Sub-LN's mid norm on the attention output */
     double *span;                        /* [T] */
 } block_state;
-#define BLOCK_DIAGS 7
+#define BLOCK_DIAGS 8
 
 enum { NSCR = 9 }; /* scratch Gram matrices of a block */
 
@@ -221,6 +240,7 @@ static sub_factors factors_of(const ctx *c, const ns_placement *pl, int l, int j
     /* as core/model.c: the init rule's factor on the std of W_V, W_O, W1, W2 */
     double sc = pl->init_rule == NS_INIT_DEEPNORM ? pow(8.0 * L, -0.25)
                 : pl->init_rule == NS_INIT_TFIXUP ? pow(9.0 * L, -0.25)
+                : pl->init_rule == NS_INIT_SUBLN  ? sqrt(log(2.0 * L))
                                                   : 1.0;
     double aw = pl->alpha_site == NS_ALPHA_BRANCH_WEIGHT ? a : 1.0, w = 1.0;
     /* DeepScaleLM's init: W2's variance (the MLP's, every expert's) over E[phi^2], as core sets
@@ -279,10 +299,18 @@ static int block_fwd(ctx *c, const ns_placement *pl, int l, block_state *bs, con
         if (j == 0) {
             if ((st = ns_tf_attn_forward(c->attn, &bs->at, z, B, (uint64_t)l)))
                 return st;
-            scale(T, f.out2 * f.in2, B); /* W_V's and W_O's variances */
+            if (pl->norm_mid) { /* Sub-LN: W_O Nm(P V), the norm per token */
+                scale(T, f.in2, B);
+                diag(T, B, bs->nmid);
+                norm_fwd(T, B, 1, BN);
+                memcpy(B, BN, TT * sizeof *B);
+                scale(T, f.out2, B);
+            } else {
+                scale(T, f.out2 * f.in2, B); /* W_V's and W_O's variances */
+            }
             out->attn_out_ms[l - 1] = mean_diag(T, B);
         } else {
-            if ((st = mlp_fwd(c, z, f.out2, f.in2, B, bs->Bm)))
+            if ((st = mlp_fwd(c, z, f.out2, f.in2, pl->norm_mid, B, bs->Bm)))
                 return st;
             out->mlp_out_ms[l - 1] = out->branch_ms[l - 1] = mean_diag(T, B);
         }
@@ -451,9 +479,18 @@ static int block_bwd(ctx *c, const ns_placement *pl, int l, block_state *bs, con
             gb = Gb;
         }
         if (j == 0) {
-            if ((st = ns_tf_attn_backward(c->attn, &bs->at, gb, Gz)))
-                return st;
-            scale(T, f.out2 * f.in2, Gz);
+            if (pl->norm_mid) { /* W_O, then Nm, then the attention, then W_V */
+                norm_bwd(c, gb, bs->nmid, 1, Gz, 0);
+                scale(T, f.out2, Gz);
+                if ((st = ns_tf_attn_backward(c->attn, &bs->at, Gz, Gb)))
+                    return st;
+                memcpy(Gz, Gb, TT * sizeof *Gz);
+                scale(T, f.in2, Gz);
+            } else {
+                if ((st = ns_tf_attn_backward(c->attn, &bs->at, gb, Gz)))
+                    return st;
+                scale(T, f.out2 * f.in2, Gz);
+            }
         } else {
             for (size_t e = 0; e < TT; e++)
                 Gz[e] = bs->Bm[e] * gb[e];
@@ -542,8 +579,9 @@ int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out)
          (in->experts < 1 || in->top_k < 1 || in->top_k > 2 || in->top_k > in->experts)))
         return NS_ERR_INVALID;
     for (int i = 0; i < rows.n; i++)
-        if (!ns_theory_transformer_covers(rows.row[i]))
-            return NS_ERR_INVALID;
+        if (!ns_theory_transformer_covers(rows.row[i]) ||
+            (rows.row[i]->norm_mid && in->block == NS_BLOCK_MOE))
+            return NS_ERR_INVALID; /* Sub-LN's mid norm per expert: not modelled */
     if (in->attn == NS_THEORY_ATTN_TRAJECTORY)
         return ns_tf_trajectories(in, out);
     int T = in->seq, L = in->base.depth, admin = 0, dual = 0;
@@ -609,7 +647,7 @@ int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out)
         double *d = bs[l].Bm + TT;
         double **slots[BLOCK_DIAGS] = {&bs[l].nin[0], &bs[l].nin[1], &bs[l].nout[0],
                                        &bs[l].nout[1], &bs[l].nsum[0], &bs[l].nsum[1],
-                                       &bs[l].span};
+                                       &bs[l].span, &bs[l].nmid};
         for (int k = 0; k < BLOCK_DIAGS; k++)
             *slots[k] = d + (size_t)k * T;
     }
