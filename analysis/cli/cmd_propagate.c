@@ -76,8 +76,9 @@ static int resolve(const point *p, ns_propagate_opts *po, const char **scale_ini
  * MLP stacks: the mean-field recursion at the run's width (grad_ms to O(1/d) where that is
  * derived, analysis/theory/README.md, section 10) in *t, and the d -> infinity prediction in
  * *t_inf. Transformer stacks: the score-field trajectory Monte Carlo with the run's heads
- * (section 9.9, with its standard errors) in *t, and beside it the expected-Gram recursion
- * (section 9.3) in *t_inf, both at d = infinity (section 9.6). MoE stacks: the expected-Gram
+ * (section 9.9, with its standard errors; PostNorm's grad_ms with the norms' O(1/d) terms of
+ * section 9.10) in *t, and beside it the expected-Gram recursion (section 9.3) at d = infinity
+ * in *t_inf. MoE stacks: the expected-Gram
  * recursion in *t only (section 9.9 says why), and only without a capacity limit and without
  * auxiliary losses, which the theory does not model. */
 static int predict(const ns_propagate_opts *po, ns_theory *t, ns_theory *t_inf)
@@ -108,6 +109,7 @@ static int predict(const ns_propagate_opts *po, ns_theory *t, ns_theory *t_inf)
         return ns_theory_transformer(&ti, t);
     int st = ns_theory_transformer(&ti, t_inf);
     ti.attn = NS_THEORY_ATTN_TRAJECTORY;
+    ti.base.width = c->width; /* the norms' O(1/d) terms, where derived */
     ti.heads = c->heads;
     ti.mc_samples = NS_THEORY_TRAJECTORIES;
     if (st == NS_OK && (st = ns_theory_transformer(&ti, t)) != NS_OK)

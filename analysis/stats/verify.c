@@ -4,8 +4,9 @@
 #include <math.h>
 #include <stddef.h>
 
-int ns_verify_compare(const double *x, int seeds, int n, const double *theory, int first,
-                      int last, double floor, double tol_rel, double k_se, ns_verify_stats *out)
+int ns_verify_compare(const double *x, int seeds, int n, const double *theory,
+                      const double *theory_se, int first, int last, double floor, double tol_rel,
+                      double k_se, ns_verify_stats *out)
 {
     *out = (ns_verify_stats){.worst_rel_err = 0, .worst_layer = -1, .share_in_ci = NAN,
                              .pass = 1, .nlayers = 0};
@@ -19,7 +20,9 @@ int ns_verify_compare(const double *x, int seeds, int n, const double *theory, i
             mean += x[(size_t)s * n + l] / seeds;
         for (int s = 0; s < seeds; s++)
             ss += (x[(size_t)s * n + l] - mean) * (x[(size_t)s * n + l] - mean);
-        double se = seeds > 1 ? sqrt(ss / (seeds - 1) / seeds) : 0;
+        double se = seeds > 1 ? sqrt(ss / (seeds - 1) / seeds +
+                                     (theory_se ? theory_se[l] * theory_se[l] : 0))
+                              : 0;
         double diff = fabs(mean - theory[l]);
         double rel = diff / fmax(fabs(theory[l]), floor);
         if (!(rel <= out->worst_rel_err)) { /* also catches NaN */

@@ -11,12 +11,15 @@ typedef struct {
 } ns_verify_stats;
 
 /* x is [seeds, n] (row-major), theory [n]; layers first..last-1 are compared. The 95% interval is
- * mean +- t_{0.975, S-1} sd / sqrt(S) (GSL's Student t quantile). A layer passes if its relative
- * error is at most tol_rel, or if |mean - theory| is at most k_se standard errors (which admits
- * the seed noise of a finite-width run when it is larger than the tolerance). With one seed no
- * interval exists: share_in_ci is NAN and only tol_rel counts. floor keeps the relative error of
- * quantities near 0 (cosines) meaningful. */
-int ns_verify_compare(const double *x, int seeds, int n, const double *theory, int first,
-                      int last, double floor, double tol_rel, double k_se, ns_verify_stats *out);
+ * mean +- t_{0.975, S-1} se (GSL's Student t quantile), se = sd / sqrt(S) combined with the
+ * theory's own standard error theory_se[l] where it has one (a Monte Carlo theory; NULL: none),
+ * se^2 = sd^2 / S + theory_se^2. A layer passes if its relative error is at most tol_rel, or if
+ * |mean - theory| is at most k_se such standard errors (which admits the seed noise of a
+ * finite-width run when it is larger than the tolerance). With one seed no interval exists:
+ * share_in_ci is NAN and only tol_rel counts. floor keeps the relative error of quantities near 0
+ * (cosines) meaningful. */
+int ns_verify_compare(const double *x, int seeds, int n, const double *theory,
+                      const double *theory_se, int first, int last, double floor, double tol_rel,
+                      double k_se, ns_verify_stats *out);
 
 #endif

@@ -1,5 +1,5 @@
-/* theory.c: what the theory's entry points share: the input contract, the finite-width norm
- * factor, and freeing a prediction. The recursion is in theory_mlp.c, the closed forms in
+/* theory.c: what the theory's entry points share: the input contract and freeing a
+ * prediction. The recursion is in theory_mlp.c, the closed forms in
  * theory_bounds.c, the Gaussian expectations in theory_gauss.c; analysis/theory/README.md
  * derives them. */
 #include "theory.h"
@@ -128,16 +128,6 @@ int ns_theory_block_form(const ns_theory_input *in, int layer, ns_theory_form *f
     if (!form || rows_of(in, &rows) != NS_OK || layer < 1 || layer > in->depth)
         return NS_ERR_INVALID;
     return ns_theory_form_of(ns_schedule_row(&rows, layer, in->depth), form);
-}
-
-double ns_theory_norm_factor(ns_norm_kind norm, int width)
-{
-    if (width <= 0)
-        return 1.0;
-    /* the Jacobian (gamma/sigma)(I - 11'/d - xhat xhat'/d) (LayerNorm) or (gamma/rms)(I - xhat
-     * xhat'/d) (RMSNorm) is a projection that removes 2 (or 1) of d directions; a gradient that is
-     * isotropic with respect to them loses that fraction of its mean square */
-    return norm == NS_NORM_RMSNORM ? 1.0 - 1.0 / width : 1.0 - 2.0 / width;
 }
 
 void ns_theory_free(ns_theory *t)

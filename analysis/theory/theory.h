@@ -106,12 +106,6 @@ int ns_theory_validate(const ns_theory_input *in, ns_theory_form *kind);
 /* NS_OK and the form of block l (1..L) if *in is something the MLP recursion covers block by
  * block (every block's row has a form), else NS_ERR_INVALID */
 int ns_theory_block_form(const ns_theory_input *in, int layer, ns_theory_form *form);
-/* the fraction of an isotropic gradient's mean square a norm's Jacobian keeps: it projects out
- * the mean and the radial direction (LayerNorm, 1 - 2/d) or the radial direction (RMSNorm,
- * 1 - 1/d); width 0 means d = infinity (1). Only the Transformer/MoE theory uses it, and only at
- * width 0: for MLP stacks this projection alone has the wrong sign (the gradient is not isotropic
- * and the other O(1/d) terms are larger; analysis/theory/README.md, section 10). */
-double ns_theory_norm_factor(ns_norm_kind norm, int width);
 
 /* The layer-by-layer prediction. Allocates the arrays of *out (one allocation); free with
  * ns_theory_free. On error *out is left empty (NULL arrays) and a status is returned:
@@ -236,8 +230,10 @@ typedef enum {
 } ns_theory_attn;
 
 typedef struct {
-    ns_theory_input base;  /* placement, act, norm, depth, width (norm factor), alpha, q0, rho0;
-                            * hidden is not used */
+    ns_theory_input base;  /* placement, act, norm, depth, alpha, q0, rho0; width 0 for
+                            * d -> infinity, or d > 0 for the norms' O(1/d) terms where they
+                            * are derived (PostNorm Transformer stacks with q0 = 1, which also
+                            * read hidden; out->finite then says so; README section 9.10) */
     ns_block_kind block;   /* NS_BLOCK_TRANSFORMER or NS_BLOCK_MOE */
     int seq;               /* T tokens per sequence, 1..NS_THEORY_MAX_SEQ */
     ns_theory_attn attn;

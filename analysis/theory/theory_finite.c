@@ -15,7 +15,7 @@
  * integrated exactly). Derivatives in s are taken under the Gaussian, not by finite differences:
  * d/ds N(u; 0, s) = N (u^2 - s)/(2 s^2) and d^2/ds^2 N = N (u^4 - 6 s u^2 + 3 s^2)/(4 s^4), so
  * they are integrals of the same kind, exact for relu's step phi'. */
-#include "theory.h"
+#include "theory_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -80,14 +80,7 @@ int ns_gauss_moments_at(ns_act_kind act, double s, ns_gauss_moments *m)
     return NS_OK;
 }
 
-/* PostNorm, y = N(x + F(x)). The stream after a norm has |x|^2 = d exactly and everything
- * downstream is rotation invariant (about 1 for LayerNorm), so the gradient's conditional
- * covariance is isotropic on the directions the next norm lets through, and p_l reduces exactly
- * to one-block averages: p_{L-1} = pi, p_l = pi tau^(L-1-l), p_0 = pi0 tau^(L-1), with pi the
- * mean square a block passes to an isotropic cotangent, tau the same restricted to directions
- * orthogonal to x (and 1), and pi0 the first block's, whose input x_0 is neither normalized nor
- * centered. Section 10.2. */
-static int post_grad(const ns_theory_input *in, double d, double r, int ell, double *p)
+int ns_theory_post_terms(const ns_theory_input *in, double r, int ell, ns_post_terms *pt)
 {
     ns_gauss_moments m;
     int st = ns_gauss_moments_at(in->act, 1.0, &m);
@@ -102,22 +95,39 @@ static int post_grad(const ns_theory_input *in, double d, double r, int ell, dou
     const double qv = 1 + s, g = 1 + chi;
     /* E|(I + J_F)^T vhat|^2: the radial row the norm removes, amplified by the branch */
     const double cperp = g + (2 * s1 + s1 * s1 + m4 / r) / qv;
-    /* each factor's relative O(1/d) coefficient; every factor is linear in 1/d (multiplying the
-     * expansions out, e.g. tau = pi (1 + b/d), adds O(1/d^2) terms of no particular sign that
-     * measurably worsen the prediction at d = 64) */
-    const double api = (chi2 - cperp - ell * g) / g + ell * s / qv - cda / (r * qv * g) +
-                       (4 * s + 2 * s * s + s * s * kappa / r) / (qv * qv);
-    const double atau = api + 1 + ell - (e2 + ell * chi) / g;
+    pt->a_pi = (chi2 - cperp - ell * g) / g + ell * s / qv - cda / (r * qv * g) +
+               (4 * s + 2 * s * s + s * s * kappa / r) / (qv * qv);
+    pt->a_tau = pt->a_pi + 1 + ell - (e2 + ell * chi) / g;
     /* f(n) = (1 + a^2 E[phi'^2]) / (n + a^2 E[phi^2]) at input mean square n: x_0's n has
      * variance 2/d, so its average adds f''(1)/d */
     const double N0 = 1 + chi, N1 = a2 * m.dphi2_ds, N2 = a2 * m.dphi2_ds2;
     const double Q0 = qv, Q1 = 1 + a2 * m.phi2_ds, Q2 = a2 * m.phi2_ds2;
     const double f2 = N2 / Q0 - 2 * N1 * Q1 / (Q0 * Q0) - N0 * Q2 / (Q0 * Q0) +
                       2 * N0 * Q1 * Q1 / (Q0 * Q0 * Q0);
-    const double f1 = g / qv; /* the d -> infinity gain */
-    const double pi = f1 * (1 + api / d), tau = f1 * (1 + atau / d);
+    pt->gain = g / qv; /* the d -> infinity gain */
     /* x_0 is not centered, so LayerNorm's centering of the first block's v is not free */
-    const double pi0 = f1 * (1 + (api + ell / qv) / d) + f2 / d;
+    pt->a_pi0 = pt->a_pi + ell / qv + f2 / pt->gain;
+    return NS_OK;
+}
+
+/* PostNorm, y = N(x + F(x)). The stream after a norm has |x|^2 = d exactly and everything
+ * downstream is rotation invariant (about 1 for LayerNorm), so the gradient's conditional
+ * covariance is isotropic on the directions the next norm lets through, and p_l reduces exactly
+ * to one-block averages: p_{L-1} = pi, p_l = pi tau^(L-1-l), p_0 = pi0 tau^(L-1), with pi the
+ * mean square a block passes to an isotropic cotangent, tau the same restricted to directions
+ * orthogonal to x (and 1), and pi0 the first block's, whose input x_0 is neither normalized nor
+ * centered. Section 10.2. */
+static int post_grad(const ns_theory_input *in, double d, double r, int ell, double *p)
+{
+    ns_post_terms pt;
+    int st = ns_theory_post_terms(in, r, ell, &pt);
+    if (st)
+        return st;
+    /* each factor's relative O(1/d) coefficient; every factor is linear in 1/d (multiplying the
+     * expansions out, e.g. tau = pi (1 + b/d), adds O(1/d^2) terms of no particular sign that
+     * measurably worsen the prediction at d = 64) */
+    const double pi = pt.gain * (1 + pt.a_pi / d), tau = pt.gain * (1 + pt.a_tau / d);
+    const double pi0 = pt.gain * (1 + pt.a_pi0 / d);
     const int L = in->depth;
     p[L] = 1;
     for (int l = L - 1; l >= 1; l--)

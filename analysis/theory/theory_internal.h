@@ -48,6 +48,20 @@ int ns_tf_attn_backward(ns_tf_attn *a, const ns_tf_attn_layer *st, const double 
  * NS_ERR_INVALID otherwise */
 int ns_theory_rows(const ns_theory_input *in, ns_schedule *rows);
 
+/* ---- PostNorm's O(1/d) terms (theory_finite.c, theory_finite_transformer.c) ------------------ */
+/* the one-block averages of a PostNorm MLP block y = N(x + F(x)) at width d (README section
+ * 10.2): pi = gain (1 + a_pi/d) for an isotropic cotangent, tau = gain (1 + a_tau/d) for one
+ * orthogonal to x (and 1 for LayerNorm, ell = 1), pi0 = gain (1 + a_pi0/d) for the first block,
+ * whose input is i.i.d. N(0, 1); r = hidden/d */
+typedef struct {
+    double gain, a_pi, a_tau, a_pi0;
+} ns_post_terms;
+int ns_theory_post_terms(const ns_theory_input *in, double r, int ell, ns_post_terms *pt);
+/* at in->base.width > 0, multiplies a Transformer prediction's grad_ms (and its standard error)
+ * by the norms' O(1/d) factors and sets out->finite where they are derived (PostNorm stacks,
+ * README section 9.10); leaves out at d -> infinity otherwise */
+int ns_tf_finite(const ns_theory_tf_input *in, const ns_schedule *rows, ns_theory *out);
+
 /* ---- the score-field trajectory Monte Carlo (theory_trajectory.c) ---------------------------- */
 /* ns_theory_transformer for NS_THEORY_ATTN_TRAJECTORY, on an input it has validated */
 int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out);

@@ -60,6 +60,7 @@ int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out)
     ns_theory_tf_input one = *in;
     one.attn = NS_THEORY_ATTN_MONTE_CARLO;
     one.mc_samples = in->heads; /* one score field per head */
+    one.base.width = 0;         /* the norms' O(1/d) terms apply once, to the mean */
     int st = NS_OK;
     char model[sizeof out->model] = "";
     for (int n = 0; n < nmax && st == NS_OK; n++) {

@@ -77,7 +77,6 @@ static void kernel2(ns_act_kind act, double a2, double b2, double c, double *K, 
 typedef struct {
     const ns_theory_tf_input *in;
     int T, L;
-    double f;            /* the norm Jacobian factor f_N */
     ns_tf_attn *attn;
     ns_tf_gates *gates;
     ns_schedule rows;    /* the row of each block */
@@ -108,7 +107,7 @@ static void norm_bwd(const ctx *c, const double *G, const double *vd, double g, 
     int T = c->T;
     for (int i = 0; i < T; i++)
         for (int j = 0; j < T; j++) {
-            double v = g * g * G[(size_t)i * T + j] / sqrt(vd[i] * vd[j]) * (i == j ? c->f : 1);
+            double v = g * g * G[(size_t)i * T + j] / sqrt(vd[i] * vd[j]);
             Gout[(size_t)i * T + j] = (acc ? Gout[(size_t)i * T + j] : 0) + v;
         }
 }
@@ -434,7 +433,7 @@ static int block_bwd(ctx *c, const ns_placement *pl, int l, block_state *bs, con
         for (int i = 0; i < T; i++)
             for (int k = 0; k < T; k++) {
                 size_t ik = (size_t)i * T + k;
-                c->KR[ik] = Gy[ik] / sqrt(bs->span[k]) * (i == k ? c->f : 1);
+                c->KR[ik] = Gy[ik] / sqrt(bs->span[k]);
             }
     }
     for (int j = 1; j >= 0; j--) {
@@ -445,7 +444,7 @@ static int block_bwd(ctx *c, const ns_placement *pl, int l, block_state *bs, con
             for (int i = 0; i < T; i++)
                 for (int k = 0; k < T; k++) {
                     size_t ik = (size_t)i * T + k;
-                    double back = f.sum_gain / sqrt(bs->nsum[j][i]) * (i == k ? c->f : 1);
+                    double back = f.sum_gain / sqrt(bs->nsum[j][i]);
                     Kv[ik] = back * K[ik];
                     if (pl->dual_stream)
                         c->KR[ik] *= back;
@@ -564,6 +563,9 @@ static void input_gram(const ns_theory_tf_input *in, double *X)
             X[(size_t)i * T + j] = in->base.q0 * (i == j ? 1 : in->base.rho0);
 }
 
+static int gram_recursion(const ns_theory_tf_input *in, const ns_schedule *rows_in,
+                          ns_theory *out);
+
 int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out)
 {
     if (!out)
@@ -582,15 +584,31 @@ int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out)
         if (!ns_theory_transformer_covers(rows.row[i]) ||
             (rows.row[i]->norm_mid && in->block == NS_BLOCK_MOE))
             return NS_ERR_INVALID; /* Sub-LN's mid norm per expert: not modelled */
-    if (in->attn == NS_THEORY_ATTN_TRAJECTORY)
-        return ns_tf_trajectories(in, out);
+    int st = in->attn == NS_THEORY_ATTN_TRAJECTORY ? ns_tf_trajectories(in, out)
+                                                    : gram_recursion(in, &rows, out);
+    if (st == NS_OK && (st = ns_tf_finite(in, &rows, out)) != NS_OK)
+        ns_theory_free(out);
+    if (st == NS_OK && out->finite) {
+        size_t n = strlen(out->model);
+        snprintf(out->model + n, sizeof out->model - n,
+                 "; at width %d the norms' O(1/d) terms (README 9.10)", in->base.width);
+    }
+    return st;
+}
+
+/* ns_theory_transformer's expected-Gram recursion (and one trajectory's), at d -> infinity, on
+ * a validated input */
+static int gram_recursion(const ns_theory_tf_input *in, const ns_schedule *rows_in,
+                          ns_theory *out)
+{
+    const ns_schedule rows = *rows_in;
     int T = in->seq, L = in->base.depth, admin = 0, dual = 0;
     size_t TT = (size_t)T * T, n1 = (size_t)L + 1;
-    ctx c = {.in = in, .T = T, .L = L, .f = ns_theory_norm_factor(in->base.norm, in->base.width),
-             .rows = rows, .ktab_v = 0};
+    ctx c = {.in = in, .T = T, .L = L, .rows = rows, .ktab_v = 0};
     for (int i = 0; i < rows.n; i++)
         admin |= rows.row[i]->profiled_skip, dual |= rows.row[i]->dual_stream;
     int st = ns_tf_attn_create(&c.attn, in->attn, T, in->mc_samples, in->mc_seed);
+    memset(out, 0, sizeof *out);
     if (st == NS_OK && in->block == NS_BLOCK_MOE)
         st = ns_tf_gates_create(&c.gates, in->experts, in->top_k);
     /* the prediction's arrays: 3 of L+1 and 5 of L, then ResiDual's 2 of L+1 (theory_trajectory.c
@@ -633,13 +651,13 @@ int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out)
     if (in->block == NS_BLOCK_MOE)
         snprintf(out->model, sizeof out->model,
                  "approximate Gram recursion, %d positions, d -> inf: %s; MoE top-%d of %d; "
-                 "%s; alpha %.6g; norm factor %.6g",
-                 T, eq, in->top_k, in->experts, attn_name(in->attn), in->base.alpha, c.f);
+                 "%s; alpha %.6g",
+                 T, eq, in->top_k, in->experts, attn_name(in->attn), in->base.alpha);
     else
         snprintf(out->model, sizeof out->model,
                  "approximate Gram recursion, %d positions, d -> inf: Transformer %s; %s; "
-                 "alpha %.6g; norm factor %.6g",
-                 T, eq, attn_name(in->attn), in->base.alpha, c.f);
+                 "alpha %.6g",
+                 T, eq, attn_name(in->attn), in->base.alpha);
     for (int l = 0; l < L; l++) {
         double *p = mem + (size_t)l * per;
         ns_tf_attn_layer_bind(&bs[l].at, p, T);
