@@ -148,42 +148,25 @@ typedef struct {
  * terms, and rho_l - t_l the radial excess, which the next block's norm and branch mix back.
  * LayerNorm Scaling, y = x + F(N(x)/sqrt(l)), is the same block with W1's variance scaled by
  * v_l = 1/l: the branch's moments are taken at variance v_l, and every term with a factor of J_F
- * (chi, m4, c) carries v_l (section 10.7). */
-typedef struct {
-    double s, chi, kappa, m4, cda;
-} pre_branch;
-
-static int pre_grad(const ns_theory_input *in, double d, double r, int lns, double *p, bstate *b)
+ * (chi, m4, c) carries v_l (section 10.7). pre_chain runs the recursion over a chain of
+ * branches, each with its own moments (ns_pre_branch), and fills b[0..n]. */
+static void pre_chain(const ns_pre_branch *br, int n, double q0, bstate *b)
 {
-    const int L = in->depth;
-    const double a2 = in->alpha * in->alpha, a4 = a2 * a2, q0 = in->q0;
-    pre_branch *br = malloc((size_t)L * sizeof *br);
-    if (!br)
-        return NS_ERR_NOMEM;
-    ns_gauss_moments m;
-    int st = NS_OK;
-    for (int l = 0; l < L && st == NS_OK; l++) {
-        const double v = lns ? 1.0 / (l + 1) : 1.0; /* block l + 1's branch input variance */
-        if ((lns || l == 0) && (st = ns_gauss_moments_at(in->act, v, &m)) != NS_OK)
-            break;
-        br[l] = (pre_branch){.s = a2 * m.phi2, .chi = a2 * m.dphi2 * v,
-                             .kappa = m.phi4 / (m.phi2 * m.phi2) - 1, .m4 = a4 * m.phi2_dphi2 * v,
-                             .cda = a4 * (m.phi2_dphi2 - m.phi2 * m.dphi2) * v};
-    }
     /* q_l, and d Var n_l: |x_0|^2/d of an i.i.d. N(0, q0) input, then each block's
      * 4 s q_l + 2 s^2 + s^2 kappa/r */
     b[0].V = 2 * q0 * q0;
     double q = q0;
-    for (int l = 0; l < L && st == NS_OK; l++) {
-        const pre_branch *k = &br[l];
+    for (int l = 0; l < n; l++) {
+        const ns_pre_branch *k = &br[l];
         b[l].q = q;
-        b[l + 1].V = b[l].V + 4 * k->s * q + 2 * k->s * k->s + k->s * k->s * k->kappa / r;
+        b[l + 1].V = b[l].V + 4 * k->s * q + 2 * k->s * k->s + k->s * k->s * k->kappa / k->r;
         q += k->s;
     }
-    b[L].t = 1, b[L].lam = 0, b[L].S = 0, b[L].rho = 1, b[L].c = 0, b[L].q = q;
-    for (int l = L - 1; l >= 0 && st == NS_OK; l--) {
-        const pre_branch *k = &br[l];
-        const double s = k->s, chi = k->chi, qc = b[l].q, qn = b[l + 1].q, h = chi / qc;
+    b[n].t = 1, b[n].lam = 0, b[n].S = 0, b[n].rho = 1, b[n].c = 0, b[n].q = q;
+    for (int l = n - 1; l >= 0; l--) {
+        const ns_pre_branch *k = &br[l];
+        const double s = k->s, chi = k->chi, r = k->r, qc = b[l].q, qn = b[l + 1].q,
+                     h = chi / qc;
         const bstate *u = &b[l + 1];
         bstate *x = &b[l];
         x->t = u->t * (1 + h);
@@ -197,9 +180,49 @@ static int pre_grad(const ns_theory_input *in, double d, double r, int lns, doub
                    (1 + h) +
                0.5 * Mn * (4 * s * qc + w);
     }
-    for (int l = 0; l <= L && st == NS_OK; l++) {
-        const double M = b[l].lam * b[l].lam + b[l].S, R = b[l].rho / b[l].t;
-        p[l] = b[l].t * (1 + (b[l].c + 0.5 * M * b[l].V + R - 1) / d);
+}
+
+/* p_l / t_l: the O(1/d) factor of a chain's gradient mean square over its d -> infinity value */
+static double pre_factor(const bstate *b, double d)
+{
+    const double M = b->lam * b->lam + b->S, R = b->rho / b->t;
+    return 1 + (b->c + 0.5 * M * b->V + R - 1) / d;
+}
+
+int ns_theory_pre_chain(const ns_pre_branch *br, int n, double q0, double d, double *factor)
+{
+    bstate *b = malloc(((size_t)n + 1) * sizeof *b);
+    if (!b)
+        return NS_ERR_NOMEM;
+    pre_chain(br, n, q0, b);
+    for (int l = 0; l <= n; l++)
+        factor[l] = pre_factor(&b[l], d);
+    free(b);
+    return NS_OK;
+}
+
+static int pre_grad(const ns_theory_input *in, double d, double r, int lns, double *p, bstate *b)
+{
+    const int L = in->depth;
+    const double a2 = in->alpha * in->alpha, a4 = a2 * a2;
+    ns_pre_branch *br = calloc((size_t)L, sizeof *br);
+    if (!br)
+        return NS_ERR_NOMEM;
+    ns_gauss_moments m;
+    int st = NS_OK;
+    for (int l = 0; l < L && st == NS_OK; l++) {
+        const double v = lns ? 1.0 / (l + 1) : 1.0; /* block l + 1's branch input variance */
+        if ((lns || l == 0) && (st = ns_gauss_moments_at(in->act, v, &m)) != NS_OK)
+            break;
+        br[l] = (ns_pre_branch){.s = a2 * m.phi2, .chi = a2 * m.dphi2 * v,
+                                .kappa = m.phi4 / (m.phi2 * m.phi2) - 1,
+                                .m4 = a4 * m.phi2_dphi2 * v,
+                                .cda = a4 * (m.phi2_dphi2 - m.phi2 * m.dphi2) * v, .r = r};
+    }
+    if (st == NS_OK) {
+        pre_chain(br, L, in->q0, b);
+        for (int l = 0; l <= L; l++)
+            p[l] = b[l].t * pre_factor(&b[l], d);
     }
     free(br);
     return st;

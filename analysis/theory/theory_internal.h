@@ -57,6 +57,15 @@ typedef struct {
     double gain, a_pi, a_tau, a_pi0;
 } ns_post_terms;
 int ns_theory_post_terms(const ns_theory_input *in, double r, int ell, ns_post_terms *pt);
+/* one branch of a PreNorm chain x <- x + F(N(x)) (README section 10.3): its output mean square
+ * s = E|F|^2/d, backward gain chi, its hidden units' kurtosis kappa = E[phi^4]/E[phi^2]^2 - 1,
+ * m4 = alpha^4 E[phi^2 phi'^2], cda = alpha^4 Cov(phi^2, phi'^2), r = hidden/d */
+typedef struct {
+    double s, chi, kappa, m4, cda, r;
+} ns_pre_branch;
+/* factor[l] = p_l / t_l, l = 0..n: the O(1/d) factor of the gradient mean square at width d over
+ * its d -> infinity value t_l, for a chain of n branches on an input i.i.d. N(0, q0) */
+int ns_theory_pre_chain(const ns_pre_branch *br, int n, double q0, double d, double *factor);
 /* at in->base.width > 0, multiplies a Transformer prediction's grad_ms (and its standard error)
  * by the norms' O(1/d) factors and sets out->finite where they are derived (PostNorm stacks,
  * README section 9.10); leaves out at d -> infinity otherwise */

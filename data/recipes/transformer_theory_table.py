@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """transformer_theory_table.py DIR: the table of transformer_theory.sh from the propagate files
-in DIR (<placement>_<scale>_<act>_T<T>.h5). For each file and metric (act_ms, grad_ms as grad_ms_l /
+in DIR (<placement>_<scale>_<act>_T<T>_d<d>.h5). For each file and metric (act_ms, grad_ms as grad_ms_l /
 grad_ms_L per seed, cos_tokens), the largest relative error over the layers of the seed mean for
 /theory (score-field trajectories) and /theory_inf (expected-Gram recursion); beside each, the
 simulation's standard error and the trajectories' own at that layer, relative to the mean (for
@@ -8,6 +8,7 @@ cos_tokens relative to max(|mean|, 0.05), as `normscope verify` does, since a co
 meaningful relative error)."""
 import glob
 import os
+import re
 import sys
 
 import h5py
@@ -28,7 +29,9 @@ def worst(sim, th, th_se, lo, hi, floor=0.0):
 
 def main():
     rows = []
-    for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.h5"))):
+    # numbers in the names (T, d) sort by value: d64 before d128
+    key = lambda p: re.sub(r"\d+", lambda m: m.group().zfill(6), p)
+    for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.h5")), key=key):
         with h5py.File(path) as f:
             L = int(f["config"].attrs["depth"])
             seeds = f["propagate/act_ms"].shape[0]
