@@ -16,11 +16,12 @@
  *    and trajectories) plus an allowance for the O(1/d) terms the theory leaves out (5% for
  *    grad_ms, 2% for cos_tokens); the expected-Gram recursion (NS_THEORY_ATTN_SOFTMAX) must
  *    fail the same bound: the negative control.
- * 6. PostNorm's O(1/d) norm terms (README section 9.10) against `ns_propagate` at d = 64, H = 4,
+ * 6. The norms' O(1/d) terms (README section 9.10) against `ns_propagate` at d = 64, H = 4,
  *    L = 16, T = 32, relu: p_0 / p_L must lie within 3 combined standard errors with the terms
- *    (at width 64) and outside them without (width 0), at alpha = 1 (512 seeds; d -> infinity is
- *    -30%) and alpha = 1/4 (128 seeds; -4.4%, with a small seed spread). Rows without derived
- *    terms (pre) give the same bits at width 64 as at width 0, and finite = 0.
+ *    (at width 64) and outside them without (width 0), for PostNorm at alpha = 1 (512 seeds;
+ *    d -> infinity is -30%) and alpha = 1/4 (128 seeds; -4.4%, with a small seed spread), and
+ *    PreNorm at alpha = 1 (256 seeds; -8%). Rows without derived terms (span) give the same bits
+ *    at width 64 as at width 0, and finite = 0.
  *
  * Prints only failures and a last line; `--verbose` prints the numbers. */
 #include "check.h"
@@ -191,23 +192,23 @@ static void test_simulation(void)
     ns_propagate_result_free(&r);
 }
 
-/* ---- 6. PostNorm's O(1/d) norm terms at d = 64 ------------------------------------------------- */
-static void finite_post_case(double alpha, int S)
+/* ---- 6. the norms' O(1/d) terms at d = 64 ------------------------------------------------------ */
+static void finite_case(const char *pl, double alpha, int S)
 {
     enum { L = 16, D = 64, T = 32, BATCH = 4, H = 4 };
     ns_propagate_opts po = {
-        .model = {.block = NS_BLOCK_TRANSFORMER, .placement = ns_placement_find("post"),
+        .model = {.block = NS_BLOCK_TRANSFORMER, .placement = ns_placement_find(pl),
                   .depth = L, .width = D, .hidden = 4 * D, .ntok = T * BATCH, .seq = T,
                   .heads = H, .act = NS_ACT_RELU, .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5,
                   .alpha = alpha},
         .seeds = S, .seed = 3000, .input = NS_INPUT_GAUSSIAN};
-    ns_theory_tf_input in = input_for("post", alpha, L, T, H, NS_THEORY_TRAJECTORIES, 0);
+    ns_theory_tf_input in = input_for(pl, alpha, L, T, H, NS_THEORY_TRAJECTORIES, 0);
     ns_theory t_inf, t_d;
     ns_propagate_result r;
     int s1 = ns_theory_transformer(&in, &t_inf);
     in.base.width = D, in.base.hidden = 4 * D;
     int s2 = ns_theory_transformer(&in, &t_d), s3 = ns_propagate(&po, &r, NULL, NULL);
-    CHECK(!s1 && !s2 && !s3, "post alpha %g: status %d %d %d", alpha, s1, s2, s3);
+    CHECK(!s1 && !s2 && !s3, "%s alpha %g: status %d %d %d", pl, alpha, s1, s2, s3);
     if (!s1 && !s2 && !s3) {
         double g = 0, g2 = 0;
         for (int s = 0; s < S; s++) {
@@ -217,16 +218,16 @@ static void finite_post_case(double alpha, int S)
         double g_se = sqrt((g2 - g * g) / (S - 1.0));
         double z_d = (t_d.grad_ms[0] - g) / hypot(g_se, t_d.grad_ms_se[0]);
         double z_inf = (t_inf.grad_ms[0] - g) / hypot(g_se, t_inf.grad_ms_se[0]);
-        CHECK(t_d.finite && !t_inf.finite, "post alpha %g: finite %d at width %d, %d at 0",
+        CHECK(t_d.finite && !t_inf.finite, "%s alpha %g: finite %d at width %d, %d at 0", pl,
               alpha, t_d.finite, D, t_inf.finite);
-        CHECK(fabs(z_d) <= 3, "post alpha %g, d = %d: O(1/d) p_0 %.4g against %.4g +- %.2g "
-              "(%+.1f se)", alpha, D, t_d.grad_ms[0], g, g_se, z_d);
-        CHECK(fabs(z_inf) > 3, "post alpha %g, d = %d: the d -> infinity p_0 %.4g is within 3 "
-              "se of %.4g +- %.2g (%+.1f se): the terms are not tested", alpha, D,
+        CHECK(fabs(z_d) <= 3, "%s alpha %g, d = %d: O(1/d) p_0 %.4g against %.4g +- %.2g "
+              "(%+.1f se)", pl, alpha, D, t_d.grad_ms[0], g, g_se, z_d);
+        CHECK(fabs(z_inf) > 3, "%s alpha %g, d = %d: the d -> infinity p_0 %.4g is within 3 "
+              "se of %.4g +- %.2g (%+.1f se): the terms are not tested", pl, alpha, D,
               t_inf.grad_ms[0], g, g_se, z_inf);
         if (verbose)
-            printf("post alpha %-6g d = %d: simulation %.4g +- %.2g | O(1/d) %.4g (%+.1f se) | "
-                   "d -> inf %.4g (%+.1f se)\n", alpha, D, g, g_se, t_d.grad_ms[0], z_d,
+            printf("%-4s alpha %-6g d = %d: simulation %.4g +- %.2g | O(1/d) %.4g (%+.1f se) | "
+                   "d -> inf %.4g (%+.1f se)\n", pl, alpha, D, g, g_se, t_d.grad_ms[0], z_d,
                    t_inf.grad_ms[0], z_inf);
     }
     ns_theory_free(&t_inf);
@@ -235,18 +236,19 @@ static void finite_post_case(double alpha, int S)
         ns_propagate_result_free(&r);
 }
 
-static void test_finite_post(void)
+static void test_finite(void)
 {
-    finite_post_case(1, 512);
-    finite_post_case(0.25, 128);
-    /* pre has no derived terms: the width changes nothing */
-    ns_theory_tf_input in = input_for("pre", 1, 8, 16, 4, 32, 0);
+    finite_case("post", 1, 512);
+    finite_case("post", 0.25, 128);
+    finite_case("pre", 1, 256);
+    /* span has no derived terms: the width changes nothing */
+    ns_theory_tf_input in = input_for("span", 1, 8, 16, 4, 32, 0);
     ns_theory a, b;
     int s1 = ns_theory_transformer(&in, &a);
     in.base.width = 64, in.base.hidden = 256;
     int s2 = ns_theory_transformer(&in, &b);
     CHECK(!s1 && !s2 && !b.finite && !memcmp(a.grad_ms, b.grad_ms, 9 * sizeof *a.grad_ms),
-          "pre at width 64: status %d %d, finite %d, or grad_ms differs from width 0", s1, s2,
+          "span at width 64: status %d %d, finite %d, or grad_ms differs from width 0", s1, s2,
           b.finite);
     ns_theory_free(&a);
     ns_theory_free(&b);
@@ -267,7 +269,7 @@ int main(int argc, char **argv)
     test_many_heads();
     test_standard_error();
     test_simulation();
-    test_finite_post();
+    test_finite();
     printf("test_theory_trajectory: %d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;
 }
