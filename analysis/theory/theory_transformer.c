@@ -608,7 +608,6 @@ static int gram_recursion(const ns_theory_tf_input *in, const ns_schedule *rows_
     for (int i = 0; i < rows.n; i++)
         admin |= rows.row[i]->profiled_skip, dual |= rows.row[i]->dual_stream;
     int st = ns_tf_attn_create(&c.attn, in->attn, T, in->mc_samples, in->mc_seed);
-    memset(out, 0, sizeof *out);
     if (st == NS_OK && in->block == NS_BLOCK_MOE)
         st = ns_tf_gates_create(&c.gates, in->experts, in->top_k);
     /* the prediction's arrays: 3 of L+1 and 5 of L, then ResiDual's 2 of L+1 (theory_trajectory.c

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """transformer_theory_table.py DIR: the table of transformer_theory.sh from the propagate files
-in DIR (<placement>_<scale>_<act>_T<T>_d<d>.h5). For each file and metric (act_ms, grad_ms as grad_ms_l /
-grad_ms_L per seed, cos_tokens), the largest relative error over the layers of the seed mean for
-/theory (score-field trajectories) and /theory_inf (expected-Gram recursion); beside each, the
-simulation's standard error and the trajectories' own at that layer, relative to the mean (for
-cos_tokens relative to max(|mean|, 0.05), as `normscope verify` does, since a cosine near 0 has no
-meaningful relative error)."""
+in DIR (<placement>_<scale>_<act>_T<T>_d<d>.h5). For each file and metric (act_ms, grad_ms as
+grad_ms_l / grad_ms_L per seed, cos_tokens), the largest relative error over the layers of the
+seed mean for /theory (score-field trajectories, with the norms' O(1/d) terms where derived) and
+/theory_inf (expected-Gram recursion); beside each, the simulation's standard error and the
+trajectories' own at that layer, relative to the mean (for cos_tokens relative to
+max(|mean|, 0.05), as `normscope verify` does, since a cosine near 0 has no meaningful relative
+error)."""
 import glob
 import os
 import re
