@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -231,19 +232,23 @@ done:
 /* libhdf5 1.10 aborts on some crafted metadata (a free() of a bad pointer while it closes the
  * file) before any check of ours can see it. So every input is first read in a child process,
  * one file per child, and read here only if each child finished; a child that did not (killed
- * by a signal, or a sanitizer's exit) names its file. The child's stderr goes to /dev/null: the
- * one line is the parent's. */
+ * by a signal, or a sanitizer's exit) names its file. The child writes nothing (the one line is
+ * the parent's) and dies with the parent: the read watchdog (files.h) that stops a read looping
+ * in libhdf5 on another crafted file is the parent's, as timers are not inherited. */
 static int probe_inputs(const ns_plot_request *rq, char *msg, size_t msglen)
 {
+    const pid_t parent = getpid();
     for (int i = 0; i < rq->nfiles; i++) {
         fflush(NULL);
         pid_t pid = fork();
         if (pid < 0)
             return NS_OK; /* no probe: read as without one */
         if (pid == 0) {
+            if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+                _exit(0);
             int devnull = open("/dev/null", O_WRONLY);
             if (devnull >= 0)
-                dup2(devnull, STDERR_FILENO);
+                dup2(devnull, STDOUT_FILENO), dup2(devnull, STDERR_FILENO);
             ns_plot_request one = *rq;
             one.files = &rq->files[i], one.nfiles = 1;
             ns_plot_set set = {0};
