@@ -54,12 +54,19 @@ int ns_theory_finite_post(const ns_theory_input *in, double *p)
     int st = block_terms(in, kind, L, r, ell, s1, &top);
     if (st == NS_OK)
         st = block_terms(in, kind, 1, r, ell, s1, &first);
+    /* tau's last term, (e2 + ell chi)/(1 + chi) = a_pi + 1 + ell - a_tau, is the share of the
+     * cotangent at x_l along x_l and 1, which block l + 1's branch put there and block l's norm
+     * removes: it is block l + 1's, not block l's (the same block when all are equal) */
     double prod = 1;
+    ns_post_terms above = top;
     p[L] = 1;
     for (int l = L - 1; l >= 0 && st == NS_OK; l--) {
         p[l] = top.gain * (1 + top.a_pi / d) * prod;
-        if (l >= 1 && (st = block_terms(in, kind, l, r, ell, s1, &pt)) == NS_OK)
-            prod *= pt.gain * (1 + pt.a_tau / d);
+        if (l >= 1 && (st = block_terms(in, kind, l, r, ell, s1, &pt)) == NS_OK) {
+            const double a_tau = pt.a_pi - above.a_pi + above.a_tau;
+            prod *= pt.gain * (1 + a_tau / d);
+            above = pt;
+        }
     }
     if (st == NS_OK)
         p[0] = top.gain * (1 + (top.a_pi + first.a_pi0 - first.a_pi) / d) * prod;
