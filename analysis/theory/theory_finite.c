@@ -82,11 +82,21 @@ int ns_gauss_moments_at(ns_act_kind act, double s, ns_gauss_moments *m)
 
 int ns_theory_post_terms(const ns_theory_input *in, double r, int ell, ns_post_terms *pt)
 {
+    return ns_theory_post_terms_scaled(in->act, in->alpha * in->alpha, 1.0, r, ell, pt);
+}
+
+int ns_theory_post_terms_scaled(ns_act_kind act, double a2, double v, double r, int ell,
+                                ns_post_terms *pt)
+{
     ns_gauss_moments m;
-    int st = ns_gauss_moments_at(in->act, 1.0, &m);
+    int st = ns_gauss_moments_at(act, v, &m);
     if (st)
         return st;
-    const double a2 = in->alpha * in->alpha, a4 = a2 * a2;
+    /* W1 with variance v/d is a unit branch of phi_v(u) = phi(sqrt(v) u): each phi' brings a
+     * sqrt(v), each s-derivative a v (u phi phi', u^2 phi'^2, phi^4 keep their values) */
+    m.dphi2 *= v, m.phi2_dphi2 *= v, m.phi2_ds *= v, m.phi2_ds2 *= v * v;
+    m.dphi2_ds *= v * v, m.dphi2_ds2 *= v * v * v;
+    const double a4 = a2 * a2;
     const double s = a2 * m.phi2, chi = a2 * m.dphi2, s1 = a2 * m.u_phi_dphi;
     const double kappa = m.phi4 / (m.phi2 * m.phi2) - 1;
     const double m4 = a4 * m.phi2_dphi2, cda = a4 * (m.phi2_dphi2 - m.phi2 * m.dphi2);
@@ -321,6 +331,8 @@ int ns_theory_finite_covers(const ns_theory_input *in)
     if (ns_theory_validate(in, &kind) != NS_OK || in->width <= 0 || in->hidden < 1)
         return 0;
     /* PostNorm's first block is derived for the propagate protocol's input, x_0 ~ N(0, 1) */
+    if ((kind == NS_THEORY_DEEPNORM || kind == NS_THEORY_ADMIN) && in->q0 == 1)
+        return 1; /* theory_finite_post.c */
     return kind == NS_THEORY_PRE || kind == NS_THEORY_SPAN || kind == NS_THEORY_SPAN_WRAPPED ||
            kind == NS_THEORY_SANDWICH || kind == NS_THEORY_LNS ||
            (kind == NS_THEORY_POST && in->q0 == 1);
@@ -336,6 +348,8 @@ int ns_theory_finite_grad(const ns_theory_input *in, double *p)
     const int ell = in->norm == NS_NORM_LAYERNORM; /* LayerNorm also projects out the mean */
     if (kind == NS_THEORY_POST)
         return post_grad(in, d, r, ell, p);
+    if (kind == NS_THEORY_DEEPNORM || kind == NS_THEORY_ADMIN)
+        return ns_theory_finite_post(in, p);
     /* PreNorm and SpanNorm: LayerNorm's centering and mean-row terms cancel in p_l at O(1/d),
      * so both norms share one recursion (section 10.3), as in LayerNorm Scaling; in Sandwich
      * they do not (10.7) */

@@ -57,6 +57,13 @@ typedef struct {
     double gain, a_pi, a_tau, a_pi0;
 } ns_post_terms;
 int ns_theory_post_terms(const ns_theory_input *in, double r, int ell, ns_post_terms *pt);
+/* the same for y = N(w x + F(x)) = N(x + F(x)/w): the branch's W2 variance times 1/w^2 in a2
+ * (alpha^2 / w^2), its W1 variance v/d (1 for PostNorm); on an input i.i.d. N(0, 1) for pi0 */
+int ns_theory_post_terms_scaled(ns_act_kind act, double a2, double v, double r, int ell,
+                                ns_post_terms *pt);
+/* DeepNorm and Admin MLP stacks (README section 10.8): p_l, l = 0..L, at width in->width, on an
+ * input i.i.d. N(0, 1) */
+int ns_theory_finite_post(const ns_theory_input *in, double *p);
 /* one branch of a PreNorm chain x <- x + F(N(x)) (README section 10.3): its output mean square
  * s = E|F|^2/d, backward gain chi, its hidden units' kurtosis kappa = E[phi^4]/E[phi^2]^2 - 1,
  * m4 = alpha^4 E[phi^2 phi'^2], cda = alpha^4 Cov(phi^2, phi'^2), r = hidden/d */

@@ -19,6 +19,9 @@
  *    relu, alpha = 1, LayerNorm at d = 256 (where the d -> infinity error is only printed).
  *    sandwich: relu, alpha = 1, RMSNorm and gelu, alpha = 1/sqrt(L), LayerNorm at d = 64;
  *    lns (PreNorm's recursion with the branch's moments at variance 1/l): relu, LayerNorm, d = 64.
+ * 4. deepnorm and admin (theory_finite_post.c): every layer's p_l/p_L within K_SIGMA se and the
+ *    d -> infinity p_0/p_L more than K_SIGMA se away, relu with LayerNorm and gelu with RMSNorm,
+ *    d = 64.
  * Prints only failures and a last line; --verbose prints every comparison. */
 #include "normscope.h"
 #include "propagate.h"
@@ -243,6 +246,44 @@ static void test_layers(const char *pl, ns_act_kind act, ns_norm_kind norm, doub
     ns_propagate_result_free(&r);
 }
 
+/* DeepNorm and Admin (theory_finite_post.c), y = N(w x + F(x)): every layer's p_l/p_L within
+ * K_SIGMA se, and at d = 64 the d -> infinity p_0/p_L more than K_SIGMA se away. Their act_ms is
+ * 1 after every norm (up to the norm's eps), so only grad_ms is compared. */
+static void test_skip_weight(const char *pl, ns_act_kind act, ns_norm_kind norm, int d,
+                             int seeds)
+{
+    const char *an = act == NS_ACT_RELU ? "relu" : "gelu";
+    ns_config c = {.block = NS_BLOCK_MLP, .placement = ns_placement_find(pl), .depth = L,
+                   .width = d, .hidden = 4 * d, .ntok = 64, .act = act, .norm = norm,
+                   .norm_eps = 1e-5, .alpha = 1};
+    ns_theory_input in = {.placement = pl, .act = act, .norm = norm, .depth = L, .width = d,
+                          .hidden = 4 * d, .alpha = 1, .q0 = 1};
+    ns_propagate_result r;
+    ns_theory t, ti;
+    if (simulate_and_predict(&c, &in, seeds, 64, &r, &t, &ti))
+        return;
+    double worst = 0, m, se;
+    for (int l = 0; l < L; l++) {
+        seed_mean(r.grad_ms, seeds, L + 1, l, L, 1, &m, &se);
+        worst = fmax(worst, fabs(t.grad_ms[l] - m) / se);
+    }
+    seed_mean(r.grad_ms, seeds, L + 1, 0, L, 1, &m, &se);
+    double z = (t.grad_ms[0] - m) / se, zi = (ti.grad_ms[0] - m) / se;
+    CHECK(worst <= K_SIGMA, "%s %s d=%d: O(1/d) p_l/p_L %.1f se from the simulation at its worst "
+          "layer (p_0/p_L %.4f, simulation %.4f +- %.4f)", pl, an, d, worst, t.grad_ms[0], m, se);
+    if (d == 64)
+        CHECK(fabs(zi) > K_SIGMA, "%s %s d=%d: the d -> infinity p_0/p_L %.4f is within %.1f se "
+              "of the simulation %.4f +- %.4f", pl, an, d, ti.grad_ms[0], zi, m, se);
+    if (verbose)
+        printf("%-8s %s d=%4d %s: p_0/p_L %.4f +- %.4f, O(1/d) %+.2f%% (%+.1f se), d -> inf "
+               "%+.2f%% (%+.1f se); worst layer %.1f se\n", pl, an, d,
+               norm == NS_NORM_RMSNORM ? "rms" : "ln", m, se, 100 * (t.grad_ms[0] / m - 1), z,
+               100 * (ti.grad_ms[0] / m - 1), zi, worst);
+    ns_theory_free(&t);
+    ns_theory_free(&ti);
+    ns_propagate_result_free(&r);
+}
+
 int main(int argc, char **argv)
 {
     verbose = argc > 1 && strcmp(argv[1], "--verbose") == 0;
@@ -260,6 +301,10 @@ int main(int argc, char **argv)
     test_layers("sandwich", NS_ACT_RELU, NS_NORM_RMSNORM, 1.0, 64, 400, 64);
     test_layers("sandwich", NS_ACT_GELU, NS_NORM_LAYERNORM, 0.25, 64, 400, 64);
     test_layers("lns", NS_ACT_RELU, NS_NORM_LAYERNORM, 1.0, 64, 400, 64);
+    test_skip_weight("deepnorm", NS_ACT_RELU, NS_NORM_LAYERNORM, 64, 400);
+    test_skip_weight("deepnorm", NS_ACT_GELU, NS_NORM_RMSNORM, 64, 400);
+    test_skip_weight("admin", NS_ACT_RELU, NS_NORM_LAYERNORM, 64, 400);
+    test_skip_weight("admin", NS_ACT_GELU, NS_NORM_RMSNORM, 64, 400);
     printf("test_finite: %d checks, %d failed\n", checks, failures);
     return failures != 0;
 }
