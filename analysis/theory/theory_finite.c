@@ -323,6 +323,7 @@ int ns_theory_finite_covers(const ns_theory_input *in)
     /* PostNorm's first block is derived for the propagate protocol's input, x_0 ~ N(0, 1) */
     return kind == NS_THEORY_PRE || kind == NS_THEORY_SPAN || kind == NS_THEORY_SPAN_WRAPPED ||
            kind == NS_THEORY_SANDWICH || kind == NS_THEORY_LNS ||
+           (kind == NS_THEORY_DSLM && in->depth >= 2) ||
            (kind == NS_THEORY_POST && in->q0 == 1);
 }
 
@@ -336,6 +337,8 @@ int ns_theory_finite_grad(const ns_theory_input *in, double *p)
     const int ell = in->norm == NS_NORM_LAYERNORM; /* LayerNorm also projects out the mean */
     if (kind == NS_THEORY_POST)
         return post_grad(in, d, r, ell, p);
+    if (kind == NS_THEORY_DSLM)
+        return ns_theory_finite_dslm(in, p); /* theory_finite_pre.c */
     /* PreNorm and SpanNorm: LayerNorm's centering and mean-row terms cancel in p_l at O(1/d),
      * so both norms share one recursion (section 10.3), as in LayerNorm Scaling; in Sandwich
      * they do not (10.7) */
