@@ -19,6 +19,8 @@
  *    relu, alpha = 1, LayerNorm at d = 256 (where the d -> infinity error is only printed).
  *    sandwich: relu, alpha = 1, RMSNorm and gelu, alpha = 1/sqrt(L), LayerNorm at d = 64;
  *    lns (PreNorm's recursion with the branch's moments at variance 1/l): relu, LayerNorm, d = 64.
+ * 4. dslm (theory_finite_pre.c: PreNorm's recursion on the stream rescaled by lambda^-l), as in 3:
+ *    relu, LayerNorm and gelu, RMSNorm at d = 64, alpha = 1; no correction at L = 1 (lambda = 0).
  * Prints only failures and a last line; --verbose prints every comparison. */
 #include "normscope.h"
 #include "propagate.h"
@@ -243,6 +245,18 @@ static void test_layers(const char *pl, ns_act_kind act, ns_norm_kind norm, doub
     ns_propagate_result_free(&r);
 }
 
+/* DeepScaleLM, y = lambda x + beta F(N(x)): its act_ms is exact in expectation (the branch's
+ * mean square is alpha^2 given any N(x)), its grad_ms gets the O(1/d) term; at L = 1 there is no
+ * skip to rescale by and the module declines */
+static void test_dslm(void)
+{
+    test_layers("dslm", NS_ACT_RELU, NS_NORM_LAYERNORM, 1.0, 64, 400, 64);
+    test_layers("dslm", NS_ACT_GELU, NS_NORM_RMSNORM, 1.0, 64, 400, 64);
+    ns_theory_input one = {.placement = "dslm", .act = NS_ACT_RELU, .norm = NS_NORM_LAYERNORM,
+                           .depth = 1, .width = 64, .hidden = 256, .alpha = 1, .q0 = 1};
+    CHECK(!ns_theory_finite_covers(&one), "dslm at L = 1 (lambda = 0) claims an O(1/d) term");
+}
+
 int main(int argc, char **argv)
 {
     verbose = argc > 1 && strcmp(argv[1], "--verbose") == 0;
@@ -260,6 +274,7 @@ int main(int argc, char **argv)
     test_layers("sandwich", NS_ACT_RELU, NS_NORM_RMSNORM, 1.0, 64, 400, 64);
     test_layers("sandwich", NS_ACT_GELU, NS_NORM_LAYERNORM, 0.25, 64, 400, 64);
     test_layers("lns", NS_ACT_RELU, NS_NORM_LAYERNORM, 1.0, 64, 400, 64);
+    test_dslm();
     printf("test_finite: %d checks, %d failed\n", checks, failures);
     return failures != 0;
 }
