@@ -10,10 +10,11 @@
  * root mean square of its input: q' = g^2, rho' = rho. Backward, under gradient independence,
  * the branch multiplies p by aw^2 E[phi'(u)^2] and a norm by g^2 / q_in. Each placement's block
  * is derived in analysis/theory/README.md, section 2. At a finite width (in->width > 0) the
- * gradient mean square of pre, post, span, span-wrapped, sandwich and lns is then replaced by its
- * O(1/d) correction (theory_finite.c, theory_finite_wrapped.c, README section 10); act_ms needs
+ * gradient mean square of pre, post, span, span-wrapped, sandwich, lns and dslm is then replaced
+ * by its O(1/d) correction (theory_finite.c, theory_finite_wrapped.c, theory_finite_pre.c,
+ * README section 10); act_ms needs
  * none except for span-wrapped (exact in expectation for the others), and the other metrics and
- * the other forms (deepnorm, rezero, tfixup, subln, dslm) keep their d -> infinity values. */
+ * the other forms (deepnorm, rezero, tfixup, subln) keep their d -> infinity values. */
 #include "theory.h"
 
 #include <math.h>
