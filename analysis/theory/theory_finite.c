@@ -1,6 +1,6 @@
 /* theory_finite.c: the O(1/d) finite-width correction of the gradient mean square p_l of
  * residual MLP stacks (PreNorm, PostNorm, SpanNorm, Sandwich, LayerNorm Scaling; wrapped
- * SpanNorm's is theory_finite_wrapped.c), and the Gaussian moments it needs.
+ * SpanNorm's is theory_finite_wrapped.c, DeepScaleLM's theory_finite_pre.c), and the Gaussian moments it needs.
  *
  * The d -> infinity recursion (theory_mlp.c) treats a token's squared norm |x_l|^2/d as its
  * expectation q_l and a norm's 1/|v|^2 as 1/E|v|^2. At width d both fluctuate by O(1/sqrt(d)),
@@ -335,6 +335,7 @@ int ns_theory_finite_covers(const ns_theory_input *in)
         return 1; /* theory_finite_post.c */
     return kind == NS_THEORY_PRE || kind == NS_THEORY_SPAN || kind == NS_THEORY_SPAN_WRAPPED ||
            kind == NS_THEORY_SANDWICH || kind == NS_THEORY_LNS ||
+           (kind == NS_THEORY_DSLM && in->depth >= 2) ||
            (kind == NS_THEORY_POST && in->q0 == 1);
 }
 
@@ -350,6 +351,8 @@ int ns_theory_finite_grad(const ns_theory_input *in, double *p)
         return post_grad(in, d, r, ell, p);
     if (kind == NS_THEORY_DEEPNORM || kind == NS_THEORY_ADMIN)
         return ns_theory_finite_post(in, p);
+    if (kind == NS_THEORY_DSLM)
+        return ns_theory_finite_dslm(in, p); /* theory_finite_pre.c */
     /* PreNorm and SpanNorm: LayerNorm's centering and mean-row terms cancel in p_l at O(1/d),
      * so both norms share one recursion (section 10.3), as in LayerNorm Scaling; in Sandwich
      * they do not (10.7) */

@@ -73,6 +73,9 @@ typedef struct {
 /* factor[l] = p_l / t_l, l = 0..n: the O(1/d) factor of the gradient mean square at width d over
  * its d -> infinity value t_l, for a chain of n branches on an input i.i.d. N(0, q0) */
 int ns_theory_pre_chain(const ns_pre_branch *br, int n, double q0, double d, double *factor);
+/* DeepScaleLM's MLP stack at width in->width (README section 10.9): multiplies the d -> infinity
+ * p[0..L] by the O(1/d) factors of the equivalent PreNorm chain; depth >= 2 (theory_finite_pre.c) */
+int ns_theory_finite_dslm(const ns_theory_input *in, double *p);
 /* at in->base.width > 0, multiplies a Transformer prediction's grad_ms (and its standard error)
  * by the norms' O(1/d) factors and sets out->finite where they are derived (PostNorm stacks,
  * README section 9.10); leaves out at d -> infinity otherwise */

@@ -22,6 +22,8 @@
  * 4. deepnorm and admin (theory_finite_post.c): every layer's p_l/p_L within K_SIGMA se and the
  *    d -> infinity p_0/p_L more than K_SIGMA se away, relu with LayerNorm and gelu with RMSNorm,
  *    d = 64.
+ * 5. dslm (theory_finite_pre.c: PreNorm's recursion on the stream rescaled by lambda^-l), as in 3:
+ *    relu, LayerNorm and gelu, RMSNorm at d = 64, alpha = 1; no correction at L = 1 (lambda = 0).
  * Prints only failures and a last line; --verbose prints every comparison. */
 #include "normscope.h"
 #include "propagate.h"
@@ -284,6 +286,18 @@ static void test_skip_weight(const char *pl, ns_act_kind act, ns_norm_kind norm,
     ns_propagate_result_free(&r);
 }
 
+/* DeepScaleLM, y = lambda x + beta F(N(x)): its act_ms is exact in expectation (the branch's
+ * mean square is alpha^2 given any N(x)), its grad_ms gets the O(1/d) term; at L = 1 there is no
+ * skip to rescale by and the module declines */
+static void test_dslm(void)
+{
+    test_layers("dslm", NS_ACT_RELU, NS_NORM_LAYERNORM, 1.0, 64, 400, 64);
+    test_layers("dslm", NS_ACT_GELU, NS_NORM_RMSNORM, 1.0, 64, 400, 64);
+    ns_theory_input one = {.placement = "dslm", .act = NS_ACT_RELU, .norm = NS_NORM_LAYERNORM,
+                           .depth = 1, .width = 64, .hidden = 256, .alpha = 1, .q0 = 1};
+    CHECK(!ns_theory_finite_covers(&one), "dslm at L = 1 (lambda = 0) claims an O(1/d) term");
+}
+
 int main(int argc, char **argv)
 {
     verbose = argc > 1 && strcmp(argv[1], "--verbose") == 0;
@@ -305,6 +319,7 @@ int main(int argc, char **argv)
     test_skip_weight("deepnorm", NS_ACT_GELU, NS_NORM_RMSNORM, 64, 400);
     test_skip_weight("admin", NS_ACT_RELU, NS_NORM_LAYERNORM, 64, 400);
     test_skip_weight("admin", NS_ACT_GELU, NS_NORM_RMSNORM, 64, 400);
+    test_dslm();
     printf("test_finite: %d checks, %d failed\n", checks, failures);
     return failures != 0;
 }

@@ -15,8 +15,8 @@
  *    out: the per-token mean square fluctuates by O(1/sqrt(d)) and enters the norms' and the
  *    kernel's nonlinearities; the measured biases are O(1/d) and far below it), and for grad_ms,
  *    compared as grad_ms_l / grad_ms_L per seed, also the compounded allowance of fw_allowance()
- *    below, except sandwich and lns, whose grad_ms carries its O(1/d) correction
- *    (theory_finite.c; test_finite.c): the theory's `finite` must be 1 for those two and 0 for
+ *    below, except sandwich, lns and dslm, whose grad_ms carries its O(1/d) correction
+ *    (theory_finite.c; test_finite.c): the theory's `finite` must be 1 for those three and 0 for
  *    the other rows.
  * 2. Negative controls that must FAIL the same criterion: the pre form's prediction for sandwich
  *    (act_ms: alpha^2 E[phi^2] per block instead of alpha^2), the post form's for deepnorm
@@ -162,7 +162,8 @@ static int run_config(const char *placement, ns_act_kind act, ns_norm_kind norm,
         ns_propagate_result_free(r);
         return st;
     }
-    int finite = strcmp(placement, "sandwich") == 0 || strcmp(placement, "lns") == 0;
+    int finite = strcmp(placement, "sandwich") == 0 || strcmp(placement, "lns") == 0 ||
+                 strcmp(placement, "dslm") == 0;
     check(t->exact == 1 && t->finite == finite &&
               strstr(t->model, finite ? "O(1/d)" : "d -> inf") != NULL,
           "%s: exact theory %s an O(1/d) term expected", placement, finite ? "with" : "without");
@@ -429,7 +430,8 @@ static void test_dslm_closed_forms(void)
             ns_theory_bounds b;
             double want = pow(1 + (d1 / e1 - 1) / depth, depth);
             check(ns_theory_bounds_mlp(&in, &b) == NS_OK && rel_err(b.act_ms_L, 0.36) < 1e-12 &&
-                      rel_err(b.grad_ratio, want) < 1e-10 && !ns_theory_finite_covers(&in),
+                      rel_err(b.grad_ratio, want) < 1e-10 &&
+                      ns_theory_finite_covers(&in) == (depth >= 2), /* lambda = 0 at L = 1 */
                   "dslm act %d L %d: q_L %.15g (want 0.36), p0/pL %.15g (want %.15g)", a, depth,
                   b.act_ms_L, b.grad_ratio, want);
         }
