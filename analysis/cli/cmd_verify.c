@@ -43,7 +43,8 @@ static const ns_opt_spec verify_specs[] = {
 };
 
 /* What is compared, and how closely. Where the theory includes the width's leading correction
- * (act_ms and grad_ms of pre, post, span, span-wrapped, sandwich and lns: act_ms is exact in
+ * (act_ms and grad_ms of pre, post, span, span-wrapped, sandwich and lns, and of rezero and tfixup
+ * with relu or linear, whose d -> infinity gains are exact: act_ms is exact in
  * expectation but for span-wrapped's, which is taken to O(1/d) as grad_ms is) the seed spread
  * alone decides: a layer passes while the theory lies inside the
  * 99.9% t interval of the seed mean (with hundreds of layer comparisons per battery a 95%
