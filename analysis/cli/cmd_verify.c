@@ -43,9 +43,10 @@ static const ns_opt_spec verify_specs[] = {
 };
 
 /* What is compared, and how closely. Where the theory includes the width's leading correction
- * (act_ms and grad_ms of pre, post, span, span-wrapped, sandwich, lns, deepnorm, admin and dslm:
- * act_ms is exact in expectation but for span-wrapped's, which is taken to O(1/d) as grad_ms is)
- * the seed spread alone decides: a layer passes while the theory lies inside the
+ * (act_ms and grad_ms of pre, post, span, span-wrapped, sandwich, lns, deepnorm, admin and dslm,
+ * and of rezero and tfixup with relu or linear, whose d -> infinity gains are exact: act_ms is
+ * exact in expectation but for span-wrapped's, which is taken to O(1/d) as grad_ms is) the seed
+ * spread alone decides: a layer passes while the theory lies inside the
  * 99.9% t interval of the seed mean (with hundreds of layer comparisons per battery a 95%
  * interval would flag several by chance), and the tolerance is only TOL_ROUNDING. Elsewhere the
  * theory is the d -> infinity one, and the relative tolerances below allow its finite-width error at d >= WIDE

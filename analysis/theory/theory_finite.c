@@ -336,6 +336,7 @@ int ns_theory_finite_covers(const ns_theory_input *in)
     return kind == NS_THEORY_PRE || kind == NS_THEORY_SPAN || kind == NS_THEORY_SPAN_WRAPPED ||
            kind == NS_THEORY_SANDWICH || kind == NS_THEORY_LNS ||
            (kind == NS_THEORY_DSLM && in->depth >= 2) ||
+           ns_theory_nonorm_covers(in, kind) ||
            (kind == NS_THEORY_POST && in->q0 == 1);
 }
 
@@ -345,6 +346,8 @@ int ns_theory_finite_grad(const ns_theory_input *in, double *p)
     if (!p || !ns_theory_finite_covers(in) || ns_theory_validate(in, &kind) != NS_OK ||
         kind == NS_THEORY_SPAN_WRAPPED)
         return NS_ERR_INVALID;
+    if (ns_theory_nonorm_covers(in, kind)) /* the d -> infinity gains, exact (section 10.10) */
+        return ns_theory_nonorm_grad(in, kind, p);
     const double d = in->width, r = (double)in->hidden / in->width;
     const int ell = in->norm == NS_NORM_LAYERNORM; /* LayerNorm also projects out the mean */
     if (kind == NS_THEORY_POST)

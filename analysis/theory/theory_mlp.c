@@ -13,8 +13,9 @@
  * gradient mean square of pre, post, span, span-wrapped, sandwich, lns, deepnorm, admin and dslm
  * is then replaced by its O(1/d) correction (theory_finite.c, theory_finite_wrapped.c,
  * theory_finite_post.c, theory_finite_pre.c, README section 10); act_ms needs none except for
- * span-wrapped (exact in expectation for the others), and the other metrics and the other forms
- * (rezero, tfixup, subln) keep their d -> infinity values. */
+ * span-wrapped (exact in expectation for the others); rezero's and tfixup's with relu or linear
+ * are exact at every width (theory_finite_nonorm.c). The other metrics and the other forms
+ * (subln, residual, and rezero and tfixup with gelu) keep their d -> infinity values. */
 #include "theory.h"
 
 #include <math.h>

@@ -24,6 +24,9 @@
  *    d = 64.
  * 5. dslm (theory_finite_pre.c: PreNorm's recursion on the stream rescaled by lambda^-l), as in 3:
  *    relu, LayerNorm and gelu, RMSNorm at d = 64, alpha = 1; no correction at L = 1 (lambda = 0).
+ * 6. rezero (gate 0.5) and tfixup with relu, whose d -> infinity gains are exact at every width:
+ *    every layer's p_l/p_L within K_SIGMA se at d = 16, the gains without the branch's radial
+ *    row more than K_SIGMA se away, and GELU not covered.
  * Prints only failures and a last line; --verbose prints every comparison. */
 #include "normscope.h"
 #include "propagate.h"
@@ -298,6 +301,52 @@ static void test_dslm(void)
     CHECK(!ns_theory_finite_covers(&one), "dslm at L = 1 (lambda = 0) claims an O(1/d) term");
 }
 
+/* ReZero (gate w) and T-Fixup with relu: the d -> infinity gains are exact at every width
+ * (theory_finite_nonorm.c), so at d = 16, where an O(1/d) term would be four times its size at
+ * d = 64, every layer's p_l/p_L must lie within K_SIGMA se. The same gains with the branch's
+ * radial row left out, 1 + chi (1 - 1/d) per block (the cotangent along x treated as lost to
+ * W1's conditioning, as for a transverse direction), must be more than K_SIGMA se away at
+ * p_0/p_L; and GELU, whose O(1/d) term is not derived, must stay uncovered. */
+static void test_nonorm(const char *pl, double gate, int d, int seeds)
+{
+    ns_config c = {.block = NS_BLOCK_MLP, .placement = ns_placement_find(pl), .depth = L,
+                   .width = d, .hidden = 4 * d, .ntok = 64, .act = NS_ACT_RELU,
+                   .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5, .alpha = 1, .gate_init = gate};
+    ns_theory_input in = {.placement = pl, .act = NS_ACT_RELU, .norm = NS_NORM_LAYERNORM,
+                          .depth = L, .width = d, .hidden = 4 * d, .alpha = 1, .gate = gate,
+                          .q0 = 1};
+    ns_theory_input gelu = in;
+    gelu.act = NS_ACT_GELU;
+    CHECK(!ns_theory_finite_covers(&gelu), "%s gelu: covered, but its O(1/d) term is not derived",
+          pl);
+    ns_propagate_result r;
+    ns_theory t, ti;
+    if (simulate_and_predict(&c, &in, seeds, 64, &r, &t, &ti))
+        return;
+    double worst = 0, wrong = 1;
+    for (int l = L - 1; l >= 0; l--) {
+        double m, se;
+        seed_mean(r.grad_ms, seeds, L + 1, l, L, 1, &m, &se);
+        worst = fmax(worst, fabs(t.grad_ms[l] - m) / se);
+        wrong *= 1 + (t.grad_ms[l] / t.grad_ms[l + 1] - 1) * (1 - 1.0 / d);
+    }
+    double pm, pse;
+    seed_mean(r.grad_ms, seeds, L + 1, 0, L, 1, &pm, &pse);
+    double zw = (wrong - pm) / pse;
+    CHECK(worst <= K_SIGMA && t.grad_ms[0] == ti.grad_ms[0], "%s relu w %.3g d=%d: the exact "
+          "gains are %.1f se from the simulation at the worst layer", pl, gate, d, worst);
+    CHECK(fabs(zw) > K_SIGMA, "%s relu w %.3g d=%d: the gains without the radial row, %.4f, are "
+          "within %.1f se of the simulation %.4f +- %.4f", pl, gate, d, wrong, zw, pm, pse);
+    if (verbose)
+        printf("%-6s relu w %.3g d=%4d: p_0/p_L %.4f +- %.4f, theory %+.2f%% (%+.1f se, worst "
+               "layer %.1f se), without the radial row %+.2f%% (%+.1f se)\n", pl, gate, d, pm,
+               pse, 100 * (t.grad_ms[0] / pm - 1), (t.grad_ms[0] - pm) / pse, worst,
+               100 * (wrong / pm - 1), zw);
+    ns_theory_free(&t);
+    ns_theory_free(&ti);
+    ns_propagate_result_free(&r);
+}
+
 int main(int argc, char **argv)
 {
     verbose = argc > 1 && strcmp(argv[1], "--verbose") == 0;
@@ -320,6 +369,8 @@ int main(int argc, char **argv)
     test_skip_weight("admin", NS_ACT_RELU, NS_NORM_LAYERNORM, 64, 400);
     test_skip_weight("admin", NS_ACT_GELU, NS_NORM_RMSNORM, 64, 400);
     test_dslm();
+    test_nonorm("rezero", 0.5, 16, 3000);
+    test_nonorm("tfixup", 0.0, 16, 3000);
     printf("test_finite: %d checks, %d failed\n", checks, failures);
     return failures != 0;
 }
