@@ -1,6 +1,9 @@
 /* theory_finite.c: the O(1/d) finite-width correction of the gradient mean square p_l of
  * residual MLP stacks (PreNorm, PostNorm, SpanNorm, Sandwich, LayerNorm Scaling; wrapped
- * SpanNorm's is theory_finite_wrapped.c, DeepScaleLM's theory_finite_pre.c), and the Gaussian moments it needs.
+ * SpanNorm's is theory_finite_wrapped.c, DeepNorm's and Admin's theory_finite_post.c,
+ * DeepScaleLM's theory_finite_pre.c, ReZero's and T-Fixup's theory_finite_nonorm.c), the
+ * Gaussian moments it needs, and the pieces the others share (ns_theory_post_terms_scaled,
+ * ns_theory_pre_chain).
  *
  * The d -> infinity recursion (theory_mlp.c) treats a token's squared norm |x_l|^2/d as its
  * expectation q_l and a norm's 1/|v|^2 as 1/E|v|^2. At width d both fluctuate by O(1/sqrt(d)),
