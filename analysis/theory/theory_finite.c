@@ -202,6 +202,14 @@ static double pre_factor(const bstate *b, double d)
     return 1 + (b->c + 0.5 * M * b->V + R - 1) / d;
 }
 
+ns_pre_branch ns_pre_branch_of(const ns_gauss_moments *m, double a2, double v, double r)
+{
+    return (ns_pre_branch){.s = a2 * m->phi2, .chi = a2 * m->dphi2 * v,
+                           .kappa = m->phi4 / (m->phi2 * m->phi2) - 1,
+                           .m4 = a2 * a2 * m->phi2_dphi2 * v,
+                           .cda = a2 * a2 * (m->phi2_dphi2 - m->phi2 * m->dphi2) * v, .r = r};
+}
+
 int ns_theory_pre_chain(const ns_pre_branch *br, int n, double q0, double d, double *factor)
 {
     bstate *b = malloc(((size_t)n + 1) * sizeof *b);
@@ -217,7 +225,7 @@ int ns_theory_pre_chain(const ns_pre_branch *br, int n, double q0, double d, dou
 static int pre_grad(const ns_theory_input *in, double d, double r, int lns, double *p, bstate *b)
 {
     const int L = in->depth;
-    const double a2 = in->alpha * in->alpha, a4 = a2 * a2;
+    const double a2 = in->alpha * in->alpha;
     ns_pre_branch *br = calloc((size_t)L, sizeof *br);
     if (!br)
         return NS_ERR_NOMEM;
@@ -227,10 +235,7 @@ static int pre_grad(const ns_theory_input *in, double d, double r, int lns, doub
         const double v = lns ? 1.0 / (l + 1) : 1.0; /* block l + 1's branch input variance */
         if ((lns || l == 0) && (st = ns_gauss_moments_at(in->act, v, &m)) != NS_OK)
             break;
-        br[l] = (ns_pre_branch){.s = a2 * m.phi2, .chi = a2 * m.dphi2 * v,
-                                .kappa = m.phi4 / (m.phi2 * m.phi2) - 1,
-                                .m4 = a4 * m.phi2_dphi2 * v,
-                                .cda = a4 * (m.phi2_dphi2 - m.phi2 * m.dphi2) * v, .r = r};
+        br[l] = ns_pre_branch_of(&m, a2, v, r);
     }
     if (st == NS_OK) {
         pre_chain(br, L, in->q0, b);

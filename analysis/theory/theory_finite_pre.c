@@ -34,10 +34,7 @@ int ns_theory_finite_dslm(const ns_theory_input *in, double *p)
     double gain2 = a2; /* the rescaled branch's variance factor, a2 / lambda^(2l) at block l */
     for (int l = 0; l < L; l++) {
         gain2 /= l2;
-        br[l] = (ns_pre_branch){.s = gain2 * m.phi2, .chi = gain2 * m.dphi2,
-                                .kappa = m.phi4 / (m.phi2 * m.phi2) - 1,
-                                .m4 = gain2 * gain2 * m.phi2_dphi2,
-                                .cda = gain2 * gain2 * (m.phi2_dphi2 - m.phi2 * m.dphi2), .r = r};
+        br[l] = ns_pre_branch_of(&m, gain2, 1.0, r);
     }
     st = ns_theory_pre_chain(br, L, in->q0, in->width, factor);
     if (st == NS_OK)

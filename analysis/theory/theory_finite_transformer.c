@@ -43,7 +43,7 @@ static int post_factors(const ns_theory_input *b, int ell, double d, ns_theory *
 static int pre_factors(const ns_theory_input *b, double d, ns_theory *out)
 {
     const int L = b->depth;
-    const double a2 = b->alpha * b->alpha, a4 = a2 * a2;
+    const double a2 = b->alpha * b->alpha;
     ns_gauss_moments m;
     int st = ns_gauss_moments_at(b->act, 1.0, &m);
     ns_pre_branch *br = st ? NULL : malloc(2 * (size_t)L * sizeof *br);
@@ -53,11 +53,7 @@ static int pre_factors(const ns_theory_input *b, double d, ns_theory *out)
     for (int l = 0; l < L && !st; l++) {
         const double s = out->attn_out_ms[l];
         br[2 * l] = (ns_pre_branch){.s = s, .chi = s, .kappa = 2, .m4 = s * s, .cda = 0, .r = 1};
-        br[2 * l + 1] = (ns_pre_branch){.s = a2 * m.phi2, .chi = a2 * m.dphi2,
-                                        .kappa = m.phi4 / (m.phi2 * m.phi2) - 1,
-                                        .m4 = a4 * m.phi2_dphi2,
-                                        .cda = a4 * (m.phi2_dphi2 - m.phi2 * m.dphi2),
-                                        .r = (double)b->hidden / b->width};
+        br[2 * l + 1] = ns_pre_branch_of(&m, a2, 1.0, (double)b->hidden / b->width);
     }
     if (!st)
         st = ns_theory_pre_chain(br, 2 * L, b->q0, d, factor);

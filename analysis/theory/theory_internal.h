@@ -48,7 +48,7 @@ int ns_tf_attn_backward(ns_tf_attn *a, const ns_tf_attn_layer *st, const double 
  * NS_ERR_INVALID otherwise */
 int ns_theory_rows(const ns_theory_input *in, ns_schedule *rows);
 
-/* ---- PostNorm's O(1/d) terms (theory_finite.c, theory_finite_transformer.c) ------------------ */
+/* ---- the O(1/d) terms the finite-width files share (theory_finite*.c) ------------------------ */
 /* the one-block averages of a PostNorm MLP block y = N(x + F(x)) at width d (README section
  * 10.2): pi = gain (1 + a_pi/d) for an isotropic cotangent, tau = gain (1 + a_tau/d) for one
  * orthogonal to x (and 1 for LayerNorm, ell = 1), pi0 = gain (1 + a_pi0/d) for the first block,
@@ -73,12 +73,15 @@ typedef struct {
 /* factor[l] = p_l / t_l, l = 0..n: the O(1/d) factor of the gradient mean square at width d over
  * its d -> infinity value t_l, for a chain of n branches on an input i.i.d. N(0, q0) */
 int ns_theory_pre_chain(const ns_pre_branch *br, int n, double q0, double d, double *factor);
+/* the branch W2 phi(W1 z) on a unit-variance z, W2's variance times a2, W1's v/d (moments m of phi
+ * at variance v: s and kappa as they are, chi, m4 and cda each with one factor v) */
+ns_pre_branch ns_pre_branch_of(const ns_gauss_moments *m, double a2, double v, double r);
 /* DeepScaleLM's MLP stack at width in->width (README section 10.9): multiplies the d -> infinity
  * p[0..L] by the O(1/d) factors of the equivalent PreNorm chain; depth >= 2 (theory_finite_pre.c) */
 int ns_theory_finite_dslm(const ns_theory_input *in, double *p);
 /* at in->base.width > 0, multiplies a Transformer prediction's grad_ms (and its standard error)
- * by the norms' O(1/d) factors and sets out->finite where they are derived (PostNorm stacks,
- * README section 9.10); leaves out at d -> infinity otherwise */
+ * by the norms' O(1/d) factors and sets out->finite where they are derived (PostNorm and PreNorm
+ * stacks, README section 9.10); leaves out at d -> infinity otherwise */
 int ns_tf_finite(const ns_theory_tf_input *in, const ns_schedule *rows, ns_theory *out);
 
 /* ---- the rows without norms at finite width (theory_finite_nonorm.c) ----------------------- */
