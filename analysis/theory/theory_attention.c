@@ -275,6 +275,14 @@ static void mm(int T, int ta, int tb, const double *A, const double *B, double *
                 T, 1.0, A, T, B, T, beta, C, T);
 }
 
+/* C = op(P) B (left) or B op(P) (right) for a causal, lower-triangular P: half a GEMM's work */
+static void mm_causal(int T, int left, int tp, const double *P, const double *B, double *C)
+{
+    memcpy(C, B, (size_t)T * T * sizeof *C);
+    cblas_dtrmm(CblasRowMajor, left ? CblasLeft : CblasRight, CblasLower,
+                tp ? CblasTrans : CblasNoTrans, CblasNonUnit, T, T, 1.0, P, T, C, T);
+}
+
 static void uniform_P(int T, double *P)
 {
     for (int i = 0; i < T; i++)
@@ -287,13 +295,13 @@ static void forward_one(ns_tf_attn *a, const double *Z, double w)
 {
     int T = a->T;
     size_t TT = (size_t)T * T;
-    mm(T, 0, 1, Z, a->P, a->W, 0);     /* W = Z P^T */
-    mm(T, 0, 0, a->P, a->W, a->PW, 0); /* P Z P^T */
-    mm(T, 0, 0, a->P, a->Z2, a->t1, 0);
-    mm(T, 0, 1, a->t1, a->P, a->t2, 0); /* P (Z o Z) P^T */
+    mm_causal(T, 0, 1, a->P, Z, a->W);     /* W = Z P^T */
+    mm_causal(T, 1, 0, a->P, a->W, a->PW); /* P Z P^T */
+    mm_causal(T, 1, 0, a->P, a->Z2, a->t1);
+    mm_causal(T, 0, 1, a->P, a->t1, a->t2); /* P (Z o Z) P^T */
     for (size_t e = 0; e < TT; e++)
         a->t1[e] = a->W[e] * a->W[e];
-    mm(T, 0, 0, a->P, a->t1, a->t3, 0); /* P (W o W) */
+    mm_causal(T, 1, 0, a->P, a->t1, a->t3); /* P (W o W) */
     for (int i = 0; i < T; i++)
         for (int l = 0; l < T; l++) {
             size_t il = (size_t)i * T + l, li = (size_t)l * T + i;
@@ -310,28 +318,28 @@ static void backward_one(ns_tf_attn *a, const double *Z, const double *G, const 
     int T = a->T;
     size_t TT = (size_t)T * T;
     double *Bm = a->acc3, *PtB = a->t1, *tmp = a->t2, *out = a->t3;
-    mm(T, 0, 1, Z, a->P, a->W, 0);
-    mm(T, 0, 0, a->P, a->W, a->PW, 0);
-    mm(T, 1, 0, a->P, G, tmp, 0);
-    mm(T, 0, 0, tmp, a->P, out, 0); /* P^T G P */
+    mm_causal(T, 0, 1, a->P, Z, a->W);
+    mm_causal(T, 1, 0, a->P, a->W, a->PW);
+    mm_causal(T, 1, 1, a->P, G, tmp);
+    mm_causal(T, 0, 0, a->P, tmp, out); /* P^T G P */
     for (size_t e = 0; e < TT; e++)
         a->acc1[e] += w * out[e];
     for (size_t e = 0; e < TT; e++)
         Bm[e] = G[e] * Z[e] * (ratio ? ratio[e] : 1);
-    mm(T, 1, 0, a->P, Bm, PtB, 0);
-    mm(T, 0, 0, PtB, a->P, out, 0); /* t1 = (P^T Bm P) o Z */
+    mm_causal(T, 1, 1, a->P, Bm, PtB);
+    mm_causal(T, 0, 0, a->P, PtB, out); /* t1 = (P^T Bm P) o Z */
     for (size_t e = 0; e < TT; e++)
         a->acc1[e] += w * out[e] * Z[e];
     for (size_t e = 0; e < TT; e++)
         tmp[e] = PtB[e] * a->W[e];
-    mm(T, 0, 0, tmp, a->P, out, 0); /* t2 = ((P^T Bm) o W) P */
+    mm_causal(T, 0, 0, a->P, tmp, out); /* t2 = ((P^T Bm) o W) P */
     for (int j = 0; j < T; j++)
         for (int k = 0; k < T; k++) /* t3 = t2^T when Bm is symmetric, as it is here */
             a->acc1[(size_t)j * T + k] -= w * (out[(size_t)j * T + k] + out[(size_t)k * T + j]);
     for (size_t e = 0; e < TT; e++)
         tmp[e] = Bm[e] * a->PW[e];
-    mm(T, 1, 0, a->P, tmp, PtB, 0);
-    mm(T, 0, 0, PtB, a->P, out, 0); /* t4 = P^T (Bm o P Z P^T) P */
+    mm_causal(T, 1, 1, a->P, tmp, PtB);
+    mm_causal(T, 0, 0, a->P, PtB, out); /* t4 = P^T (Bm o P Z P^T) P */
     for (size_t e = 0; e < TT; e++)
         a->acc1[e] += w * out[e];
 }
@@ -342,7 +350,7 @@ static int factor(ns_tf_attn *a, const double *Z)
 {
     int T = a->T;
     memcpy(a->L, Z, (size_t)T * T * sizeof(double));
-    if (LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'U', T, a->L, T, a->eig) != 0)
+    if (LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', T, a->L, T, a->eig) != 0)
         return NS_ERR_NUMERIC;
     for (int j = 0; j < T; j++) {
         double s = a->eig[j] > 0 ? sqrt(a->eig[j]) : 0;

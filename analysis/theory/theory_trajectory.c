@@ -63,24 +63,38 @@ int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out)
     one.base.width = 0;         /* the norms' O(1/d) terms apply once, to the mean */
     int st = NS_OK;
     char model[sizeof out->model] = "";
-    for (int n = 0; n < nmax && st == NS_OK; n++) {
-        if (n >= 2 * BATCH && n % BATCH == 0 && precise_enough(base, sq, n1, n))
+    /* a batch's trajectories run on the OpenMP threads, each with its own seed and workspace
+     * (the BLAS inside is single-threaded, threads.c), and are summed in trajectory order: the
+     * result does not depend on the thread count */
+    ns_theory batch[BATCH];
+    int batch_st[BATCH];
+    for (int n0 = 0; n0 < nmax && st == NS_OK; n0 += BATCH) {
+        if (n0 >= 2 * BATCH && precise_enough(base, sq, n1, n0))
             break;
-        ns_theory t;
-        one.mc_seed = trajectory_seed(in->mc_seed, (uint64_t)n);
-        if ((st = ns_theory_transformer(&one, &t)) != NS_OK)
-            break;
-        /* the arrays of t are one allocation in this order (theory_transformer.c) */
-        if (n == 0 && t.dual_act_ms)
-            nmean = nall;
-        for (size_t e = 0; e < nmean; e++)
-            base[e] += t.act_ms[e];
-        for (size_t e = 0; e < 3 * n1; e++)
-            sq[e] += t.act_ms[e] * t.act_ms[e];
-        if (n == 0)
-            memcpy(model, t.model, sizeof model);
-        ns_theory_free(&t);
-        N = n + 1;
+        int nb = nmax - n0 < BATCH ? nmax - n0 : BATCH;
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int b = 0; b < nb; b++) {
+            ns_theory_tf_input mine = one;
+            mine.mc_seed = trajectory_seed(in->mc_seed, (uint64_t)(n0 + b));
+            batch_st[b] = ns_theory_transformer(&mine, &batch[b]);
+        }
+        for (int b = 0; b < nb; b++) {
+            if (st == NS_OK && (st = batch_st[b]) == NS_OK) {
+                const ns_theory *t = &batch[b];
+                /* the arrays of t are one allocation in this order (theory_transformer.c) */
+                if (n0 + b == 0 && t->dual_act_ms)
+                    nmean = nall;
+                for (size_t e = 0; e < nmean; e++)
+                    base[e] += t->act_ms[e];
+                for (size_t e = 0; e < 3 * n1; e++)
+                    sq[e] += t->act_ms[e] * t->act_ms[e];
+                if (n0 + b == 0)
+                    memcpy(model, t->model, sizeof model);
+                N = n0 + b + 1;
+            }
+            if (batch_st[b] == NS_OK)
+                ns_theory_free(&batch[b]);
+        }
     }
     if (st != NS_OK) {
         free(base);

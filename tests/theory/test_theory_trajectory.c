@@ -51,16 +51,22 @@ static void test_determinism_and_exact(void)
 {
     enum { L = 6, T = 12 };
     ns_theory a, b, c;
-    ns_theory_tf_input in = input_for("pre", 1, L, T, 4, 16, 11);
-    int s1 = ns_theory_transformer(&in, &a), s2 = ns_theory_transformer(&in, &b);
+    /* 40 trajectories: two full batches of 16 and a part of one (theory_trajectory.c); the
+     * second run on two threads: the sum keeps the trajectories' order */
+    ns_theory_tf_input in = input_for("pre", 1, L, T, 4, 40, 11);
+    int s1 = ns_theory_transformer(&in, &a);
+    ns_set_threads(2);
+    int s2 = ns_theory_transformer(&in, &b);
+    ns_set_threads(1);
     in.mc_seed = 12;
     int s3 = ns_theory_transformer(&in, &c);
     CHECK(!s1 && !s2 && !s3, "status %d %d %d", s1, s2, s3);
     if (!s1 && !s2 && !s3) {
         CHECK(memcmp(a.act_ms, b.act_ms, (size_t)(L + 1) * sizeof(double)) == 0 &&
                   memcmp(a.grad_ms, b.grad_ms, (size_t)(L + 1) * sizeof(double)) == 0 &&
-                  memcmp(a.cos_tokens_se, b.cos_tokens_se, (size_t)(L + 1) * sizeof(double)) == 0,
-              "the same seed gives different numbers");
+                  memcmp(a.cos_tokens_se, b.cos_tokens_se, (size_t)(L + 1) * sizeof(double)) == 0 &&
+                  strcmp(a.model, b.model) == 0,
+              "the same seed gives different numbers on 1 and 2 threads");
         CHECK(a.grad_ms[0] != c.grad_ms[0], "another seed gives the same grad_ms");
         CHECK(a.grad_ms_se && a.grad_ms_se[0] > 0 && a.grad_ms_se[L] == 0,
               "grad_ms_se: %g at the input, %g at the top (p_L = 1 in every trajectory)",
