@@ -243,6 +243,10 @@ typedef struct {
                             * NS_THEORY_ATTN_TRAJECTORY: at most this many trajectories
                             * (0: 256) */
     uint64_t mc_seed;      /* NS_THEORY_ATTN_MONTE_CARLO, _TRAJECTORY: seed of the samples */
+    size_t mc_keep_bytes;  /* NS_THEORY_ATTN_MONTE_CARLO, _TRAJECTORY: memory in which the
+                            * forward keeps the sampled attention matrices for the backward,
+                            * per prediction (per trajectory); the blocks beyond it draw them
+                            * again, with the same numbers (0: NS_THEORY_MC_KEEP) */
     int heads;             /* NS_THEORY_ATTN_TRAJECTORY: H >= 1 attention heads (score fields
                             * per sublayer); the other models do not depend on H */
     int experts, top_k;    /* NS_BLOCK_MOE: E >= 1 experts, top-k 1 (raw router probability)
@@ -250,6 +254,8 @@ typedef struct {
 } ns_theory_tf_input;
 
 #define NS_THEORY_MAX_SEQ 256
+/* mc_keep_bytes' default: every block's fields up to T = 128 at L = 64, H = 4 (32 MiB) */
+#define NS_THEORY_MC_KEEP ((size_t)64 << 20)
 /* the most trajectories `normscope propagate` and `verify` draw (NS_THEORY_ATTN_TRAJECTORY):
  * a standard error near 1% of grad_ms for span, alpha = 1, L = 16, T = 32, where the gradient is
  * heavy-tailed (analysis/theory/README.md, section 9.9) */

@@ -266,6 +266,12 @@ void ns_tf_attn_layer_bind(ns_tf_attn_layer *st, double *mem, int T)
     st->ratio = mem + 2 * TT;
     st->dm2 = mem + 3 * TT;
     st->spread = st->dm2 + T;
+    st->fields = NULL;
+}
+
+size_t ns_tf_attn_fields(const ns_tf_attn *a)
+{
+    return a->kind == NS_THEORY_ATTN_MONTE_CARLO ? (size_t)a->samples * a->T * a->T : 0;
 }
 
 /* C = A B (op(A) = A^T if ta) for T x T */
@@ -456,6 +462,8 @@ int ns_tf_attn_forward(ns_tf_attn *a, ns_tf_attn_layer *st, const double *Z, dou
         }
         for (int k = 0; k < a->samples; k++) {
             sample_P(a, r);
+            if (st->fields)
+                memcpy(st->fields + k * TT, a->P, TT * sizeof(double));
             forward_one(a, Z, 1.0 / a->samples);
         }
         gsl_rng_free(r);
@@ -507,7 +515,12 @@ int ns_tf_attn_backward(ns_tf_attn *a, const ns_tf_attn_layer *st, const double 
     size_t TT = (size_t)T * T;
     for (size_t e = 0; e < TT; e++)
         a->acc1[e] = 0;
-    if (a->kind == NS_THEORY_ATTN_MONTE_CARLO) {
+    if (a->kind == NS_THEORY_ATTN_MONTE_CARLO && st->fields) {
+        for (int k = 0; k < a->samples; k++) {
+            memcpy(a->P, st->fields + k * TT, TT * sizeof(double));
+            backward_one(a, st->Z, G, NULL, 1.0 / a->samples);
+        }
+    } else if (a->kind == NS_THEORY_ATTN_MONTE_CARLO) {
         int s = factor(a, st->Z); /* the forward's samples again, from the same stream */
         gsl_rng *r = s ? NULL : stream_rng(a->seed, st->stream);
         if (s || !r) {

@@ -29,12 +29,17 @@ typedef struct {
     double *dm2;        /* [T] m2 - 1/n of each query (0 when uniform) */
     double *spread;     /* [T] D_i - O_i: the mean key variance minus the mean key covariance */
     uint64_t stream;    /* the Monte Carlo stream of this sublayer */
+    double *fields;     /* [ns_tf_attn_fields] the Monte Carlo model's sampled P, kept by the
+                         * forward for the backward; NULL: the backward draws them again from
+                         * the same stream (the same numbers, at the forward's cost again) */
 } ns_tf_attn_layer;
 
 int ns_tf_attn_create(ns_tf_attn **out, ns_theory_attn kind, int T, int samples, uint64_t seed);
 void ns_tf_attn_free(ns_tf_attn *a);
-/* points st's arrays into mem, which holds 3 T*T + 2 T doubles */
+/* points st's arrays into mem, which holds 3 T*T + 2 T doubles; st->fields NULL */
 void ns_tf_attn_layer_bind(ns_tf_attn_layer *st, double *mem, int T);
+/* the doubles a layer's fields take (samples T*T for the Monte Carlo model, else 0) */
+size_t ns_tf_attn_fields(const ns_tf_attn *a);
 /* A = E[P Z P^T] (the output Gram before W_O's alpha^2); keeps what the backward needs in *st */
 int ns_tf_attn_forward(ns_tf_attn *a, ns_tf_attn_layer *st, const double *Z, double *A,
                        uint64_t stream);

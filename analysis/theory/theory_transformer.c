@@ -622,9 +622,18 @@ static int gram_recursion(const ns_theory_tf_input *in, const ns_schedule *rows_
                                 sizeof(double))
                        : NULL;
     block_state *bs = mem ? malloc((size_t)L * sizeof *bs) : NULL;
+    /* the Monte Carlo model's fields of the first blocks that fit in mc_keep_bytes, so that
+     * their backward need not draw them again (without the memory, it does) */
+    size_t nf = st ? 0 : ns_tf_attn_fields(c.attn),
+           keep_bytes = in->mc_keep_bytes ? in->mc_keep_bytes : NS_THEORY_MC_KEEP;
+    int nkeep = nf ? (int)fmin(L, (double)(keep_bytes / (nf * sizeof(double)))) : 0;
+    double *fields = nkeep ? malloc((size_t)nkeep * nf * sizeof *fields) : NULL;
+    if (!fields)
+        nkeep = 0;
     if (!st && !bs)
         st = NS_ERR_NOMEM;
     if (st) {
+        free(fields);
         free(base);
         free(mem);
         ns_tf_attn_free(c.attn);
@@ -660,6 +669,8 @@ static int gram_recursion(const ns_theory_tf_input *in, const ns_schedule *rows_
     for (int l = 0; l < L; l++) {
         double *p = mem + (size_t)l * per;
         ns_tf_attn_layer_bind(&bs[l].at, p, T);
+        if (l < nkeep)
+            bs[l].at.fields = fields + (size_t)l * nf;
         bs[l].Bm = p + 3 * TT + 2 * (size_t)T;
         double *d = bs[l].Bm + TT;
         double **slots[BLOCK_DIAGS] = {&bs[l].nin[0], &bs[l].nin[1], &bs[l].nout[0],
@@ -713,6 +724,7 @@ static int gram_recursion(const ns_theory_tf_input *in, const ns_schedule *rows_
     }
     for (int l = 0; dual && !st && l <= L; l++) /* dLoss/dr is the same at every layer */
         out->dual_grad_ms[l] = mean_diag(T, c.Gr);
+    free(fields);
     free(mem);
     free(bs);
     ns_tf_attn_free(c.attn);

@@ -68,6 +68,20 @@ static void test_determinism_and_exact(void)
                   strcmp(a.model, b.model) == 0,
               "the same seed gives different numbers on 1 and 2 threads");
         CHECK(a.grad_ms[0] != c.grad_ms[0], "another seed gives the same grad_ms");
+        /* the backward draws the fields again where the forward could not keep them: none
+         * kept (1 byte), or those of the first 3 blocks: the same bits */
+        for (int k = 0; k < 2; k++) {
+            ns_theory kept;
+            ns_theory_tf_input few = in;
+            few.mc_seed = 11;
+            few.mc_keep_bytes = k ? 3 * (size_t)4 * T * T * sizeof(double) : 1;
+            int s4 = ns_theory_transformer(&few, &kept);
+            CHECK(!s4 && memcmp(a.act_ms, kept.act_ms, (size_t)(L + 1) * sizeof(double)) == 0 &&
+                      memcmp(a.grad_ms, kept.grad_ms, (size_t)(L + 1) * sizeof(double)) == 0,
+                  "fields kept for %s blocks change the numbers (status %d)", k ? "3" : "no",
+                  s4);
+            ns_theory_free(&kept);
+        }
         CHECK(a.grad_ms_se && a.grad_ms_se[0] > 0 && a.grad_ms_se[L] == 0,
               "grad_ms_se: %g at the input, %g at the top (p_L = 1 in every trajectory)",
               a.grad_ms_se ? a.grad_ms_se[0] : NAN, a.grad_ms_se ? a.grad_ms_se[L] : NAN);
