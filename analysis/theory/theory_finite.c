@@ -163,11 +163,11 @@ typedef struct {
  * v_l = 1/l: the branch's moments are taken at variance v_l, and every term with a factor of J_F
  * (chi, m4, c) carries v_l (section 10.7). pre_chain runs the recursion over a chain of
  * branches, each with its own moments (ns_pre_branch), and fills b[0..n]. */
-static void pre_chain(const ns_pre_branch *br, int n, double q0, bstate *b)
+static void pre_chain(const ns_pre_branch *br, int n, double q0, double v0, bstate *b)
 {
-    /* q_l, and d Var n_l: |x_0|^2/d of an i.i.d. N(0, q0) input, then each block's
+    /* q_l, and d Var n_l: the input's v0 (2 q0^2 for i.i.d. N(0, q0)), then each block's
      * 4 s q_l + 2 s^2 + s^2 kappa/r */
-    b[0].V = 2 * q0 * q0;
+    b[0].V = v0;
     double q = q0;
     for (int l = 0; l < n; l++) {
         const ns_pre_branch *k = &br[l];
@@ -210,14 +210,18 @@ ns_pre_branch ns_pre_branch_of(const ns_gauss_moments *m, double a2, double v, d
                            .cda = a2 * a2 * (m->phi2_dphi2 - m->phi2 * m->dphi2) * v, .r = r};
 }
 
-int ns_theory_pre_chain(const ns_pre_branch *br, int n, double q0, double d, double *factor)
+int ns_theory_pre_chain(const ns_pre_branch *br, int n, double q0, double v0, double d,
+                        double *factor, double *radial)
 {
     bstate *b = malloc(((size_t)n + 1) * sizeof *b);
     if (!b)
         return NS_ERR_NOMEM;
-    pre_chain(br, n, q0, b);
-    for (int l = 0; l <= n; l++)
+    pre_chain(br, n, q0, v0, b);
+    for (int l = 0; l <= n; l++) {
         factor[l] = pre_factor(&b[l], d);
+        if (radial)
+            radial[l] = b[l].rho / b[l].t - 1;
+    }
     free(b);
     return NS_OK;
 }
@@ -238,7 +242,7 @@ static int pre_grad(const ns_theory_input *in, double d, double r, int lns, doub
         br[l] = ns_pre_branch_of(&m, a2, v, r);
     }
     if (st == NS_OK) {
-        pre_chain(br, L, in->q0, b);
+        pre_chain(br, L, in->q0, 2 * in->q0 * in->q0, b);
         for (int l = 0; l <= L; l++)
             p[l] = b[l].t * pre_factor(&b[l], d);
     }
@@ -336,8 +340,11 @@ static int sandwich_grad(const ns_theory_input *in, double d, double r, int ell,
 int ns_theory_finite_covers(const ns_theory_input *in)
 {
     ns_theory_form kind;
-    if (ns_theory_validate(in, &kind) != NS_OK || in->width <= 0 || in->hidden < 1)
+    if (in->width <= 0 || in->hidden < 1)
         return 0;
+    /* PostNorm blocks below PreNorm blocks (Mix-LN): theory_finite_mix.c */
+    if (ns_theory_validate(in, &kind) != NS_OK)
+        return in->q0 == 1 && ns_theory_mix_split(in) > 0;
     /* PostNorm's first block is derived for the propagate protocol's input, x_0 ~ N(0, 1) */
     if ((kind == NS_THEORY_DEEPNORM || kind == NS_THEORY_ADMIN) && in->q0 == 1)
         return 1; /* theory_finite_post.c */
@@ -351,8 +358,12 @@ int ns_theory_finite_covers(const ns_theory_input *in)
 int ns_theory_finite_grad(const ns_theory_input *in, double *p)
 {
     ns_theory_form kind;
-    if (!p || !ns_theory_finite_covers(in) || ns_theory_validate(in, &kind) != NS_OK ||
-        kind == NS_THEORY_SPAN_WRAPPED)
+    if (!p || !ns_theory_finite_covers(in))
+        return NS_ERR_INVALID;
+    int m = ns_theory_mix_split(in);
+    if (m > 0)
+        return ns_theory_finite_mix(in, m, p);
+    if (ns_theory_validate(in, &kind) != NS_OK || kind == NS_THEORY_SPAN_WRAPPED)
         return NS_ERR_INVALID;
     if (ns_theory_nonorm_covers(in, kind)) /* the d -> infinity gains, exact (section 10.10) */
         return ns_theory_nonorm_grad(in, kind, p);

@@ -36,7 +36,7 @@ int ns_theory_finite_dslm(const ns_theory_input *in, double *p)
         gain2 /= l2;
         br[l] = ns_pre_branch_of(&m, gain2, 1.0, r);
     }
-    st = ns_theory_pre_chain(br, L, in->q0, in->width, factor);
+    st = ns_theory_pre_chain(br, L, in->q0, 2 * in->q0 * in->q0, in->width, factor, NULL);
     if (st == NS_OK)
         for (int l = 0; l <= L; l++)
             p[l] *= factor[l]; /* p holds the d -> infinity values */

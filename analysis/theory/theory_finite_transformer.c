@@ -56,7 +56,7 @@ static int pre_factors(const ns_theory_input *b, double d, ns_theory *out)
         br[2 * l + 1] = ns_pre_branch_of(&m, a2, 1.0, (double)b->hidden / b->width);
     }
     if (!st)
-        st = ns_theory_pre_chain(br, 2 * L, b->q0, d, factor);
+        st = ns_theory_pre_chain(br, 2 * L, b->q0, 2 * b->q0 * b->q0, d, factor, NULL);
     for (int l = 0; l < L && !st; l++) {
         out->grad_ms[l] *= factor[2 * l];
         if (out->grad_ms_se)

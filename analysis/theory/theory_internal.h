@@ -76,11 +76,20 @@ typedef struct {
     double s, chi, kappa, m4, cda, r;
 } ns_pre_branch;
 /* factor[l] = p_l / t_l, l = 0..n: the O(1/d) factor of the gradient mean square at width d over
- * its d -> infinity value t_l, for a chain of n branches on an input i.i.d. N(0, q0) */
-int ns_theory_pre_chain(const ns_pre_branch *br, int n, double q0, double d, double *factor);
+ * its d -> infinity value t_l, for a chain of n branches on an input of mean square q0 whose
+ * |x|^2/d has variance v0/d (2 q0^2 for i.i.d. N(0, q0); 0 for a normalized input); radial
+ * (NULL: not wanted) gets R_l - 1, the cotangent's radial excess, whose share of factor[l] is
+ * (R_l - 1)/d */
+int ns_theory_pre_chain(const ns_pre_branch *br, int n, double q0, double v0, double d,
+                        double *factor, double *radial);
 /* the branch W2 phi(W1 z) on a unit-variance z, W2's variance times a2, W1's v/d (moments m of phi
  * at variance v: s and kappa as they are, chi, m4 and cda each with one factor v) */
 ns_pre_branch ns_pre_branch_of(const ns_gauss_moments *m, double a2, double v, double r);
+/* Mix-LN and schedules of PostNorm blocks 1..m, PreNorm blocks m+1..L (1 <= m < L): m, else -1
+ * (theory_finite_mix.c) */
+int ns_theory_mix_split(const ns_theory_input *in);
+/* their p_l, l = 0..L, at width in->width on an input i.i.d. N(0, 1) (README section 10.11) */
+int ns_theory_finite_mix(const ns_theory_input *in, int m, double *p);
 /* DeepScaleLM's MLP stack at width in->width (README section 10.9): multiplies the d -> infinity
  * p[0..L] by the O(1/d) factors of the equivalent PreNorm chain; depth >= 2 (theory_finite_pre.c) */
 int ns_theory_finite_dslm(const ns_theory_input *in, double *p);

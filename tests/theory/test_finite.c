@@ -24,7 +24,11 @@
  *    d = 64.
  * 5. dslm (theory_finite_pre.c: PreNorm's recursion on the stream rescaled by lambda^-l), as in 3:
  *    relu, LayerNorm and gelu, RMSNorm at d = 64, alpha = 1; no correction at L = 1 (lambda = 0).
- * 6. rezero (gate 0.5) and tfixup with relu, whose d -> infinity gains are exact at every width:
+ * 6. mixln (theory_finite_mix.c: PostNorm's factors below PreNorm's chain from a normalized
+ *    input), blocks 1..4 PostNorm, as in 3: relu, alpha = 1, LayerNorm (2000 seeds, where at x_4
+ *    the prediction without LayerNorm's mean row must be more than 2 se further off) and gelu,
+ *    alpha = 1/sqrt(L), RMSNorm at d = 64.
+ * 7. rezero (gate 0.5) and tfixup with relu, whose d -> infinity gains are exact at every width:
  *    every layer's p_l/p_L within K_SIGMA se at d = 16, the gains without the branch's radial
  *    row more than K_SIGMA se away, and GELU not covered.
  * Prints only failures and a last line; --verbose prints every comparison. */
@@ -42,6 +46,8 @@
 
 #define K_SIGMA 4.0
 #define L 16
+/* Mix-LN's split in every case (only mixln reads it): blocks 1..4 PostNorm, 5..16 PreNorm */
+#define POST_FRACTION 0.25
 static int verbose;
 
 static int close_to(double got, double want, double tol)
@@ -213,20 +219,39 @@ static void test_layers(const char *pl, ns_act_kind act, ns_norm_kind norm, doub
     const int act_finite = strcmp(pl, "span-wrapped") == 0; /* sandwich's act_ms is exact */
     ns_config c = {.block = NS_BLOCK_MLP, .placement = ns_placement_find(pl), .depth = L,
                    .width = d, .hidden = 4 * d, .ntok = seq, .act = act, .norm = norm,
-                   .norm_eps = 1e-5, .alpha = alpha};
+                   .norm_eps = 1e-5, .alpha = alpha, .post_fraction = POST_FRACTION};
     ns_theory_input in = {.placement = pl, .act = act, .norm = norm, .depth = L, .width = d,
-                          .hidden = 4 * d, .alpha = alpha, .q0 = 1};
+                          .hidden = 4 * d, .alpha = alpha, .q0 = 1,
+                          .post_fraction = POST_FRACTION};
     ns_propagate_result r;
     ns_theory t, ti;
     if (simulate_and_predict(&c, &in, seeds, seq, &r, &t, &ti))
         return;
+    if (strcmp(pl, "mixln") == 0 && norm == NS_NORM_LAYERNORM) {
+        /* at x_m, where PreNorm's chain starts from PostNorm's centered output, the prediction
+         * without LayerNorm's mean row ((t - 1)/(q d) higher, with the d -> infinity t and q)
+         * must be further from the simulation, by more than 2 se */
+        const int m = (int)(POST_FRACTION * L);
+        double pm, pse;
+        seed_mean(r.grad_ms, seeds, L + 1, m, L, 1, &pm, &pse);
+        double without = t.grad_ms[m] + (ti.grad_ms[m] - 1) / (ti.act_ms[m] * d);
+        double z = (t.grad_ms[m] - pm) / pse, zw = (without - pm) / pse;
+        CHECK(fabs(zw) - fabs(z) > 2, "mixln %s d=%d at x_%d: without the mean row %.1f se, "
+              "with it %.1f se", act == NS_ACT_RELU ? "relu" : "gelu", d, m, zw, z);
+        if (verbose)
+            printf("mixln at x_%d: p %.4f +- %.4f, O(1/d) %+.1f se, without the mean row %+.1f "
+                   "se\n", m, pm, pse, z, zw);
+    }
     double worst_g = 0, worst_q = 0;
+    /* Mix-LN's PostNorm blocks leave act_ms at 1 in every seed (up to the norm's eps) */
+    const int act_from = strcmp(pl, "mixln") == 0 ? (int)(POST_FRACTION * L) : 0;
     for (int l = 0; l < L; l++) { /* every layer: p_l/p_L (l < L) and q_{l+1} */
         double m, se;
         seed_mean(r.grad_ms, seeds, L + 1, l, L, 1, &m, &se);
         worst_g = fmax(worst_g, fabs(t.grad_ms[l] - m) / se);
         seed_mean(r.act_ms, seeds, L + 1, l + 1, L, 0, &m, &se);
-        worst_q = fmax(worst_q, fabs(t.act_ms[l + 1] - m) / se);
+        if (l + 1 > act_from)
+            worst_q = fmax(worst_q, fabs(t.act_ms[l + 1] - m) / se);
     }
     double pm, pse, qm, qse;
     seed_mean(r.grad_ms, seeds, L + 1, 0, L, 1, &pm, &pse);
@@ -369,6 +394,8 @@ int main(int argc, char **argv)
     test_skip_weight("admin", NS_ACT_RELU, NS_NORM_LAYERNORM, 64, 400);
     test_skip_weight("admin", NS_ACT_GELU, NS_NORM_RMSNORM, 64, 400);
     test_dslm();
+    test_layers("mixln", NS_ACT_RELU, NS_NORM_LAYERNORM, 1.0, 64, 2000, 64);
+    test_layers("mixln", NS_ACT_GELU, NS_NORM_RMSNORM, 0.25, 64, 400, 64);
     test_nonorm("rezero", 0.5, 16, 3000);
     test_nonorm("tfixup", 0.0, 16, 3000);
     printf("test_finite: %d checks, %d failed\n", checks, failures);
