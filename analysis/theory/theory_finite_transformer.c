@@ -15,23 +15,27 @@
  *   nor centered, which like 10.2's pi0 adds ell/(1 + s) for LayerNorm's centering and
  *   f''(1) = 2 for the average of a linear branch's gain f(n) = 1/n over x_0's squared norm.
  * - PreNorm, h = x + A(N1(x)), y = h + F(N2(h)): section 10.3's recursion over the token's
- *   squared norm, which persists across blocks, on the chain of 2L branches. */
+ *   squared norm, which persists across blocks, on the chain of 2L branches.
+ * - Mix-LN (PostNorm blocks 1..m, PreNorm above): as section 10.11 for MLP stacks, the chain of
+ *   the PreNorm blocks from the normalized x_m with LayerNorm's mean row, and the PostNorm
+ *   factors below from the tangential part that crosses block m's norm. */
 #include "theory_internal.h"
 
 #include <stdlib.h>
 
-/* PostNorm: each norm's factor 1 + a/d, from the top */
-static int post_factors(const ns_theory_input *b, int ell, double d, ns_theory *out)
+/* PostNorm blocks 1..m: each norm's factor 1 + a/d, from block m's MLP norm (a_pi) down,
+ * starting from corr (1 at the top of a PostNorm stack) */
+static int post_factors(const ns_theory_input *b, int m, int ell, double d, double corr,
+                        ns_theory *out)
 {
     ns_post_terms mlp;
     int st = ns_theory_post_terms(b, (double)b->hidden / b->width, ell, &mlp);
     if (st)
         return st;
-    double corr = 1;
-    for (int l = b->depth - 1; l >= 0; l--) {
+    for (int l = m - 1; l >= 0; l--) {
         const double s = out->attn_out_ms[l];
         double a_attn = 2 * s / (1 + s) + (l == 0 ? ell / (1 + s) + 2 : 0);
-        corr *= (1 + (l == b->depth - 1 ? mlp.a_pi : mlp.a_tau) / d) * (1 + a_attn / d);
+        corr *= (1 + (l == m - 1 ? mlp.a_pi : mlp.a_tau) / d) * (1 + a_attn / d);
         out->grad_ms[l] *= corr;
         if (out->grad_ms_se)
             out->grad_ms_se[l] *= corr;
@@ -39,29 +43,40 @@ static int post_factors(const ns_theory_input *b, int ell, double d, ns_theory *
     return NS_OK;
 }
 
-/* PreNorm: section 10.3's recursion over the token norm, on the chain of 2L branches */
-static int pre_factors(const ns_theory_input *b, double d, ns_theory *out)
+/* PreNorm blocks m+1..L: section 10.3's recursion over the token norm, on their chain of
+ * 2(L - m) branches. Above PostNorm blocks (m >= 1) the chain starts from a normalized x_m and
+ * LayerNorm's mean row applies (section 10.11), and *top gets the factor of what crosses block
+ * m's norm (the tangential part) */
+static int pre_factors(const ns_theory_input *b, int m, int ell, double d, ns_theory *out,
+                       double *top)
 {
-    const int L = b->depth;
-    const double a2 = b->alpha * b->alpha;
-    ns_gauss_moments m;
-    int st = ns_gauss_moments_at(b->act, 1.0, &m);
-    ns_pre_branch *br = st ? NULL : malloc(2 * (size_t)L * sizeof *br);
-    double *factor = br ? malloc((2 * (size_t)L + 1) * sizeof *factor) : NULL;
+    const int L = b->depth, n = 2 * (L - m);
+    const double a2 = b->alpha * b->alpha, q0 = m ? 1 : b->q0;
+    ns_gauss_moments mo;
+    int st = ns_gauss_moments_at(b->act, 1.0, &mo);
+    ns_pre_branch *br = st ? NULL : malloc((size_t)n * sizeof *br);
+    double *factor = br ? malloc(2 * ((size_t)n + 1) * sizeof *factor) : NULL;
+    double *radial = factor ? factor + n + 1 : NULL;
     if (!st && !factor)
         st = NS_ERR_NOMEM;
-    for (int l = 0; l < L && !st; l++) {
+    for (int l = m; l < L && !st; l++) {
         const double s = out->attn_out_ms[l];
-        br[2 * l] = (ns_pre_branch){.s = s, .chi = s, .kappa = 2, .m4 = s * s, .cda = 0, .r = 1};
-        br[2 * l + 1] = ns_pre_branch_of(&m, a2, 1.0, (double)b->hidden / b->width);
+        br[2 * (l - m)] =
+            (ns_pre_branch){.s = s, .chi = s, .kappa = 2, .m4 = s * s, .cda = 0, .r = 1};
+        br[2 * (l - m) + 1] = ns_pre_branch_of(&mo, a2, 1.0, (double)b->hidden / b->width);
     }
     if (!st)
-        st = ns_theory_pre_chain(br, 2 * L, b->q0, 2 * b->q0 * b->q0, d, factor, NULL);
-    for (int l = 0; l < L && !st; l++) {
-        out->grad_ms[l] *= factor[2 * l];
+        st = ns_theory_pre_chain(br, n, q0, m ? 0 : 2 * q0 * q0, d, factor, radial);
+    for (int l = m; l < L && !st; l++) {
+        double f = factor[2 * (l - m)], t = out->grad_ms[l];
+        if (m)
+            f -= ell * (1 - 1 / t) / (out->act_ms[l] * d);
+        out->grad_ms[l] *= f;
         if (out->grad_ms_se)
-            out->grad_ms_se[l] *= factor[2 * l];
+            out->grad_ms_se[l] *= f;
     }
+    if (!st && m)
+        *top = factor[0] - radial[0] / d;
     free(br);
     free(factor);
     return st;
@@ -72,18 +87,24 @@ int ns_tf_finite(const ns_theory_tf_input *in, const ns_schedule *rows, ns_theor
     const ns_theory_input *b = &in->base;
     if (b->width <= 0 || in->block != NS_BLOCK_TRANSFORMER || b->hidden < 1)
         return NS_OK;
-    ns_theory_form form = NS_THEORY_NFORMS;
+    ns_theory_form form = NS_THEORY_NFORMS; /* the rows' one form, or NS_THEORY_NFORMS */
     for (int i = 0; i < rows->n; i++) {
         ns_theory_form f;
-        if (ns_theory_form_of(rows->row[i], &f) != NS_OK || (i > 0 && f != form))
-            return NS_OK;
+        if (ns_theory_form_of(rows->row[i], &f) != NS_OK || (i > 0 && f != form)) {
+            form = NS_THEORY_NFORMS;
+            break;
+        }
         form = f;
     }
+    const int ell = b->norm == NS_NORM_LAYERNORM, m = b->q0 == 1 ? ns_theory_mix_split(b) : -1;
+    double top = 1;
     int st = NS_OK;
     if (form == NS_THEORY_POST && b->q0 == 1)
-        st = post_factors(b, b->norm == NS_NORM_LAYERNORM, b->width, out);
+        st = post_factors(b, b->depth, ell, b->width, 1, out);
     else if (form == NS_THEORY_PRE)
-        st = pre_factors(b, b->width, out);
+        st = pre_factors(b, 0, ell, b->width, out, &top);
+    else if (m > 0 && !(st = pre_factors(b, m, ell, b->width, out, &top)))
+        st = post_factors(b, m, ell, b->width, top, out);
     else
         return NS_OK;
     out->finite = st == NS_OK;

@@ -220,9 +220,10 @@ static void finite_case(const char *pl, double alpha, int S)
         .model = {.block = NS_BLOCK_TRANSFORMER, .placement = ns_placement_find(pl),
                   .depth = L, .width = D, .hidden = 4 * D, .ntok = T * BATCH, .seq = T,
                   .heads = H, .act = NS_ACT_RELU, .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5,
-                  .alpha = alpha},
+                  .alpha = alpha, .post_fraction = 0.25},
         .seeds = S, .seed = 3000, .input = NS_INPUT_GAUSSIAN};
     ns_theory_tf_input in = input_for(pl, alpha, L, T, H, NS_THEORY_TRAJECTORIES, 0);
+    in.base.post_fraction = 0.25; /* mixln: blocks 1..4 PostNorm */
     ns_theory t_inf, t_d;
     ns_propagate_result r;
     int s1 = ns_theory_transformer(&in, &t_inf);
@@ -261,6 +262,7 @@ static void test_finite(void)
     finite_case("post", 1, 512);
     finite_case("post", 0.25, 128);
     finite_case("pre", 1, 256);
+    finite_case("mixln", 1, 512);
     /* span has no derived terms: the width changes nothing */
     ns_theory_tf_input in = input_for("span", 1, 8, 16, 4, 32, 0);
     ns_theory a, b;
