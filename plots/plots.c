@@ -7,15 +7,11 @@
 #include "files.h"
 #include "normscope.h"
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 const char *const ns_plot_format_names[] = {"png", "pdf", "svg", NULL};
@@ -229,48 +225,36 @@ done:
     return st;
 }
 
-/* libhdf5 1.10 aborts on some crafted metadata (a free() of a bad pointer while it closes the
- * file) before any check of ours can see it. So every input is first read in a child process,
- * one file per child, and read here only if each child finished; a child that did not (killed
- * by a signal, or a sanitizer's exit) names its file. The child writes nothing (the one line is
- * the parent's) and dies with the parent: the read watchdog (files.h) that stops a read looping
- * in libhdf5 on another crafted file is the parent's, as timers are not inherited. */
+/* Every input is first read in a child process, one file per child (files.h: libhdf5 aborts
+ * on some crafted metadata before any check of ours can see it), and read here only if each
+ * child finished; a child that did not names its file. */
+typedef struct {
+    const ns_plot_request *rq;
+    int i;
+} probe_ctx;
+
+static void probe_read(void *ctx)
+{
+    const probe_ctx *c = ctx;
+    ns_plot_request one = *c->rq;
+    one.files = &c->rq->files[c->i], one.nfiles = 1;
+    ns_plot_set set = {0};
+    char m[256];
+    read_inputs_unguarded(&one, &set, m, sizeof m);
+}
+
 static int probe_inputs(const ns_plot_request *rq, char *msg, size_t msglen)
 {
-    const pid_t parent = getpid();
     for (int i = 0; i < rq->nfiles; i++) {
-        fflush(NULL);
-        pid_t pid = fork();
-        if (pid < 0)
-            return NS_OK; /* no probe: read as without one */
-        if (pid == 0) {
-            if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
-                _exit(0);
-            int devnull = open("/dev/null", O_WRONLY);
-            if (devnull >= 0)
-                dup2(devnull, STDOUT_FILENO), dup2(devnull, STDERR_FILENO);
-            ns_plot_request one = *rq;
-            one.files = &rq->files[i], one.nfiles = 1;
-            ns_plot_set set = {0};
-            char m[256];
-            read_inputs_unguarded(&one, &set, m, sizeof m);
-            _exit(0); /* whatever the read said, the parent's own read says it again */
-        }
-        int status;
-        while (waitpid(pid, &status, 0) < 0)
-            if (errno != EINTR)
-                return NS_OK;
-        if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM)) {
+        char how[64];
+        int st = ns_file_probe(probe_read, &(probe_ctx){rq, i}, how, sizeof how);
+        if (st == NS_ERR_INTERRUPTED)
             snprintf(msg, msglen, "interrupted; nothing written");
-            return NS_ERR_INTERRUPTED;
-        }
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            snprintf(msg, msglen, "%s: the HDF5 library failed reading it (%s %d): a corrupt "
-                                  "file", rq->files[i],
-                     WIFSIGNALED(status) ? "signal" : "exit status",
-                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-            return NS_ERR_IO;
-        }
+        else if (st != NS_OK)
+            snprintf(msg, msglen, "%s: the HDF5 library failed reading it (%s): a corrupt file",
+                     rq->files[i], how);
+        if (st != NS_OK)
+            return st;
     }
     return NS_OK;
 }

@@ -228,8 +228,16 @@ int ns_cmd_train(int argc, char **argv)
         /* a signal in a damaged file's read ends at once, and so does a stuck read (files.h) */
         const char *inputs[] = {r.out, ckpt};
         ns_file_reading_paths(1, inputs, 2);
-        int rst = ns_h5_open_log(&log, r.out);
-        if (rst != NS_OK)
+        int rst = NS_OK, i = 0;
+        char how[64];
+        while (rst == NS_OK && i < 2) /* each read in a child first (files.h) */
+            rst = ns_file_probe(ns_h5_probe_read, (void *)inputs[i++], how, sizeof how);
+        if (rst == NS_ERR_INTERRUPTED)
+            ns_cli_error("interrupted; the log and checkpoint are as they were");
+        else if (rst != NS_OK)
+            ns_cli_error("cannot resume: the HDF5 library failed reading %s (%s): a corrupt "
+                         "file", inputs[i - 1], how);
+        else if ((rst = ns_h5_open_log(&log, r.out)) != NS_OK)
             ns_cli_error("cannot resume: %s", ns_h5_error(log));
         else if ((rst = ns_trainer_resume(t, ckpt, sig, log, err, sizeof err)) != NS_OK)
             ns_cli_error("%s", err);

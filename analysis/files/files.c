@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_ATTEMPTS 100 /* names tried before a temporary is given up */
@@ -88,6 +90,35 @@ void ns_file_reading_paths(int on, const char *const *paths, int n)
     setitimer(ITIMER_REAL, &t, NULL); /* 0 disarms: a pending grace timer only ends reads */
 }
 int ns_file_is_reading(void) { return reading > 0; }
+
+int ns_file_probe(void (*read)(void *ctx), void *ctx, char *how, size_t howlen)
+{
+    const pid_t parent = getpid();
+    fflush(NULL); /* nothing buffered is written twice */
+    pid_t pid = fork();
+    if (pid < 0)
+        return NS_OK;
+    if (pid == 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+            _exit(0);
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDOUT_FILENO), dup2(devnull, STDERR_FILENO);
+        read(ctx);
+        _exit(0); /* no atexit handlers: the parent's files and temporaries are the parent's */
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return NS_OK;
+    if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM))
+        return NS_ERR_INTERRUPTED;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return NS_OK;
+    snprintf(how, howlen, "%s %d", WIFSIGNALED(status) ? "signal" : "exit status",
+             WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    return NS_ERR_IO;
+}
 
 /* what a non-regular file is, for messages */
 static const char *kind_of(mode_t m)

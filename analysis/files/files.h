@@ -64,4 +64,16 @@ int ns_file_is_reading(void);
  * instead of a hang; off disarms it */
 void ns_file_reading_paths(int on, const char *const *paths, int n);
 
+/* ---- reading a hostile file first in a child process --------------------------------------
+ * libhdf5 1.10 aborts on some crafted metadata (a free() of a bad pointer while it closes the
+ * file), and under a sanitizer it stops at an absurd allocation that a release build survives
+ * (malloc returns NULL), both before any check of ours sees a value. ns_file_probe runs
+ * read(ctx) in a child process that writes nothing (its output goes to /dev/null) and dies with
+ * its parent. NS_OK if the child finished, whatever read found (the caller's own read says it
+ * again), and also if no child could be made (the caller reads as without a probe);
+ * NS_ERR_INTERRUPTED if SIGINT or SIGTERM ended it; NS_ERR_IO otherwise, with how the child
+ * ended in how ("signal 6", "exit status 1"). Call it while ns_file_reading_paths is on: the
+ * watchdog is the parent's (timers are not inherited), and ending the parent ends the child. */
+int ns_file_probe(void (*read)(void *ctx), void *ctx, char *how, size_t howlen);
+
 #endif

@@ -939,6 +939,15 @@ int ns_h5_checksum(ns_h5 *h, uint64_t *sum)
     return NS_OK;
 }
 
+void ns_h5_probe_read(void *path)
+{
+    ns_h5 *h = NULL;
+    uint64_t sum;
+    if (ns_h5_open_read(&h, path) == NS_OK)
+        ns_h5_checksum(h, &sum);
+    ns_h5_free(h);
+}
+
 static void checksum_text(char *out, size_t n, uint64_t sum)
 {
     snprintf(out, n, "fnv1a64:%016llx", (unsigned long long)sum);

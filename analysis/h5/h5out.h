@@ -85,6 +85,10 @@ int ns_h5_read_attr_string(ns_h5 *h, const char *obj, const char *name, char *bu
 /* FNV-1a (64-bit) over every object's name, every attribute (but `checksum`) and every
  * dataset's values, in name order; numbers in native form, strings as text */
 int ns_h5_checksum(ns_h5 *h, uint64_t *sum);
+/* opens path read-only and reads every object in it once, as ns_h5_checksum does, and nothing
+ * else: a read for ns_file_probe (files.h) to make in a child before the real one (path is a
+ * const char *) */
+void ns_h5_probe_read(void *path);
 /* writes (or rewrites) the root attributes format_version = version and checksum, last */
 int ns_h5_seal(ns_h5 *h, int version);
 /* NS_OK if the file carries format_version = version and its checksum matches; else NS_ERR_IO

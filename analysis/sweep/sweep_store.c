@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "sweep_store.h"
 #include "normscope.h"
+#include "files.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,13 +68,33 @@ static void describe_mismatch(const char *here, const char *there, const char *p
              path);
 }
 
+/* the read that load makes up to the checksum, in a child first (files.h: ns_file_probe) */
+static void probe_read(void *path)
+{
+    ns_h5 *h = NULL;
+    if (ns_h5_load_memory(&h, path) == NS_OK)
+        ns_h5_check_seal(h, "the sweep progress file", PROGRESS_VERSION);
+    ns_h5_free(h);
+}
+
 static int load(ns_sweep_store *s, const char *configuration, char *err, size_t errlen)
 {
+    char how[64];
+    int st = ns_file_probe(probe_read, s->path, how, sizeof how);
+    if (st != NS_OK) {
+        if (st == NS_ERR_INTERRUPTED)
+            snprintf(err, errlen, "interrupted; nothing written");
+        else
+            snprintf(err, errlen, "cannot resume from the sweep progress file: the HDF5 library "
+                     "failed reading %s (%s): a corrupt file (delete it to start over)", s->path,
+                     how);
+        return st == NS_ERR_INTERRUPTED ? st : NS_ERR_INVALID;
+    }
     char *there = malloc(CONFIG_MAX);
     long long points = -1;
     if (!there)
         return NS_ERR_NOMEM;
-    int st = ns_h5_load_memory(&s->h, s->path);
+    st = ns_h5_load_memory(&s->h, s->path);
     if (st == NS_OK && ns_h5_check_seal(s->h, "the sweep progress file", PROGRESS_VERSION)) {
         snprintf(err, errlen, "%s", ns_h5_error(s->h)); /* damaged, or older: one line */
         free(there);

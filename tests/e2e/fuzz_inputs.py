@@ -5,8 +5,8 @@
 
 Seeds (data/fuzz/, made by data/fuzz/make_seeds.py): propagate, Transformer and sweep outputs and a
 training log (plot inputs), a checkpoint and its log (train --resume), a sweep progress file
-(propagate resuming a sweep). Inputs that once crashed the program (data/fuzz/regressions/, plot
-inputs) are replayed first, with the same verdict. Each case mutates one seed (truncation, byte flips, a zeroed or
+(propagate resuming a sweep). Inputs that once crashed the program (data/fuzz/regressions/, each
+named after the target that reads it) are replayed first, with the same verdict. Each case mutates one seed (truncation, byte flips, a zeroed or
 repeated block; with h5py: a dataset resized, retyped, deleted or made huge through a chunked
 fill of shape (2**31,) or (2**31, 2**31), attributes set to NaN, negative, huge, strings or arrays,
 or deleted) and runs the program on it under `timeout 10`. A case fails on a crash (a signal),
@@ -218,15 +218,21 @@ def main():
     rng.shuffle(plan)
     tried, failed, t0, i = {}, {}, time.time(), 0
     env = dict(os.environ, ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "detect_leaks=1"))
-    # inputs that once crashed the program (data/fuzz/regressions/plot_*.h5: plot inputs), replayed
-    # first on every run
+    # inputs that once crashed the program (data/fuzz/regressions/TARGET_what.ext), replayed first
+    # on every run, each as its target reads it
     reg = os.path.join(seeds, "regressions")
     for name in sorted(os.listdir(reg)) if os.path.isdir(reg) else []:
+        target = max((t for t in TARGETS if name.startswith(t + "_")), key=len, default=None)
+        if target is None:
+            sys.exit("fuzz_inputs: regression %s names no target (%s)" % (name, ", ".join(TARGETS)))
+        src, extra, cmd = TARGETS[target]
         case = tempfile.mkdtemp(dir=work)
         try:
-            shutil.copy(os.path.join(reg, name), os.path.join(case, "in.h5"))
-            p = subprocess.run(["timeout", "-k", "2", "10", binary, "plot", "in.h5", "--out",
-                                "figs"], cwd=case, capture_output=True, text=True, env=env)
+            shutil.copy(os.path.join(reg, name), os.path.join(case, src))
+            for e in extra:
+                shutil.copy(os.path.join(seeds, e), os.path.join(case, e))
+            p = subprocess.run(["timeout", "-k", "2", "10", binary] + cmd, cwd=case,
+                               capture_output=True, text=True, env=env)
             bad = verdict(p.returncode, p.stderr)
             tried["regression"] = tried.get("regression", 0) + 1
             if bad:
