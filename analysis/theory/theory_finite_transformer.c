@@ -96,16 +96,17 @@ int ns_tf_finite(const ns_theory_tf_input *in, const ns_schedule *rows, ns_theor
         }
         form = f;
     }
-    const int ell = b->norm == NS_NORM_LAYERNORM, m = b->q0 == 1 ? ns_theory_mix_split(b) : -1;
+    const int ell = b->norm == NS_NORM_LAYERNORM;
     double top = 1;
-    int st = NS_OK;
+    int st = NS_OK, m;
     if (form == NS_THEORY_POST && b->q0 == 1)
         st = post_factors(b, b->depth, ell, b->width, 1, out);
     else if (form == NS_THEORY_PRE)
         st = pre_factors(b, 0, ell, b->width, out, &top);
-    else if (m > 0 && !(st = pre_factors(b, m, ell, b->width, out, &top)))
-        st = post_factors(b, m, ell, b->width, top, out);
-    else
+    else if (form == NS_THEORY_NFORMS && b->q0 == 1 && (m = ns_theory_mix_split(b)) > 0) {
+        if (!(st = pre_factors(b, m, ell, b->width, out, &top)))
+            st = post_factors(b, m, ell, b->width, top, out);
+    } else
         return NS_OK;
     out->finite = st == NS_OK;
     return st;
