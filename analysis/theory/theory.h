@@ -140,6 +140,10 @@ typedef struct {
     double dphi2_ds, dphi2_ds2;  /* d/ds and d^2/ds^2 of E[phi'^2] */
 } ns_gauss_moments;
 int ns_gauss_moments_at(ns_act_kind act, double s, ns_gauss_moments *m);
+/* Sub-LN's mid norm over H hidden units phi(u), u ~ N(0, s) (ell = 1: LayerNorm, which subtracts
+ * the units' mean; 0: RMSNorm): to first order in 1/H the branch's backward gain is its
+ * d -> infinity value times 1 + mid/H (README section 10.12) */
+int ns_theory_subln_mid_excess(ns_act_kind act, int ell, double s, double *mid);
 
 /* ---- closed forms (analysis/theory/README.md, section 3) ---------------------------------- */
 /* No recursion over the token kernel: only q_L and p_0/p_L, from 1-D Gaussian expectations and

@@ -1,9 +1,9 @@
 /* theory_finite.c: the O(1/d) finite-width correction of the gradient mean square p_l of
  * residual MLP stacks (PreNorm, PostNorm, SpanNorm, Sandwich, LayerNorm Scaling; wrapped
  * SpanNorm's is theory_finite_wrapped.c, DeepNorm's and Admin's theory_finite_post.c,
- * DeepScaleLM's theory_finite_pre.c, ReZero's and T-Fixup's theory_finite_nonorm.c), the
- * Gaussian moments it needs, and the pieces the others share (ns_theory_post_terms_scaled,
- * ns_theory_pre_chain).
+ * DeepScaleLM's theory_finite_pre.c, Sub-LN's theory_finite_subln.c, ReZero's and T-Fixup's
+ * theory_finite_nonorm.c), the Gaussian moments it needs, and the pieces the others share
+ * (ns_theory_post_terms_scaled, ns_theory_pre_chain).
  *
  * The d -> infinity recursion (theory_mlp.c) treats a token's squared norm |x_l|^2/d as its
  * expectation q_l and a norm's 1/|v|^2 as 1/E|v|^2. At width d both fluctuate by O(1/sqrt(d)),
@@ -189,7 +189,8 @@ static void pre_chain(const ns_pre_branch *br, int n, double q0, double v0, bsta
         const double w = 2 * s * s + s * s * k->kappa / r; /* plus 4 s q_l: d Var n_l's growth */
         const double Mn = u->lam * u->lam + u->S, Rn = u->rho / u->t;
         x->c = u->c +
-               ((Rn - 1) * (s / qn + h + k->m4 / (r * qc * qn)) + u->lam * k->cda / (r * qc)) /
+               ((Rn - 1) * (s / qn + h + k->m4 / (r * qc * qn)) + u->lam * k->cda / (r * qc) +
+                h * k->mid / r) /
                    (1 + h) +
                0.5 * Mn * (4 * s * qc + w);
     }
@@ -224,6 +225,20 @@ int ns_theory_pre_chain(const ns_pre_branch *br, int n, double q0, double v0, do
     }
     free(b);
     return NS_OK;
+}
+
+int ns_theory_pre_chain_scale(const ns_pre_branch *br, const ns_theory_input *in, double *p)
+{
+    const int L = in->depth;
+    double *factor = malloc(((size_t)L + 1) * sizeof *factor);
+    if (!factor)
+        return NS_ERR_NOMEM;
+    int st = ns_theory_pre_chain(br, L, in->q0, 2 * in->q0 * in->q0, in->width, factor, NULL);
+    if (st == NS_OK)
+        for (int l = 0; l <= L; l++)
+            p[l] *= factor[l];
+    free(factor);
+    return st;
 }
 
 static int pre_grad(const ns_theory_input *in, double d, double r, int lns, double *p, bstate *b)
@@ -350,7 +365,7 @@ int ns_theory_finite_covers(const ns_theory_input *in)
         return 1; /* theory_finite_post.c */
     return kind == NS_THEORY_PRE || kind == NS_THEORY_SPAN || kind == NS_THEORY_SPAN_WRAPPED ||
            kind == NS_THEORY_SANDWICH || kind == NS_THEORY_LNS ||
-           (kind == NS_THEORY_DSLM && in->depth >= 2) ||
+           (kind == NS_THEORY_DSLM && in->depth >= 2) || kind == NS_THEORY_SUBLN ||
            ns_theory_nonorm_covers(in, kind) ||
            (kind == NS_THEORY_POST && in->q0 == 1);
 }
@@ -375,6 +390,8 @@ int ns_theory_finite_grad(const ns_theory_input *in, double *p)
         return ns_theory_finite_post(in, p);
     if (kind == NS_THEORY_DSLM)
         return ns_theory_finite_dslm(in, p); /* theory_finite_pre.c */
+    if (kind == NS_THEORY_SUBLN)
+        return ns_theory_finite_subln(in, p);
     /* PreNorm and SpanNorm: LayerNorm's centering and mean-row terms cancel in p_l at O(1/d),
      * so both norms share one recursion (section 10.3), as in LayerNorm Scaling; in Sandwich
      * they do not (10.7) */

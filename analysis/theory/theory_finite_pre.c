@@ -25,22 +25,14 @@ int ns_theory_finite_dslm(const ns_theory_input *in, double *p)
     /* W2's variance alpha^2 / (H E[phi^2]) (core's E[phi^2], as theory_mlp.c), times beta^2 */
     const double a2 = in->alpha * in->alpha / (ns_act_unit_ms(in->act) * L);
     ns_pre_branch *br = malloc((size_t)L * sizeof *br);
-    double *factor = malloc(((size_t)L + 1) * sizeof *factor);
-    if (!br || !factor) {
-        free(br);
-        free(factor);
+    if (!br)
         return NS_ERR_NOMEM;
-    }
     double gain2 = a2; /* the rescaled branch's variance factor, a2 / lambda^(2l) at block l */
     for (int l = 0; l < L; l++) {
         gain2 /= l2;
         br[l] = ns_pre_branch_of(&m, gain2, 1.0, r);
     }
-    st = ns_theory_pre_chain(br, L, in->q0, 2 * in->q0 * in->q0, in->width, factor, NULL);
-    if (st == NS_OK)
-        for (int l = 0; l <= L; l++)
-            p[l] *= factor[l]; /* p holds the d -> infinity values */
+    st = ns_theory_pre_chain_scale(br, in, p); /* p holds the d -> infinity values */
     free(br);
-    free(factor);
     return st;
 }

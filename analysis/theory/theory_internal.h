@@ -71,9 +71,10 @@ int ns_theory_post_terms_scaled(ns_act_kind act, double a2, double v, double r, 
 int ns_theory_finite_post(const ns_theory_input *in, double *p);
 /* one branch of a PreNorm chain x <- x + F(N(x)) (README section 10.3): its output mean square
  * s = E|F|^2/d, backward gain chi, its hidden units' kurtosis kappa = E[phi^4]/E[phi^2]^2 - 1,
- * m4 = alpha^4 E[phi^2 phi'^2], cda = alpha^4 Cov(phi^2, phi'^2), r = hidden/d */
+ * m4 = alpha^4 E[phi^2 phi'^2], cda = alpha^4 Cov(phi^2, phi'^2), r = hidden/d; mid: a norm
+ * inside the branch (Sub-LN's) makes its gain chi (1 + mid/(r d)) at width d (0 without one) */
 typedef struct {
-    double s, chi, kappa, m4, cda, r;
+    double s, chi, kappa, m4, cda, r, mid;
 } ns_pre_branch;
 /* factor[l] = p_l / t_l, l = 0..n: the O(1/d) factor of the gradient mean square at width d over
  * its d -> infinity value t_l, for a chain of n branches on an input of mean square q0 whose
@@ -82,6 +83,9 @@ typedef struct {
  * (R_l - 1)/d */
 int ns_theory_pre_chain(const ns_pre_branch *br, int n, double q0, double v0, double d,
                         double *factor, double *radial);
+/* multiplies the d -> infinity p[0..L] of a stack by the O(1/d) factors of its chain of L branches
+ * br on the propagate protocol's input, i.i.d. N(0, in->q0), at width in->width */
+int ns_theory_pre_chain_scale(const ns_pre_branch *br, const ns_theory_input *in, double *p);
 /* the branch W2 phi(W1 z) on a unit-variance z, W2's variance times a2, W1's v/d (moments m of phi
  * at variance v: s and kappa as they are, chi, m4 and cda each with one factor v) */
 ns_pre_branch ns_pre_branch_of(const ns_gauss_moments *m, double a2, double v, double r);
@@ -90,6 +94,9 @@ ns_pre_branch ns_pre_branch_of(const ns_gauss_moments *m, double a2, double v, d
 int ns_theory_mix_split(const ns_theory_input *in);
 /* their p_l, l = 0..L, at width in->width on an input i.i.d. N(0, 1) (README section 10.11) */
 int ns_theory_finite_mix(const ns_theory_input *in, int m, double *p);
+/* Sub-LN's MLP stack at width in->width: multiplies the d -> infinity p[0..L] by the O(1/d)
+ * factors of its PreNorm chain (theory_finite_subln.c) */
+int ns_theory_finite_subln(const ns_theory_input *in, double *p);
 /* DeepScaleLM's MLP stack at width in->width (README section 10.9): multiplies the d -> infinity
  * p[0..L] by the O(1/d) factors of the equivalent PreNorm chain; depth >= 2 (theory_finite_pre.c) */
 int ns_theory_finite_dslm(const ns_theory_input *in, double *p);

@@ -10,12 +10,12 @@
  * root mean square of its input: q' = g^2, rho' = rho. Backward, under gradient independence,
  * the branch multiplies p by aw^2 E[phi'(u)^2] and a norm by g^2 / q_in. Each placement's block
  * is derived in analysis/theory/README.md, section 2. At a finite width (in->width > 0) the
- * gradient mean square of pre, post, span, span-wrapped, sandwich, lns, deepnorm, admin, dslm
- * and mixln is then replaced by its O(1/d) correction (theory_finite.c, theory_finite_wrapped.c,
- * theory_finite_post.c, theory_finite_pre.c, theory_finite_mix.c, README section 10); act_ms needs none except for
- * span-wrapped (exact in expectation for the others); rezero's and tfixup's with relu or linear
- * are exact at every width (theory_finite_nonorm.c). The other metrics and the other forms
- * (subln, residual, and rezero and tfixup with gelu) keep their d -> infinity values. */
+ * gradient mean square of pre, post, span, span-wrapped, sandwich, lns, deepnorm, admin, dslm,
+ * mixln and subln is then replaced by its O(1/d) correction (theory_finite*.c, README section
+ * 10); act_ms needs none except for span-wrapped (exact in expectation for the others); rezero's
+ * and tfixup's with relu or linear are exact at every width (theory_finite_nonorm.c). The other
+ * metrics and the other forms (residual, and rezero and tfixup with gelu) keep their
+ * d -> infinity values. */
 #include "theory.h"
 
 #include <math.h>

@@ -31,6 +31,10 @@
  * 7. rezero (gate 0.5) and tfixup with relu, whose d -> infinity gains are exact at every width:
  *    every layer's p_l/p_L within K_SIGMA se at d = 16, the gains without the branch's radial
  *    row more than K_SIGMA se away, and GELU not covered.
+ * 8. subln (theory_finite_subln.c: PreNorm's chain with the mid norm's own term): the mid term
+ *    against a Monte Carlo over H hidden units (relu and gelu, LayerNorm and RMSNorm), and as
+ *    in 3: relu, alpha = 1, LayerNorm at d = 256 (at d = 64 its O(1/d^2) rest is about 2% at L = 16), and
+ *    relu, alpha = 1, RMSNorm and gelu, alpha = 1/sqrt(L), LayerNorm at d = 64.
  * Prints only failures and a last line; --verbose prints every comparison. */
 #include "normscope.h"
 #include "propagate.h"
@@ -121,6 +125,57 @@ static void test_gelu(void)
             CHECK(close_to(g2, d2, 1e-5), "gelu d2/ds2 of moment %d at s = %g: %.12g, FD %.12g",
                   j, s, g2, d2);
         }
+    }
+    gsl_rng_free(rng);
+}
+
+/* Sub-LN's mid-norm term against a Monte Carlo over the H hidden units themselves: the mean of
+ * (1/H) sum_j phi'_j^2 (1 - ahat_j^2 - ell/H) / sigmahat^2 (the gain through the mid norm's
+ * Jacobian) over its H -> infinity value E[phi'^2]/sigma^2 is 1 + mid/H + O(1/H^2). At H = 128
+ * with 2e5 samples the Monte Carlo's se of (ratio - 1) H is about 0.05 and the O(1/H^2) rest
+ * about 0.07 (relu, LayerNorm: 2.47 at H = 64, 2.14 at 256 against mid = 2.35), so the check
+ * allows 4 se + 0.25: a term off by one (a row or the centering bias miscounted) fails it. */
+static void test_subln_mid(void)
+{
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    CHECK(rng != NULL, "rng");
+    if (!rng)
+        return;
+    gsl_rng_set(rng, 11);
+    enum { H = 128 };
+    const int n = 200000;
+    const double s = log(64.0); /* g^2 at L = 32 */
+    for (int c = 0; c < 4; c++) {
+        const ns_act_kind act = c < 2 ? NS_ACT_RELU : NS_ACT_GELU;
+        const int ell = c % 2 == 0;
+        const double m = ell ? ns_gauss_phi(act, s) : 0, var = ns_gauss_phi2(act, s) - m * m;
+        const double limit = ns_gauss_dphi2(act, s) / var;
+        double mid, sum = 0, sum2 = 0;
+        CHECK(ns_theory_subln_mid_excess(act, ell, s, &mid) == NS_OK, "mid excess failed");
+        for (int k = 0; k < n; k++) {
+            double a[H], dp2[H], mean = 0;
+            for (int j = 0; j < H; j++) {
+                const double u = gsl_ran_gaussian(rng, sqrt(s)), dp = ns_act_dphi(act, u);
+                a[j] = ns_act_phi(act, u), dp2[j] = dp * dp, mean += a[j] / H;
+            }
+            double ss = 0, g = 0;
+            for (int j = 0; j < H; j++) {
+                a[j] -= ell ? mean : 0;
+                ss += a[j] * a[j];
+            }
+            for (int j = 0; j < H; j++)
+                g += dp2[j] * (1 - a[j] * a[j] / ss - ell / (double)H);
+            const double ratio = g / ss / limit; /* ((1/H) sum ...) / sigmahat^2 */
+            sum += ratio, sum2 += ratio * ratio;
+        }
+        const double mean = sum / n, se = sqrt((sum2 / n - mean * mean) / n);
+        const double got = (mean - 1) * H, got_se = se * H;
+        CHECK(fabs(got - mid) <= 4 * got_se + 0.25, "subln mid %s %s: Monte Carlo (ratio - 1) H "
+              "%.3f +- %.3f, formula %.3f", c < 2 ? "relu" : "gelu", ell ? "ln" : "rms", got,
+              got_se, mid);
+        if (verbose)
+            printf("subln mid %s %s: Monte Carlo (ratio - 1) H %.3f +- %.3f at H = %d, formula "
+                   "%.3f\n", c < 2 ? "relu" : "gelu", ell ? "ln" : "rms", got, got_se, H, mid);
     }
     gsl_rng_free(rng);
 }
@@ -396,6 +451,10 @@ int main(int argc, char **argv)
     test_dslm();
     test_layers("mixln", NS_ACT_RELU, NS_NORM_LAYERNORM, 1.0, 64, 2000, 64);
     test_layers("mixln", NS_ACT_GELU, NS_NORM_RMSNORM, 0.25, 64, 400, 64);
+    test_subln_mid();
+    test_layers("subln", NS_ACT_RELU, NS_NORM_LAYERNORM, 1.0, 256, 120, 32);
+    test_layers("subln", NS_ACT_RELU, NS_NORM_RMSNORM, 1.0, 64, 400, 64);
+    test_layers("subln", NS_ACT_GELU, NS_NORM_LAYERNORM, 0.25, 64, 400, 64);
     test_nonorm("rezero", 0.5, 16, 3000);
     test_nonorm("tfixup", 0.0, 16, 3000);
     printf("test_finite: %d checks, %d failed\n", checks, failures);
