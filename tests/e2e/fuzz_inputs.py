@@ -205,6 +205,30 @@ def verdict(rc, err):
     return None
 
 
+def run_case(binary, seeds, work, env, target, source, change=None, keep=None):
+    """Runs target on a copy of source (and the target's other inputs from seeds) in a fresh
+    directory under work, after change(path) has altered the copy (False: not applicable, the
+    case is skipped). Returns (ran, verdict or None, stderr); a failing input is copied to keep."""
+    src, extra, cmd = TARGETS[target]
+    case = tempfile.mkdtemp(dir=work)
+    try:
+        path = os.path.join(case, src)
+        shutil.copy(source, path)
+        for e in extra:
+            shutil.copy(os.path.join(seeds, e), os.path.join(case, e))
+        if change is not None and not change(path):
+            return False, None, ""
+        p = subprocess.run(["timeout", "-k", "2", "10", binary] + cmd, cwd=case,
+                           capture_output=True, text=True, env=env)
+        bad = verdict(p.returncode, p.stderr)
+        if bad and keep:
+            os.makedirs(os.path.dirname(keep), exist_ok=True)
+            shutil.copy(path, keep)
+        return True, bad, p.stderr
+    finally:
+        shutil.rmtree(case, ignore_errors=True)
+
+
 def main():
     binary, seeds = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     work = os.path.abspath(sys.argv[3]) if len(sys.argv) > 3 else tempfile.mkdtemp()
@@ -229,45 +253,27 @@ def main():
         target = max((t for t in TARGETS if name.startswith(t + "_")), key=len, default=None)
         if target is None:
             sys.exit("fuzz_inputs: regression %s names no target (%s)" % (name, ", ".join(TARGETS)))
-        src, extra, cmd = TARGETS[target]
-        case = tempfile.mkdtemp(dir=work)
-        try:
-            shutil.copy(os.path.join(reg, name), os.path.join(case, src))
-            for e in extra:
-                shutil.copy(os.path.join(seeds, e), os.path.join(case, e))
-            p = subprocess.run(["timeout", "-k", "2", "10", binary] + cmd, cwd=case,
-                               capture_output=True, text=True, env=env)
-            bad = verdict(p.returncode, p.stderr)
-            tried["regression"] = tried.get("regression", 0) + 1
-            if bad:
-                failed["regression"] = failed.get("regression", 0) + 1
-                print("FAIL regression %s: %s\n  stderr: %s" % (name, bad, p.stderr.strip()[:600]))
-        finally:
-            shutil.rmtree(case, ignore_errors=True)
+        _, bad, err = run_case(binary, seeds, work, env, target, os.path.join(reg, name))
+        tried["regression"] = tried.get("regression", 0) + 1
+        if bad:
+            failed["regression"] = failed.get("regression", 0) + 1
+            print("FAIL regression %s: %s\n  stderr: %s" % (name, bad, err.strip()[:600]))
     while time.time() - t0 < budget:
         target, kind = plan[i % len(plan)]
         i += 1
-        src, extra, cmd = TARGETS[target]
-        case = tempfile.mkdtemp(dir=work)
-        try:
-            shutil.copy(os.path.join(seeds, src), os.path.join(case, src))
-            for e in extra:
-                shutil.copy(os.path.join(seeds, e), os.path.join(case, e))
-            if not mutate(os.path.join(case, src), kind, random.Random(rng.randrange(1 << 62))):
-                continue
-            tried[kind] = tried.get(kind, 0) + 1
-            p = subprocess.run(["timeout", "-k", "2", "10", binary] + cmd, cwd=case,
-                               capture_output=True, text=True, env=env)
-            bad = verdict(p.returncode, p.stderr)
-            if bad:
-                failed[kind] = failed.get(kind, 0) + 1
-                keep = os.path.join(fails, "%s-%s-%d" % (target, kind, i))
-                os.makedirs(fails, exist_ok=True)
-                shutil.copy(os.path.join(case, src), keep)
-                print("FAIL %s/%s: %s: %s\n  input kept as %s\n  stderr: %s" % (
-                    target, kind, bad, " ".join(cmd), keep, p.stderr.strip()[:600]))
-        finally:
-            shutil.rmtree(case, ignore_errors=True)
+        src, _, cmd = TARGETS[target]
+        keep = os.path.join(fails, "%s-%s-%d" % (target, kind, i))
+        # one draw from rng per case, applicable or not, so that a case can be regenerated
+        change_rng = random.Random(rng.randrange(1 << 62))
+        ran, bad, err = run_case(binary, seeds, work, env, target, os.path.join(seeds, src),
+                                 lambda path: mutate(path, kind, change_rng), keep)
+        if not ran:
+            continue
+        tried[kind] = tried.get(kind, 0) + 1
+        if bad:
+            failed[kind] = failed.get(kind, 0) + 1
+            print("FAIL %s/%s: %s: %s\n  input kept as %s\n  stderr: %s" % (
+                target, kind, bad, " ".join(cmd), keep, err.strip()[:600]))
     total = sum(tried.values())
     print("fuzz_inputs: %d cases in %.0f s; by mutation: %s" % (
         total, time.time() - t0, ", ".join("%s %d (%d failed)" % (k, tried[k], failed.get(k, 0))
