@@ -45,9 +45,10 @@ static const ns_opt_spec verify_specs[] = {
  * (act_ms and grad_ms of pre, post, span, span-wrapped, sandwich, lns, deepnorm, admin, dslm,
  * mixln and subln, and of rezero and tfixup with relu or linear, whose d -> infinity gains are
  * exact: act_ms is exact in expectation but for span-wrapped's, which is taken to O(1/d) as
- * grad_ms is) the seed spread alone decides: a layer passes while the theory lies inside the t interval of the seed
- * mean that holds for all the case's layers at once with probability CI_FAIL (per-layer
- * intervals would fail a correct theory in a few of a battery's hundreds of cases), and the
+ * grad_ms is) the seed spread alone decides: a layer passes while the theory lies inside the t
+ * interval of the seed mean that holds for all the case's layers at once with probability
+ * CI_FAIL (per-layer intervals would fail a correct theory in a few of a battery's hundreds of
+ * cases), and the
  * tolerance is only TOL_ROUNDING. Elsewhere the theory is the d -> infinity one, and the
  * relative tolerances below allow its finite-width error at d >= WIDE (a layer also passes
  * inside the interval); below WIDE such rows are reported as approx. */

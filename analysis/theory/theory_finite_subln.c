@@ -7,9 +7,9 @@
  * hidden units are, and given the forward pass Nm's Jacobian kills the row W2 is conditioned on
  * (the one along a). So section 10.3's PreNorm chain applies with s = g^2 alpha^2, the
  * d -> infinity gain chi = g^4 alpha^2 E[phi'^2]/sigma^2, and no hidden-unit terms (kappa, m4,
- * cda all 0), plus
- * one term of its own: the mid norm's 1/sigma^2 over H units has a Jensen gap, and its Jacobian
- * projects out the rows along a (and 1). analysis/theory/README.md, section 10.12. */
+ * cda all 0), plus one term of its own: the mid norm's 1/sigma^2 over H units has a Jensen gap,
+ * and its Jacobian projects out the rows along a (and 1). analysis/theory/README.md, section
+ * 10.12. */
 #include "theory_internal.h"
 
 #include <math.h>
@@ -55,16 +55,15 @@ int ns_theory_finite_subln(const ns_theory_input *in, double *p)
 {
     const int L = in->depth, ell = in->norm == NS_NORM_LAYERNORM;
     const double g2 = log(2.0 * L), a2 = in->alpha * in->alpha, r = (double)in->hidden / in->width;
-    ns_gauss_moments m;
     double mid;
-    int st = ns_gauss_moments_at(in->act, g2, &m);
-    if (st == NS_OK)
-        st = ns_theory_subln_mid_excess(in->act, ell, g2, &mid);
+    int st = ns_theory_subln_mid_excess(in->act, ell, g2, &mid);
     if (st)
         return st;
-    const double mean = ell ? ns_gauss_phi(in->act, g2) : 0, var = m.phi2 - mean * mean;
-    const ns_pre_branch br1 = {.s = g2 * a2, .chi = g2 * g2 * a2 * m.dphi2 / var, .r = r,
-                               .mid = mid};
+    /* the d -> infinity gain, as theory_mlp.c's subln block */
+    const double mean = ell ? ns_gauss_phi(in->act, g2) : 0;
+    const double var = ns_gauss_phi2(in->act, g2) - mean * mean;
+    const double chi = g2 * g2 * a2 * ns_gauss_dphi2(in->act, g2) / var;
+    const ns_pre_branch br1 = {.s = g2 * a2, .chi = chi, .r = r, .mid = mid};
     ns_pre_branch *br = malloc((size_t)L * sizeof *br);
     if (!br)
         return NS_ERR_NOMEM;

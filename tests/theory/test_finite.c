@@ -33,7 +33,8 @@
  *    row more than K_SIGMA se away, and GELU not covered.
  * 8. subln (theory_finite_subln.c: PreNorm's chain with the mid norm's own term): the mid term
  *    against a Monte Carlo over H hidden units (relu and gelu, LayerNorm and RMSNorm), and as
- *    in 3: relu, alpha = 1, LayerNorm at d = 256 (at d = 64 its O(1/d^2) rest is about 2% at L = 16), and
+ *    in 3: relu, alpha = 1, LayerNorm at d = 256 (at d = 64 its O(1/d^2) rest is about 2% at
+ *    L = 16), and
  *    relu, alpha = 1, RMSNorm and gelu, alpha = 1/sqrt(L), LayerNorm at d = 64.
  * Prints only failures and a last line; --verbose prints every comparison. */
 #include "normscope.h"
