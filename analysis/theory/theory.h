@@ -119,7 +119,7 @@ void ns_theory_free(ns_theory *t); /* accepts NULL and an already freed or empty
 /* ---- finite width (theory_finite.c; analysis/theory/README.md, section 10) --------------- */
 /* 1 if the O(1/d) correction is derived for *in: pre, span, span-wrapped, sandwich, lns, dslm
  * (L >= 2), post with q0 = 1 (x_0 ~ N(0, 1), the propagate protocol), deepnorm and admin with
- * q0 = 1 (theory_finite_post.c), rezero and tfixup with relu or linear (where it is zero), and
+ * q0 = 1 (theory_finite_post.c), rezero and tfixup (theory_finite_nonorm.c), and
  * with q0 = 1 mixln and schedules of post blocks below pre blocks (theory_finite_mix.c), at
  * width >= 3 with hidden >= 1 */
 int ns_theory_finite_covers(const ns_theory_input *in);
@@ -129,6 +129,10 @@ int ns_theory_finite_grad(const ns_theory_input *in, double *p);
 /* span-wrapped (theory_finite_wrapped.c): q[0..L] = act_ms and p[0..L] = p_l / p_L, both to
  * O(1/d) (its act_ms is not exact at finite width); NS_ERR_INVALID for another placement */
 int ns_theory_finite_wrapped(const ns_theory_input *in, double *q, double *p);
+/* rezero and tfixup (theory_finite_nonorm.c): p[0..L] = p_l / p_L and, where q is not NULL,
+ * q[0..L] = act_ms, both to O(1/d) (for relu and the identity both are the d -> infinity values,
+ * exact at every width); NS_ERR_INVALID for another placement */
+int ns_theory_finite_nonorm(const ns_theory_input *in, double *q, double *p);
 
 /* Gaussian moments at u ~ N(0, s), s > 0, and s-derivatives (taken under the Gaussian: the
  * derivative of N(u; 0, s) in s as a weight, so exact for relu's step phi') */

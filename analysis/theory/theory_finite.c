@@ -366,7 +366,7 @@ int ns_theory_finite_covers(const ns_theory_input *in)
     return kind == NS_THEORY_PRE || kind == NS_THEORY_SPAN || kind == NS_THEORY_SPAN_WRAPPED ||
            kind == NS_THEORY_SANDWICH || kind == NS_THEORY_LNS ||
            (kind == NS_THEORY_DSLM && in->depth >= 2) || kind == NS_THEORY_SUBLN ||
-           ns_theory_nonorm_covers(in, kind) ||
+           kind == NS_THEORY_REZERO || kind == NS_THEORY_TFIXUP ||
            (kind == NS_THEORY_POST && in->q0 == 1);
 }
 
@@ -380,8 +380,8 @@ int ns_theory_finite_grad(const ns_theory_input *in, double *p)
         return ns_theory_finite_mix(in, m, p);
     if (ns_theory_validate(in, &kind) != NS_OK || kind == NS_THEORY_SPAN_WRAPPED)
         return NS_ERR_INVALID;
-    if (ns_theory_nonorm_covers(in, kind)) /* the d -> infinity gains, exact (section 10.10) */
-        return ns_theory_nonorm_grad(in, kind, p);
+    if (kind == NS_THEORY_REZERO || kind == NS_THEORY_TFIXUP) /* no norms (section 10.10) */
+        return ns_theory_finite_nonorm(in, NULL, p);
     const double d = in->width, r = (double)in->hidden / in->width;
     const int ell = in->norm == NS_NORM_LAYERNORM; /* LayerNorm also projects out the mean */
     if (kind == NS_THEORY_POST)

@@ -105,14 +105,6 @@ int ns_theory_finite_dslm(const ns_theory_input *in, double *p);
  * stacks, README section 9.10); leaves out at d -> infinity otherwise */
 int ns_tf_finite(const ns_theory_tf_input *in, const ns_schedule *rows, ns_theory *out);
 
-/* ---- the rows without norms at finite width (theory_finite_nonorm.c) ----------------------- */
-/* 1 for ReZero and T-Fixup with a homogeneous activation (relu, the identity), whose d -> infinity
- * gains are exact at every width (README section 10.10) */
-int ns_theory_nonorm_covers(const ns_theory_input *in, ns_theory_form kind);
-/* p[0..L] = p_l / p_L = (1 + chi)^(L - l) where ns_theory_nonorm_covers is 1; NS_ERR_INVALID
- * elsewhere */
-int ns_theory_nonorm_grad(const ns_theory_input *in, ns_theory_form kind, double *p);
-
 /* ---- the score-field trajectory Monte Carlo (theory_trajectory.c) ---------------------------- */
 /* ns_theory_transformer for NS_THEORY_ATTN_TRAJECTORY, on an input it has validated */
 int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out);

@@ -12,10 +12,9 @@
  * is derived in analysis/theory/README.md, section 2. At a finite width (in->width > 0) the
  * gradient mean square of pre, post, span, span-wrapped, sandwich, lns, deepnorm, admin, dslm,
  * mixln and subln is then replaced by its O(1/d) correction (theory_finite*.c, README section
- * 10); act_ms needs none except for span-wrapped (exact in expectation for the others); rezero's
- * and tfixup's with relu or linear are exact at every width (theory_finite_nonorm.c). The other
- * metrics and the other forms (residual, and rezero and tfixup with gelu) keep their
- * d -> infinity values. */
+ * 10); act_ms needs none except for span-wrapped, rezero and tfixup (exact in expectation for
+ * the others; rezero's and tfixup's with relu or linear are exact at every width,
+ * theory_finite_nonorm.c). The other metrics and residual keep their d -> infinity values. */
 #include "theory.h"
 
 #include <math.h>
@@ -110,11 +109,14 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
     out->skip_weight = admin ? base + 3 * (L + 1) + 2 * L : NULL;
     out->exact = 1;
     out->finite = ns_theory_finite_covers(in);
+    /* rows whose act_ms is not exact in expectation at finite width get its O(1/d) term too */
+    const int act_finite = kind == NS_THEORY_SPAN_WRAPPED || kind == NS_THEORY_REZERO ||
+                           kind == NS_THEORY_TFIXUP;
     char order[96], gate_text[48];
     snprintf(gate_text, sizeof gate_text, ", gate %.6g", in->gate);
     if (out->finite)
         snprintf(order, sizeof order, "%s to O(1/d) at d = %d, H = %d",
-                 kind == NS_THEORY_SPAN_WRAPPED ? "act_ms, grad_ms" : "grad_ms", in->width,
+                 act_finite ? "act_ms, grad_ms" : "grad_ms", in->width,
                  in->hidden);
     else
         snprintf(order, sizeof order, "d -> inf%s",
@@ -338,7 +340,8 @@ int ns_theory_mlp(const ns_theory_input *in, ns_theory *out)
     if (out->finite)
         status = kind == NS_THEORY_SPAN_WRAPPED
                      ? ns_theory_finite_wrapped(in, out->act_ms, out->grad_ms)
-                     : ns_theory_finite_grad(in, out->grad_ms);
+                 : act_finite ? ns_theory_finite_nonorm(in, out->act_ms, out->grad_ms)
+                              : ns_theory_finite_grad(in, out->grad_ms);
     if (status)
         ns_theory_free(out);
     return status;
