@@ -43,9 +43,9 @@ static const ns_opt_spec verify_specs[] = {
 
 /* What is compared, and how closely. Where the theory includes the width's leading correction
  * (act_ms and grad_ms of pre, post, span, span-wrapped, sandwich, lns, deepnorm, admin, dslm,
- * mixln and subln, and of rezero and tfixup with relu or linear, whose d -> infinity gains are
- * exact: act_ms is exact in expectation but for span-wrapped's, which is taken to O(1/d) as
- * grad_ms is) the seed spread alone decides: a layer passes while the theory lies inside the t
+ * mixln, subln, rezero and tfixup: act_ms is exact in expectation but for span-wrapped's and
+ * rezero's and tfixup's with gelu, which are taken to O(1/d) as grad_ms is) the seed spread
+ * alone decides: a layer passes while the theory lies inside the t
  * interval of the seed mean that holds for all the case's layers at once with probability
  * CI_FAIL (per-layer intervals would fail a correct theory in a few of a battery's hundreds of
  * cases), and the
