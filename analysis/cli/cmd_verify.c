@@ -96,6 +96,9 @@ typedef struct {
 } row;
 
 static const char *const scales[] = {"none", "sqrtL"};
+/* the branch gates' start in gated rows (ReZero): at its default 0 the stack is the identity and
+ * a comparison checks nothing */
+#define GATE 0.5
 static const char *const act_names[] = {"gelu", "relu", "linear"};
 
 /* The cases: every placement the theory has a form for (in table order) x activation x Scale
@@ -331,7 +334,8 @@ int ns_cmd_verify(int argc, char **argv)
                       .depth = L, .width = w,
                       .hidden = w, .ntok = seq * batch, .seq = seq, .heads = 4, .experts = 8,
                       .expert_hidden = w, .top_k = top_k, .act = act,
-                      .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5},
+                      .norm = NS_NORM_LAYERNORM, .norm_eps = 1e-5,
+                      .gate_init = pl->gated ? GATE : 0},
             .seeds = k < 0 ? wseeds[wi] : tdims[2], .seed = 1000, .input = NS_INPUT_GAUSSIAN};
         ns_scale_init_parse(si, L, &po.model.alpha);
         ns_theory_input in = {.placement = pl->name, .post_fraction = POST_FRACTION,
