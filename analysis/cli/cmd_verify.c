@@ -189,9 +189,11 @@ static int compare(const ns_propagate_result *r, const ns_theory *t, const ns_th
         row *w = &rows[k];
         snprintf(w->name, sizeof w->name, "%s", name);
         snprintf(w->metric, sizeof w->metric, "%s", metrics[k].name);
-        /* act_ms (k = 0) and grad_ms (k = 1) carry the width's correction where t->finite */
+        /* act_ms (k = 0) and grad_ms (k = 1) carry the width's correction where t->finite, but
+         * for ResiDual (the stack with a dual stream), whose output y = x_L + Nf(r_L) keeps the
+         * d -> infinity act_ms */
         int tf = t->act_ms_se != NULL; /* the trajectories: a Transformer stack */
-        int at_width = !tf && t->finite && k <= 1;
+        int at_width = !tf && t->finite && (k == 1 || (k == 0 && !t->dual_act_ms));
         w->tol = at_width ? TOL_ROUNDING : tf && k <= 2 ? TOL_TRANSFORMER : metrics[k].tol_rel;
         w->exact = tf ? tf_exact && k <= 2 : t->exact && (at_width || d >= WIDE);
         if (!th[k] || ns_verify_compare(x[k], S, n[k], th[k], th_se_abs[k], first[k], last[k],

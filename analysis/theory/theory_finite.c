@@ -367,7 +367,9 @@ int ns_theory_finite_covers(const ns_theory_input *in)
            kind == NS_THEORY_SANDWICH || kind == NS_THEORY_LNS ||
            (kind == NS_THEORY_DSLM && in->depth >= 2) || kind == NS_THEORY_SUBLN ||
            kind == NS_THEORY_REZERO || kind == NS_THEORY_TFIXUP ||
-           (kind == NS_THEORY_POST && in->q0 == 1);
+           (kind == NS_THEORY_POST && in->q0 == 1) ||
+           (kind == NS_THEORY_RESIDUAL && in->q0 == 1 &&
+            in->depth <= NS_THEORY_RESIDUAL_FINITE_MAX_DEPTH);
 }
 
 int ns_theory_finite_grad(const ns_theory_input *in, double *p)
@@ -382,6 +384,8 @@ int ns_theory_finite_grad(const ns_theory_input *in, double *p)
         return NS_ERR_INVALID;
     if (kind == NS_THEORY_REZERO || kind == NS_THEORY_TFIXUP) /* no norms (section 10.10) */
         return ns_theory_finite_nonorm(in, NULL, p);
+    if (kind == NS_THEORY_RESIDUAL)
+        return ns_theory_finite_residual(in, p); /* theory_residual.c */
     const double d = in->width, r = (double)in->hidden / in->width;
     const int ell = in->norm == NS_NORM_LAYERNORM; /* LayerNorm also projects out the mean */
     if (kind == NS_THEORY_POST)

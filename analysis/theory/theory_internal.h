@@ -105,6 +105,12 @@ int ns_theory_finite_dslm(const ns_theory_input *in, double *p);
  * stacks, README section 9.10); leaves out at d -> infinity otherwise */
 int ns_tf_finite(const ns_theory_tf_input *in, const ns_schedule *rows, ns_theory *out);
 
+/* ResiDual's MLP stack (theory_residual.c, README section 2.14): p[0..L] = p_l / p_L to O(1/d)
+ * at width in->width; q0 = 1, depth <= NS_THEORY_RESIDUAL_FINITE_MAX_DEPTH (its Gram
+ * quantities cost O(L^3)) */
+#define NS_THEORY_RESIDUAL_FINITE_MAX_DEPTH 512
+int ns_theory_finite_residual(const ns_theory_input *in, double *p);
+
 /* ---- the score-field trajectory Monte Carlo (theory_trajectory.c) ---------------------------- */
 /* ns_theory_transformer for NS_THEORY_ATTN_TRAJECTORY, on an input it has validated */
 int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out);

@@ -301,7 +301,9 @@ static void test_layers(const char *pl, ns_act_kind act, ns_norm_kind norm, doub
     }
     double worst_g = 0, worst_q = 0;
     /* Mix-LN's PostNorm blocks leave act_ms at 1 in every seed (up to the norm's eps) */
-    const int act_from = strcmp(pl, "mixln") == 0 ? (int)(POST_FRACTION * L) : 0;
+    const int act_from = strcmp(pl, "mixln") == 0      ? (int)(POST_FRACTION * L)
+                         : strcmp(pl, "residual") == 0 ? L /* y's keeps its d -> infinity */
+                                                       : 0;
     for (int l = 0; l < L; l++) { /* every layer: p_l/p_L (l < L) and q_{l+1} */
         double m, se;
         seed_mean(r.grad_ms, seeds, L + 1, l, L, 1, &m, &se);
@@ -474,6 +476,8 @@ int main(int argc, char **argv)
     test_nonorm("rezero", NS_ACT_RELU, 0.5, 16, 3000);
     test_nonorm("tfixup", NS_ACT_RELU, 0.0, 16, 3000);
     test_nonorm("rezero", NS_ACT_GELU, 0.5, 16, 3000);
+    test_layers("residual", NS_ACT_RELU, NS_NORM_LAYERNORM, 1.0, 64, 1000, 64);
+    test_layers("residual", NS_ACT_GELU, NS_NORM_RMSNORM, 0.25, 64, 1000, 64);
     printf("test_finite: %d checks, %d failed\n", checks, failures);
     return failures != 0;
 }

@@ -15,10 +15,10 @@
  *    out: the per-token mean square fluctuates by O(1/sqrt(d)) and enters the norms' and the
  *    kernel's nonlinearities; the measured biases are O(1/d) and far below it), and for grad_ms,
  *    compared as grad_ms_l / grad_ms_L per seed, also the compounded allowance of fw_allowance()
- *    below, except sandwich, lns, deepnorm, admin, dslm, mixln, subln, rezero and tfixup, whose
- *    grad_ms carries its O(1/d) correction (theory_finite*.c; test_finite.c; for rezero and
+ *    below, except sandwich, lns, deepnorm, admin, dslm, mixln, subln, rezero, tfixup and
+ *    residual, whose grad_ms carries its O(1/d) correction (theory_finite*.c; test_finite.c; for rezero and
  *    tfixup with relu or linear it is zero, README section 10.10): the theory's `finite` must be
- *    1 for those and 0 for the other rows.
+ *    1 for those (every row here).
  * 2. Negative controls that must FAIL the same criterion: the pre form's prediction for sandwich
  *    (act_ms: alpha^2 E[phi^2] per block instead of alpha^2), the post form's for deepnorm
  *    (cos_layer: no skip gain), the pre form's for lns (act_ms: no 1/l on the branch input's
@@ -167,7 +167,7 @@ static int run_config(const char *placement, ns_act_kind act, ns_norm_kind norm,
                  strcmp(placement, "dslm") == 0 || strcmp(placement, "deepnorm") == 0 ||
                  strcmp(placement, "admin") == 0 || strcmp(placement, "mixln") == 0 ||
                  strcmp(placement, "subln") == 0 || strcmp(placement, "rezero") == 0 ||
-                 strcmp(placement, "tfixup") == 0;
+                 strcmp(placement, "tfixup") == 0 || strcmp(placement, "residual") == 0;
     check(t->exact == 1 && t->finite == finite &&
               strstr(t->model, finite ? "O(1/d)" : "d -> inf") != NULL,
           "%s: exact theory %s an O(1/d) term expected", placement, finite ? "with" : "without");
