@@ -119,7 +119,8 @@ void ns_theory_free(ns_theory *t); /* accepts NULL and an already freed or empty
 /* ---- finite width (theory_finite.c; analysis/theory/README.md, section 10) --------------- */
 /* 1 if the O(1/d) correction is derived for *in: pre, span, span-wrapped, sandwich, lns, dslm
  * (L >= 2), post with q0 = 1 (x_0 ~ N(0, 1), the propagate protocol), deepnorm and admin with
- * q0 = 1 (theory_finite_post.c), rezero and tfixup (theory_finite_nonorm.c), and
+ * q0 = 1 (theory_finite_post.c), rezero and tfixup (theory_finite_nonorm.c), residual with q0 = 1,
+ * alpha > 0 and depth <= 512 (theory_residual.c), and
  * with q0 = 1 mixln and schedules of post blocks below pre blocks (theory_finite_mix.c), at
  * width >= 3 with hidden >= 1 */
 int ns_theory_finite_covers(const ns_theory_input *in);

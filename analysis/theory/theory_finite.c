@@ -368,7 +368,7 @@ int ns_theory_finite_covers(const ns_theory_input *in)
            (kind == NS_THEORY_DSLM && in->depth >= 2) || kind == NS_THEORY_SUBLN ||
            kind == NS_THEORY_REZERO || kind == NS_THEORY_TFIXUP ||
            (kind == NS_THEORY_POST && in->q0 == 1) ||
-           (kind == NS_THEORY_RESIDUAL && in->q0 == 1 &&
+           (kind == NS_THEORY_RESIDUAL && in->q0 == 1 && in->alpha > 0 &&
             in->depth <= NS_THEORY_RESIDUAL_FINITE_MAX_DEPTH);
 }
 

@@ -14,7 +14,8 @@
  * mixln and subln is then replaced by its O(1/d) correction (theory_finite*.c, README section
  * 10); act_ms needs none except for span-wrapped, rezero and tfixup (exact in expectation for
  * the others; rezero's and tfixup's with relu or linear are exact at every width,
- * theory_finite_nonorm.c). The other metrics and residual keep their d -> infinity values. */
+ * theory_finite_nonorm.c). The other metrics keep their d -> infinity values; residual is
+ * theory_residual.c. */
 #include "theory.h"
 
 #include <math.h>

@@ -128,12 +128,16 @@ int ns_theory_residual(const ns_theory_input *in, ns_theory *out)
     return NS_OK;
 }
 
-/* ---- WORK IN PROGRESS (branch residual-finite-wip): the O(1/d) term of ResiDual's p_l ----------
- * A C transcription of the recursion derived with helper sessions in session 16 (the closing note
- * of that stop has the formulas; the reference is der.py). Checked so far only in Python against
- * 12000-seed simulations (relu/gelu, LayerNorm, d = 64: -0.67% / -0.75% at p_0); not yet
- * derived in full (Q1's covariance of the active-unit fraction with |r_L| is neglected), not
- * tested here, not documented. alpha = 1 is the only case checked. */
+/* ---- the O(1/d) term of p_l (README section 2.14) ------------------------------------------
+ * Energy in three classes: PG from G through the main stream (PostNorm's exact one-block factors,
+ * section 10.2), PD from the dual gradient dr (mean square D), PX their cross term (overlap K).
+ * A token's |r_L| moves with each block's |v_m| (both grow with |o_m|^2 and x_{m-1}.o_m), so
+ * energy that scales as 1/|r_L|^2 passes block m's norm with an extra 1 + c_m/d (1/|r_L|:
+ * c_m/(2d)). dr is exactly orthogonal to r_L, which contains every o_m; conditioning W1 and W2 on
+ * the forward pass gives the injections' O(1/d) parts (Q1, Q3, K_v) and the components along
+ * x_{m-1} that count in p_{m-1} and that the next norm removes (X2, and Kgf, Kdf at block 1).
+ * Left out: the covariance of a block's active-unit fraction with |r_L| in Q1 (about -0.01/d
+ * per block). */
 
 /* the Gram quantities of the d -> infinity geometry in the basis e_0 (x_0), e_1..e_L (each
  * block's o_k): delta_m = vhat_m^T C_m vhat_m, Omega_m = B ohat_m^T P(v_m) C_m ohat_m,
@@ -238,21 +242,17 @@ int ns_theory_finite_residual(const ns_theory_input *in, double *p)
     const double eD = (ma2 - B * B * nu * nu / R) / chi;
     const double hid = m22 / (r * B * B) + nu * nu;
     const double dq1 = -chi + ma2 - (B * B / R) * hid;
-    double *g = malloc(4 * ((size_t)L + 1) * sizeof *g);
+    /* [L+1] x 5: the Gram quantities, and the streams' overlap X_m */
+    double *g = malloc(5 * ((size_t)L + 1) * sizeof *g);
     if (!g)
         return NS_ERR_NOMEM;
     double *delta = g, *Om = g + (L + 1), *mu = g + 2 * (L + 1), *xi = g + 3 * (L + 1);
+    double *Xs = g + 4 * (L + 1);
     if ((st = residual_gram(L, B, delta, Om, mu, xi))) {
         free(g);
         return st;
     }
-    double X = 1, *Xs = NULL; /* X_{m-1}, from X_0 = 1 */
-    Xs = malloc(((size_t)L + 1) * sizeof *Xs);
-    if (!Xs) {
-        free(g);
-        return NS_ERR_NOMEM;
-    }
-    Xs[0] = X;
+    Xs[0] = 1;
     for (int l = 1; l <= L; l++)
         Xs[l] = (Xs[l - 1] + B) / sqrt(s);
     const double first = 2 + Vo + 2 * Bp * Bp + 4 * Bp + 4 * B;
@@ -280,7 +280,6 @@ int ns_theory_finite_residual(const ns_theory_input *in, double *p)
             P += 2 * (Kv + Kgf + Kdf) + D;
         p[m - 1] = P;
     }
-    free(Xs);
     free(g);
     for (int l = 0; l <= L; l++)
         if (!isfinite(p[l]))

@@ -16,9 +16,9 @@
  *    kernel's nonlinearities; the measured biases are O(1/d) and far below it), and for grad_ms,
  *    compared as grad_ms_l / grad_ms_L per seed, also the compounded allowance of fw_allowance()
  *    below, except sandwich, lns, deepnorm, admin, dslm, mixln, subln, rezero, tfixup and
- *    residual, whose grad_ms carries its O(1/d) correction (theory_finite*.c; test_finite.c; for rezero and
- *    tfixup with relu or linear it is zero, README section 10.10): the theory's `finite` must be
- *    1 for those (every row here).
+ *    residual, whose grad_ms carries its O(1/d) correction (theory_finite*.c,
+ *    theory_residual.c; test_finite.c; for rezero and tfixup with relu or linear it is zero,
+ *    README section 10.10): the theory's `finite` must be 1 for those (every row here).
  * 2. Negative controls that must FAIL the same criterion: the pre form's prediction for sandwich
  *    (act_ms: alpha^2 E[phi^2] per block instead of alpha^2), the post form's for deepnorm
  *    (cos_layer: no skip gain), the pre form's for lns (act_ms: no 1/l on the branch input's
