@@ -123,7 +123,6 @@ int ns_theory_residual(const ns_theory_input *in, ns_theory *out)
             ns_theory_free(out);
             return st;
         }
-        out->finite = 1;
     }
     return NS_OK;
 }
@@ -147,13 +146,11 @@ static int residual_gram(int L, double B, double *delta, double *Om, double *mu,
 {
     const int n = L + 1;
     const double s = 1 + B, sb = sqrt(B);
-    double *C = malloc((size_t)n * n * sizeof *C), *x = malloc((size_t)(L + 1) * n * sizeof *x);
-    double *w = malloc(3 * (size_t)n * sizeof *w);
-    if (!C || !x || !w) {
-        free(C), free(x), free(w);
+    /* one allocation: C (n x n), the streams x_k (n x n) and three work vectors */
+    double *C = malloc(((size_t)2 * n * n + 3 * (size_t)n) * sizeof *C);
+    if (!C)
         return NS_ERR_NOMEM;
-    }
-    double *r = w, *t = w + n, *u = w + 2 * n;
+    double *x = C + (size_t)n * n, *r = x + (size_t)n * n, *t = r + n, *u = t + n;
     /* x_k in the basis: x_0 = e_0, x_k = (x_{k-1} + sqrt(B) e_k)/sqrt(s) */
     memset(x, 0, (size_t)(L + 1) * n * sizeof *x);
     x[0] = 1;
@@ -215,7 +212,7 @@ static int residual_gram(int L, double B, double *delta, double *Om, double *mu,
             for (int j = 0; j < n; j++)
                 C[(size_t)i * n + j] -= u[i] * t[j];
     }
-    free(C), free(x), free(w);
+    free(C);
     return NS_OK;
 }
 

@@ -11,7 +11,8 @@
 # Writes OUTDIR/finite_width/data/<case>_d<d>.h5 and OUTDIR/finite_width/table.md.
 #   --quick     d = 64, 128, 256 with a quarter of the seeds (a few minutes)
 #   --widths    the widths to run (default: all five, or the quick three)
-#   --cases     the placement:activation pairs to run (default: all eight)
+#   --cases     the placement:activation pairs to run (default: all eight; any row of the
+#               table, rezero at gate 0.5, as at its default 0 the stack is the identity)
 #   --seeds     this many seeds at every width (default: per width, below)
 # A data file that already exists is kept, not rerun (delete it to rerun): an interrupted recipe
 # resumes, and a table can be rebuilt from the files alone.
@@ -56,7 +57,9 @@ seeds_for() {
 one() { # one CASE WIDTH
     local pl=${1%%:*} act=${1##*:} d=$2
     [ -e "$DIR/data/${pl}_${act}_d${d}.h5" ] && return 0
-    run "$NS" propagate --placement "$pl" --act "$act" --norm layernorm --depth $L \
+    local gate=()
+    [ "$pl" = rezero ] && gate=(--rezero-init 0.5)
+    run "$NS" propagate --placement "$pl" "${gate[@]}" --act "$act" --norm layernorm --depth $L \
         --width "$d" --mlp-ratio 4 --seq 64 --batch 1 --seeds "$(seeds_for "$d")" --threads 1 \
         --out "$DIR/data/${pl}_${act}_d${d}.h5" >/dev/null
 }
