@@ -90,7 +90,8 @@ static int predict(const ns_propagate_opts *po, ns_theory *t, ns_theory *t_inf)
                           .schedule = c->schedule, .post_fraction = c->post_fraction,
                           .act = c->act, .norm = c->norm,
                           .depth = c->depth, .width = c->width, .hidden = c->hidden,
-                          .alpha = c->alpha, .gate = c->gate_init, .q0 = 1, .rho0 = 0};
+                          .alpha = c->alpha, .gate = c->gate_init, .q0 = 1, .rho0 = 0,
+                          .norm_eps = c->norm_eps};
     if (c->block == NS_BLOCK_MLP) {
         int st = ns_theory_mlp(&in, t);
         in.width = 0;

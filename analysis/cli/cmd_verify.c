@@ -189,11 +189,9 @@ static int compare(const ns_propagate_result *r, const ns_theory *t, const ns_th
         row *w = &rows[k];
         snprintf(w->name, sizeof w->name, "%s", name);
         snprintf(w->metric, sizeof w->metric, "%s", metrics[k].name);
-        /* act_ms (k = 0) and grad_ms (k = 1) carry the width's correction where t->finite, but
-         * for ResiDual (the stack with a dual stream), whose output y = x_L + Nf(r_L) keeps the
-         * d -> infinity act_ms */
+        /* act_ms (k = 0) and grad_ms (k = 1) carry the width's correction where t->finite */
         int tf = t->act_ms_se != NULL; /* the trajectories: a Transformer stack */
-        int at_width = !tf && t->finite && (k == 1 || (k == 0 && !t->dual_act_ms));
+        int at_width = !tf && t->finite && k <= 1;
         w->tol = at_width ? TOL_ROUNDING : tf && k <= 2 ? TOL_TRANSFORMER : metrics[k].tol_rel;
         w->exact = tf ? tf_exact && k <= 2 : t->exact && (at_width || d >= WIDE);
         if (!th[k] || ns_verify_compare(x[k], S, n[k], th[k], th_se_abs[k], first[k], last[k],
@@ -344,7 +342,7 @@ int ns_cmd_verify(int argc, char **argv)
                               .act = act, .norm = NS_NORM_LAYERNORM,
                               .depth = L, .width = w, .hidden = w,
                               .alpha = po.model.alpha, .gate = po.model.gate_init, .q0 = 1,
-                              .rho0 = 0};
+                              .rho0 = 0, .norm_eps = po.model.norm_eps};
         /* an MLP case without the O(1/d) term is "approx" below WIDE: it runs at the widest
          * width of the battery only (full: 1024, where it is exact; quick: 256) */
         if (block == NS_BLOCK_MLP && wi < nwidths - 1 && !ns_theory_finite_covers(&in)) {

@@ -97,6 +97,7 @@ static int rows_of(const ns_theory_input *in, ns_schedule *rows)
         return NS_ERR_INVALID;
     if (!(in->alpha > 0) || !isfinite(in->alpha) || !(in->q0 > 0) || !isfinite(in->q0) ||
         !(in->rho0 >= -1 && in->rho0 <= 1) || !isfinite(in->gate) ||
+        !(in->norm_eps >= 0) || !isfinite(in->norm_eps) ||
         !(in->post_fraction >= 0 && in->post_fraction <= 1))
         return NS_ERR_INVALID;
     const ns_placement *p = in->schedule.n ? NULL : ns_placement_find(in->placement);

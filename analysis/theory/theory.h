@@ -38,6 +38,9 @@ typedef struct {
                              * stack is the identity; other forms ignore it */
     double q0, rho0;        /* input mean square (> 0) and token correlation (in [-1, 1]);
                              * 1 and 0 for the propagate protocol */
+    double norm_eps;        /* the norms' epsilon, x / sqrt(ms + eps) (>= 0; 0 by default):
+                             * only ResiDual's output act_ms at finite width is precise enough
+                             * to see it */
 } ns_theory_input;
 
 typedef struct {
@@ -46,8 +49,8 @@ typedef struct {
     double *cos_layer, *branch_ms;          /* [L], entry l-1 for block l */
     int exact;      /* 1: exact as d -> infinity; 0: approximate */
     int finite;     /* 1: grad_ms carries the O(1/d) correction at width d, and so does act_ms
-                     * for span-wrapped (for the other forms it is exact in expectation);
-                     * 0: d -> infinity */
+                     * for span-wrapped, rezero, tfixup and residual (for the other forms it is
+                     * exact in expectation); 0: d -> infinity */
     char model[512]; /* one line naming the model */
     /* Transformer and MoE stacks only (NULL for MLP stacks), [L], entry l-1 for block l: the
      * mean squares of the attention and MLP (or MoE) sublayer outputs before any norm or sum,

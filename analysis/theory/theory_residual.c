@@ -24,6 +24,8 @@
 
 static double clamp_unit(double x) { return x > 1 ? 1 : x < -1 ? -1 : x; }
 
+static int residual_act_finite(const ns_theory_input *in, double *qy); /* below */
+
 int ns_theory_residual(const ns_theory_input *in, ns_theory *out)
 {
     ns_theory_form kind;
@@ -52,7 +54,7 @@ int ns_theory_residual(const ns_theory_input *in, ns_theory *out)
     out->finite = ns_theory_finite_covers(in);
     char order[96];
     if (out->finite)
-        snprintf(order, sizeof order, "grad_ms to O(1/d) at d = %d, H = %d", in->width,
+        snprintf(order, sizeof order, "act_ms, grad_ms to O(1/d) at d = %d, H = %d", in->width,
                  in->hidden);
     else
         snprintf(order, sizeof order, "d -> inf%s",
@@ -119,12 +121,85 @@ int ns_theory_residual(const ns_theory_input *in, ns_theory *out)
         out->dual_grad_ms[l] = D;
     if (out->finite) { /* the O(1/d) term (below) */
         int st = ns_theory_finite_residual(in, out->grad_ms);
+        if (!st)
+            st = residual_act_finite(in, &out->act_ms[L]);
         if (st) {
             ns_theory_free(out);
             return st;
         }
     }
     return NS_OK;
+}
+
+/* ---- the output's act_ms at width d (README section 2.14) -----------------------------------
+ * q_y = 2 + 2 E[cos], cos = x_L.r_L/(|x_L| |P r_L|), P LayerNorm's centering (ell = 1; RMSNorm:
+ * ell = 0). Per token, xi_m = x_m.P r_m/d and rho_m = |P r_m|^2/d form a Markov chain: above
+ * block 1 the branch sees |x|^2 = d, so o_m = sigma_m z_m with z_m fresh and sigma_m^2 of mean B
+ * and variance Vo/d. Their means (X + dx/d, R + dr/d), Var rho (Vr/d) and Cov(xi, rho) (Cxr/d)
+ * follow to O(1/d) from expanding 1/|v_m|; x_0's centred squared norm n (chi^2 with d - ell
+ * degrees of freedom, over d) is integrated over exactly, as its O(1/d^2) share is large where
+ * the branches are small. */
+
+/* E[cos | n] = cos_inf + cos_1/d */
+static int residual_act_given(const ns_theory_input *in, double n, double d, double r, int ell,
+                              double B, double Vo, double *cos_inf, double *cos_1)
+{
+    ns_gauss_moments m1; /* block 1's units see |x_0|^2/d, of mean n + ell/d given n */
+    int st = ns_gauss_moments_at(in->act, n + ell / d, &m1);
+    if (st)
+        return st;
+    const double a2 = in->alpha * in->alpha, s = 1 + B, ss = sqrt(s);
+    const double B1 = a2 * m1.phi2, V1 = 4 * B1 * n + 2 * B1 * B1 +
+                                         a2 * a2 * (m1.phi4 - m1.phi2 * m1.phi2) / r;
+    double R = n + B1, X = sqrt(R), dr = -ell * B1, dx = dr / (2 * X) - V1 / (8 * R * X);
+    double Vr = V1, Cxr = V1 / (2 * X);
+    for (int m = 2; m <= in->depth; m++) {
+        const double k = (X + B) / s;
+        dx = (dx - ell * B + (X + B) * ell * B / (2 * s) - (2 * B + 2 * B * X + Vo) / (2 * s) +
+              0.375 * (X + B) * (4 * B + Vo) / (s * s)) / ss;
+        Cxr = (Cxr + 2 * (1 - k) * B * X + 2 * B * R + (1 - k / 2) * Vo) / ss;
+        Vr += 4 * B * R + Vo;
+        dr -= ell * B;
+        X = (X + B) / ss;
+        R += B;
+    }
+    *cos_inf = X / sqrt(R);
+    *cos_1 = dx / sqrt(R) - X * dr / (2 * R * sqrt(R)) - Cxr / (2 * R * sqrt(R)) +
+             0.375 * X * Vr / (R * R * sqrt(R));
+    return NS_OK;
+}
+
+#define RESIDUAL_ACT_NODES 241 /* trapezoid nodes over +-10 standard deviations of n */
+
+static int residual_act_finite(const ns_theory_input *in, double *qy)
+{
+    const double d = in->width, r = (double)in->hidden / in->width;
+    const int ell = in->norm == NS_NORM_LAYERNORM;
+    ns_gauss_moments mo;
+    int st = ns_gauss_moments_at(in->act, 1.0, &mo);
+    if (st)
+        return st;
+    const double a2 = in->alpha * in->alpha, B = a2 * mo.phi2;
+    const double Vo = 2 * B * B + a2 * a2 * (mo.phi4 - mo.phi2 * mo.phi2) / r;
+    const double D = d - ell, sd = sqrt(2 * D) / d, tm = fmax(D - 2, 1);
+    const double lo = fmax(1e-6, D / d - 10 * sd), h = (D / d + 10 * sd - lo) /
+                                                       (RESIDUAL_ACT_NODES - 1);
+    double wsum = 0, csum = 0;
+    for (int i = 0; i < RESIDUAL_ACT_NODES; i++) {
+        const double n = lo + i * h, t = n * d;
+        /* the chi^2_D density of n d over its value at the mode tm (wsum normalizes) */
+        const double w = exp((D / 2 - 1) * log(t / tm) - (t - tm) / 2) *
+                         (i == 0 || i == RESIDUAL_ACT_NODES - 1 ? 0.5 : 1);
+        double c0, c1;
+        if ((st = residual_act_given(in, n, d, r, ell, B, Vo, &c0, &c1)))
+            return st;
+        wsum += w;
+        csum += w * (c0 + c1 / d);
+    }
+    const double cos = csum / wsum, s = 1 + B, R = 1 + in->depth * B;
+    /* the norms' eps: |x_L|^2/d = s/(s + eps), |Nf(r_L)|^2/d = R/(R + eps), to first order */
+    *qy = 2 + 2 * cos - in->norm_eps * (1 + cos) * (1 / s + 1 / R);
+    return isfinite(*qy) ? NS_OK : NS_ERR_NUMERIC;
 }
 
 /* ---- the O(1/d) term of p_l (README section 2.14) ------------------------------------------

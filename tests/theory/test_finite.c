@@ -273,13 +273,16 @@ static void test_layers(const char *pl, ns_act_kind act, ns_norm_kind norm, doub
                         int seeds, int seq)
 {
     const char *an = act == NS_ACT_RELU ? "relu" : "gelu";
-    const int act_finite = strcmp(pl, "span-wrapped") == 0; /* sandwich's act_ms is exact */
+    /* sandwich's act_ms is exact; ResiDual's output moves by 0.2% at alpha = 1, about 4 se with
+     * these seeds, and by many se where the branches are small */
+    const int act_finite = strcmp(pl, "span-wrapped") == 0 ||
+                           (strcmp(pl, "residual") == 0 && alpha < 1);
     ns_config c = {.block = NS_BLOCK_MLP, .placement = ns_placement_find(pl), .depth = L,
                    .width = d, .hidden = 4 * d, .ntok = seq, .act = act, .norm = norm,
                    .norm_eps = 1e-5, .alpha = alpha, .post_fraction = POST_FRACTION};
     ns_theory_input in = {.placement = pl, .act = act, .norm = norm, .depth = L, .width = d,
                           .hidden = 4 * d, .alpha = alpha, .q0 = 1,
-                          .post_fraction = POST_FRACTION};
+                          .post_fraction = POST_FRACTION, .norm_eps = c.norm_eps};
     ns_propagate_result r;
     ns_theory t, ti;
     if (simulate_and_predict(&c, &in, seeds, seq, &r, &t, &ti))
@@ -300,9 +303,10 @@ static void test_layers(const char *pl, ns_act_kind act, ns_norm_kind norm, doub
                    "se\n", m, pm, pse, z, zw);
     }
     double worst_g = 0, worst_q = 0;
-    /* Mix-LN's PostNorm blocks leave act_ms at 1 in every seed (up to the norm's eps) */
+    /* Mix-LN's PostNorm blocks, and ResiDual's main stream below its output y, leave act_ms at
+     * 1 in every seed (up to the norm's eps) */
     const int act_from = strcmp(pl, "mixln") == 0      ? (int)(POST_FRACTION * L)
-                         : strcmp(pl, "residual") == 0 ? L /* y's keeps its d -> infinity */
+                         : strcmp(pl, "residual") == 0 ? L - 1
                                                        : 0;
     for (int l = 0; l < L; l++) { /* every layer: p_l/p_L (l < L) and q_{l+1} */
         double m, se;

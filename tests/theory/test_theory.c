@@ -489,7 +489,7 @@ static void test_api(void)
     ns_theory t;
     ns_theory_input ok = {.placement = "pre", .act = NS_ACT_GELU, .depth = 4, .width = 64,
                           .alpha = 1, .q0 = 1};
-    ns_theory_input bad[] = {ok, ok, ok, ok, ok, ok, ok};
+    ns_theory_input bad[] = {ok, ok, ok, ok, ok, ok, ok, ok, ok};
     bad[0].placement = "no-such-placement";
     bad[1].depth = 0;
     bad[2].width = 2;
@@ -497,6 +497,8 @@ static void test_api(void)
     bad[4].q0 = -1;
     bad[5].rho0 = 1.5;
     bad[6].act = (ns_act_kind)9;
+    bad[7].norm_eps = -1e-5;
+    bad[8].norm_eps = NAN;
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int st = ns_theory_mlp(&bad[i], &t);
         check(st == NS_ERR_INVALID && t.act_ms == NULL, "bad input %zu must be NS_ERR_INVALID", i);
