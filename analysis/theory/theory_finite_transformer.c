@@ -21,19 +21,28 @@
  *   factors below from the tangential part that crosses block m's norm. */
 #include "theory_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 /* PostNorm blocks 1..m: each norm's factor 1 + a/d, from block m's MLP norm (a_pi) down,
- * starting from corr (1 at the top of a PostNorm stack) */
+ * starting from corr (1 at the top of a PostNorm stack). DeepNorm's N(A x + B(x)) is
+ * N(x + B(x)/A): a PostNorm sublayer whose branch mean square is divided by A^2 (skip2), and
+ * whose MLP has W1's variance b^2/d and W2's alpha^2 b^2/(A^2 H), as section 10.8's MLP
+ * blocks. */
 static int post_factors(const ns_theory_input *b, int m, int ell, double d, double corr,
-                        ns_theory *out)
+                        ns_theory_form form, ns_theory *out)
 {
+    const double r = (double)b->hidden / b->width, L = b->depth;
+    const double skip2 = form == NS_THEORY_DEEPNORM ? sqrt(2 * L) : 1;
     ns_post_terms mlp;
-    int st = ns_theory_post_terms(b, (double)b->hidden / b->width, ell, &mlp);
+    int st = form == NS_THEORY_DEEPNORM
+                 ? ns_theory_post_terms_scaled(b->act, b->alpha * b->alpha / (4 * L),
+                                               1 / sqrt(8 * L), r, ell, &mlp)
+                 : ns_theory_post_terms(b, r, ell, &mlp);
     if (st)
         return st;
     for (int l = m - 1; l >= 0; l--) {
-        const double s = out->attn_out_ms[l];
+        const double s = out->attn_out_ms[l] / skip2;
         double a_attn = 2 * s / (1 + s) + (l == 0 ? ell / (1 + s) + 2 : 0);
         corr *= (1 + (l == m - 1 ? mlp.a_pi : mlp.a_tau) / d) * (1 + a_attn / d);
         out->grad_ms[l] *= corr;
@@ -99,13 +108,13 @@ int ns_tf_finite(const ns_theory_tf_input *in, const ns_schedule *rows, ns_theor
     const int ell = b->norm == NS_NORM_LAYERNORM;
     double top = 1;
     int st = NS_OK, m;
-    if (form == NS_THEORY_POST && b->q0 == 1)
-        st = post_factors(b, b->depth, ell, b->width, 1, out);
+    if ((form == NS_THEORY_POST || form == NS_THEORY_DEEPNORM) && b->q0 == 1)
+        st = post_factors(b, b->depth, ell, b->width, 1, form, out);
     else if (form == NS_THEORY_PRE)
         st = pre_factors(b, 0, ell, b->width, out, &top);
     else if (form == NS_THEORY_NFORMS && b->q0 == 1 && (m = ns_theory_mix_split(b)) > 0) {
         if (!(st = pre_factors(b, m, ell, b->width, out, &top)))
-            st = post_factors(b, m, ell, b->width, top, out);
+            st = post_factors(b, m, ell, b->width, top, NS_THEORY_POST, out);
     } else
         return NS_OK;
     out->finite = st == NS_OK;

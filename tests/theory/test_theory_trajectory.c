@@ -20,7 +20,8 @@
  *    L = 16, T = 32, relu: p_0 / p_L must lie within 3 combined standard errors with the terms
  *    (at width 64) and outside them without (width 0), for PostNorm at alpha = 1 (512 seeds;
  *    d -> infinity is -30%) and alpha = 1/4 (128 seeds; -4.4%, with a small seed spread), and
- *    PreNorm at alpha = 1 (256 seeds; -8%). Rows without derived terms (span) give the same bits
+ *    PreNorm at alpha = 1 (256 seeds; -8%); for DeepNorm p_8 / p_L (64 seeds; +3.2%, 67 se).
+ *    Rows without derived terms (span) give the same bits
  *    at width 64 as at width 0, and finite = 0.
  *
  * Prints only failures and a last line; `--verbose` prints the numbers. */
@@ -213,7 +214,7 @@ static void test_simulation(void)
 }
 
 /* ---- 6. the norms' O(1/d) terms at d = 64 ------------------------------------------------------ */
-static void finite_case(const char *pl, double alpha, int S)
+static void finite_case(const char *pl, double alpha, int S, int at)
 {
     enum { L = 16, D = 64, T = 32, BATCH = 4, H = 4 };
     ns_propagate_opts po = {
@@ -234,22 +235,22 @@ static void finite_case(const char *pl, double alpha, int S)
         double g = 0, g2 = 0;
         for (int s = 0; s < S; s++) {
             const double *gs = r.grad_ms + (size_t)s * (L + 1);
-            g += gs[0] / gs[L] / S, g2 += gs[0] / gs[L] * gs[0] / gs[L] / S;
+            g += gs[at] / gs[L] / S, g2 += gs[at] / gs[L] * gs[at] / gs[L] / S;
         }
         double g_se = sqrt((g2 - g * g) / (S - 1.0));
-        double z_d = (t_d.grad_ms[0] - g) / hypot(g_se, t_d.grad_ms_se[0]);
-        double z_inf = (t_inf.grad_ms[0] - g) / hypot(g_se, t_inf.grad_ms_se[0]);
+        double z_d = (t_d.grad_ms[at] - g) / hypot(g_se, t_d.grad_ms_se[at]);
+        double z_inf = (t_inf.grad_ms[at] - g) / hypot(g_se, t_inf.grad_ms_se[at]);
         CHECK(t_d.finite && !t_inf.finite, "%s alpha %g: finite %d at width %d, %d at 0", pl,
               alpha, t_d.finite, D, t_inf.finite);
-        CHECK(fabs(z_d) <= 3, "%s alpha %g, d = %d: O(1/d) p_0 %.4g against %.4g +- %.2g "
-              "(%+.1f se)", pl, alpha, D, t_d.grad_ms[0], g, g_se, z_d);
-        CHECK(fabs(z_inf) > 3, "%s alpha %g, d = %d: the d -> infinity p_0 %.4g is within 3 "
-              "se of %.4g +- %.2g (%+.1f se): the terms are not tested", pl, alpha, D,
-              t_inf.grad_ms[0], g, g_se, z_inf);
+        CHECK(fabs(z_d) <= 3, "%s alpha %g, d = %d: O(1/d) p_%d %.4g against %.4g +- %.2g "
+              "(%+.1f se)", pl, alpha, D, at, t_d.grad_ms[at], g, g_se, z_d);
+        CHECK(fabs(z_inf) > 3, "%s alpha %g, d = %d: the d -> infinity p_%d %.4g is within 3 "
+              "se of %.4g +- %.2g (%+.1f se): the terms are not tested", pl, alpha, D, at,
+              t_inf.grad_ms[at], g, g_se, z_inf);
         if (verbose)
-            printf("%-4s alpha %-6g d = %d: simulation %.4g +- %.2g | O(1/d) %.4g (%+.1f se) | "
-                   "d -> inf %.4g (%+.1f se)\n", pl, alpha, D, g, g_se, t_d.grad_ms[0], z_d,
-                   t_inf.grad_ms[0], z_inf);
+            printf("%-8s alpha %-6g d = %d, p_%d: simulation %.4g +- %.2g | O(1/d) %.4g "
+                   "(%+.1f se) | d -> inf %.4g (%+.1f se)\n", pl, alpha, D, at, g, g_se, t_d.grad_ms[at], z_d,
+                   t_inf.grad_ms[at], z_inf);
     }
     ns_theory_free(&t_inf);
     ns_theory_free(&t_d);
@@ -259,10 +260,13 @@ static void finite_case(const char *pl, double alpha, int S)
 
 static void test_finite(void)
 {
-    finite_case("post", 1, 512);
-    finite_case("post", 0.25, 128);
-    finite_case("pre", 1, 256);
-    finite_case("mixln", 1, 512);
+    finite_case("post", 1, 512, 0);
+    finite_case("post", 0.25, 128, 0);
+    finite_case("pre", 1, 256, 0);
+    finite_case("mixln", 1, 512, 0);
+    /* DeepNorm: p_0's two O(1) terms nearly cancel, as PostNorm's; in between the top norm's
+     * rows leave d -> infinity 3% high with a seed spread of 0.05% */
+    finite_case("deepnorm", 1, 64, 8);
     /* span has no derived terms: the width changes nothing */
     ns_theory_tf_input in = input_for("span", 1, 8, 16, 4, 32, 0);
     ns_theory a, b;
