@@ -55,12 +55,18 @@ static int post_factors(const ns_theory_input *b, int m, int ell, double d, doub
 /* PreNorm blocks m+1..L: section 10.3's recursion over the token norm, on their chain of
  * 2(L - m) branches. Above PostNorm blocks (m >= 1) the chain starts from a normalized x_m and
  * LayerNorm's mean row applies (section 10.11), and *top gets the factor of what crosses block
- * m's norm (the tangential part) */
-static int pre_factors(const ns_theory_input *b, int m, int ell, double d, ns_theory *out,
-                       double *top)
+ * m's norm (the tangential part). LayerNorm Scaling's branches read N(x)/sqrt(l): the MLP's
+ * moments at variance 1/l (section 10.7; the linear value path's s = chi at any input variance).
+ * DeepScaleLM's sublayer k, lambda x + beta B(N(x)), is PreNorm's on the stream rescaled by
+ * lambda^-k, its branch times beta / lambda^k (section 10.9). */
+static int pre_factors(const ns_theory_input *b, int m, int ell, double d, ns_theory_form form,
+                       ns_theory *out, double *top)
 {
     const int L = b->depth, n = 2 * (L - m);
-    const double a2 = b->alpha * b->alpha, q0 = m ? 1 : b->q0;
+    const double a2 = b->alpha * b->alpha, q0 = m ? 1 : b->q0, r = (double)b->hidden / b->width;
+    /* DeepScaleLM: beta^2 = 1/L = 1 - lambda^2, W2's variance over core's E[phi^2] */
+    const double beta2 = form == NS_THEORY_DSLM ? 1.0 / L : 1, lam2 = 1 - 1.0 / L;
+    const double w2 = form == NS_THEORY_DSLM ? 1 / ns_act_unit_ms(b->act) : 1;
     ns_gauss_moments mo;
     int st = ns_gauss_moments_at(b->act, 1.0, &mo);
     ns_pre_branch *br = st ? NULL : malloc((size_t)n * sizeof *br);
@@ -68,11 +74,19 @@ static int pre_factors(const ns_theory_input *b, int m, int ell, double d, ns_th
     double *radial = factor ? factor + n + 1 : NULL;
     if (!st && !factor)
         st = NS_ERR_NOMEM;
+    double g2 = beta2; /* the rescaled branch's variance factor, beta^2 / lambda^(2k) */
     for (int l = m; l < L && !st; l++) {
-        const double s = out->attn_out_ms[l];
+        const double v = form == NS_THEORY_LNS ? 1.0 / (l + 1) : 1.0;
+        if (form == NS_THEORY_LNS)
+            st = ns_gauss_moments_at(b->act, v, &mo);
+        if (form == NS_THEORY_DSLM)
+            g2 /= lam2;
+        const double s = g2 * out->attn_out_ms[l];
         br[2 * (l - m)] =
             (ns_pre_branch){.s = s, .chi = s, .kappa = 2, .m4 = s * s, .cda = 0, .r = 1};
-        br[2 * (l - m) + 1] = ns_pre_branch_of(&mo, a2, 1.0, (double)b->hidden / b->width);
+        if (form == NS_THEORY_DSLM)
+            g2 /= lam2;
+        br[2 * (l - m) + 1] = ns_pre_branch_of(&mo, a2 * w2 * g2, v, r);
     }
     if (!st)
         st = ns_theory_pre_chain(br, n, q0, m ? 0 : 2 * q0 * q0, d, factor, radial);
@@ -110,10 +124,11 @@ int ns_tf_finite(const ns_theory_tf_input *in, const ns_schedule *rows, ns_theor
     int st = NS_OK, m;
     if ((form == NS_THEORY_POST || form == NS_THEORY_DEEPNORM) && b->q0 == 1)
         st = post_factors(b, b->depth, ell, b->width, 1, form, out);
-    else if (form == NS_THEORY_PRE)
-        st = pre_factors(b, 0, ell, b->width, out, &top);
+    else if (form == NS_THEORY_PRE || form == NS_THEORY_LNS || (form == NS_THEORY_DSLM &&
+                                                                   b->depth >= 2))
+        st = pre_factors(b, 0, ell, b->width, form, out, &top);
     else if (form == NS_THEORY_NFORMS && b->q0 == 1 && (m = ns_theory_mix_split(b)) > 0) {
-        if (!(st = pre_factors(b, m, ell, b->width, out, &top)))
+        if (!(st = pre_factors(b, m, ell, b->width, NS_THEORY_PRE, out, &top)))
             st = post_factors(b, m, ell, b->width, top, NS_THEORY_POST, out);
     } else
         return NS_OK;

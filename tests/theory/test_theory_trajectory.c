@@ -20,8 +20,9 @@
  *    L = 16, T = 32, relu: p_0 / p_L must lie within 3 combined standard errors with the terms
  *    (at width 64) and outside them without (width 0), for PostNorm at alpha = 1 (512 seeds;
  *    d -> infinity is -30%) and alpha = 1/4 (128 seeds; -4.4%, with a small seed spread), and
- *    PreNorm at alpha = 1 (256 seeds; -8%); for DeepNorm p_8 / p_L (64 seeds; +3.2%, 67 se).
- *    Rows without derived terms (span) give the same bits
+ *    PreNorm at alpha = 1 (256 seeds; -8%); for DeepNorm p_8 / p_L (64 seeds; +3.2%, 67 se);
+ *    LNS and DeepScaleLM at alpha = 1 (256 seeds; -2.5% and -5%; LNS within 4 se: its terms
+ *    overshoot by about 1%). Rows without derived terms (span) give the same bits
  *    at width 64 as at width 0, and finite = 0.
  *
  * Prints only failures and a last line; `--verbose` prints the numbers. */
@@ -214,7 +215,7 @@ static void test_simulation(void)
 }
 
 /* ---- 6. the norms' O(1/d) terms at d = 64 ------------------------------------------------------ */
-static void finite_case(const char *pl, double alpha, int S, int at)
+static void finite_case(const char *pl, double alpha, int S, int at, double k)
 {
     enum { L = 16, D = 64, T = 32, BATCH = 4, H = 4 };
     ns_propagate_opts po = {
@@ -242,10 +243,10 @@ static void finite_case(const char *pl, double alpha, int S, int at)
         double z_inf = (t_inf.grad_ms[at] - g) / hypot(g_se, t_inf.grad_ms_se[at]);
         CHECK(t_d.finite && !t_inf.finite, "%s alpha %g: finite %d at width %d, %d at 0", pl,
               alpha, t_d.finite, D, t_inf.finite);
-        CHECK(fabs(z_d) <= 3, "%s alpha %g, d = %d: O(1/d) p_%d %.4g against %.4g +- %.2g "
+        CHECK(fabs(z_d) <= k, "%s alpha %g, d = %d: O(1/d) p_%d %.4g against %.4g +- %.2g "
               "(%+.1f se)", pl, alpha, D, at, t_d.grad_ms[at], g, g_se, z_d);
-        CHECK(fabs(z_inf) > 3, "%s alpha %g, d = %d: the d -> infinity p_%d %.4g is within 3 "
-              "se of %.4g +- %.2g (%+.1f se): the terms are not tested", pl, alpha, D, at,
+        CHECK(fabs(z_inf) > k, "%s alpha %g, d = %d: the d -> infinity p_%d %.4g is within %g "
+              "se of %.4g +- %.2g (%+.1f se): the terms are not tested", pl, alpha, D, at, k,
               t_inf.grad_ms[at], g, g_se, z_inf);
         if (verbose)
             printf("%-8s alpha %-6g d = %d, p_%d: simulation %.4g +- %.2g | O(1/d) %.4g "
@@ -260,13 +261,17 @@ static void finite_case(const char *pl, double alpha, int S, int at)
 
 static void test_finite(void)
 {
-    finite_case("post", 1, 512, 0);
-    finite_case("post", 0.25, 128, 0);
-    finite_case("pre", 1, 256, 0);
-    finite_case("mixln", 1, 512, 0);
+    finite_case("post", 1, 512, 0, 3);
+    finite_case("post", 0.25, 128, 0, 3);
+    finite_case("pre", 1, 256, 0, 3);
+    finite_case("mixln", 1, 512, 0, 3);
     /* DeepNorm: p_0's two O(1) terms nearly cancel, as PostNorm's; in between the top norm's
      * rows leave d -> infinity 3% high with a seed spread of 0.05% */
-    finite_case("deepnorm", 1, 64, 8);
+    finite_case("deepnorm", 1, 64, 8, 3);
+    /* the PreNorm chain's relatives: d -> infinity is -5% (DeepScaleLM) and -2.5% (LNS, whose
+     * terms overshoot by about 1% at d = 64: +1.4% on these seeds, +0.5% on seeds 5000..) */
+    finite_case("dslm", 1, 256, 0, 3);
+    finite_case("lns", 1, 256, 0, 4);
     /* span has no derived terms: the width changes nothing */
     ns_theory_tf_input in = input_for("span", 1, 8, 16, 4, 32, 0);
     ns_theory a, b;
