@@ -1,5 +1,6 @@
 /* theory_finite_transformer.c: the norms' O(1/d) terms of PostNorm and PreNorm Transformer
- * stacks (analysis/theory/README.md, section 9.10).
+ * stacks, and of the rows that reduce to them: DeepNorm (PostNorm's), LayerNorm Scaling and
+ * DeepScaleLM (PreNorm's chain), Mix-LN (both) (analysis/theory/README.md, section 9.10).
  *
  * The trajectories and the Gram recursion hold each norm's d -> infinity map; at width d each
  * norm's backward also moves by O(1/d), and the MLP stacks' terms (section 10) carry over
