@@ -247,9 +247,9 @@ typedef enum {
 typedef struct {
     ns_theory_input base;  /* placement, act, norm, depth, alpha, q0, rho0; width 0 for
                             * d -> infinity, or d > 0 for the norms' O(1/d) terms where they
-                            * are derived (Transformer stacks of pre, of post with q0 = 1 and of
-                            * mixln with q0 = 1, which also read hidden; out->finite then says
-                            * so; README section 9.10) */
+                            * are derived (Transformer stacks of pre, lns and dslm, and with
+                            * q0 = 1 of post, deepnorm and mixln, which also read hidden;
+                            * out->finite then says so; README section 9.10) */
     ns_block_kind block;   /* NS_BLOCK_TRANSFORMER or NS_BLOCK_MOE */
     int seq;               /* T tokens per sequence, 1..NS_THEORY_MAX_SEQ */
     ns_theory_attn attn;
