@@ -316,40 +316,52 @@ static int span_grad(const ns_theory_input *in, double d, double r, double *p, b
  * pass, W2 h = P_a W2' h (No's projection makes F.h = 0) and Ni's Jacobian removes the radial row
  * of J_F^T, so the block adds to the cotangent a fresh Gaussian orthogonal to x: the radial part
  * is carried by the skip only. Section 10.7. */
-static int sandwich_grad(const ns_theory_input *in, double d, double r, int ell, double *p,
-                         bstate *b)
+int ns_theory_sandwich_chain(const ns_sandwich_branch *br, int nbr, int n, double a2,
+                             double q0, int ell, double d, double *p, double *t)
 {
-    ns_gauss_moments m;
-    int st = ns_gauss_moments_at(in->act, 1.0, &m);
-    if (st)
-        return st;
-    const int L = in->depth;
-    const double a2 = in->alpha * in->alpha, q0 = in->q0, E = m.phi2, D = m.dphi2;
-    const double c0 = a2 * D / E;
-    /* the Jensen gap of No's 1/|F|^2 beyond the chi-square's 2/d: the hidden units' phi^2 and
-     * their covariance with phi'^2 */
-    const double X = m.phi4 / (E * E) - 2 * m.phi2_dphi2 / (E * D);
+    bstate *b = malloc(((size_t)n + 1) * sizeof *b);
+    if (!b)
+        return NS_ERR_NOMEM;
     /* t0 with its first two n-derivatives (lam, S hold t0' and t0'' here) */
-    b[L] = (bstate){.t = 1, .lam = 0, .S = 0, .rho = 1, .c = 0};
-    for (int l = L - 1; l >= 0; l--) {
-        const double q = q0 + l * a2, qn = q + a2, g = c0 / q;
+    b[n] = (bstate){.t = 1, .lam = 0, .S = 0, .rho = 1, .c = 0};
+    for (int l = n - 1; l >= 0; l--) {
+        const double c0 = br[l % nbr].c0, q = q0 + l * a2, qn = q + a2, g = c0 / q;
         const bstate *u = &b[l + 1];
         bstate *x = &b[l];
         x->c = (1 + g) * u->c + 2 * a2 * q * u->S * (1 + g) +
-               u->t * g * (1 + X / r + ell * q0 / q) + (u->rho - u->t) * (a2 + g * q) / qn;
+               u->t * g * (1 + br[l % nbr].jx + ell * q0 / q) +
+               (u->rho - u->t) * (a2 + g * q) / qn;
         x->rho = u->t + (u->rho - u->t) * q / qn;
         x->t = (1 + g) * u->t;
         x->lam = -c0 / (q * q) * u->t + (1 + g) * u->lam;
         x->S = 2 * c0 / (q * q * q) * u->t - 2 * c0 / (q * q) * u->lam + (1 + g) * u->S;
     }
-    double V = 2 * q0 * q0; /* d Var n_l: x_0 i.i.d. N(0, q0), then 4 alpha^2 q_l per block */
-    for (int l = 0; l <= L; l++) {
+    double V = 2 * q0 * q0; /* d Var n_l: x_0 i.i.d. N(0, q0), then 4 alpha^2 q_l per branch */
+    for (int l = 0; l <= n; l++) {
         /* LayerNorm: the mean row is carried by the skip alone (both norms remove it), so it
          * keeps the top's 1 */
         p[l] = b[l].t + (0.5 * b[l].S * V + b[l].c + b[l].rho - b[l].t + ell * (1 - b[l].t)) / d;
+        if (t)
+            t[l] = b[l].t;
         V += 4 * a2 * (q0 + l * a2);
     }
+    free(b);
     return NS_OK;
+}
+
+static int sandwich_grad(const ns_theory_input *in, double d, double r, int ell, double *p)
+{
+    ns_gauss_moments m;
+    int st = ns_gauss_moments_at(in->act, 1.0, &m);
+    if (st)
+        return st;
+    const double E = m.phi2, D = m.dphi2;
+    /* the Jensen gap of No's 1/|F|^2 beyond the chi-square's 2/d: the hidden units' phi^2 and
+     * their covariance with phi'^2 */
+    const ns_sandwich_branch br = {.c0 = in->alpha * in->alpha * D / E,
+                                   .jx = (m.phi4 / (E * E) - 2 * m.phi2_dphi2 / (E * D)) / r};
+    return ns_theory_sandwich_chain(&br, 1, in->depth, in->alpha * in->alpha, in->q0, ell, d, p,
+                                    NULL);
 }
 
 int ns_theory_finite_covers(const ns_theory_input *in)
@@ -399,13 +411,14 @@ int ns_theory_finite_grad(const ns_theory_input *in, double *p)
     /* PreNorm and SpanNorm: LayerNorm's centering and mean-row terms cancel in p_l at O(1/d),
      * so both norms share one recursion (section 10.3), as in LayerNorm Scaling; in Sandwich
      * they do not (10.7) */
+    if (kind == NS_THEORY_SANDWICH)
+        return sandwich_grad(in, d, r, ell, p);
     bstate *b = malloc(((size_t)in->depth + 1) * sizeof *b);
     if (!b)
         return NS_ERR_NOMEM;
     int st = kind == NS_THEORY_PRE || kind == NS_THEORY_LNS
                  ? pre_grad(in, d, r, kind == NS_THEORY_LNS, p, b)
-             : kind == NS_THEORY_SANDWICH ? sandwich_grad(in, d, r, ell, p, b)
-                                          : span_grad(in, d, r, p, b);
+                 : span_grad(in, d, r, p, b);
     free(b);
     return st;
 }

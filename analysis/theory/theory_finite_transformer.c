@@ -1,6 +1,7 @@
 /* theory_finite_transformer.c: the norms' O(1/d) terms of PostNorm and PreNorm Transformer
  * stacks, and of the rows that reduce to them: DeepNorm (PostNorm's), LayerNorm Scaling and
- * DeepScaleLM (PreNorm's chain), Mix-LN (both) (analysis/theory/README.md, section 9.10).
+ * DeepScaleLM (PreNorm's chain), Mix-LN (both), Sandwich (section 10.7's chain)
+ * (analysis/theory/README.md, section 9.10).
  *
  * The trajectories and the Gram recursion hold each norm's d -> infinity map; at width d each
  * norm's backward also moves by O(1/d), and the MLP stacks' terms (section 10) carry over
@@ -106,6 +107,34 @@ static int pre_factors(const ns_theory_input *b, int m, int ell, double d, ns_th
     return st;
 }
 
+/* Sandwich: section 10.7's chain on the 2L sublayers, each adding alpha^2 to the mean square;
+ * the attention's value path is a linear branch (chi = s, and W_V's d outputs as its hidden
+ * units: jx = 3 - 2 = 1) */
+static int sandwich_factors(const ns_theory_input *b, int ell, double d, ns_theory *out)
+{
+    const int L = b->depth, n = 2 * L;
+    const double a2 = b->alpha * b->alpha, r = (double)b->hidden / b->width;
+    ns_gauss_moments mo;
+    int st = ns_gauss_moments_at(b->act, 1.0, &mo);
+    double *p = st ? NULL : malloc(2 * ((size_t)n + 1) * sizeof *p);
+    if (st || !p)
+        return st ? st : NS_ERR_NOMEM;
+    const double E = mo.phi2, D = mo.dphi2;
+    const ns_sandwich_branch br[2] = {
+        {.c0 = a2, .jx = 1},
+        {.c0 = a2 * D / E, .jx = (mo.phi4 / (E * E) - 2 * mo.phi2_dphi2 / (E * D)) / r}};
+    double *t = p + n + 1;
+    st = ns_theory_sandwich_chain(br, 2, n, a2, b->q0, ell, d, p, t);
+    for (int l = 0; l < L && !st; l++) {
+        const double f = p[2 * l] / t[2 * l];
+        out->grad_ms[l] *= f;
+        if (out->grad_ms_se)
+            out->grad_ms_se[l] *= f;
+    }
+    free(p);
+    return st;
+}
+
 int ns_tf_finite(const ns_theory_tf_input *in, const ns_schedule *rows, ns_theory *out)
 {
     const ns_theory_input *b = &in->base;
@@ -125,6 +154,8 @@ int ns_tf_finite(const ns_theory_tf_input *in, const ns_schedule *rows, ns_theor
     int st = NS_OK, m;
     if ((form == NS_THEORY_POST || form == NS_THEORY_DEEPNORM) && b->q0 == 1)
         st = post_factors(b, b->depth, ell, b->width, 1, form, out);
+    else if (form == NS_THEORY_SANDWICH)
+        st = sandwich_factors(b, ell, b->width, out);
     else if (form == NS_THEORY_PRE || form == NS_THEORY_LNS || (form == NS_THEORY_DSLM &&
                                                                    b->depth >= 2))
         st = pre_factors(b, 0, ell, b->width, form, out, &top);

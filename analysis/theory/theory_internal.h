@@ -76,6 +76,17 @@ int ns_theory_finite_post(const ns_theory_input *in, double *p);
 typedef struct {
     double s, chi, kappa, m4, cda, r, mid;
 } ns_pre_branch;
+/* one branch of a Sandwich chain x <- x + alpha No(B(Ni(x))) (README section 10.7): c0 =
+ * alpha^2 chi/s, its backward gain over its output mean square (both at a unit input), and jx
+ * = (E[phi^4]/E[phi^2]^2 - 2 E[phi^2 phi'^2]/(E[phi^2] E[phi'^2]))/r, its hidden units' share
+ * of No's Jensen gap */
+typedef struct {
+    double c0, jx;
+} ns_sandwich_branch;
+/* n branches, branch k = br[k % nbr], each adding a2 to the mean square from q0: p[0..n] to
+ * O(1/d) relative to the top, and where t is not NULL t[0..n] at d -> infinity */
+int ns_theory_sandwich_chain(const ns_sandwich_branch *br, int nbr, int n, double a2,
+                             double q0, int ell, double d, double *p, double *t);
 /* factor[l] = p_l / t_l, l = 0..n: the O(1/d) factor of the gradient mean square at width d over
  * its d -> infinity value t_l, for a chain of n branches on an input of mean square q0 whose
  * |x|^2/d has variance v0/d (2 q0^2 for i.i.d. N(0, q0); 0 for a normalized input); radial
