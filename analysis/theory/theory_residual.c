@@ -196,9 +196,9 @@ static int residual_act_finite(const ns_theory_input *in, double *qy)
         wsum += w;
         csum += w * (c0 + c1 / d);
     }
-    const double cos = csum / wsum, s = 1 + B, R = 1 + in->depth * B;
+    const double mean_cos = csum / wsum, s = 1 + B, R = 1 + in->depth * B;
     /* the norms' eps: |x_L|^2/d = s/(s + eps), |Nf(r_L)|^2/d = R/(R + eps), to first order */
-    *qy = 2 + 2 * cos - in->norm_eps * (1 + cos) * (1 / s + 1 / R);
+    *qy = 2 + 2 * mean_cos - in->norm_eps * (1 + mean_cos) * (1 / s + 1 / R);
     return isfinite(*qy) ? NS_OK : NS_ERR_NUMERIC;
 }
 
