@@ -22,8 +22,8 @@
  *    d -> infinity is -30%) and alpha = 1/4 (128 seeds; -4.4%, with a small seed spread), and
  *    PreNorm at alpha = 1 (256 seeds; -8%); for DeepNorm p_8 / p_L (64 seeds; +3.2%, 67 se);
  *    LNS and DeepScaleLM at alpha = 1 (256 seeds; -2.5% and -5%; LNS within 4 se: its terms
- *    overshoot by about 1%); Sandwich at alpha = 1 (256 seeds; -17%). Rows without derived terms (span) give the same bits
- *    at width 64 as at width 0, and finite = 0.
+ *    overshoot by about 1%); Sandwich at alpha = 1 (256 seeds; -17%). Rows without derived
+ *    terms (span) give the same bits at width 64 as at width 0, and finite = 0.
  *
  * Prints only failures and a last line; `--verbose` prints the numbers. */
 #include "check.h"
@@ -250,8 +250,8 @@ static void finite_case(const char *pl, double alpha, int S, int at, double k)
               t_inf.grad_ms[at], g, g_se, z_inf);
         if (verbose)
             printf("%-8s alpha %-6g d = %d, p_%d: simulation %.4g +- %.2g | O(1/d) %.4g "
-                   "(%+.1f se) | d -> inf %.4g (%+.1f se)\n", pl, alpha, D, at, g, g_se, t_d.grad_ms[at], z_d,
-                   t_inf.grad_ms[at], z_inf);
+                   "(%+.1f se) | d -> inf %.4g (%+.1f se)\n", pl, alpha, D, at, g, g_se,
+                   t_d.grad_ms[at], z_d, t_inf.grad_ms[at], z_inf);
     }
     ns_theory_free(&t_inf);
     ns_theory_free(&t_d);
