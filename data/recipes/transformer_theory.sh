@@ -11,7 +11,8 @@
 # cos_tokens: the largest relative error over the layers of the seed mean, for /theory (the
 # score-field trajectories) and /theory_inf (the expected-Gram recursion), each with the
 # simulation's standard error and the trajectories' own at that layer.
-# /theory is taken at the run's width (PostNorm's norm terms, section 9.10), /theory_inf at
+# /theory is taken at the run's width (the norms' O(1/d) terms where derived, section 9.10),
+# /theory_inf at
 # d -> infinity.
 # Writes OUTDIR/transformer_theory/data/<placement>_<scale>_<act>_T<T>_d<d>.h5 and
 # OUTDIR/transformer_theory/table.md.
