@@ -12,8 +12,7 @@
 # score-field trajectories) and /theory_inf (the expected-Gram recursion), each with the
 # simulation's standard error and the trajectories' own at that layer.
 # /theory is taken at the run's width (the norms' O(1/d) terms where derived, section 9.10),
-# /theory_inf at
-# d -> infinity.
+# /theory_inf at d -> infinity.
 # Writes OUTDIR/transformer_theory/data/<placement>_<scale>_<act>_T<T>_d<d>.h5 and
 # OUTDIR/transformer_theory/table.md.
 #   --quick   T = 32 only, 16 seeds (a few minutes)
