@@ -349,17 +349,22 @@ int ns_theory_sandwich_chain(const ns_sandwich_branch *br, int nbr, int n, doubl
     return NS_OK;
 }
 
+ns_sandwich_branch ns_sandwich_branch_of(const ns_gauss_moments *m, double a2, double r)
+{
+    const double E = m->phi2, D = m->dphi2;
+    /* the Jensen gap of No's 1/|F|^2 beyond the chi-square's 2/d: the hidden units' phi^2 and
+     * their covariance with phi'^2 */
+    return (ns_sandwich_branch){.c0 = a2 * D / E,
+                                .jx = (m->phi4 / (E * E) - 2 * m->phi2_dphi2 / (E * D)) / r};
+}
+
 static int sandwich_grad(const ns_theory_input *in, double d, double r, int ell, double *p)
 {
     ns_gauss_moments m;
     int st = ns_gauss_moments_at(in->act, 1.0, &m);
     if (st)
         return st;
-    const double E = m.phi2, D = m.dphi2;
-    /* the Jensen gap of No's 1/|F|^2 beyond the chi-square's 2/d: the hidden units' phi^2 and
-     * their covariance with phi'^2 */
-    const ns_sandwich_branch br = {.c0 = in->alpha * in->alpha * D / E,
-                                   .jx = (m.phi4 / (E * E) - 2 * m.phi2_dphi2 / (E * D)) / r};
+    const ns_sandwich_branch br = ns_sandwich_branch_of(&m, in->alpha * in->alpha, r);
     return ns_theory_sandwich_chain(&br, 1, in->depth, in->alpha * in->alpha, in->q0, ell, d, p,
                                     NULL);
 }

@@ -119,10 +119,7 @@ static int sandwich_factors(const ns_theory_input *b, int ell, double d, ns_theo
     double *p = st ? NULL : malloc(2 * ((size_t)n + 1) * sizeof *p);
     if (st || !p)
         return st ? st : NS_ERR_NOMEM;
-    const double E = mo.phi2, D = mo.dphi2;
-    const ns_sandwich_branch br[2] = {
-        {.c0 = a2, .jx = 1},
-        {.c0 = a2 * D / E, .jx = (mo.phi4 / (E * E) - 2 * mo.phi2_dphi2 / (E * D)) / r}};
+    const ns_sandwich_branch br[2] = {{.c0 = a2, .jx = 1}, ns_sandwich_branch_of(&mo, a2, r)};
     double *t = p + n + 1;
     st = ns_theory_sandwich_chain(br, 2, n, a2, b->q0, ell, d, p, t);
     for (int l = 0; l < L && !st; l++) {

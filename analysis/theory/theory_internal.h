@@ -83,6 +83,8 @@ typedef struct {
 typedef struct {
     double c0, jx;
 } ns_sandwich_branch;
+/* the MLP's branch: moments at variance 1, W2's variance a2/H, r = H/d */
+ns_sandwich_branch ns_sandwich_branch_of(const ns_gauss_moments *m, double a2, double r);
 /* n branches, branch k = br[k % nbr], each adding a2 to the mean square from q0: p[0..n] to
  * O(1/d) relative to the top, and where t is not NULL t[0..n] at d -> infinity */
 int ns_theory_sandwich_chain(const ns_sandwich_branch *br, int nbr, int n, double a2,
