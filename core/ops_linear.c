@@ -15,12 +15,13 @@
 #include "internal.h"
 #include <string.h>
 
-/* Rows per block: about a quarter of M (even shares for 1, 2 or 4 threads), in multiples of
- * 32, at least 64. Each block packs all of op(B) again, so fewer, taller blocks pack less and
- * run faster. */
+/* Rows per block: about half of M (even shares for 1 or 2 threads), in multiples of 32, at
+ * least 64. Each block packs all of op(B) again, so fewer, taller blocks pack less and run
+ * faster. So at most two threads share one GEMM; more share jobs that run together (Q, K and V;
+ * dX and dW). */
 static int block_rows(int M)
 {
-    int rows = (M / 4 + 31) / 32 * 32;
+    int rows = (M / 2 + 31) / 32 * 32;
     return rows < 64 ? 64 : rows;
 }
 

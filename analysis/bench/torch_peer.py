@@ -17,6 +17,7 @@ A first run (or step) warms up and is not counted; then --repeats runs. Prints o
 the median and every repeat's seconds, and each repeat's statistics (propagate: a list of L + 1
 or L values per statistic, the stream's first; train: the loss)."""
 import argparse
+import ctypes
 import json
 import math
 import statistics
@@ -25,6 +26,17 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+def set_threads(n):
+    """torch.set_num_threads(n), and the same for OpenBLAS: Debian's torch does its matrix
+    products there, and torch's setting does not reach it, so at 1 thread the products would
+    still run on a thread per core (and at 2, they compete with torch's own threads)."""
+    torch.set_num_threads(n)
+    try:
+        ctypes.CDLL("libopenblas.so.0").openblas_set_num_threads(n)
+    except (OSError, AttributeError):
+        pass  # another BLAS: torch's own setting is all there is
 
 
 def normal_init(module, std_scale=1.0):
@@ -169,7 +181,7 @@ def main():
                           ("seed", 1)):
         p.add_argument("--" + name, type=int, default=default)
     a = p.parse_args()
-    torch.set_num_threads(a.threads)
+    set_threads(a.threads)
     torch.manual_seed(a.seed)
     run = trainer(a) if a.task == "train" else lambda: propagate(a)
     run()  # warm-up: first touch of memory, thread pools
