@@ -308,8 +308,10 @@ int ns_model_create(ns_model **out, const ns_config *cfg);
 /* Memory a caller reuses from one model to the next (sweep points, repeats): a model created in
  * a workspace takes its families from it, growing it when too small, and gives them back on
  * ns_model_free. The kernel zeroes a fresh page on its first touch far more slowly than memset
- * rewrites a resident page; a reused page is zeroed at memset speed. One model at a time:
- * creating a second while the first lives is NS_ERR_INVALID. */
+ * rewrites a resident page. A model in a workspace starts with zero gradients, as one of its
+ * own does, but its parameters and caches hold what the last model left until ns_model_init and
+ * the forward write them. One model at a time: creating a second while the first lives is
+ * NS_ERR_INVALID. */
 typedef struct ns_workspace ns_workspace;
 int ns_workspace_create(ns_workspace **out);
 void ns_workspace_free(ns_workspace *ws); /* accepts NULL; after its model is freed */

@@ -3,7 +3,8 @@
  * Why: a 64-block run touches 1-2 GiB of fresh pages, and the kernel faults and zeroes each one
  * on first touch an order of magnitude more slowly than memset rewrites a resident page.
  * glibc returns blocks this large to the kernel on free, so without a workspace every sweep
- * point and every repeat pays the faults again. */
+ * point and every repeat pays the faults again. Nor is the memory cleared between models: that
+ * alone would cost a pass over all of it. */
 #include "internal.h"
 #include <stdlib.h>
 #include <string.h>
@@ -35,12 +36,16 @@ int ns_workspace_take(ns_workspace *ws, size_t bytes, void **base)
     if (bytes > ws->bytes) { /* grow: free first, so the old and new never coexist */
         free(ws->base);
         ws->bytes = 0;
-        if (!(ws->base = calloc(bytes, 1)))
+        if (!(ws->base = malloc(bytes)))
             return NS_ERR_NOMEM;
         ws->bytes = bytes;
-    } else {
-        ns_copy_or_zero(ws->base, NULL, bytes); /* what a fresh model finds: calloc's zeros */
     }
+#ifndef NDEBUG
+    /* The memory is handed over as it is: the model zeroes what it accumulates into and writes
+     * everything else before reading it. Debug builds fill it with NaNs, so that a read before
+     * a write shows in every test that runs in a workspace. */
+    memset(ws->base, 0xff, bytes);
+#endif
     ws->in_use = 1;
     *base = ws->base;
     return NS_OK;
