@@ -414,7 +414,7 @@ int ns_model_create_in(ns_model **out, const ns_config *cfg, ns_workspace *ws)
             *families[f] = p;
         /* what is accumulated into starts at calloc's zeros, as in a model of its own: the
          * gradients, the scratch and the counts (parameters and caches are written first) */
-        ns_copy_or_zero(m->grads, NULL, counts[1] * sizeof(ns_real));
+        ns_model_zero_grad(m);
         ns_copy_or_zero(m->scratch, NULL, counts[3] * sizeof(ns_real));
         ns_copy_or_zero(m->ints, NULL, counts[4] * sizeof(int));
     } else {
