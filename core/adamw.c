@@ -1,7 +1,9 @@
 /* adamw.c: AdamW with decoupled weight decay, a warmup-cosine schedule, and the global gradient
  * norm used for clipping. Sums run in double over fixed chunks, combined in chunk order (an
  * ordered block, not a reduction, whose combining order is unspecified), so results
- * do not depend on the thread count. */
+ * do not depend on the thread count. The chunks are handed out one at a time: with the default
+ * static schedule's contiguous shares, the second thread's first ordered block would wait for
+ * the whole of the first thread's share, and the two threads would run one after the other. */
 #include "internal.h"
 #include "simd.h"
 
@@ -51,7 +53,7 @@ void ns_adamw_update(ns_real *w, const ns_real *g, ns_real *m, ns_real *v, size_
     double bc1 = 1 - pow(o->beta1, (double)step), bc2 = 1 - pow(o->beta2, (double)step);
     size_t nchunks = (n + CHUNK - 1) / CHUNK;
     double sdu = 0, sw = 0;
-#pragma omp parallel for schedule(static) ordered if (n >= NS_PAR_MIN)
+#pragma omp parallel for schedule(dynamic, 1) ordered if (n >= NS_PAR_MIN)
     for (size_t c = 0; c < nchunks; c++) {
         double cdu, cw;
         size_t i0 = c * CHUNK, len = n - i0 < CHUNK ? n - i0 : CHUNK;
@@ -67,16 +69,27 @@ void ns_adamw_update(ns_real *w, const ns_real *g, ns_real *m, ns_real *v, size_
     *w2 = sw;
 }
 
+/* the sum of x[0..n)^2 in double, in lanes (simd.h) */
+NS_CLONES static double sum_squares_chunk(const ns_real *x, size_t n)
+{
+    double acc[NS_LANES] = {0};
+    size_t i = 0;
+    for (; i + NS_LANES <= n; i += NS_LANES)
+        for (int l = 0; l < NS_LANES; l++)
+            acc[l] += (double)x[i + l] * x[i + l];
+    for (; i < n; i++)
+        acc[i % NS_LANES] += (double)x[i] * x[i];
+    return ns_lanes_total(acc);
+}
+
 double ns_sum_squares(const ns_real *x, size_t n)
 {
     size_t nchunks = (n + CHUNK - 1) / CHUNK;
     double s = 0;
-#pragma omp parallel for schedule(static) ordered if (n >= NS_PAR_MIN)
+#pragma omp parallel for schedule(dynamic, 1) ordered if (n >= NS_PAR_MIN)
     for (size_t c = 0; c < nchunks; c++) {
-        double cs = 0;
-        size_t end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;
-        for (size_t i = c * CHUNK; i < end; i++)
-            cs += (double)x[i] * x[i];
+        size_t i0 = c * CHUNK;
+        double cs = sum_squares_chunk(x + i0, n - i0 < CHUNK ? n - i0 : CHUNK);
 #pragma omp ordered
         s += cs;
     }

@@ -181,10 +181,12 @@ void ns_dyt_backward(ns_real *dinp, ns_real *da, ns_real *dg, ns_real *db, const
     }
     if (!da && !dg && !db)
         return;
-    /* the blocks' shares of da are added in block order whatever the thread count */
+    /* the blocks' shares of da are added in block order whatever the thread count; blocks are
+     * handed out one at a time so that the ordered additions do not serialize the threads
+     * (adamw.c) */
     int nblocks = (C + NORM_COLS - 1) / NORM_COLS;
     double total = 0;
-#pragma omp parallel for ordered schedule(static) if ((size_t)N * C >= NS_PAR_MIN)
+#pragma omp parallel for ordered schedule(dynamic, 1) if ((size_t)N * C >= NS_PAR_MIN)
     for (int blk = 0; blk < nblocks; blk++) {
         int k0 = blk * NORM_COLS;
         double part = dyt_cols_backward(dg, db, dout, inp, alpha, g, N, C, k0,
