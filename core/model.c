@@ -21,6 +21,7 @@
  * activations = streams [K+1 or L+1, ntok, d] then per-block caches [K, A], and backward
  * scratch, where K = L, or the window (ns_config.window) of blocks resident at once. */
 #include "internal.h"
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -419,7 +420,9 @@ int ns_model_create_in(ns_model **out, const ns_config *cfg, ns_workspace *ws)
         ns_copy_or_zero(m->ints, NULL, counts[4] * sizeof(int));
     } else {
         for (int f = 0; f < 5; f++)
-            missing |= !(*families[f] = calloc(counts[f], sizes[f]));
+            missing |= !(*families[f] = counts[f] <= SIZE_MAX / sizes[f]
+                                            ? ns_alloc_large(counts[f] * sizes[f])
+                                            : NULL);
     }
     if (m->shape.profiled_skip) { /* O(L) doubles: kept whole even when blocks are windowed */
         size_t nw = (size_t)cfg->depth * m->nsub;
@@ -479,11 +482,11 @@ void ns_model_free(ns_model *m)
         free(m);
         return;
     }
-    free(m->params);
-    free(m->grads);
-    free(m->acts);
-    free(m->scratch);
-    free(m->ints);
+    ns_free_large(m->params);
+    ns_free_large(m->grads);
+    ns_free_large(m->acts);
+    ns_free_large(m->scratch);
+    ns_free_large(m->ints);
     free(m);
 }
 

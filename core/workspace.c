@@ -25,7 +25,7 @@ void ns_workspace_free(ns_workspace *ws)
 {
     if (!ws)
         return;
-    free(ws->base);
+    ns_free_large(ws->base);
     free(ws);
 }
 
@@ -34,9 +34,9 @@ int ns_workspace_take(ns_workspace *ws, size_t bytes, void **base)
     if (ws->in_use)
         return NS_ERR_INVALID;
     if (bytes > ws->bytes) { /* grow: free first, so the old and new never coexist */
-        free(ws->base);
+        ns_free_large(ws->base);
         ws->bytes = 0;
-        if (!(ws->base = malloc(bytes)))
+        if (!(ws->base = ns_alloc_large(bytes)))
             return NS_ERR_NOMEM;
         ws->bytes = bytes;
     }

@@ -44,7 +44,7 @@ int ns_trainer_create(ns_trainer **out, const ns_train_opts *o, ns_data *data)
     ns_lm_params_all(t->lm, &t->nlm);
     const ns_config *c = &o->lm.blocks;
     int L = c->depth, E = c->block == NS_BLOCK_MOE ? c->experts : 1;
-    t->opt = calloc(2 * (t->nblock + t->nlm), sizeof(ns_real));
+    t->opt = ns_alloc_large(2 * (t->nblock + t->nlm) * sizeof(ns_real));
     t->ids = malloc(2 * (size_t)c->ntok * sizeof(int));
     t->window = calloc((size_t)(o->spike_window > 0 ? o->spike_window : 1), sizeof(double));
     t->layer_g2 = calloc(3 * (size_t)L + (size_t)(L + 1) * E, sizeof(double));
@@ -76,7 +76,7 @@ void ns_trainer_free(ns_trainer *t)
         return;
     ns_lm_free(t->lm);
     ns_data_free(t->data);
-    free(t->opt);
+    ns_free_large(t->opt);
     free(t->ids);
     free(t->window);
     free(t->layer_g2);

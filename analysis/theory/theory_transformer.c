@@ -618,7 +618,7 @@ static int gram_recursion(const ns_theory_tf_input *in, const ns_schedule *rows_
      * two stream Grams, the two gradient Grams, scratch, ResiDual's 4, and Admin's 2L skip
      * weights */
     size_t per = 4 * TT + (2 + BLOCK_DIAGS) * (size_t)T;
-    double *mem = base ? malloc(((size_t)L * per + (8 + NSCR) * TT + 2 * (size_t)L) *
+    double *mem = base ? ns_alloc_large(((size_t)L * per + (8 + NSCR) * TT + 2 * (size_t)L) *
                                 sizeof(double))
                        : NULL;
     block_state *bs = mem ? malloc((size_t)L * sizeof *bs) : NULL;
@@ -627,15 +627,15 @@ static int gram_recursion(const ns_theory_tf_input *in, const ns_schedule *rows_
     size_t nf = st ? 0 : ns_tf_attn_fields(c.attn),
            keep_bytes = in->mc_keep_bytes ? in->mc_keep_bytes : NS_THEORY_MC_KEEP;
     int nkeep = nf ? (int)fmin(L, (double)(keep_bytes / (nf * sizeof(double)))) : 0;
-    double *fields = nkeep ? malloc((size_t)nkeep * nf * sizeof *fields) : NULL;
+    double *fields = nkeep ? ns_alloc_large((size_t)nkeep * nf * sizeof *fields) : NULL;
     if (!fields)
         nkeep = 0;
     if (!st && !bs)
         st = NS_ERR_NOMEM;
     if (st) {
-        free(fields);
+        ns_free_large(fields);
         free(base);
-        free(mem);
+        ns_free_large(mem);
         ns_tf_attn_free(c.attn);
         ns_tf_gates_free(c.gates);
         return st;
@@ -724,8 +724,8 @@ static int gram_recursion(const ns_theory_tf_input *in, const ns_schedule *rows_
     }
     for (int l = 0; dual && !st && l <= L; l++) /* dLoss/dr is the same at every layer */
         out->dual_grad_ms[l] = mean_diag(T, c.Gr);
-    free(fields);
-    free(mem);
+    ns_free_large(fields);
+    ns_free_large(mem);
     free(bs);
     ns_tf_attn_free(c.attn);
     ns_tf_gates_free(c.gates);

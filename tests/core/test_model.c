@@ -1,11 +1,13 @@
 /* test_model.c: the model's contracts that are not gradients: random streams keyed by
  * (seed, layer, name), initialization statistics, the placement table, Scale Init parsing,
- * argument validation, and bit-identical results across thread counts. */
+ * argument validation, bit-identical results across thread counts, and the large-array
+ * allocator. */
 #include "normscope.h"
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -785,6 +787,62 @@ static void test_final_norm_follows_last_block(void)
     }
 }
 
+/* the VmFlags line of /proc/self/smaps for the mapping that holds p says "hg" when it was
+ * advised MADV_HUGEPAGE: 1, 0, or -1 where the file cannot be read or has no such line */
+static int advised_huge(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return -1;
+    char line[512];
+    int inside = 0, found = -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char dash;
+        if (sscanf(line, "%lx%c%lx ", &lo, &dash, &hi) == 3 && dash == '-')
+            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            found = strstr(line, " hg") != NULL;
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* ns_alloc_large: zeroed, 64-byte aligned, writable to the last byte, on both sides of the
+ * huge-page size; the mapping is advised for huge pages; impossible sizes give NULL */
+static void test_alloc_large(void)
+{
+    const size_t sizes[] = {1, 1000, ((size_t)2 << 20) - 65, ((size_t)2 << 20) - 64,
+                            ((size_t)5 << 20) + 3};
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        unsigned char *p = ns_alloc_large(sizes[t]);
+        CHECK(p && (uintptr_t)p % 64 == 0, "%zu bytes: %p", sizes[t], (void *)p);
+        if (!p)
+            continue;
+        size_t nonzero = 0;
+        for (size_t i = 0; i < sizes[t]; i++)
+            nonzero += p[i] != 0;
+        CHECK(nonzero == 0, "%zu bytes: %zu not zeroed", sizes[t], nonzero);
+        memset(p, 0xa5, sizes[t]);
+        CHECK(p[sizes[t] - 1] == 0xa5, "%zu bytes: last byte", sizes[t]);
+        if (sizes[t] > ((size_t)2 << 20)) {
+            FILE *mode = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+            char buf[128] = "";
+            if (mode && fgets(buf, sizeof buf, mode) && !strstr(buf, "[never]"))
+                CHECK(advised_huge(p) == 1, "%zu bytes: not advised MADV_HUGEPAGE",
+                      sizes[t]);
+            if (mode)
+                fclose(mode);
+        }
+        ns_free_large(p);
+    }
+    CHECK(ns_alloc_large(SIZE_MAX) == NULL && ns_alloc_large(SIZE_MAX - 100) == NULL,
+          "an impossible size was granted");
+    ns_free_large(NULL);
+}
+
 int main(void)
 {
     ns_set_threads(2);
@@ -803,6 +861,7 @@ int main(void)
     test_moe_capacity();
     test_admin();
     test_final_norm_follows_last_block();
+    test_alloc_large();
     printf("test_model: %d checks, %d failed\n", checks, failures);
     return failures != 0;
 }
