@@ -350,18 +350,24 @@ static void backward_one(ns_tf_attn *a, const double *Z, const double *G, const 
         a->acc1[e] += w * out[e];
 }
 
-/* a symmetric square root factor L (Z = L L^T) from the eigendecomposition, robust to a
- * semi-definite Z (tokens that have collapsed onto one direction) */
+/* a factor L with Z = L L^T, from Cholesky's factorization with complete pivoting, which is
+ * robust to a semi-definite Z (tokens that have collapsed onto one direction): P^T Z P = C C^T
+ * with C lower-triangular and zero beyond Z's numerical rank, and L = P C. A tenth of the cost
+ * of the eigendecomposition; any factor gives the fields the same distribution. Z is symmetric,
+ * so its row-major storage is its column-major one, and LAPACK's column-major upper factor U
+ * (P^T Z P = U^T U) reads row-major as C = U^T. */
 static int factor(ns_tf_attn *a, const double *Z)
 {
     int T = a->T;
-    memcpy(a->L, Z, (size_t)T * T * sizeof(double));
-    if (LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', T, a->L, T, a->eig) != 0)
+    double *C = a->t1;
+    lapack_int *piv = (lapack_int *)a->eig, rank = 0;
+    memcpy(C, Z, (size_t)T * T * sizeof(double));
+    if (LAPACKE_dpstrf(LAPACK_COL_MAJOR, 'U', T, C, T, piv, &rank, -1.0) < 0)
         return NS_ERR_NUMERIC;
-    for (int j = 0; j < T; j++) {
-        double s = a->eig[j] > 0 ? sqrt(a->eig[j]) : 0;
-        for (int i = 0; i < T; i++)
-            a->L[(size_t)i * T + j] *= s;
+    for (int k = 0; k < T; k++) { /* row k of C is row piv[k] of L */
+        double *row = a->L + (size_t)(piv[k] - 1) * T;
+        for (int j = 0; j < T; j++)
+            row[j] = j <= k && j < rank ? C[(size_t)k * T + j] : 0;
     }
     return NS_OK;
 }
