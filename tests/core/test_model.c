@@ -827,6 +827,7 @@ static void test_alloc_large(void)
         CHECK(nonzero == 0, "%zu bytes: %zu not zeroed", sizes[t], nonzero);
         memset(p, 0xa5, sizes[t]);
         CHECK(p[sizes[t] - 1] == 0xa5, "%zu bytes: last byte", sizes[t]);
+#ifndef __SANITIZE_ADDRESS__ /* AddressSanitizer's builds keep them on the heap (bigmem.c) */
         if (sizes[t] > ((size_t)2 << 20)) {
             FILE *mode = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
             char buf[128] = "";
@@ -836,8 +837,17 @@ static void test_alloc_large(void)
             if (mode)
                 fclose(mode);
         }
+#endif
         ns_free_large(p);
     }
+    void *held[16]; /* heap blocks side by side: each one aligned, not just the first */
+    int misaligned = 0;
+    for (int i = 0; i < 16; i++)
+        misaligned += (held[i] = ns_alloc_large((size_t)7 * i + 1)) == NULL ||
+                      (uintptr_t)held[i] % 64 != 0;
+    CHECK(misaligned == 0, "%d of 16 small arrays missing or not 64-byte aligned", misaligned);
+    for (int i = 0; i < 16; i++)
+        ns_free_large(held[i]);
     CHECK(ns_alloc_large(SIZE_MAX) == NULL && ns_alloc_large(SIZE_MAX - 100) == NULL,
           "an impossible size was granted");
     ns_free_large(NULL);
