@@ -619,7 +619,7 @@ static int gram_recursion(const ns_theory_tf_input *in, const ns_schedule *rows_
      * weights */
     size_t per = 4 * TT + (2 + BLOCK_DIAGS) * (size_t)T;
     double *mem = base ? ns_alloc_large(((size_t)L * per + (8 + NSCR) * TT + 2 * (size_t)L) *
-                                sizeof(double))
+                                        sizeof(double))
                        : NULL;
     block_state *bs = mem ? malloc((size_t)L * sizeof *bs) : NULL;
     /* the Monte Carlo model's fields of the first blocks that fit in mc_keep_bytes, so that

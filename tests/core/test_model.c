@@ -787,6 +787,7 @@ static void test_final_norm_follows_last_block(void)
     }
 }
 
+#ifndef __SANITIZE_ADDRESS__ /* AddressSanitizer's builds keep arrays on the heap (bigmem.c) */
 /* the VmFlags line of /proc/self/smaps for the mapping that holds p says "hg" when it was
  * advised MADV_HUGEPAGE: 1, 0, or -1 where the file cannot be read or has no such line */
 static int advised_huge(const void *p)
@@ -809,6 +810,7 @@ static int advised_huge(const void *p)
     fclose(f);
     return found;
 }
+#endif
 
 /* ns_alloc_large: zeroed, 64-byte aligned, writable to the last byte, on both sides of the
  * huge-page size; the mapping is advised for huge pages; impossible sizes give NULL */
@@ -827,7 +829,7 @@ static void test_alloc_large(void)
         CHECK(nonzero == 0, "%zu bytes: %zu not zeroed", sizes[t], nonzero);
         memset(p, 0xa5, sizes[t]);
         CHECK(p[sizes[t] - 1] == 0xa5, "%zu bytes: last byte", sizes[t]);
-#ifndef __SANITIZE_ADDRESS__ /* AddressSanitizer's builds keep them on the heap (bigmem.c) */
+#ifndef __SANITIZE_ADDRESS__
         if (sizes[t] > ((size_t)2 << 20)) {
             FILE *mode = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
             char buf[128] = "";
