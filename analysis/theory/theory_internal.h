@@ -125,8 +125,9 @@ int ns_tf_finite(const ns_theory_tf_input *in, const ns_schedule *rows, ns_theor
 int ns_theory_finite_residual(const ns_theory_input *in, double *p);
 
 /* ---- the score-field trajectory Monte Carlo (theory_trajectory.c) ---------------------------- */
-/* ns_theory_transformer for NS_THEORY_ATTN_TRAJECTORY, on an input it has validated */
-int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out);
+/* ns_theory_transformer for NS_THEORY_ATTN_TRAJECTORY, on an input it has validated, the norms'
+ * O(1/d) factors of ns_tf_finite included (their standard error needs every trajectory) */
+int ns_tf_trajectories(const ns_theory_tf_input *in, const ns_schedule *rows, ns_theory *out);
 
 /* ---- mixture-of-experts gates (theory_moe.c) ------------------------------------------------- */
 typedef struct ns_tf_gates ns_tf_gates;

@@ -45,7 +45,60 @@ static uint64_t trajectory_seed(uint64_t seed, uint64_t n)
     return z ^ (z >> 31);
 }
 
-int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out)
+/* t's arrays in base, in ns_theory_transformer's order: 3 of L+1, 5 of L, ResiDual's 2 of L+1 */
+static void arrays_at(ns_theory *t, double *base, int L, int dual)
+{
+    size_t n1 = (size_t)L + 1;
+    t->depth = L;
+    t->act_ms = base;
+    t->grad_ms = base + n1;
+    t->cos_tokens = base + 2 * n1;
+    t->cos_layer = base + 3 * n1;
+    t->branch_ms = t->cos_layer + L;
+    t->attn_out_ms = t->branch_ms + L;
+    t->mlp_out_ms = t->attn_out_ms + L;
+    t->mid_act_ms = t->mlp_out_ms + L;
+    t->dual_act_ms = dual ? t->mid_act_ms + L : NULL;
+    t->dual_grad_ms = dual ? t->dual_act_ms + n1 : NULL;
+}
+
+/* The norms' O(1/d) factors (ns_tf_finite) on the mean of the N trajectories in out, whose
+ * n arrays' entries each[i * stride ..] holds. The factors read the means of attn_out_ms (and act_ms), so the
+ * corrected grad_ms is no plain mean over trajectories and its standard error must carry their
+ * spread too: a jackknife, the factors applied to every leave-one-out mean. Where the
+ * trajectories' own grad_ms barely differ (PostNorm with GELU) that spread is all of it. */
+static int finite_terms(const ns_theory_tf_input *in, const ns_schedule *rows, const double *each,
+                        int N, size_t stride, size_t n, int dual, ns_theory *out)
+{
+    const int L = in->base.depth;
+    const size_t n1 = (size_t)L + 1;
+    double *mean = malloc((2 * n + (size_t)N * n1) * sizeof *mean);
+    if (!mean)
+        return NS_ERR_NOMEM;
+    double *loo = mean + n, *theta = loo + n;
+    memcpy(mean, out->act_ms, n * sizeof *mean);
+    int st = ns_tf_finite(in, rows, out);
+    for (int i = 0; i < N && st == NS_OK && out->finite && N > 1; i++) {
+        for (size_t e = 0; e < n; e++)
+            loo[e] = (N * mean[e] - each[(size_t)i * stride + e]) / (N - 1);
+        ns_theory v = {0};
+        arrays_at(&v, loo, L, dual);
+        if ((st = ns_tf_finite(in, rows, &v)) == NS_OK)
+            memcpy(theta + (size_t)i * n1, v.grad_ms, n1 * sizeof *theta);
+    }
+    for (size_t e = 0; e < n1 && st == NS_OK && out->finite && N > 1; e++) {
+        double tbar = 0, ss = 0;
+        for (int i = 0; i < N; i++)
+            tbar += theta[(size_t)i * n1 + e] / N;
+        for (int i = 0; i < N; i++)
+            ss += (theta[(size_t)i * n1 + e] - tbar) * (theta[(size_t)i * n1 + e] - tbar);
+        out->grad_ms_se[e] = sqrt(ss * (N - 1.0) / N);
+    }
+    free(mean);
+    return st;
+}
+
+int ns_tf_trajectories(const ns_theory_tf_input *in, const ns_schedule *rows, ns_theory *out)
 {
     int L = in->base.depth, nmax = in->mc_samples > 0 ? in->mc_samples : 256, N = 0;
     if (in->heads < 1)
@@ -57,6 +110,8 @@ int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out)
     if (!base)
         return NS_ERR_NOMEM;
     double *sq = base + nall + 3 * n1;
+    double *each = NULL; /* every trajectory's arrays, nall each: finite_terms' jackknife */
+    int dual = 0;
     ns_theory_tf_input one = *in;
     one.attn = NS_THEORY_ATTN_MONTE_CARLO;
     one.mc_samples = in->heads; /* one score field per head */
@@ -72,6 +127,12 @@ int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out)
         if (n0 >= 2 * BATCH && precise_enough(base, sq, n1, n0))
             break;
         int nb = nmax - n0 < BATCH ? nmax - n0 : BATCH;
+        double *grown = realloc(each, ((size_t)n0 + nb) * nall * sizeof *each);
+        if (!grown) {
+            st = NS_ERR_NOMEM;
+            break;
+        }
+        each = grown;
 #pragma omp parallel for schedule(dynamic, 1)
         for (int b = 0; b < nb; b++) {
             ns_theory_tf_input mine = one;
@@ -83,9 +144,10 @@ int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out)
                 const ns_theory *t = &batch[b];
                 /* the arrays of t are one allocation in this order (theory_transformer.c) */
                 if (n0 + b == 0 && t->dual_act_ms)
-                    nmean = nall;
+                    nmean = nall, dual = 1;
                 for (size_t e = 0; e < nmean; e++)
                     base[e] += t->act_ms[e];
+                memcpy(each + (size_t)(n0 + b) * nall, t->act_ms, nmean * sizeof *each);
                 for (size_t e = 0; e < 3 * n1; e++)
                     sq[e] += t->act_ms[e] * t->act_ms[e];
                 if (n0 + b == 0)
@@ -98,22 +160,11 @@ int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out)
     }
     if (st != NS_OK) {
         free(base);
+        free(each);
         return st;
     }
     memset(out, 0, sizeof *out);
-    out->depth = L;
-    out->act_ms = base;
-    out->grad_ms = base + n1;
-    out->cos_tokens = base + 2 * n1;
-    out->cos_layer = base + 3 * n1;
-    out->branch_ms = out->cos_layer + L;
-    out->attn_out_ms = out->branch_ms + L;
-    out->mlp_out_ms = out->attn_out_ms + L;
-    out->mid_act_ms = out->mlp_out_ms + L;
-    if (nmean == nall) {
-        out->dual_act_ms = out->mid_act_ms + L;
-        out->dual_grad_ms = out->dual_act_ms + n1;
-    }
+    arrays_at(out, base, L, dual);
     out->act_ms_se = base + nall;
     out->grad_ms_se = out->act_ms_se + n1;
     out->cos_tokens_se = out->grad_ms_se + n1;
@@ -124,6 +175,13 @@ int ns_tf_trajectories(const ns_theory_tf_input *in, ns_theory *out)
         out->act_ms_se[e] = sqrt(var > 0 ? var / N : 0);
     }
     out->exact = 0;
+    st = finite_terms(in, rows, each, N, nall, nmean, dual, out);
+    free(each);
+    if (st != NS_OK) {
+        free(base);
+        memset(out, 0, sizeof *out);
+        return st;
+    }
     /* the one-trajectory model line names the block's recursion after its first ": ", and its
      * attention model, which here is one sampled field per head: said below instead */
     static const char mc[] = "; softmax attention by Monte Carlo";

@@ -584,9 +584,10 @@ int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out)
         if (!ns_theory_transformer_covers(rows.row[i]) ||
             (rows.row[i]->norm_mid && in->block == NS_BLOCK_MOE))
             return NS_ERR_INVALID; /* Sub-LN's mid norm per expert: not modelled */
-    int st = in->attn == NS_THEORY_ATTN_TRAJECTORY ? ns_tf_trajectories(in, out)
+    int st = in->attn == NS_THEORY_ATTN_TRAJECTORY ? ns_tf_trajectories(in, &rows, out)
                                                     : gram_recursion(in, &rows, out);
-    if (st == NS_OK && (st = ns_tf_finite(in, &rows, out)) != NS_OK)
+    if (st == NS_OK && in->attn != NS_THEORY_ATTN_TRAJECTORY &&
+        (st = ns_tf_finite(in, &rows, out)) != NS_OK)
         ns_theory_free(out);
     if (st == NS_OK && out->finite) {
         size_t n = strlen(out->model);
