@@ -305,12 +305,6 @@ typedef struct {
 } ns_param_info;
 
 int ns_model_create(ns_model **out, const ns_config *cfg);
-/* `bytes` zeroed bytes, 64-byte aligned, for a large array: on transparent huge pages where the
- * kernel offers them (one page fault per 2 MiB instead of per 4 KiB; core/bigmem.c says why);
- * NULL when out of memory. Free with ns_free_large (accepts NULL). */
-void *ns_alloc_large(size_t bytes);
-void ns_free_large(void *p);
-
 /* Memory a caller reuses from one model to the next (sweep points, repeats): a model created in
  * a workspace takes its families from it, growing it when too small, and gives them back on
  * ns_model_free. The kernel zeroes a fresh page on its first touch far more slowly than memset
@@ -444,6 +438,13 @@ void ns_adamw_update(ns_real *w, const ns_real *g, ns_real *m, ns_real *v, size_
 double ns_sum_squares(const ns_real *x, size_t n);
 /* linear warmup to lr_max over `warmup` steps, then cosine decay to lr_min at `total` */
 double ns_lr_at(long step, long warmup, long total, double lr_max, double lr_min);
+
+/* ---- memory ------------------------------------------------------------------------------- */
+/* `bytes` zeroed bytes, 64-byte aligned, for a large array: on transparent huge pages where the
+ * kernel offers them (one page fault per 2 MiB instead of per 4 KiB; core/bigmem.c says why);
+ * NULL when out of memory. Free with ns_free_large (accepts NULL). */
+void *ns_alloc_large(size_t bytes);
+void ns_free_large(void *p);
 
 /* ---- threads ------------------------------------------------------------------------------ */
 /* n OpenMP threads (n < 1: keep the current count); the BLAS always runs single-threaded
