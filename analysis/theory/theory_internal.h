@@ -125,6 +125,10 @@ int ns_tf_finite(const ns_theory_tf_input *in, const ns_schedule *rows, ns_theor
 int ns_theory_finite_residual(const ns_theory_input *in, double *p);
 
 /* ---- the score-field trajectory Monte Carlo (theory_trajectory.c) ---------------------------- */
+/* points a Transformer prediction's arrays into one allocation base, in this order: act_ms,
+ * grad_ms, cos_tokens (L+1 each), cos_layer, branch_ms, attn_out_ms, mlp_out_ms, mid_act_ms (L
+ * each), then with dual ResiDual's dual_act_ms, dual_grad_ms (L+1 each); sets t->depth */
+void ns_tf_arrays_at(ns_theory *t, double *base, int L, int dual);
 /* ns_theory_transformer for NS_THEORY_ATTN_TRAJECTORY, on an input it has validated, the norms'
  * O(1/d) factors of ns_tf_finite included (their standard error needs every trajectory) */
 int ns_tf_trajectories(const ns_theory_tf_input *in, const ns_schedule *rows, ns_theory *out);

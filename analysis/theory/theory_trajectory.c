@@ -45,28 +45,11 @@ static uint64_t trajectory_seed(uint64_t seed, uint64_t n)
     return z ^ (z >> 31);
 }
 
-/* t's arrays in base, in ns_theory_transformer's order: 3 of L+1, 5 of L, ResiDual's 2 of L+1 */
-static void arrays_at(ns_theory *t, double *base, int L, int dual)
-{
-    size_t n1 = (size_t)L + 1;
-    t->depth = L;
-    t->act_ms = base;
-    t->grad_ms = base + n1;
-    t->cos_tokens = base + 2 * n1;
-    t->cos_layer = base + 3 * n1;
-    t->branch_ms = t->cos_layer + L;
-    t->attn_out_ms = t->branch_ms + L;
-    t->mlp_out_ms = t->attn_out_ms + L;
-    t->mid_act_ms = t->mlp_out_ms + L;
-    t->dual_act_ms = dual ? t->mid_act_ms + L : NULL;
-    t->dual_grad_ms = dual ? t->dual_act_ms + n1 : NULL;
-}
-
-/* The norms' O(1/d) factors (ns_tf_finite) on the mean of the N trajectories in out, whose
- * n arrays' entries each[i * stride ..] holds. The factors read the means of attn_out_ms (and act_ms), so the
- * corrected grad_ms is no plain mean over trajectories and its standard error must carry their
- * spread too: a jackknife, the factors applied to every leave-one-out mean. Where the
- * trajectories' own grad_ms barely differ (PostNorm with GELU) that spread is all of it. */
+/* The norms' O(1/d) factors (ns_tf_finite) on the mean of the N trajectories in out, trajectory
+ * i's n array entries at each[i * stride]. The factors read the means of attn_out_ms (and
+ * act_ms), so the corrected grad_ms is no plain mean over trajectories, and its standard error
+ * must carry their spread too: a jackknife, the factors applied to every leave-one-out mean.
+ * Where the trajectories' own grad_ms barely differ (PostNorm with GELU) that spread is all. */
 static int finite_terms(const ns_theory_tf_input *in, const ns_schedule *rows, const double *each,
                         int N, size_t stride, size_t n, int dual, ns_theory *out)
 {
@@ -82,7 +65,7 @@ static int finite_terms(const ns_theory_tf_input *in, const ns_schedule *rows, c
         for (size_t e = 0; e < n; e++)
             loo[e] = (N * mean[e] - each[(size_t)i * stride + e]) / (N - 1);
         ns_theory v = {0};
-        arrays_at(&v, loo, L, dual);
+        ns_tf_arrays_at(&v, loo, L, dual);
         if ((st = ns_tf_finite(in, rows, &v)) == NS_OK)
             memcpy(theta + (size_t)i * n1, v.grad_ms, n1 * sizeof *theta);
     }
@@ -164,7 +147,7 @@ int ns_tf_trajectories(const ns_theory_tf_input *in, const ns_schedule *rows, ns
         return st;
     }
     memset(out, 0, sizeof *out);
-    arrays_at(out, base, L, dual);
+    ns_tf_arrays_at(out, base, L, dual);
     out->act_ms_se = base + nall;
     out->grad_ms_se = out->act_ms_se + n1;
     out->cos_tokens_se = out->grad_ms_se + n1;

@@ -566,6 +566,22 @@ static void input_gram(const ns_theory_tf_input *in, double *X)
 static int gram_recursion(const ns_theory_tf_input *in, const ns_schedule *rows_in,
                           ns_theory *out);
 
+void ns_tf_arrays_at(ns_theory *t, double *base, int L, int dual)
+{
+    size_t n1 = (size_t)L + 1;
+    t->depth = L;
+    t->act_ms = base;
+    t->grad_ms = base + n1;
+    t->cos_tokens = base + 2 * n1;
+    t->cos_layer = base + 3 * n1;
+    t->branch_ms = t->cos_layer + L;
+    t->attn_out_ms = t->branch_ms + L;
+    t->mlp_out_ms = t->attn_out_ms + L;
+    t->mid_act_ms = t->mlp_out_ms + L;
+    t->dual_act_ms = dual ? t->mid_act_ms + L : NULL;
+    t->dual_grad_ms = dual ? t->dual_act_ms + n1 : NULL;
+}
+
 int ns_theory_transformer(const ns_theory_tf_input *in, ns_theory *out)
 {
     if (!out)
@@ -611,8 +627,7 @@ static int gram_recursion(const ns_theory_tf_input *in, const ns_schedule *rows_
     int st = ns_tf_attn_create(&c.attn, in->attn, T, in->mc_samples, in->mc_seed);
     if (st == NS_OK && in->block == NS_BLOCK_MOE)
         st = ns_tf_gates_create(&c.gates, in->experts, in->top_k);
-    /* the prediction's arrays: 3 of L+1 and 5 of L, then ResiDual's 2 of L+1 (theory_trajectory.c
-     * reads them in this order) */
+    /* the prediction's arrays, in ns_tf_arrays_at's order */
     double *base = st ? NULL : malloc(((3 + 2 * (size_t)dual) * n1 + 5 * (size_t)L) *
                                       sizeof(double));
     /* per block: attention state (3 TT + 2 T), Bm (TT), the norm inputs' diagonals; then the
@@ -641,19 +656,7 @@ static int gram_recursion(const ns_theory_tf_input *in, const ns_schedule *rows_
         ns_tf_gates_free(c.gates);
         return st;
     }
-    out->depth = L;
-    out->act_ms = base;
-    out->grad_ms = base + (L + 1);
-    out->cos_tokens = base + 2 * (L + 1);
-    out->cos_layer = base + 3 * (L + 1);
-    out->branch_ms = out->cos_layer + L;
-    out->attn_out_ms = out->branch_ms + L;
-    out->mlp_out_ms = out->attn_out_ms + L;
-    out->mid_act_ms = out->mlp_out_ms + L;
-    if (dual) {
-        out->dual_act_ms = out->mid_act_ms + L;
-        out->dual_grad_ms = out->dual_act_ms + n1;
-    }
+    ns_tf_arrays_at(out, base, L, dual);
     out->exact = 0;
     char eq[224];
     describe(&c, eq, sizeof eq);
