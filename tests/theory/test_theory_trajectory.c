@@ -9,7 +9,7 @@
  *    H = 2048 the trajectories must agree with the expected-Gram recursion whose attention
  *    moments are sampled (NS_THEORY_ATTN_MONTE_CARLO, 2048 samples), within 1%.
  * 4. The reported standard error against the spread of the means of 8 independent seeds: span
- *    at d -> infinity, and PostNorm at d = 64, whose O(1/d) factors carry the spread.
+ *    at d -> infinity, and PostNorm with GELU at d = 256, whose O(1/d) factors carry the spread.
  * 5. The simulation: `ns_propagate` at d = 256, H = 4, L = 16, T = 32, batch 4, 32 seeds (2000..),
  *    span, relu, alpha = 1, where the expected-Gram recursion is far off (queries share key
  *    preferences and each sequence's Gram stays random). grad_ms at the input (relative to the
@@ -134,9 +134,9 @@ static void test_many_heads(void)
 }
 
 /* ---- 4. the standard error against independent repetitions ---------------------------------- */
-/* span at d -> infinity; PostNorm at d = 64, where the norms' O(1/d) factors read the
- * trajectories' mean attn_out_ms: every trajectory's grad_ms at the input is almost the same, and
- * the spread comes from those factors */
+/* span at d -> infinity; PostNorm with GELU at d = 256, L = 64, T = 32, where every trajectory's
+ * grad_ms at the input is almost the same and the spread comes from the norms' O(1/d) factors,
+ * which read the trajectories' mean attn_out_ms (the jackknife of theory_trajectory.c) */
 static void test_standard_error(void)
 {
     enum { REPS = 8 };
