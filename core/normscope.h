@@ -305,6 +305,7 @@ typedef struct {
 } ns_param_info;
 
 int ns_model_create(ns_model **out, const ns_config *cfg);
+
 /* Memory a caller reuses from one model to the next (sweep points, repeats): a model created in
  * a workspace takes its families from it, growing it when too small, and gives them back on
  * ns_model_free. The kernel zeroes a fresh page on its first touch far more slowly than memset

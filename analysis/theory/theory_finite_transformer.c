@@ -48,8 +48,6 @@ static int post_factors(const ns_theory_input *b, int m, int ell, double d, doub
         double a_attn = 2 * s / (1 + s) + (l == 0 ? ell / (1 + s) + 2 : 0);
         corr *= (1 + (l == m - 1 ? mlp.a_pi : mlp.a_tau) / d) * (1 + a_attn / d);
         out->grad_ms[l] *= corr;
-        if (out->grad_ms_se)
-            out->grad_ms_se[l] *= corr;
     }
     return NS_OK;
 }
@@ -97,8 +95,6 @@ static int pre_factors(const ns_theory_input *b, int m, int ell, double d, ns_th
         if (m)
             f -= ell * (1 - 1 / t) / (out->act_ms[l] * d);
         out->grad_ms[l] *= f;
-        if (out->grad_ms_se)
-            out->grad_ms_se[l] *= f;
     }
     if (!st && m)
         *top = factor[0] - radial[0] / d;
@@ -125,8 +121,6 @@ static int sandwich_factors(const ns_theory_input *b, int ell, double d, ns_theo
     for (int l = 0; l < L && !st; l++) {
         const double f = p[2 * l] / t[2 * l];
         out->grad_ms[l] *= f;
-        if (out->grad_ms_se)
-            out->grad_ms_se[l] *= f;
     }
     free(p);
     return st;

@@ -113,8 +113,8 @@ int ns_theory_finite_subln(const ns_theory_input *in, double *p);
 /* DeepScaleLM's MLP stack at width in->width (README section 10.9): multiplies the d -> infinity
  * p[0..L] by the O(1/d) factors of the equivalent PreNorm chain; depth >= 2 (theory_finite_pre.c) */
 int ns_theory_finite_dslm(const ns_theory_input *in, double *p);
-/* at in->base.width > 0, multiplies a Transformer prediction's grad_ms (and its standard error)
- * by the norms' O(1/d) factors and sets out->finite where they are derived (PostNorm and PreNorm
+/* at in->base.width > 0, multiplies a Transformer prediction's grad_ms by the norms' O(1/d)
+ * factors (the trajectories' standard error of the result: theory_trajectory.c) and sets out->finite where they are derived (PostNorm and PreNorm
  * stacks, README section 9.10); leaves out at d -> infinity otherwise */
 int ns_tf_finite(const ns_theory_tf_input *in, const ns_schedule *rows, ns_theory *out);
 

@@ -61,7 +61,11 @@ static int finite_terms(const ns_theory_tf_input *in, const ns_schedule *rows, c
     double *loo = mean + n, *theta = loo + n;
     memcpy(mean, out->act_ms, n * sizeof *mean);
     int st = ns_tf_finite(in, rows, out);
-    for (int i = 0; i < N && st == NS_OK && out->finite && N > 1; i++) {
+    if (st != NS_OK || !out->finite || N < 2) { /* one trajectory: its se stays 0 */
+        free(mean);
+        return st;
+    }
+    for (int i = 0; i < N && st == NS_OK; i++) {
         for (size_t e = 0; e < n; e++)
             loo[e] = (N * mean[e] - each[(size_t)i * stride + e]) / (N - 1);
         ns_theory v = {0};
@@ -69,7 +73,7 @@ static int finite_terms(const ns_theory_tf_input *in, const ns_schedule *rows, c
         if ((st = ns_tf_finite(in, rows, &v)) == NS_OK)
             memcpy(theta + (size_t)i * n1, v.grad_ms, n1 * sizeof *theta);
     }
-    for (size_t e = 0; e < n1 && st == NS_OK && out->finite && N > 1; e++) {
+    for (size_t e = 0; e < n1 && st == NS_OK; e++) {
         double tbar = 0, ss = 0;
         for (int i = 0; i < N; i++)
             tbar += theta[(size_t)i * n1 + e] / N;
